@@ -1,0 +1,1 @@
+"""traefik-bluegreen's operator side: the ``bluegreen`` command line."""

@@ -1,0 +1,1 @@
+"""traefik-bluegreen's provider: the config source Traefik polls, and its controls."""

@@ -1,0 +1,266 @@
+"""The provider's HTTP API: Traefik's config endpoint and the operators' controls.
+
+Errors are mapped to JSON ``{"error": code, "detail": message}`` in one
+middleware, so no handler can leak a traceback or an HTML page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from provider.controller import Controller, SwitchResult
+from provider.errors import (
+    BadRequest,
+    BlueGreenError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    StateFileError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from provider.metrics import Exposition
+from provider.model import Color
+from provider.openapi import SPEC
+
+log = structlog.get_logger("bluegreen.api")
+
+CONTROLLER = web.AppKey("controller", Controller)
+MAX_BODY = web.AppKey("max_body", int)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error and count every request."""
+    controller = request.app[CONTROLLER]
+    try:
+        response = await handler(request)
+    except BlueGreenError as exc:
+        response = _error(exc.status, exc.code, exc.detail)
+    except StateFileError as exc:
+        response = _error(500, "state_write_failed", str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        exc2 = PayloadTooLarge(f"request body is larger than {request.app[MAX_BODY]} bytes")
+        response = _error(exc2.status, exc2.code, exc2.detail)
+    except web.HTTPMethodNotAllowed as exc:
+        response = _error(405, MethodNotAllowed.code, f"{request.method} is not allowed here")
+        response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+    except web.HTTPNotFound:
+        response = _error(404, NotFound.code, f"no endpoint at {request.path[:200]}")
+    except web.HTTPException as exc:
+        response = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path[:200])
+        response = _error(500, "internal_error", "the provider failed; see its logs")
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    controller.metrics.api_requests[(request.method, name, response.status)] += 1
+    return response
+
+
+def _bearer_ok(request: web.Request, expected: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    # Compare full bytes in constant time; the scheme check leaks nothing secret.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        supplied.strip().encode(), expected.encode()
+    )
+
+
+def _require_token(request: web.Request) -> None:
+    token = request.app[CONTROLLER].settings.token
+    if token is None:
+        raise Forbidden(
+            "switching is disabled because the provider has no token; start it with "
+            "--token or BLUEGREEN_TOKEN and send 'Authorization: Bearer <token>'"
+        )
+    if not _bearer_ok(request, token):
+        raise Unauthorized("missing or wrong 'Authorization: Bearer <token>' header")
+
+
+async def _json_body(
+    request: web.Request, allowed: dict[str, type | tuple[type, ...]]
+) -> dict[str, Any]:
+    ctype = request.headers.get("Content-Type", "")
+    if request.can_read_body and ctype.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("the request needs a JSON object body")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from exc
+    if not isinstance(doc, dict):
+        raise BadRequest("body must be a JSON object")
+    unknown = sorted(set(doc) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(k[:40] for k in unknown[:5])}")
+    for key, types in allowed.items():
+        if (
+            key in doc
+            and doc[key] is not None
+            and (not isinstance(doc[key], types) or (types is int and isinstance(doc[key], bool)))
+        ):
+            raise BadRequest(f"field {key!r} has the wrong type")
+    return doc
+
+
+def _service_field(doc: dict[str, Any]) -> str:
+    service = doc.get("service")
+    if not isinstance(service, str) or not service:
+        raise BadRequest("field 'service' (a non-empty string) is required")
+    return service
+
+
+def _color_field(doc: dict[str, Any]) -> Color | None:
+    raw = doc.get("color")
+    if raw is None:
+        return None
+    try:
+        return Color(raw)
+    except ValueError as exc:
+        raise BadRequest("field 'color' must be 'blue' or 'green'") from exc
+
+
+def _switch_json(result: SwitchResult) -> dict[str, Any]:
+    return {
+        "service": result.service,
+        "active": str(result.active),
+        "previous": str(result.previous) if result.previous else None,
+        "changed": result.changed,
+        "switch": result.record.to_json() if result.record else None,
+    }
+
+
+async def traefik_config(request: web.Request) -> web.Response:
+    """Traefik's HTTP provider polls this; never a 200 before the first full sync."""
+    controller = request.app[CONTROLLER]
+    expected = controller.settings.provider_token
+    if expected is not None and not _bearer_ok(request, expected):
+        raise Unauthorized("missing or wrong provider token")
+    if not controller.synced:
+        raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
+    controller.metrics.traefik_polls += 1
+    return web.Response(body=controller.body, content_type="application/json")
+
+
+async def status_all(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTROLLER].status_all())
+
+
+async def status_one(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTROLLER].status(request.match_info["service"]))
+
+
+async def switch(request: web.Request) -> web.Response:
+    _require_token(request)
+    doc = await _json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
+    service = _service_field(doc)
+    color = _color_field(doc)
+    reason = doc.get("reason") or "manual"
+    if len(reason) > 200:
+        raise BadRequest("field 'reason' is longer than 200 characters")
+    result = await request.app[CONTROLLER].switch(
+        service, color, force=bool(doc.get("force")), reason=reason, actor="api"
+    )
+    return web.json_response(_switch_json(result))
+
+
+async def rollback(request: web.Request) -> web.Response:
+    _require_token(request)
+    doc = await _json_body(request, {"service": str, "force": bool})
+    result = await request.app[CONTROLLER].rollback(
+        _service_field(doc), force=bool(doc.get("force")), actor="api"
+    )
+    return web.json_response(_switch_json(result))
+
+
+async def history(request: web.Request) -> web.Response:
+    unknown = set(request.query) - {"service"}
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}")
+    service = request.query.get("service")
+    return web.json_response({"history": request.app[CONTROLLER].history(service)})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    controller = request.app[CONTROLLER]
+    body = {"synced": controller.synced, "docker": controller.docker_summary()}
+    return web.json_response(body, status=200 if controller.synced else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    controller = request.app[CONTROLLER]
+    m = controller.metrics
+    out = Exposition()
+    out.family("bluegreen_switches_total", "counter", "Switches by service and reason.")
+    for (service, reason), count in sorted(m.switches.items()):
+        out.sample("bluegreen_switches_total", count, service=service, reason=reason)
+    out.family("bluegreen_active_color", "gauge", "1 for each service's active color.")
+    routable: list[tuple[str, str, int]] = []
+    for name, view in sorted(controller.observation.services.items()):
+        active = controller.active(name)
+        for color in Color:
+            out.sample(
+                "bluegreen_active_color", int(color is active), service=name, color=str(color)
+            )
+            routable.append((name, str(color), view.color(color).routable))
+    out.family("bluegreen_routable_containers", "gauge", "Routable containers per color.")
+    for name, color_name, count in routable:
+        out.sample("bluegreen_routable_containers", count, service=name, color=color_name)
+    out.family("bluegreen_renders_total", "counter", "Times the served config changed.")
+    out.sample("bluegreen_renders_total", m.renders)
+    out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
+    out.sample("bluegreen_traefik_polls_total", m.traefik_polls)
+    out.family("bluegreen_docker_connected", "gauge", "1 while the Docker API answers.")
+    out.sample("bluegreen_docker_connected", int(controller.docker_connected))
+    out.family("bluegreen_synced", "gauge", "1 once the first full Docker sync finished.")
+    out.sample("bluegreen_synced", int(controller.synced))
+    out.family("bluegreen_api_requests_total", "counter", "API requests by route and status.")
+    for (method, route, status), count in sorted(m.api_requests.items()):
+        out.sample(
+            "bluegreen_api_requests_total", count, method=method, route=route, status=str(status)
+        )
+    return web.Response(text=out.text(), content_type="text/plain", charset="utf-8")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+def create_app(controller: Controller) -> web.Application:
+    """The aiohttp application around ``controller`` (background tasks added by the caller)."""
+    max_body = controller.settings.max_body
+    app = web.Application(middlewares=[errors_middleware], client_max_size=max_body)
+    app[CONTROLLER] = controller
+    app[MAX_BODY] = max_body
+    app.router.add_get("/traefik", traefik_config)
+    app.router.add_get("/status", status_all)
+    app.router.add_get("/status/{service}", status_one)
+    app.router.add_post("/switch", switch)
+    app.router.add_post("/rollback", rollback)
+    app.router.add_get("/history", history)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    return app

@@ -1,0 +1,219 @@
+"""Reading a container's ``bluegreen.*`` labels into a placement.
+
+Pure: strings in, a :class:`Placement` or a :class:`LabelProblem` out. A bad
+label never raises; the caller attaches the problem to the container's
+service so one typo cannot break another service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from provider.model import Color, Container, PromoteMode
+
+#: Service names become Traefik object names (``web``, ``web-blue``,
+#: ``web-preview-green``): keep them to characters every provider accepts, and
+#: refuse names that would collide with another service's derived names.
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
+_LIST_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_MAX_RULE = 2048
+_MAX_REPLICAS = 1000
+
+
+@dataclass(frozen=True)
+class LabelDefaults:
+    """Settings the labels fall back to."""
+
+    prefix: str = "bluegreen"
+    entrypoints: tuple[str, ...] = ("web",)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """The router settings one color asks for; all its containers must agree."""
+
+    rule: str
+    entrypoints: tuple[str, ...]
+    middlewares: tuple[str, ...]
+    tls: bool
+    certresolver: str | None
+    replicas: int
+    promote: PromoteMode
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a container belongs and how to reach it."""
+
+    service: str
+    color: Color
+    port: int
+    network: str | None
+    route: RouteSpec
+
+
+@dataclass(frozen=True)
+class LabelProblem:
+    """Why a container's labels cannot be used; ``service`` is ``None`` if unknown."""
+
+    service: str | None
+    message: str
+
+
+def service_name_problem(name: str) -> str | None:
+    """Explain why ``name`` cannot be a service name, or return ``None``."""
+    if not _SERVICE_NAME.match(name):
+        return (
+            f"service name {name[:80]!r} must be 1-63 letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit"
+        )
+    if name.endswith(("-blue", "-green")):
+        return f"service name {name!r} must not end in -blue or -green (reserved for colors)"
+    return None
+
+
+def rule_problem(rule: str) -> str | None:
+    """Catch rules that would break out of the ``(<rule>) && Header(...)`` wrapper.
+
+    Traefik parses the rule itself and disables a router it cannot parse; this
+    check only guarantees that wrapping the rule for preview routers keeps its
+    meaning: parentheses balance outside quoted strings and quotes close.
+    """
+    if not rule.strip():
+        return "rule is empty"
+    if len(rule) > _MAX_RULE:
+        return f"rule is longer than {_MAX_RULE} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in rule):
+        return "rule contains control characters"
+    depth = 0
+    quote: str | None = None
+    for ch in rule:
+        if quote is not None:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "`\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return "rule has a ')' without its '('"
+    if quote is not None:
+        return f"rule has an unclosed {quote} quote"
+    if depth != 0:
+        return "rule has an unclosed '('"
+    return None
+
+
+def _split_list(raw: str, what: str) -> tuple[str, ...] | str:
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        if not _LIST_ITEM.match(item):
+            return f"{what} item {item[:80]!r} is not a valid name"
+    return items
+
+
+def _bool(raw: str) -> bool | None:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no", ""):
+        return False
+    return None
+
+
+def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelProblem:
+    """Turn one container's labels into its placement, or say what is wrong."""
+    p = defaults.prefix
+    labels: Mapping[str, str] = container.labels
+    service = labels.get(f"{p}.service")
+    if service is None:
+        return LabelProblem(None, f"label {p}.service is missing")
+    problem = service_name_problem(service)
+    if problem:
+        return LabelProblem(None, f"container {container.name}: {problem}")
+
+    def bad(message: str) -> LabelProblem:
+        return LabelProblem(service, f"container {container.name}: {message}")
+
+    raw_color = labels.get(f"{p}.color")
+    if raw_color is None:
+        return bad(f"label {p}.color is missing (blue or green)")
+    try:
+        color = Color(raw_color.strip().lower())
+    except ValueError:
+        return bad(f"label {p}.color is {raw_color[:40]!r}; expected blue or green")
+
+    raw_port = labels.get(f"{p}.port")
+    if raw_port is None:
+        if len(container.exposed_ports) != 1:
+            return bad(
+                f"label {p}.port is missing and the container exposes "
+                f"{len(container.exposed_ports)} ports; set {p}.port"
+            )
+        port = container.exposed_ports[0]
+    else:
+        if not raw_port.strip().isascii() or not raw_port.strip().isdigit():
+            return bad(f"label {p}.port is {raw_port[:40]!r}; expected a number 1-65535")
+        port = int(raw_port.strip())
+        if not 1 <= port <= 65535:
+            return bad(f"label {p}.port is {port}; expected 1-65535")
+
+    rule = labels.get(f"{p}.rule", f"Host(`{service}`)")
+    problem = rule_problem(rule)
+    if problem:
+        return bad(f"label {p}.rule: {problem}")
+
+    entrypoints: tuple[str, ...] | str = defaults.entrypoints
+    if f"{p}.entrypoints" in labels:
+        entrypoints = _split_list(labels[f"{p}.entrypoints"], "entrypoints")
+    if isinstance(entrypoints, str):
+        return bad(f"label {p}.entrypoints: {entrypoints}")
+    if not entrypoints:
+        return bad(f"label {p}.entrypoints is empty")
+    middlewares = _split_list(labels.get(f"{p}.middlewares", ""), "middlewares")
+    if isinstance(middlewares, str):
+        return bad(f"label {p}.middlewares: {middlewares}")
+
+    tls = _bool(labels.get(f"{p}.tls", ""))
+    if tls is None:
+        return bad(f"label {p}.tls is {labels[f'{p}.tls'][:40]!r}; expected true or false")
+    certresolver = labels.get(f"{p}.tls.certresolver")
+    if certresolver is not None:
+        if not _LIST_ITEM.match(certresolver):
+            return bad(f"label {p}.tls.certresolver {certresolver[:80]!r} is not a valid name")
+        tls = True
+
+    raw_replicas = labels.get(f"{p}.replicas", "1").strip()
+    if not raw_replicas.isascii() or not raw_replicas.isdigit():
+        return bad(f"label {p}.replicas is {raw_replicas[:40]!r}; expected a whole number")
+    replicas = int(raw_replicas)
+    if not 1 <= replicas <= _MAX_REPLICAS:
+        return bad(f"label {p}.replicas is {replicas}; expected 1-{_MAX_REPLICAS}")
+
+    raw_promote = labels.get(f"{p}.promote", "auto").strip().lower()
+    try:
+        promote = PromoteMode(raw_promote)
+    except ValueError:
+        return bad(f"label {p}.promote is {raw_promote[:40]!r}; expected auto or manual")
+
+    network = labels.get(f"{p}.network")
+    return Placement(
+        service=service,
+        color=color,
+        port=port,
+        network=network,
+        route=RouteSpec(
+            rule=rule,
+            entrypoints=entrypoints,
+            middlewares=middlewares,
+            tls=tls,
+            certresolver=certresolver,
+            replicas=replicas,
+            promote=promote,
+        ),
+    )

@@ -1,0 +1,122 @@
+"""The values the pure core reasons about.
+
+Everything here is a small frozen dataclass or an enum. The Docker watcher
+normalizes raw inspect JSON into :class:`Container` at the edge, so the core
+never sees Docker's dicts; the state store turns :class:`ServiceState` and
+:class:`SwitchRecord` into JSON and back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Color(enum.StrEnum):
+    """The two slots of a blue/green service."""
+
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        """The idle counterpart of this color."""
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+class Health(enum.StrEnum):
+    """Docker's health verdict for a container, as in ``State.Health.Status``."""
+
+    #: The image declares no HEALTHCHECK: running means routable.
+    NONE = "none"
+    #: Inside the start period or before the first check passed: not routable.
+    STARTING = "starting"
+    #: The last checks passed: routable while running.
+    HEALTHY = "healthy"
+    #: The checks failed ``retries`` times in a row: not routable.
+    UNHEALTHY = "unhealthy"
+
+
+class PromoteMode(enum.StrEnum):
+    """Whether the watcher may switch a service on its own."""
+
+    #: Switch to a new generation as soon as it is ready.
+    AUTO = "auto"
+    #: Only an operator's ``POST /switch`` changes the active color.
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container as observed by the watcher, normalized.
+
+    ``labels`` holds only the labels under the configured prefix; ``networks``
+    maps network name to IP address; ``created`` and ``observed_healthy_since``
+    are POSIX timestamps.
+    """
+
+    id: str
+    name: str
+    state: str
+    health: Health
+    labels: Mapping[str, str]
+    created: float
+    networks: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str = "default"
+    exposed_ports: tuple[int, ...] = ()
+    health_output: str = ""
+    healthy_since: float | None = None
+
+    @property
+    def routable(self) -> bool:
+        """Running, and healthy or without a healthcheck (as Traefik's Docker provider)."""
+        return self.state == "running" and self.health in (Health.HEALTHY, Health.NONE)
+
+
+@dataclass(frozen=True)
+class SwitchRecord:
+    """One entry of the audit trail: who moved which service where, and why."""
+
+    service: str
+    from_color: Color | None
+    to_color: Color
+    reason: str
+    actor: str
+    at: float
+    seq: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "service": self.service,
+            "from": self.from_color.value if self.from_color else None,
+            "to": self.to_color.value,
+            "reason": self.reason,
+            "actor": self.actor,
+            "at": self.at,
+            "seq": self.seq,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What the provider remembers of one service across restarts.
+
+    ``first_seen`` anchors the generation rule: before any switch is
+    recorded, only containers created after the provider first saw the
+    service count as a new deploy.
+    """
+
+    active: Color
+    previous: Color | None = None
+    last_switch: SwitchRecord | None = None
+    first_seen: float = 0.0
+
+
+@dataclass(frozen=True)
+class State:
+    """The whole persisted state: every service's colors and the audit trail."""
+
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+    history: tuple[SwitchRecord, ...] = ()
+    seq: int = 0

@@ -1,0 +1,100 @@
+"""Rendering service views into Traefik's dynamic configuration.
+
+Pure and byte-stable: Traefik's HTTP provider hashes the body it fetches and
+skips unchanged ones, so the same views and colors must always produce the
+same bytes (sorted keys, sorted servers, names derived from the service).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from provider.labels import RouteSpec
+from provider.model import Color
+from provider.routing import Options, ServiceView
+
+#: Preview routers must beat the main router (whose default priority is its
+#: rule's length) and any ordinary user router; Traefik reserves priorities
+#: near MaxInt for its internal routers, so stay far below those.
+PREVIEW_PRIORITY = 1_000_000
+
+Config = dict[str, Any]
+
+
+def color_service_name(service: str, color: Color) -> str:
+    """The load-balancer service holding one color's servers."""
+    return f"{service}-{color}"
+
+
+def preview_router_name(service: str, color: Color) -> str:
+    """The router that reaches one color through the preview header."""
+    return f"{service}-preview-{color}"
+
+
+def _router(spec: RouteSpec, rule: str, service: str) -> dict[str, Any]:
+    router: dict[str, Any] = {
+        "rule": rule,
+        "service": service,
+        "entryPoints": list(spec.entrypoints),
+    }
+    if spec.middlewares:
+        router["middlewares"] = list(spec.middlewares)
+    if spec.tls:
+        router["tls"] = {"certResolver": spec.certresolver} if spec.certresolver else {}
+    return router
+
+
+def render_service(
+    view: ServiceView, active: Color, options: Options
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The routers and services of one service, with ``active`` taking its traffic."""
+    routers: dict[str, Any] = {}
+    services: dict[str, Any] = {}
+    main_spec = view.color(active).route or view.route
+    if main_spec is None:
+        return routers, services
+    name = view.name
+    routers[name] = _router(main_spec, main_spec.rule, name)
+    services[name] = {
+        "weighted": {"services": [{"name": color_service_name(name, active), "weight": 1}]}
+    }
+    for color in Color:
+        color_view = view.color(color)
+        if color is not active and not color_view.members:
+            continue
+        services[color_service_name(name, color)] = {
+            "loadBalancer": {"servers": [{"url": url} for url in color_view.urls]}
+        }
+        spec = color_view.route
+        if spec is None:
+            continue
+        rule = f"({spec.rule}) && Header(`{options.preview_header}`, `{color}`)"
+        preview = _router(spec, rule, color_service_name(name, color))
+        preview["priority"] = PREVIEW_PRIORITY
+        routers[preview_router_name(name, color)] = preview
+    return routers, services
+
+
+def render(
+    views: Mapping[str, ServiceView], actives: Mapping[str, Color], options: Options
+) -> Config:
+    """The whole dynamic configuration for the services given."""
+    routers: dict[str, Any] = {}
+    services: dict[str, Any] = {}
+    for name in sorted(views):
+        svc_routers, svc_services = render_service(views[name], actives[name], options)
+        routers.update(svc_routers)
+        services.update(svc_services)
+    http: dict[str, Any] = {}
+    if routers:
+        http["routers"] = routers
+    if services:
+        http["services"] = services
+    return {"http": http} if http else {}
+
+
+def serialize(config: Config) -> bytes:
+    """Byte-stable JSON: sorted keys, no incidental whitespace."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,67 @@
+"""``bluegreen serve``: wire settings, state, controller, API and watcher together.
+
+The watcher runs as a background task owned by the application's
+``cleanup_ctx``: started before the server accepts requests, cancelled and
+awaited on shutdown (``run_app`` handles SIGTERM and SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from provider import logs, store
+from provider.api import CONTROLLER, create_app
+from provider.controller import Controller
+from provider.settings import Settings
+
+log = structlog.get_logger("bluegreen.server")
+
+
+async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    from provider.docker_watch import DockerWatcher
+
+    controller = app[CONTROLLER]
+    watcher = DockerWatcher(controller, controller.settings)
+    task = asyncio.create_task(watcher.run(), name="docker-watcher")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await watcher.close()
+
+
+def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Application:
+    """Load state (refusing a corrupt file) and build the application."""
+    store.check_writable(settings.state_file)
+    state = store.load(settings.state_file)
+    controller = Controller(settings, state)
+    app = create_app(controller)
+    if watch_docker:
+        app.cleanup_ctx.append(_watcher_ctx)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the provider until SIGTERM or SIGINT."""
+    logs.configure(settings.log_format, settings.log_level)
+    app = build_app(settings)
+    state = app[CONTROLLER].state
+    log.info(
+        "provider_starting",
+        listen=f"{settings.listen_host}:{settings.listen_port}",
+        services=len(state.services),
+        settings=settings.redacted(),
+    )
+    web.run_app(
+        app,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=5.0,
+    )

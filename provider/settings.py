@@ -1,0 +1,247 @@
+"""Settings of ``bluegreen serve``: one frozen dataclass, built and validated once.
+
+Precedence, highest first: command-line flag, ``BLUEGREEN_*`` environment
+variable, the YAML file named by ``--config`` (or ``BLUEGREEN_CONFIG``), the
+built-in default. Every problem is reported with the setting's flag and env
+name so the user knows what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provider.errors import SettingsError
+from provider.labels import LabelDefaults
+from provider.routing import Options
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the provider is configured with."""
+
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    docker_host: str = "unix:///var/run/docker.sock"
+    state_file: Path = Path("bluegreen-state.json")
+    token: str | None = None
+    provider_token: str | None = None
+    label_prefix: str = "bluegreen"
+    entrypoints: tuple[str, ...] = ("web",)
+    preview_header: str = "X-Bluegreen-Color"
+    host_address: str = "127.0.0.1"
+    log_format: str = "auto"
+    log_level: str = "info"
+    promote_after: float = 1.0
+    rollback_after: float = 5.0
+    auto_promote: bool = True
+    auto_rollback: bool = True
+    resync_interval: float = 30.0
+    history_limit: int = 1000
+    max_body: int = 65536
+
+    @property
+    def options(self) -> Options:
+        """The part of the settings the pure core needs."""
+        return Options(
+            labels=LabelDefaults(prefix=self.label_prefix, entrypoints=self.entrypoints),
+            host_address=self.host_address,
+            preview_header=self.preview_header,
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as loggable values: tokens only say whether they are set."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("token", "provider_token"):
+                value = "set" if value else "unset"
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw.strip().removesuffix("s"))
+    if not 0 <= value <= 86400:
+        raise ValueError("expected seconds between 0 and 86400")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number above 0")
+    return value
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in raw.split(",") if x.strip())
+    if not items or not all(_NAME.match(x) for x in items):
+        raise ValueError("expected a comma list of names, e.g. web,websecure")
+    return items
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return raw.lower()
+
+    return parse
+
+
+def _match(pattern: re.Pattern[str], example: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.match(raw):
+            raise ValueError(f"expected something like {example}")
+        return raw
+
+    return parse
+
+
+def _secret(raw: str) -> str | None:
+    if raw and (raw != raw.strip() or any(ord(c) < 33 for c in raw)):
+        raise ValueError("must not contain spaces or control characters")
+    return raw or None
+
+
+#: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
+_SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
+    ("docker_host", "--docker-host", str, "Docker API address (default $DOCKER_HOST)"),
+    ("state_file", "--state-file", Path, "JSON state file (default ./bluegreen-state.json)"),
+    ("token", "--token", _secret, "bearer token required by /switch and /rollback"),
+    ("provider_token", "--provider-token", _secret, "bearer token required by /traefik"),
+    ("label_prefix", "--label-prefix", _match(_NAME, "bluegreen"), "label prefix"),
+    ("entrypoints", "--entrypoints", _names, "default Traefik entrypoints (default web)"),
+    ("preview_header", "--preview-header", _match(_HEADER, "X-Bluegreen-Color"), "header"),
+    ("host_address", "--host-address", str, "address of host-network containers"),
+    ("log_format", "--log-format", _choice("auto", "json", "console"), "auto, json, console"),
+    ("log_level", "--log-level", _choice("debug", "info", "warning", "error"), "log level"),
+    ("promote_after", "--promote-after", _seconds, "seconds a new color must stay ready"),
+    ("rollback_after", "--rollback-after", _seconds, "seconds of a dead active color"),
+    ("auto_promote", "--auto-promote", _bool, "promote ready deploys (default true)"),
+    ("auto_rollback", "--auto-rollback", _bool, "roll back dead colors (default true)"),
+    ("resync_interval", "--resync-interval", _seconds, "seconds between full resyncs"),
+    ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
+    ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare every setting as a flag that defaults to 'not given'."""
+    parser.add_argument("--config", help="YAML settings file (env BLUEGREEN_CONFIG)")
+    for name, flag, _parse, help_text in _SPECS:
+        parser.add_argument(flag, dest=name, default=None, help=help_text)
+    parser.add_argument(
+        "--no-auto-promote",
+        dest="auto_promote",
+        action="store_const",
+        const="false",
+        help="never switch on the watcher's own",
+    )
+    parser.add_argument(
+        "--no-auto-rollback",
+        dest="auto_rollback",
+        action="store_const",
+        const="false",
+        help="never roll back on the watcher's own",
+    )
+
+
+def _read_yaml(path: str) -> Mapping[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise SettingsError(f"settings file {path} must hold a mapping of setting: value")
+    known = {name for name, *_ in _SPECS}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise SettingsError(
+                f"settings file {path}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
+            )
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out[name] = "" if value is None else str(value)
+    return out
+
+
+def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge flags, environment and settings file into validated ``Settings``."""
+    env = os.environ if environ is None else environ
+    config_path = getattr(namespace, "config", None) or env.get("BLUEGREEN_CONFIG")
+    from_file = _read_yaml(config_path) if config_path else {}
+    values: dict[str, Any] = {}
+    for name, flag, parse, _help in _SPECS:
+        env_name = f"BLUEGREEN_{name.upper()}"
+        raw: str | None = getattr(namespace, name, None)
+        source = flag
+        if raw is None and env_name in env:
+            raw, source = env[env_name], env_name
+        if raw is None and name == "docker_host" and env.get("DOCKER_HOST"):
+            raw, source = env["DOCKER_HOST"], "DOCKER_HOST"
+        if raw is None and name in from_file:
+            raw, source = from_file[name], f"{name} in {config_path}"
+        if raw is None:
+            continue
+        try:
+            values[name] = parse(str(raw))
+        except ValueError as exc:
+            raise SettingsError(
+                f"invalid {source}={str(raw)[:80]!r}: {exc} (flag {flag}, env {env_name})"
+            ) from exc
+    if "listen" in values:
+        values["listen_host"], values["listen_port"] = values.pop("listen")
+    return Settings(**values)
+
+
+def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Convenience for tests and embedding: flags list to ``Settings``."""
+    parser = argparse.ArgumentParser(prog="bluegreen serve", exit_on_error=False)
+    add_arguments(parser)
+    try:
+        namespace = parser.parse_args(list(argv))
+    except argparse.ArgumentError as exc:
+        raise SettingsError(str(exc)) from exc
+    return load(namespace, environ)

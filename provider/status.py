@@ -1,0 +1,63 @@
+"""The ``/status`` document of one service.
+
+Pure. The key names here are a public contract (the CLI and users' scripts
+read them); README.md documents each one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provider.model import Color, ServiceState
+from provider.routing import ColorView, Member, ServiceView
+
+
+def _member(member: Member) -> dict[str, Any]:
+    c = member.container
+    return {
+        "id": c.id[:12],
+        "name": c.name,
+        "state": c.state,
+        "health": str(c.health),
+        "health_output": c.health_output,
+        "address": member.url,
+        "created": c.created,
+        "routable": member.routable,
+        "problem": member.problem,
+    }
+
+
+def _color(view: ColorView) -> dict[str, Any]:
+    return {
+        "containers": [_member(m) for m in view.members],
+        "routable": view.routable,
+        "replicas": view.replicas,
+        "ready": view.ready,
+        "rule": view.route.rule if view.route else None,
+        "promote": str(view.route.promote) if view.route else None,
+    }
+
+
+def service_status(
+    view: ServiceView,
+    state: ServiceState | None,
+    active: Color,
+    *,
+    pending: dict[str, Any] | None,
+    docker_connected: bool,
+    shown_stale: bool,
+) -> dict[str, Any]:
+    """Everything an operator asks about one service, as JSON-ready values."""
+    last = state.last_switch if state else None
+    return {
+        "service": view.name,
+        "active": str(active),
+        "previous": str(state.previous) if state and state.previous else None,
+        "adopted": state is not None,
+        "colors": {str(color): _color(view.color(color)) for color in Color},
+        "last_switch": last.to_json() if last else None,
+        "pending_promotion": pending,
+        "errors": list(view.errors),
+        "serving_last_good_config": shown_stale,
+        "docker_connected": docker_connected,
+    }

@@ -1,0 +1,407 @@
+"""Table-driven tests of the pure core: labels -> routable sets -> Traefik config."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from provider.errors import SwitchRefused
+from provider.labels import LabelDefaults, LabelProblem, Placement, parse
+from provider.model import Color, Container, Health, ServiceState
+from provider.render import PREVIEW_PRIORITY, render, serialize
+from provider.routing import Options, active_color, check_switch, initial_color, observe
+from tests.factories import make_container
+
+OPTIONS = Options()
+
+PURE_MODULES = [
+    "model",
+    "labels",
+    "routing",
+    "render",
+    "transitions",
+    "status",
+    "errors",
+    "metrics",
+    "openapi",
+    "promotion",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_core_imports_no_io_framework(module: str) -> None:
+    """The core decides routing without asyncio, aiohttp or aiodocker (house style 1)."""
+    path = Path(__file__).parent.parent / "provider" / f"{module}.py"
+    if not path.exists():
+        pytest.fail(f"{path} is missing")
+    tree = ast.parse(path.read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert set() == imported & {"asyncio", "aiohttp", "aiodocker", "socket", "subprocess"}
+
+
+@pytest.mark.parametrize(
+    ("health", "state", "routable"),
+    [
+        (Health.HEALTHY, "running", True),
+        (Health.NONE, "running", True),
+        (Health.STARTING, "running", False),
+        (Health.UNHEALTHY, "running", False),
+        (Health.HEALTHY, "exited", False),
+        (Health.HEALTHY, "paused", False),
+        (Health.NONE, "created", False),
+        (Health.HEALTHY, "restarting", False),
+    ],
+)
+def test_routable_is_running_and_healthy_or_unchecked(
+    health: Health, state: str, routable: bool
+) -> None:
+    """Only running containers that are healthy or have no healthcheck take traffic."""
+    c = make_container(health=health, state=state)
+    assert routable == c.routable
+    view = observe([c], OPTIONS).services["web"]
+    assert int(routable) == view.color(Color.BLUE).routable
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"bluegreen.color": "blue"}, "bluegreen.service is missing"),
+        ({"bluegreen.service": "web"}, "bluegreen.color is missing"),
+        ({"bluegreen.service": "web", "bluegreen.color": "red"}, "expected blue or green"),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "http"},
+            "expected a number",
+        ),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "70000"},
+            "expected 1-65535",
+        ),
+        ({"bluegreen.service": "web", "bluegreen.color": "blue"}, "exposes 0 ports"),
+        (
+            {
+                "bluegreen.service": "web",
+                "bluegreen.color": "blue",
+                "bluegreen.port": "1",
+                "bluegreen.replicas": "0",
+            },
+            "expected 1-1000",
+        ),
+        (
+            {
+                "bluegreen.service": "web",
+                "bluegreen.color": "blue",
+                "bluegreen.port": "1",
+                "bluegreen.promote": "sometimes",
+            },
+            "expected auto or manual",
+        ),
+        (
+            {
+                "bluegreen.service": "web",
+                "bluegreen.color": "blue",
+                "bluegreen.port": "1",
+                "bluegreen.tls": "maybe",
+            },
+            "expected true or false",
+        ),
+        (
+            {
+                "bluegreen.service": "web",
+                "bluegreen.color": "blue",
+                "bluegreen.port": "1",
+                "bluegreen.rule": "Host(`a`)) || (Host(`b`)",
+            },
+            "without its '('",
+        ),
+        (
+            {
+                "bluegreen.service": "web",
+                "bluegreen.color": "blue",
+                "bluegreen.port": "1",
+                "bluegreen.middlewares": "ok, bad name",
+            },
+            "not a valid name",
+        ),
+        ({"bluegreen.service": "web-blue", "bluegreen.color": "blue"}, "must not end in"),
+        ({"bluegreen.service": "we b", "bluegreen.color": "blue"}, "must be 1-63"),
+    ],
+)
+def test_bad_labels_are_problems_not_crashes(labels: dict[str, str], message: str) -> None:
+    """Every bad label yields a message naming the label and what is expected."""
+    c = Container("x" * 64, "c1", "running", Health.HEALTHY, labels, 1.0)
+    problem = parse(c, LabelDefaults())
+    assert isinstance(problem, LabelProblem)
+    assert message in problem.message
+
+
+def test_labels_full_set_parse() -> None:
+    """All documented labels are read, with defaults where absent."""
+    c = make_container(
+        extra={
+            "bluegreen.rule": "Host(`example.com`) && PathPrefix(`/api`)",
+            "bluegreen.entrypoints": "web, websecure",
+            "bluegreen.middlewares": "auth@file,compress",
+            "bluegreen.tls.certresolver": "le",
+            "bluegreen.replicas": "2",
+            "bluegreen.promote": "manual",
+            "bluegreen.network": "app",
+        }
+    )
+    placed = parse(c, LabelDefaults())
+    assert isinstance(placed, Placement)
+    assert placed.route.entrypoints == ("web", "websecure")
+    assert placed.route.middlewares == ("auth@file", "compress")
+    assert (placed.route.tls, placed.route.certresolver, placed.route.replicas) == (True, "le", 2)
+    assert placed.network == "app"
+
+
+def test_port_defaults_to_the_only_exposed_port() -> None:
+    """Without a port label, a single exposed port is used."""
+    c = Container(
+        "y" * 64,
+        "c",
+        "running",
+        Health.NONE,
+        {"bluegreen.service": "web", "bluegreen.color": "green"},
+        1.0,
+        network_mode="host",
+        exposed_ports=(3000,),
+    )
+    placed = parse(c, LabelDefaults())
+    assert isinstance(placed, Placement)
+    assert placed.port == 3000
+
+
+def test_custom_label_prefix() -> None:
+    """The label prefix is a setting."""
+    c = make_container(prefix="bg")
+    assert isinstance(parse(c, LabelDefaults(prefix="bg")), Placement)
+    assert isinstance(parse(c, LabelDefaults()), LabelProblem)
+
+
+@pytest.mark.parametrize(
+    ("container", "url"),
+    [
+        (make_container(port=8081), "http://127.0.0.1:8081"),
+        (make_container(port=80, ip="10.0.0.5"), "http://10.0.0.5:80"),
+        (make_container(port=80, ip="fd00::5"), "http://[fd00::5]:80"),
+    ],
+)
+def test_server_url(container: Container, url: str) -> None:
+    """Host-network containers use the host address; others their network's IP."""
+    view = observe([container], OPTIONS).services["web"]
+    assert (url,) == view.color(Color.BLUE).urls
+
+
+def test_network_label_picks_the_network() -> None:
+    """With several networks, bluegreen.network chooses; without it the service errs."""
+    base = make_container(port=80, ip="10.0.0.5", extra={"bluegreen.network": "back"})
+    two = Container(
+        base.id,
+        base.name,
+        base.state,
+        base.health,
+        base.labels,
+        base.created,
+        networks={"front": "10.1.0.2", "back": "10.2.0.2"},
+        network_mode="bridge",
+    )
+    assert observe([two], OPTIONS).services["web"].color(Color.BLUE).urls == ("http://10.2.0.2:80",)
+    labels = {k: v for k, v in base.labels.items() if k != "bluegreen.network"}
+    ambiguous = Container(
+        base.id,
+        base.name,
+        base.state,
+        base.health,
+        labels,
+        base.created,
+        networks=two.networks,
+        network_mode="bridge",
+    )
+    view = observe([ambiguous], OPTIONS).services["web"]
+    assert len(view.errors) == 1
+    assert "several networks" in view.errors[0]
+
+
+def test_bad_container_isolated_to_its_service() -> None:
+    """A bad label marks only its own service in error."""
+    containers = [
+        make_container("web", "blue"),
+        make_container("api", "blue", port="nope"),
+        make_container("api", "green"),
+    ]
+    obs = observe(containers, OPTIONS)
+    assert obs.services["web"].errors == ()
+    assert len(obs.services["api"].errors) == 1
+
+
+def test_disagreeing_containers_of_one_color_are_an_error() -> None:
+    """Two blue containers with different rules cannot both define the router."""
+    containers = [
+        make_container(extra={"bluegreen.rule": "Host(`a`)"}),
+        make_container(extra={"bluegreen.rule": "Host(`b`)"}),
+    ]
+    view = observe(containers, OPTIONS).services["web"]
+    assert [e[:24] for e in view.errors] == ["blue containers disagree"]
+
+
+@pytest.mark.parametrize(
+    ("colors", "expected"),
+    [
+        ([], None),
+        ([("blue", Health.HEALTHY)], Color.BLUE),
+        ([("green", Health.HEALTHY)], Color.GREEN),
+        ([("blue", Health.HEALTHY), ("green", Health.HEALTHY)], Color.BLUE),
+        ([("blue", Health.STARTING), ("green", Health.HEALTHY)], Color.GREEN),
+        ([("blue", Health.UNHEALTHY), ("green", Health.STARTING)], None),
+    ],
+)
+def test_initial_color_without_state(
+    colors: list[tuple[str, Health]], expected: Color | None
+) -> None:
+    """With no state, the routable color is active, blue if both are."""
+    obs = observe([make_container("web", c, health=h) for c, h in colors], OPTIONS)
+    view = obs.services.get("web")
+    assert expected == (initial_color(view) if view else None)
+
+
+def test_persisted_state_wins_over_observation() -> None:
+    """A restarted provider keeps the remembered color even if the other is also routable."""
+    view = observe(
+        [make_container("web", "blue"), make_container("web", "green")], OPTIONS
+    ).services["web"]
+    assert active_color(view, ServiceState(active=Color.GREEN)) == Color.GREEN
+
+
+@pytest.mark.parametrize(
+    ("green", "replicas", "force", "allowed"),
+    [
+        ([Health.HEALTHY], 1, False, True),
+        ([Health.STARTING], 1, False, False),
+        ([Health.STARTING], 1, True, True),
+        ([Health.HEALTHY], 2, False, False),
+        ([Health.HEALTHY, Health.HEALTHY], 2, False, True),
+        ([], 1, False, False),
+    ],
+)
+def test_check_switch_needs_replicas(
+    green: list[Health], replicas: int, force: bool, allowed: bool
+) -> None:
+    """A switch needs bluegreen.replicas routable containers in the target, unless forced."""
+    containers = [make_container("web", "blue")] + [
+        make_container("web", "green", health=h, extra={"bluegreen.replicas": str(replicas)})
+        for h in green
+    ]
+    view = observe(containers, OPTIONS).services["web"]
+    if allowed:
+        check_switch(view, Color.GREEN, force=force)
+    else:
+        with pytest.raises(SwitchRefused):
+            check_switch(view, Color.GREEN, force=force)
+
+
+def _config(containers: list[Container], active: Color = Color.BLUE) -> dict[str, object]:
+    views = observe(containers, OPTIONS).services
+    return render(views, {name: active for name in views}, OPTIONS)
+
+
+def test_render_blue_active_shape() -> None:
+    """The documented shape: main router, weighted service, color LBs, preview routers."""
+    config = _config(
+        [
+            make_container("web", "blue", port=8081),
+            make_container("web", "blue", port=8082),
+            make_container("web", "green", port=8083, health=Health.STARTING),
+        ]
+    )
+    assert config == {
+        "http": {
+            "routers": {
+                "web": {"rule": "Host(`web`)", "service": "web", "entryPoints": ["web"]},
+                "web-preview-blue": {
+                    "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `blue`)",
+                    "service": "web-blue",
+                    "entryPoints": ["web"],
+                    "priority": PREVIEW_PRIORITY,
+                },
+                "web-preview-green": {
+                    "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `green`)",
+                    "service": "web-green",
+                    "entryPoints": ["web"],
+                    "priority": PREVIEW_PRIORITY,
+                },
+            },
+            "services": {
+                "web": {"weighted": {"services": [{"name": "web-blue", "weight": 1}]}},
+                "web-blue": {
+                    "loadBalancer": {
+                        "servers": [
+                            {"url": "http://127.0.0.1:8081"},
+                            {"url": "http://127.0.0.1:8082"},
+                        ]
+                    }
+                },
+                "web-green": {"loadBalancer": {"servers": []}},
+            },
+        }
+    }
+
+
+def test_render_tls_and_middlewares_come_from_active_color() -> None:
+    """The main router takes rule, middlewares and TLS from the active color only."""
+    blue = make_container("web", "blue", extra={"bluegreen.rule": "Host(`old`)"})
+    green = make_container(
+        "web",
+        "green",
+        extra={
+            "bluegreen.rule": "Host(`new`)",
+            "bluegreen.middlewares": "auth@file",
+            "bluegreen.tls": "true",
+        },
+    )
+    routers = _config([blue, green], Color.GREEN)["http"]["routers"]  # type: ignore[index]
+    assert routers["web"] == {
+        "rule": "Host(`new`)",
+        "service": "web",
+        "entryPoints": ["web"],
+        "middlewares": ["auth@file"],
+        "tls": {},
+    }
+    assert (
+        routers["web-preview-blue"]["rule"]
+        == "(Host(`old`)) && Header(`X-Bluegreen-Color`, `blue`)"
+    )
+
+
+def test_render_active_color_without_containers_keeps_router() -> None:
+    """If the active color has no routable container the router stays (503, not 404)."""
+    config = _config([make_container("web", "green")], Color.BLUE)
+    http = config["http"]
+    assert "web" in http["routers"]  # type: ignore[index,operator]
+    assert http["services"]["web-blue"] == {"loadBalancer": {"servers": []}}  # type: ignore[index]
+
+
+def test_render_is_byte_stable_whatever_the_input_order() -> None:
+    """Same observations in any order give the same bytes (Traefik hashes the body)."""
+    containers = [
+        make_container(s, c, port=p)
+        for s, c, p in [("b", "blue", 1), ("a", "green", 2), ("a", "blue", 3), ("b", "blue", 4)]
+    ]
+    one = serialize(_config(containers))
+    two = serialize(_config(list(reversed(containers))))
+    assert one == two
+    assert json.loads(one) == _config(containers)
+    assert one.index(b'"http"') < one.index(b'"routers"') < one.index(b'"services"')
+
+
+def test_render_nothing_observed_is_empty() -> None:
+    """No containers: an empty config (only ever served after the first sync)."""
+    assert _config([]) == {}
