@@ -7,6 +7,7 @@ service so one typo cannot break another service.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from provider.model import Color, Container, PromoteMode
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 _LIST_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 _MAX_RULE = 2048
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_REPLICAS = 1000
 
 
@@ -85,7 +87,7 @@ def rule_problem(rule: str) -> str | None:
         return "rule is empty"
     if len(rule) > _MAX_RULE:
         return f"rule is longer than {_MAX_RULE} characters"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in rule):
+    if _CONTROL.search(rule):
         return "rule contains control characters"
     depth = 0
     quote: str | None = None
@@ -127,18 +129,34 @@ def _bool(raw: str) -> bool | None:
 
 
 def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelProblem:
-    """Turn one container's labels into its placement, or say what is wrong."""
+    """Turn one container's labels into its placement, or say what is wrong.
+
+    Memoized on the inputs that matter: a resync re-reads every container, but
+    labels never change for the life of a container, so parsing is done once.
+    """
+    return _parse(
+        container.name, tuple(sorted(container.labels.items())), container.exposed_ports, defaults
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(
+    name: str,
+    label_items: tuple[tuple[str, str], ...],
+    exposed_ports: tuple[int, ...],
+    defaults: LabelDefaults,
+) -> Placement | LabelProblem:
     p = defaults.prefix
-    labels: Mapping[str, str] = container.labels
+    labels: Mapping[str, str] = dict(label_items)
     service = labels.get(f"{p}.service")
     if service is None:
         return LabelProblem(None, f"label {p}.service is missing")
     problem = service_name_problem(service)
     if problem:
-        return LabelProblem(None, f"container {container.name}: {problem}")
+        return LabelProblem(None, f"container {name}: {problem}")
 
     def bad(message: str) -> LabelProblem:
-        return LabelProblem(service, f"container {container.name}: {message}")
+        return LabelProblem(service, f"container {name}: {message}")
 
     raw_color = labels.get(f"{p}.color")
     if raw_color is None:
@@ -150,12 +168,12 @@ def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelPro
 
     raw_port = labels.get(f"{p}.port")
     if raw_port is None:
-        if len(container.exposed_ports) != 1:
+        if len(exposed_ports) != 1:
             return bad(
                 f"label {p}.port is missing and the container exposes "
-                f"{len(container.exposed_ports)} ports; set {p}.port"
+                f"{len(exposed_ports)} ports; set {p}.port"
             )
-        port = container.exposed_ports[0]
+        port = exposed_ports[0]
     else:
         if not raw_port.strip().isascii() or not raw_port.strip().isdigit():
             return bad(f"label {p}.port is {raw_port[:40]!r}; expected a number 1-65535")

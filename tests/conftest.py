@@ -1,0 +1,78 @@
+"""Fixtures for the integration tier: a private Docker daemon, the busybox image,
+test containers and Traefik processes, all cleaned up even when a test fails.
+
+The daemon is session-scoped because starting one takes seconds; containers and
+Traefik processes are per test so no test sees another's leftovers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from tests.infra.containers import ContainerFactory
+from tests.infra.dockerd import DockerDaemon
+from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
+from tests.infra.traefik import TraefikFactory
+
+pytest_plugins = ["tests.harness.fixtures"]
+
+FAILED_KEY = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember whether a test's call phase failed, so teardown can show Traefik's log."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED_KEY] = True
+    return report
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
+    """A private dockerd for the whole session; stopped and its dirs removed at the end."""
+    daemon = DockerDaemon.start(tmp_path_factory.mktemp("dockerd"))
+    try:
+        yield daemon
+    finally:
+        daemon.destroy()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_daemon: DockerDaemon) -> str:
+    """Name of the locally imported busybox image (built once per session)."""
+    return build_busybox_image(docker_daemon, DEFAULT_IMAGE)
+
+
+@pytest.fixture
+def containers(docker_daemon: DockerDaemon, busybox_image: str) -> Iterator[ContainerFactory]:
+    """Factory for labelled test containers; removes them all at teardown, pass or fail."""
+    factory = ContainerFactory(docker_daemon, busybox_image)
+    try:
+        yield factory
+    finally:
+        errors = factory.cleanup()
+        if errors:
+            raise RuntimeError("container cleanup failed:\n" + "\n".join(errors))
+
+
+@pytest.fixture
+def traefik_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TraefikFactory]:
+    """Starts real Traefik processes on loopback; stops them all at teardown.
+
+    On a failed test, each process's log tail is printed (pytest shows it with the failure).
+    """
+    factory = TraefikFactory(tmp_path_factory.mktemp("traefik"))
+    try:
+        yield factory
+    finally:
+        if request.node.stash.get(FAILED_KEY, False):
+            for process in factory.started:
+                print(f"--- {process.log_path} (tail) ---\n{process.log_text()[-3000:]}")
+        factory.stop_all()

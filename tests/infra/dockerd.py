@@ -1,0 +1,299 @@
+"""A private Docker daemon for the integration tests.
+
+Integration tests create, stop and kill containers and restart the engine, so
+they get a ``dockerd`` of their own instead of the machine's: nothing they do
+can touch a developer's containers, and a leftover from a crashed run dies with
+the daemon.  Several daemons run side by side with distinct directories.
+
+The exec-root and the socket live under a short ``/tmp/bgd-*`` directory
+because unix socket paths are limited to about 108 bytes, and containerd and
+libnetwork put their sockets under the exec-root.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .tools import missing_tool, which
+
+SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
+DOCKER_HINT = "apt-get install docker.io busybox-static"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+POLL_INTERVAL_S = 0.1
+LOG_TAIL_BYTES = 4000
+
+
+class DockerDaemonError(RuntimeError):
+    """The private daemon did not start, or died; carries its log tail."""
+
+    def __init__(self, message: str, log_tail: str) -> None:
+        super().__init__(f"{message}\n--- dockerd log tail ---\n{log_tail}")
+        self.log_tail = log_tail
+
+
+class DockerCommandError(subprocess.CalledProcessError):
+    """A ``docker`` CLI call failed; ``str()`` shows the command and its stderr."""
+
+    def __str__(self) -> str:
+        cmd = " ".join(str(part) for part in self.cmd)
+        err = (self.stderr or "").strip() if isinstance(self.stderr, str) else ""
+        out = (self.output or "").strip() if isinstance(self.output, str) else ""
+        return f"`{cmd}` exited {self.returncode}: {err or out or '(no output)'}"
+
+
+def find_dockerd() -> str | None:
+    """Path of the ``dockerd`` binary, looking in sbin too (not always on PATH)."""
+    return which("dockerd", *SBIN_DIRS)
+
+
+def find_docker_cli() -> str | None:
+    """Path of the ``docker`` CLI."""
+    return which("docker", *SBIN_DIRS)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket, enough for ``GET /_ping`` without extra packages."""
+
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = socket_path
+        self._timeout_s = timeout
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout_s)
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def ping(socket_path: str, timeout: float = 2.0) -> bool:
+    """True when the daemon behind ``socket_path`` answers ``GET /_ping`` with 200."""
+    conn = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", "/_ping")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _mounts_under(path: Path) -> list[tuple[str, str]]:
+    """(mount point, fs type) at or below ``path``, so we never rmtree into a live mount."""
+    prefix = str(path.resolve())
+    found: list[tuple[str, str]] = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            if " - " not in line or len(fields) < 5:
+                continue
+            mount_point = fields[4]
+            fs_type = line.split(" - ", 1)[1].split()[0]
+            if mount_point == prefix or mount_point.startswith(prefix + "/"):
+                found.append((mount_point, fs_type))
+    return found
+
+
+def _unmount_netns(path: Path) -> None:
+    """Unmount the nsfs bind mounts (``netns/default``) dockerd leaves in its exec-root.
+
+    dockerd does not undo them at shutdown; they are ours, and harmless to drop.
+    """
+    for mount_point, fs_type in reversed(_mounts_under(path)):
+        if fs_type == "nsfs":
+            subprocess.run(["umount", mount_point], capture_output=True, timeout=10, check=False)
+
+
+def _process_alive(pid: int, name_part: str) -> bool:
+    """True if ``pid`` runs and its command line mentions ``name_part`` (guards PID reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return name_part.encode() in cmdline
+
+
+class DockerDaemon:
+    """One private ``dockerd``: start, stop, restart with the same state, run the CLI.
+
+    Build it with :meth:`start`.  ``socket_path``, ``host`` (for ``DOCKER_HOST``)
+    and ``pid`` describe the running daemon; ``pid`` is ``None`` once stopped.
+    """
+
+    def __init__(self, base_dir: Path, dockerd: str, docker_cli: str) -> None:
+        self.base_dir = base_dir
+        self.dockerd = dockerd
+        self.docker_cli = docker_cli
+        self.data_root = base_dir / "data"
+        self.config_dir = base_dir / "docker-config"
+        self.log_path = base_dir / "dockerd.log"
+        self.short_dir = Path(tempfile.mkdtemp(prefix="bgd-", dir="/tmp"))
+        self.exec_root = self.short_dir / "x"
+        self.socket_path = str(self.short_dir / "sock")
+        self.pidfile = self.short_dir / "pid"
+        self.host = f"unix://{self.socket_path}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start(cls, base_dir: Path, *, timeout: float = START_TIMEOUT_S) -> DockerDaemon:
+        """Start a private daemon keeping its state under ``base_dir``; wait until it answers."""
+        dockerd = find_dockerd()
+        docker_cli = find_docker_cli()
+        if dockerd is None:
+            missing_tool("dockerd", DOCKER_HINT)
+        if docker_cli is None:
+            missing_tool("docker", DOCKER_HINT)
+        base_dir.mkdir(parents=True, exist_ok=True)
+        daemon = cls(base_dir, dockerd, docker_cli)
+        daemon._launch(timeout)
+        return daemon
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running daemon, ``None`` when stopped."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
+
+    def _argv(self) -> list[str]:
+        return [
+            self.dockerd,
+            "--data-root", str(self.data_root),
+            "--exec-root", str(self.exec_root),
+            "--storage-driver", "vfs",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--bridge=none",
+            "--host", self.host,
+            "--pidfile", str(self.pidfile),
+        ]  # fmt: skip
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
+                return log.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(no log: {exc})"
+
+    def _launch(self, timeout: float) -> None:
+        """Spawn dockerd and poll ``/_ping`` until it answers, bounded in time and count."""
+        if self.pid is not None:
+            raise DockerDaemonError("daemon already running", self._log_tail())
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # Own session: a Ctrl-C in the terminal reaches pytest, whose
+            # fixture teardown then stops the daemon in order.
+            self._proc = subprocess.Popen(
+                self._argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
+            if self._proc.poll() is not None:
+                code = self._proc.returncode
+                self._proc = None
+                raise DockerDaemonError(f"dockerd exited with {code}", self._log_tail())
+            if ping(self.socket_path):
+                return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(POLL_INTERVAL_S)
+        self.stop()
+        raise DockerDaemonError(
+            f"dockerd did not answer /_ping within {timeout}s", self._log_tail()
+        )
+
+    def _containerd_pid(self) -> int | None:
+        pidfile = self.exec_root / "containerd" / "containerd.pid"
+        try:
+            return int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM the daemon by PID, wait, SIGKILL if it hangs; idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        containerd_pid = self._containerd_pid()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self._proc = None
+        # dockerd started this containerd; after a SIGKILL it can outlive it.
+        if containerd_pid is not None:
+            for _ in range(50):
+                if not _process_alive(containerd_pid, str(self.exec_root)):
+                    break
+                time.sleep(POLL_INTERVAL_S)
+            else:
+                os.kill(containerd_pid, signal.SIGKILL)
+
+    def restart(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Stop, then start again with the same dirs and socket: images and containers persist."""
+        self.stop()
+        self._launch(timeout)
+
+    def destroy(self) -> None:
+        """Stop and delete the daemon's directories, unless something is still mounted there."""
+        self.stop()
+        _unmount_netns(self.short_dir)
+        for path in (self.short_dir, self.base_dir):
+            if path.exists() and not _mounts_under(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a docker client aimed at this daemon only."""
+        env = dict(os.environ)
+        env.pop("DOCKER_CONTEXT", None)
+        env.pop("DOCKER_TLS_VERIFY", None)
+        env.pop("DOCKER_CERT_PATH", None)
+        env["DOCKER_HOST"] = self.host
+        env["DOCKER_CONFIG"] = str(self.config_dir)
+        return env
+
+    def docker(
+        self,
+        *args: str,
+        check: bool = True,
+        input: bytes | str | None = None,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``docker ARGS`` against this daemon; :class:`DockerCommandError` if ``check``."""
+        data = input.encode() if isinstance(input, str) else input
+        cmd = [self.docker_cli, *args]
+        raw = subprocess.run(
+            cmd, input=data, capture_output=True, env=self.env(), timeout=timeout, check=False
+        )
+        result = subprocess.CompletedProcess(
+            cmd,
+            raw.returncode,
+            raw.stdout.decode("utf-8", errors="replace"),
+            raw.stderr.decode("utf-8", errors="replace"),
+        )
+        if check and result.returncode != 0:
+            raise DockerCommandError(result.returncode, cmd, result.stdout, result.stderr)
+        return result
