@@ -60,8 +60,10 @@ class Controller:
         self.synced = False
         self.docker_connected = False
         self.docker_error: str | None = None
-        #: Per service, what the watcher's promotion logic is waiting for.
+        #: Per service, what the watcher's automatic promotion waits for.
         self.pending: dict[str, dict[str, Any]] = {}
+        #: Per service, what the watcher's automatic rollback waits for.
+        self.pending_rollback: dict[str, dict[str, Any]] = {}
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}
@@ -220,6 +222,7 @@ class Controller:
             log.error("switch_not_persisted", service=service, to=str(target), reason=reason)
             raise
         self.pending.pop(service, None)
+        self.pending_rollback.pop(service, None)
         self._rebuild()
         self.changed.notify_all()
         if record is not None:
@@ -246,6 +249,7 @@ class Controller:
             self.state.services.get(service),
             self.active(service),
             pending=self.pending.get(service),
+            pending_rollback=self.pending_rollback.get(service),
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
         )

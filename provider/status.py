@@ -44,6 +44,7 @@ def service_status(
     active: Color,
     *,
     pending: dict[str, Any] | None,
+    pending_rollback: dict[str, Any] | None = None,
     docker_connected: bool,
     shown_stale: bool,
 ) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def service_status(
         "colors": {str(color): _color(view.color(color)) for color in Color},
         "last_switch": last.to_json() if last else None,
         "pending_promotion": pending,
+        "pending_rollback": pending_rollback,
         "errors": list(view.errors),
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -69,9 +70,9 @@ async def test_traefik_answers_503_until_first_sync(
     resp = await client.get("/traefik")
     assert resp.status == 200
     config = await resp.json()
-    assert config["http"]["services"]["web"]["weighted"][
-        "services"
-    ] == [{"name": "web-blue", "weight": 1}]
+    assert config["http"]["services"]["web"]["weighted"]["services"] == [
+        {"name": "web-blue", "weight": 1}
+    ]
     assert (await client.get("/readyz")).status == 200
     assert (await client.get("/healthz")).status == 200
 
@@ -121,9 +122,10 @@ async def test_switch_and_rollback(aiohttp_client: ClientFactory, tmp_path: Path
     assert back.status == 200
     assert (await back.json())["active"] == "blue"
     history = (await (await client.get("/history?service=web")).json())["history"]
-    assert [
-        (h["from"], h["to"], h["reason"]) for h in history
-    ] == [("blue", "green", "manual"), ("green", "blue", "rollback")]
+    assert [(h["from"], h["to"], h["reason"]) for h in history] == [
+        ("blue", "green", "manual"),
+        ("green", "blue", "rollback"),
+    ]
     status = await (await client.get("/status/web")).json()
     assert (status["active"], status["previous"]) == ("blue", "green")
     assert status["last_switch"]["reason"] == "rollback"
@@ -250,6 +252,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "colors",
         "last_switch",
         "pending_promotion",
+            "pending_rollback",
         "errors",
         "serving_last_good_config",
         "docker_connected",
@@ -295,7 +298,7 @@ async def test_concurrent_switches_are_serialized(
     changes = [b["switch"] for b in bodies if b["changed"]]
     history = (await (await client.get("/history")).json())["history"]
     assert sorted(c["seq"] for c in changes) == [h["seq"] for h in history]
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert before["to"] == after["from"]
     on_disk = store.load(tmp_path / "state.json")
     assert history[-1]["to"] == on_disk.services["web"].active.value
@@ -341,9 +344,9 @@ async def test_bad_labels_keep_last_good_config(
     served = json.loads(controller.body)
     assert good["http"]["services"]["web-blue"] == served["http"]["services"]["web-blue"]
     assert good["http"]["routers"]["web"] == served["http"]["routers"]["web"]
-    assert served["http"][
-        "services"
-    ]["api-green"] == {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9002"}]}}
+    assert served["http"]["services"]["api-green"] == {
+        "loadBalancer": {"servers": [{"url": "http://127.0.0.1:9002"}]}
+    }
     status = await (await client.get("/status/web")).json()
     assert status["serving_last_good_config"]
     assert "eighty" in status["errors"][0]

@@ -1,0 +1,176 @@
+"""The task that turns promotion decisions into switches.
+
+It re-evaluates every service after each change of the controller's
+observations or state (the controller notifies its ``changed`` condition) and
+when a hold (``promote_after``, ``rollback_after``) elapses. Decisions are
+computed under the controller's lock, from one consistent snapshot, by the
+pure :func:`provider.promotion.decide`; the switch itself goes through
+``Controller.switch`` like an API call, which re-checks readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from provider.controller import Controller
+from provider.errors import BlueGreenError, StateFileError
+from provider.model import Color
+from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
+from provider.settings import Settings
+
+log = structlog.get_logger("bluegreen.auto_switch")
+
+#: After a refused or failed switch, wait this long before trying the same again.
+RETRY_AFTER_S = 1.0
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        promote_after=settings.promote_after,
+        rollback_after=settings.rollback_after,
+        auto_promote=settings.auto_promote,
+        auto_rollback=settings.auto_rollback,
+    )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    service: str
+    action: Action
+    target: Color
+
+
+class AutoSwitcher:
+    """Owns the per-service timers; switches services whose decision is due."""
+
+    def __init__(
+        self,
+        controller: Controller,
+        policy: Policy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.controller = controller
+        self.policy = policy
+        self.clock = clock
+        self.timers: dict[str, Timers] = {}
+        self._stages: dict[tuple[str, Action], Stage] = {}
+        self._retry_at: dict[tuple[str, Action, Color], float] = {}
+
+    async def run(self) -> None:
+        """Evaluate forever; cancelled by the watcher's owner."""
+        while True:
+            try:
+                planned = await self._wait_for_due()
+                for item in planned:
+                    await self._switch(item)
+            except Exception:  # a bug must not stop automatic switching for good
+                log.exception("auto_switch_failed_unexpectedly")
+                await asyncio.sleep(RETRY_AFTER_S)
+
+    async def _wait_for_due(self) -> list[_Planned]:
+        """Block until some switch is due; evaluate on every change and timer."""
+        changed = self.controller.changed
+        async with changed:
+            while True:
+                planned, wake_at = self.evaluate()
+                if planned:
+                    return planned
+                timeout = None if wake_at is None else max(0.0, wake_at - self.clock())
+                try:
+                    async with asyncio.timeout(timeout):
+                        await changed.wait()
+                except TimeoutError:
+                    pass
+
+    def evaluate(self) -> tuple[list[_Planned], float | None]:
+        """Decide every service from the current snapshot. Caller holds the lock."""
+        controller = self.controller
+        now = self.clock()
+        connected = controller.docker_connected and controller.synced
+        planned: list[_Planned] = []
+        wakes: list[float] = []
+        services = controller.observation.services
+        for name in list(self.timers):
+            if name not in services:
+                del self.timers[name]
+        for name, view in services.items():
+            state = controller.state.services.get(name)
+            decision = decide(
+                view,
+                state,
+                self.timers.get(name, Timers()),
+                self.policy,
+                now=now,
+                connected=connected,
+            )
+            self.timers[name] = decision.timers
+            self._publish(name, decision)
+            if decision.wake_at is not None:
+                wakes.append(decision.wake_at)
+            if decision.action is None or decision.target is None:
+                continue
+            retry_at = self._retry_at.get((name, decision.action, decision.target), 0.0)
+            if now < retry_at:
+                wakes.append(retry_at)
+                continue
+            planned.append(_Planned(name, decision.action, decision.target))
+        for pending in (self.controller.pending, self.controller.pending_rollback):
+            for name in [n for n in pending if n not in services]:
+                del pending[name]
+        return planned, min(wakes) if wakes else None
+
+    def _publish(self, service: str, decision: Decision) -> None:
+        """Show what is pending in ``/status`` and log each change of stage once."""
+        if decision.promotion is not None:
+            self.controller.pending[service] = decision.promotion.to_json()
+        else:
+            self.controller.pending.pop(service, None)
+        if decision.rollback is not None:
+            self.controller.pending_rollback[service] = decision.rollback.to_json()
+        else:
+            self.controller.pending_rollback.pop(service, None)
+        self._log_stage(service, Action.PROMOTE, decision.promotion)
+        self._log_stage(service, Action.ROLLBACK, decision.rollback)
+
+    def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
+        key = (service, kind)
+        stage = pending.stage if pending is not None else None
+        if self._stages.get(key) == stage:
+            return
+        if stage is None:
+            self._stages.pop(key, None)
+            return
+        assert pending is not None
+        self._stages[key] = stage
+        log.info(
+            "switch_pending",
+            service=service,
+            kind=str(kind),
+            color=str(pending.color),
+            stage=str(stage),
+            detail=pending.detail,
+        )
+
+    async def _switch(self, item: _Planned) -> None:
+        try:
+            await self.controller.switch(
+                item.service, item.target, reason=str(item.action), actor="watcher"
+            )
+        except (BlueGreenError, StateFileError) as exc:
+            self._retry_at[(item.service, item.action, item.target)] = self.clock() + RETRY_AFTER_S
+            log.warning(
+                "auto_switch_failed",
+                service=item.service,
+                color=str(item.target),
+                reason=str(item.action),
+                error=str(exc),
+            )
+        else:
+            self._retry_at.pop((item.service, item.action, item.target), None)
+            self.timers.pop(item.service, None)

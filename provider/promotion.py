@@ -1,0 +1,323 @@
+"""Deciding automatic promotions and rollbacks.
+
+Pure: no asyncio, aiohttp or aiodocker. One call of :func:`decide` looks at a
+service's observed view, its persisted state and what the previous call
+remembered (:class:`Timers`), and answers what to do now, what to remember,
+what ``/status`` should say and when to look again. The caller owns the
+clock and the timers; nothing here is hidden state.
+
+The rules (README "Automatic promotion and rollback"):
+
+* A **generation** is the idle color's containers created after the
+  service's last switch (before any switch: after the provider first saw the
+  service). Restarted old containers are never a new generation.
+* **Promote** when every container of the generation is routable, at least
+  ``replicas`` of them exist, and that has held for ``promote_after``.
+* **Roll back** when the active color has had no routable container for
+  ``rollback_after`` while the previous color is ready.
+* Never while Docker is disconnected (timers restart after a reconnect),
+  never on label errors, never for ``promote=manual`` services, never when
+  the matching global switch is off.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from provider.model import Color, PromoteMode, ServiceState
+from provider.routing import Member, ServiceView
+
+#: Longest health-check output shown in ``/status``.
+MAX_OUTPUT = 300
+
+
+class Action(enum.StrEnum):
+    """What the watcher should do for a service; the value is the switch reason."""
+
+    PROMOTE = "auto-promote"
+    ROLLBACK = "auto-rollback"
+
+
+class Stage(enum.StrEnum):
+    """Why a pending promotion or rollback has not happened yet."""
+
+    #: Docker is not connected: nothing is decided on stale data.
+    DISCONNECTED = "docker_disconnected"
+    #: The service has label errors; a switch would be refused.
+    LABEL_ERRORS = "label_errors"
+    #: Some container of the generation is not routable (starting, unhealthy, stopped).
+    NOT_ROUTABLE = "not_routable"
+    #: Fewer routable containers than ``bluegreen.replicas``.
+    TOO_FEW = "too_few_replicas"
+    #: The previous color is not ready, so there is nothing to roll back to.
+    PREVIOUS_NOT_READY = "previous_not_ready"
+    #: ``bluegreen.promote=manual``: only an operator switches.
+    MANUAL = "manual"
+    #: ``--no-auto-promote`` or ``--no-auto-rollback``.
+    DISABLED = "disabled"
+    #: Ready; waiting for ``promote_after`` / ``rollback_after`` to elapse.
+    HOLDING = "holding"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the decisions depend on."""
+
+    promote_after: float = 1.0
+    rollback_after: float = 5.0
+    auto_promote: bool = True
+    auto_rollback: bool = True
+
+
+@dataclass(frozen=True)
+class Timers:
+    """What one service's decision remembers until the next evaluation.
+
+    ``ready_since``: when the current generation (``generation``, its
+    container ids) was first seen ready. ``dead_since``: when the active
+    color was first seen with no routable container.
+    """
+
+    generation: frozenset[str] = frozenset()
+    ready_since: float | None = None
+    dead_since: float | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A promotion or rollback that has not happened, and why (for ``/status``)."""
+
+    kind: Action
+    color: Color
+    stage: Stage
+    detail: str
+    since: float | None = None
+    due_at: float | None = None
+    generation_after: float | None = None
+    containers: tuple[Member, ...] = ()
+    routable: int = 0
+    replicas: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "color": str(self.color),
+            "stage": str(self.stage),
+            "waiting_for": self.detail,
+            "since": self.since,
+            "due_at": self.due_at,
+            "generation_after": self.generation_after,
+            "routable": self.routable,
+            "replicas": self.replicas,
+            "containers": [_member_json(m) for m in self.containers],
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one evaluation of one service."""
+
+    action: Action | None = None
+    target: Color | None = None
+    timers: Timers = field(default_factory=Timers)
+    promotion: Pending | None = None
+    rollback: Pending | None = None
+    #: When to evaluate again even if nothing changes (a hold elapsing).
+    wake_at: float | None = None
+
+
+def _member_json(member: Member) -> dict[str, Any]:
+    c = member.container
+    return {
+        "id": c.id[:12],
+        "name": c.name,
+        "state": c.state,
+        "health": str(c.health),
+        "routable": member.routable,
+        "health_output": c.health_output[-MAX_OUTPUT:],
+        "problem": member.problem,
+    }
+
+
+def generation_anchor(state: ServiceState) -> float:
+    """Containers created after this instant form a new generation."""
+    return state.last_switch.at if state.last_switch is not None else state.first_seen
+
+
+def generation(view: ServiceView, state: ServiceState) -> tuple[Member, ...]:
+    """The idle color's containers created after the anchor (the deploy to promote)."""
+    anchor = generation_anchor(state)
+    idle = view.color(state.active.other)
+    return tuple(m for m in idle.members if m.container.created > anchor)
+
+
+def _why_not_routable(member: Member) -> str:
+    c = member.container
+    if member.problem:
+        return f"{c.name} ({member.problem})"
+    reason = c.state if c.state != "running" else str(c.health)
+    output = c.health_output.strip().splitlines()[-1:] if c.health_output else []
+    return f"{c.name} ({reason}: {output[0][:120]})" if output else f"{c.name} ({reason})"
+
+
+def _promote_mode(view: ServiceView, color: Color) -> PromoteMode:
+    route = view.color(color).route
+    return route.promote if route is not None else PromoteMode.AUTO
+
+
+def _evaluate_promotion(
+    view: ServiceView,
+    state: ServiceState,
+    timers: Timers,
+    policy: Policy,
+    now: float,
+    connected: bool,
+) -> tuple[Pending | None, Timers, bool]:
+    """The pending promotion (or ``None``), updated timers, and whether it is due."""
+    members = generation(view, state)
+    target = state.active.other
+    if not members:
+        return None, Timers(dead_since=timers.dead_since), False
+    ids = frozenset(m.container.id for m in members)
+    routable = sum(1 for m in members if m.routable)
+    replicas = view.color(target).replicas
+    ready = routable == len(members) and routable >= replicas
+
+    ready_since: float | None = None
+    if ready and connected and not view.errors:
+        same = timers.generation == ids and timers.ready_since is not None
+        ready_since = timers.ready_since if same else now
+        # Docker's own record of when each container last turned healthy is
+        # level-triggered truth: a blip we never observed still restarts the hold.
+        seen = [m.container.healthy_since for m in members if m.container.healthy_since]
+        if seen and ready_since is not None:
+            ready_since = max(ready_since, *seen)
+    new_timers = Timers(ids, ready_since, timers.dead_since)
+    due_at = ready_since + policy.promote_after if ready_since is not None else None
+
+    def pending(stage: Stage, detail: str) -> Pending:
+        return Pending(
+            kind=Action.PROMOTE,
+            color=target,
+            stage=stage,
+            detail=detail,
+            since=ready_since,
+            due_at=due_at,
+            generation_after=generation_anchor(state),
+            containers=members,
+            routable=routable,
+            replicas=replicas,
+        )
+
+    if not connected:
+        return pending(Stage.DISCONNECTED, "Docker is disconnected"), new_timers, False
+    if view.errors:
+        return pending(Stage.LABEL_ERRORS, f"label errors: {view.errors[0]}"), new_timers, False
+    if routable < len(members):
+        waiting = [_why_not_routable(m) for m in members if not m.routable]
+        detail = f"{len(waiting)} of {len(members)} new {target} container(s) not routable: "
+        return pending(Stage.NOT_ROUTABLE, detail + "; ".join(waiting)), new_timers, False
+    if routable < replicas:
+        detail = f"{routable} of {replicas} required {target} container(s) routable (replicas)"
+        return pending(Stage.TOO_FEW, detail), new_timers, False
+    if _promote_mode(view, target) is PromoteMode.MANUAL:
+        detail = f"{target} is ready; promote=manual, switch with POST /switch"
+        return pending(Stage.MANUAL, detail), new_timers, False
+    if not policy.auto_promote:
+        detail = f"{target} is ready; auto-promote is off, switch with POST /switch"
+        return pending(Stage.DISABLED, detail), new_timers, False
+    assert due_at is not None
+    if now < due_at:
+        detail = f"{target} is ready; holding for promote_after ({policy.promote_after:g}s)"
+        return pending(Stage.HOLDING, detail), new_timers, False
+    return pending(Stage.HOLDING, f"{target} is ready"), new_timers, True
+
+
+def _evaluate_rollback(
+    view: ServiceView,
+    state: ServiceState,
+    timers: Timers,
+    policy: Policy,
+    now: float,
+    connected: bool,
+) -> tuple[Pending | None, Timers, bool]:
+    """The pending rollback (or ``None``), updated timers, and whether it is due."""
+    active = view.color(state.active)
+    if active.routable > 0 or not connected:
+        return None, Timers(timers.generation, timers.ready_since, None), False
+    dead_since = timers.dead_since if timers.dead_since is not None else now
+    new_timers = Timers(timers.generation, timers.ready_since, dead_since)
+    previous = state.previous
+    if previous is None:
+        return None, new_timers, False
+    prev_view = view.color(previous)
+    due_at = dead_since + policy.rollback_after
+
+    def pending(stage: Stage, detail: str) -> Pending:
+        return Pending(
+            kind=Action.ROLLBACK,
+            color=previous,
+            stage=stage,
+            detail=detail,
+            since=dead_since,
+            due_at=due_at,
+            containers=prev_view.members,
+            routable=prev_view.routable,
+            replicas=prev_view.replicas,
+        )
+
+    head = f"active {state.active} has no routable container"
+    if view.errors:
+        return pending(Stage.LABEL_ERRORS, f"label errors: {view.errors[0]}"), new_timers, False
+    if not prev_view.ready:
+        detail = (
+            f"{head}; previous {previous} has {prev_view.routable} of "
+            f"{prev_view.replicas} required routable container(s)"
+        )
+        return pending(Stage.PREVIOUS_NOT_READY, detail), new_timers, False
+    if _promote_mode(view, state.active) is PromoteMode.MANUAL:
+        detail = f"{head}; promote=manual, roll back with POST /rollback"
+        return pending(Stage.MANUAL, detail), new_timers, False
+    if not policy.auto_rollback:
+        detail = f"{head}; auto-rollback is off, roll back with POST /rollback"
+        return pending(Stage.DISABLED, detail), new_timers, False
+    if now < due_at:
+        detail = f"{head}; rolling back after rollback_after ({policy.rollback_after:g}s)"
+        return pending(Stage.HOLDING, detail), new_timers, False
+    return pending(Stage.HOLDING, head), new_timers, True
+
+
+def decide(
+    view: ServiceView,
+    state: ServiceState | None,
+    timers: Timers,
+    policy: Policy,
+    *,
+    now: float,
+    connected: bool,
+) -> Decision:
+    """What to do for one service now.
+
+    ``state`` is ``None`` for a service not adopted yet (no color was ever
+    routable): nothing to promote from or roll back to. ``connected`` must be
+    false whenever the observations may be stale; every hold then restarts.
+    """
+    if state is None:
+        return Decision()
+    promotion, timers, promote_due = _evaluate_promotion(
+        view, state, timers, policy, now, connected
+    )
+    rollback, timers, rollback_due = _evaluate_rollback(view, state, timers, policy, now, connected)
+    wakes = [
+        p.due_at
+        for p in (promotion, rollback)
+        if p is not None and p.stage is Stage.HOLDING and p.due_at is not None
+    ]
+    wake_at = min(wakes) if wakes else None
+    if promote_due and promotion is not None:
+        return Decision(Action.PROMOTE, promotion.color, timers, promotion, rollback, wake_at)
+    if rollback_due and rollback is not None:
+        return Decision(Action.ROLLBACK, rollback.color, timers, promotion, rollback, wake_at)
+    return Decision(None, None, timers, promotion, rollback, wake_at)

@@ -1,0 +1,627 @@
+"""The Docker watcher against the real Docker Engine: issue 3's ten cases.
+
+The provider runs in-process (pytest-aiohttp's test server around
+``build_app``); containers are busybox ``httpd`` backends on 127.0.0.1 with a
+real Docker HEALTHCHECK. Blocking ``docker`` CLI calls run in a thread so the
+watcher keeps running meanwhile. Each test uses its own random label prefix,
+so nothing another test left on the shared daemon can reach its provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from provider.docker_watch import list_signature, normalize, parse_time
+from provider.model import Health
+from provider.server import build_app
+from provider.settings import Settings
+from tests.infra.containers import ContainerFactory
+from tests.infra.dockerd import DockerDaemon
+from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
+from tests.infra.ports import free_port
+from tests.infra.traefik import TraefikFactory
+
+T = TypeVar("T")
+
+HEALTH_INTERVAL = "200ms"
+PROMOTE_AFTER = 0.3
+#: Long enough for a decision that should not happen to have happened.
+SETTLE_S = 1.5
+WAIT_S = 20.0
+
+Client = TestClient[Any, Any]
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+async def eventually(what: str, probe: Callable[[], Awaitable[T | None]], timeout: float) -> T:
+    """Poll ``probe`` until it returns something truthy; bounded in time."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Provider:
+    """A running in-process provider and its API."""
+
+    client: Client
+    settings: Settings
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        response = await self.client.get(path)
+        return response.status, await response.json()
+
+    async def config(self) -> dict[str, Any]:
+        status, body = await self.get("/traefik")
+        assert status == 200, body
+        config: dict[str, Any] = body
+        return config
+
+    async def status(self, service: str) -> dict[str, Any]:
+        status, body = await self.get(f"/status/{service}")
+        assert status == 200, body
+        doc: dict[str, Any] = body
+        return doc
+
+    async def history(self, service: str) -> list[dict[str, Any]]:
+        _, body = await self.get(f"/history?service={service}")
+        records: list[dict[str, Any]] = body["history"]
+        return records
+
+    async def servers(self, service: str) -> dict[str, list[str]] | None:
+        """Each color's server URLs, with the color the main service points to under "active"."""
+        services = (await self.config()).get("http", {}).get("services", {})
+        if service not in services:
+            return None
+        out = {
+            "active": [services[service]["weighted"]["services"][0]["name"]],
+        }
+        for color in ("blue", "green"):
+            lb = services.get(f"{service}-{color}")
+            if lb is not None:
+                out[color] = [s["url"] for s in lb["loadBalancer"]["servers"]]
+        return out
+
+    async def wait_active(self, service: str, color: str, timeout: float = WAIT_S) -> None:
+        async def probe() -> bool:
+            servers = await self.servers(service)
+            return servers is not None and servers["active"] == [f"{service}-{color}"]
+
+        await eventually(f"{service} served by {color}", probe, timeout)
+
+
+@dataclass
+class Backends:
+    """Starts labelled backends for one test's prefix; the factory removes them."""
+
+    factory: ContainerFactory
+    prefix: str
+
+    async def run(
+        self,
+        service: str,
+        color: str,
+        *,
+        healthy: bool = True,
+        labels: Mapping[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+        wait: str | None = "healthy",
+    ) -> tuple[str, int]:
+        """Start one backend; wait for its health unless ``wait`` is ``None``."""
+        port = free_port()
+        all_labels = {
+            f"{self.prefix}.service": service,
+            f"{self.prefix}.color": color,
+            f"{self.prefix}.port": str(port),
+            **(labels or {}),
+        }
+        container = await asyncio.to_thread(
+            self.factory.run,
+            f"{service}-{color}",
+            all_labels,
+            port,
+            color,
+            healthy,
+            HEALTH_INTERVAL,
+            extra_args=extra_args,
+        )
+        if wait is not None:
+            await asyncio.to_thread(self.factory.wait_health, container, wait, WAIT_S)
+        return container, port
+
+    async def docker(self, *args: str) -> None:
+        await asyncio.to_thread(self.factory.daemon.docker, *args)
+
+
+def url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"bg{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def backends(containers: ContainerFactory, prefix: str) -> Backends:
+    return Backends(containers, prefix)
+
+
+StartProvider = Callable[..., Awaitable[Provider]]
+
+
+@pytest.fixture
+async def start_provider(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    docker_daemon: DockerDaemon,
+    prefix: str,
+    tmp_path: Path,
+) -> AsyncIterator[StartProvider]:
+    """Start the provider on the shared daemon (or ``docker_host``) with fast timings."""
+
+    async def start(**overrides: Any) -> Provider:
+        settings = Settings(
+            docker_host=docker_daemon.host,
+            state_file=tmp_path / "state.json",
+            label_prefix=prefix,
+            promote_after=PROMOTE_AFTER,
+            rollback_after=1.0,
+            resync_interval=5.0,
+            token="test-token",
+        )
+        settings = replace(settings, **overrides)
+        client = await aiohttp_client(build_app(settings))
+        return Provider(client, settings)
+
+    yield start
+
+
+async def synced(provider: Provider) -> None:
+    async def probe() -> bool:
+        status, _ = await provider.get("/traefik")
+        return status == 200
+
+    await eventually("first sync", probe, WAIT_S)
+
+
+# -- 1. initial sync ------------------------------------------------------------
+
+
+async def test_initial_sync_serves_running_blue_and_answers_503_before(
+    docker_daemon: DockerDaemon,
+    backends: Backends,
+    start_provider: StartProvider,
+    tmp_path: Path,
+) -> None:
+    """Before the first sync /traefik is 503; the sync picks up the running blue containers."""
+    _, port1 = await backends.run("web", "blue")
+    _, port2 = await backends.run("web", "blue")
+    link = tmp_path / "docker.sock"  # Docker is "not there yet" until the link exists
+    provider = await start_provider(docker_host=f"unix://{link}")
+
+    answers = []
+    for _ in range(5):
+        answers.append((await provider.get("/traefik"))[0])
+        await asyncio.sleep(0.1)
+    _, status = await provider.get("/status")
+    ready, _ = await provider.get("/readyz")
+    assert [503] * 5 == answers
+    assert 503 == ready
+    assert "disconnected" == status["docker"]["status"]
+
+    link.symlink_to(docker_daemon.socket_path)
+    await synced(provider)
+
+    assert {
+        "active": ["web-blue"],
+        "blue": sorted([url(port1), url(port2)]),
+    } == await provider.servers("web")
+    doc = await provider.status("web")
+    assert ("blue", True) == (doc["active"], doc["docker_connected"])
+
+
+# -- 2. automatic promotion -----------------------------------------------------
+
+
+async def test_healthy_green_is_promoted_and_traefik_follows(
+    backends: Backends, start_provider: StartProvider, traefik_factory: TraefikFactory
+) -> None:
+    """A new green generation that turns healthy takes traffic; history says auto-promote."""
+    _, blue_port = await backends.run("web", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    endpoint = f"http://127.0.0.1:{provider.client.port}/traefik"
+    traefik = await asyncio.to_thread(traefik_factory.start, http_endpoint=endpoint)
+    await asyncio.to_thread(traefik.wait_response, host="web", body="blue\n")
+    before = await provider.config()
+
+    _, green_port = await backends.run("web", "green", wait=None)
+    await provider.wait_active("web", "green")
+
+    assert before != await provider.config()
+    assert {
+        "active": ["web-green"],
+        "blue": [url(blue_port)],
+        "green": [url(green_port)],
+    } == await provider.servers("web")
+    history = await provider.history("web")
+    assert [("blue", "green", "auto-promote", "watcher")] == [
+        (r["from"], r["to"], r["reason"], r["actor"]) for r in history
+    ]
+    await asyncio.to_thread(traefik.wait_response, host="web", body="green\n")
+
+
+# -- 3. never healthy -----------------------------------------------------------
+
+
+async def test_unhealthy_green_is_never_promoted_and_status_says_why(
+    backends: Backends, start_provider: StartProvider
+) -> None:
+    """A green whose healthcheck fails stays idle; /status names it, its health and output."""
+    await backends.run("web", "blue")
+    provider = await start_provider()
+    await synced(provider)
+
+    green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
+    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
+
+    doc = await provider.status("web")
+    pending = doc["pending_promotion"]
+    assert "blue" == doc["active"]
+    assert [] == await provider.history("web")
+    assert ("green", "not_routable") == (pending["color"], pending["stage"])
+    [member] = pending["containers"]
+    assert (green[:12], "unhealthy", False) == (member["id"], member["health"], member["routable"])
+    assert "404" in member["health_output"]
+    assert "not routable" in pending["waiting_for"]
+
+
+# -- 4. flapping ----------------------------------------------------------------
+
+
+async def test_flapping_green_waits_for_promote_after(
+    backends: Backends, containers: ContainerFactory, start_provider: StartProvider
+) -> None:
+    """Healthy spells shorter than --promote-after never promote; a long enough one does."""
+    promote_after = 2.5
+    await backends.run("web", "blue")
+    provider = await start_provider(promote_after=promote_after)
+    await synced(provider)
+    green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
+
+    spells = []
+    for _ in range(3):
+        spell_start = time.monotonic()
+        await asyncio.to_thread(containers.set_healthy, green, True)
+        await asyncio.to_thread(containers.wait_health, green, "healthy", WAIT_S)
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(containers.set_healthy, green, False)
+        await asyncio.to_thread(containers.wait_health, green, "unhealthy", WAIT_S)
+        spells.append(time.monotonic() - spell_start)
+    assert max(spells) < promote_after, f"the machine is too slow for this test: {spells}"
+    assert [] == await provider.history("web")
+
+    healthy_from = time.time()
+    await asyncio.to_thread(containers.set_healthy, green, True)
+    await provider.wait_active("web", "green")
+
+    [record] = await provider.history("web")
+    assert "auto-promote" == record["reason"]
+    assert record["at"] - healthy_from >= promote_after
+
+
+# -- 5. replicas ----------------------------------------------------------------
+
+
+async def test_replicas_two_needs_two_healthy_green_containers(
+    backends: Backends, prefix: str, start_provider: StartProvider
+) -> None:
+    """With replicas=2 one healthy green container is not enough; the second one promotes."""
+    replicas = {f"{prefix}.replicas": "2"}
+    await backends.run("web", "blue")
+    provider = await start_provider()
+    await synced(provider)
+
+    await backends.run("web", "green", labels=replicas)
+    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
+    doc = await provider.status("web")
+    pending = doc["pending_promotion"]
+    assert ("blue", "too_few_replicas") == (doc["active"], pending["stage"])
+    assert (1, 2) == (pending["routable"], pending["replicas"])
+
+    await backends.run("web", "green", labels=replicas)
+    await provider.wait_active("web", "green")
+    assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
+
+
+# -- 6. old color restarted -----------------------------------------------------
+
+
+async def test_restarting_the_old_color_does_not_flip_back(
+    backends: Backends, containers: ContainerFactory, start_provider: StartProvider
+) -> None:
+    """After a promotion, the old color's restarted containers are not a new generation."""
+    blue, _ = await backends.run("web", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    await backends.run("web", "green")
+    await provider.wait_active("web", "green")
+
+    await backends.docker("restart", "-t", "1", blue)
+    await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
+    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
+
+    assert "green" == (await provider.status("web"))["active"]
+    assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
+    assert None is (await provider.status("web"))["pending_promotion"]
+
+
+# -- 7. automatic rollback ------------------------------------------------------
+
+
+@pytest.mark.parametrize("auto_rollback", [True, False], ids=["auto", "no-auto-rollback"])
+async def test_killing_the_active_color_rolls_back_unless_disabled(
+    auto_rollback: bool, backends: Backends, start_provider: StartProvider
+) -> None:
+    """Active green dead for --rollback-after with blue healthy: auto-rollback (unless off)."""
+    rollback_after = 1.0
+    await backends.run("web", "blue")
+    provider = await start_provider(rollback_after=rollback_after, auto_rollback=auto_rollback)
+    await synced(provider)
+    green, _ = await backends.run("web", "green")
+    await provider.wait_active("web", "green")
+
+    killed_at = time.time()
+    await backends.docker("kill", green)
+
+    if auto_rollback:
+        await provider.wait_active("web", "blue")
+        history = await provider.history("web")
+        assert [("auto-promote", "watcher"), ("auto-rollback", "watcher")] == [
+            (r["reason"], r["actor"]) for r in history
+        ]
+        assert history[-1]["at"] - killed_at >= rollback_after
+    else:
+        await asyncio.sleep(rollback_after + SETTLE_S)
+        doc = await provider.status("web")
+        assert ("green", ["auto-promote"]) == (
+            doc["active"],
+            [r["reason"] for r in await provider.history("web")],
+        )
+
+
+# -- 8. Docker restarted --------------------------------------------------------
+
+
+@pytest.fixture
+def own_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
+    """A daemon for this test alone: it gets stopped and restarted mid-test."""
+    daemon = DockerDaemon.start(tmp_path_factory.mktemp("own-dockerd"))
+    try:
+        yield daemon
+    finally:
+        daemon.destroy()
+
+
+async def test_docker_restart_keeps_serving_and_switches_nothing(
+    own_daemon: DockerDaemon, prefix: str, start_provider: StartProvider
+) -> None:
+    """dockerd stops and starts: /traefik keeps answering, /status and /metrics say
+    disconnected, the provider reconnects and resyncs, and makes no spurious switch."""
+    image = await asyncio.to_thread(build_busybox_image, own_daemon, DEFAULT_IMAGE)
+    factory = ContainerFactory(own_daemon, image)
+    restart = ("--restart", "always")
+    try:
+        own = Backends(factory, prefix)
+        _, blue_port = await own.run("web", "blue", extra_args=restart)
+        provider = await start_provider(docker_host=own_daemon.host, rollback_after=5.0)
+        await synced(provider)
+        _, green_port = await own.run("web", "green", extra_args=restart)
+        await provider.wait_active("web", "green")
+        served = await provider.config()
+
+        await asyncio.to_thread(own_daemon.stop)
+
+        async def disconnected() -> bool:
+            _, doc = await provider.get("/status")
+            return doc["docker"]["status"] == "disconnected"
+
+        await eventually("docker disconnected", disconnected, WAIT_S)
+        outage = [await provider.get("/traefik") for _ in range(3)]
+        metrics = await (await provider.client.get("/metrics")).text()
+        ready_status, ready = await provider.get("/readyz")
+        assert [200, 200, 200] == [status for status, _ in outage]
+        assert "bluegreen_docker_connected 0" in metrics.splitlines()
+        assert (200, "disconnected") == (ready_status, ready["docker"]["status"])
+
+        await asyncio.to_thread(own_daemon.restart)
+
+        async def reconnected_and_serving() -> bool:
+            _, doc = await provider.get("/status")
+            servers = await provider.servers("web")
+            return doc["docker"]["connected"] and servers == {
+                "active": ["web-green"],
+                "blue": [url(blue_port)],
+                "green": [url(green_port)],
+            }
+
+        await eventually("reconnect and resync", reconnected_and_serving, WAIT_S)
+        await asyncio.sleep(SETTLE_S)
+        assert served == await provider.config()
+        assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
+    finally:
+        errors = await asyncio.to_thread(factory.cleanup)
+        assert [] == errors
+
+
+# -- 9. bad labels --------------------------------------------------------------
+
+
+async def test_bad_labels_are_an_error_of_their_service_only(
+    backends: Backends, prefix: str, start_provider: StartProvider
+) -> None:
+    """A container with a bad color breaks only its service, which keeps its last good config."""
+    _, alpha_port = await backends.run("alpha", "blue")
+    _, beta_port = await backends.run("beta", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
+
+    await backends.run("beta", "purple")
+
+    async def beta_broken() -> list[str]:
+        errors: list[str] = (await provider.status("beta"))["errors"]
+        return errors
+
+    errors = await eventually("beta label error", beta_broken, WAIT_S)
+    assert "purple" in errors[0]
+    assert True is (await provider.status("beta"))["serving_last_good_config"]
+    assert [] == (await provider.status("alpha"))["errors"]
+    assert {"active": ["alpha-blue"], "blue": [url(alpha_port)]} == await provider.servers("alpha")
+    assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
+
+
+# -- 10. removing a color -------------------------------------------------------
+
+
+async def test_removing_all_containers_of_a_color_removes_its_servers(
+    backends: Backends, containers: ContainerFactory, start_provider: StartProvider
+) -> None:
+    """Removing green's containers drops web-green; removing blue's empties web-blue (503)."""
+    blue, blue_port = await backends.run("web", "blue")
+    green, green_port = await backends.run("web", "green")
+    provider = await start_provider()
+    await synced(provider)
+    assert {
+        "active": ["web-blue"],
+        "blue": [url(blue_port)],
+        "green": [url(green_port)],
+    } == await provider.servers("web")
+
+    await asyncio.to_thread(containers.remove, green)
+
+    async def green_gone() -> bool:
+        return await provider.servers("web") == {"active": ["web-blue"], "blue": [url(blue_port)]}
+
+    await eventually("green removed", green_gone, WAIT_S)
+    assert "web-preview-green" not in (await provider.config())["http"]["routers"]
+
+    await asyncio.to_thread(containers.remove, blue)
+
+    async def blue_empty() -> bool:
+        return await provider.servers("web") == {"active": ["web-blue"], "blue": []}
+
+    await eventually("blue emptied", blue_empty, WAIT_S)
+    assert [] == await provider.history("web")
+
+
+# -- normalizing (no Docker needed) ---------------------------------------------
+
+INSPECT: dict[str, Any] = {
+    "Id": "c0ffee" * 10 + "abcd",
+    "Name": "/web-green-1",
+    "Created": "2024-05-01T12:00:00.123456789Z",
+    "State": {
+        "Status": "running",
+        "StartedAt": "2024-05-01T12:00:01.5Z",
+        "Health": {
+            "Status": "healthy",
+            "Log": [
+                {"End": "2024-05-01T12:00:02Z", "ExitCode": 1, "Output": "wget: 404\n"},
+                {"End": "2024-05-01T12:00:03Z", "ExitCode": 0, "Output": "ok\n"},
+                {"End": "2024-05-01T12:00:04Z", "ExitCode": 0, "Output": "  ok  \n"},
+            ],
+        },
+    },
+    "Config": {
+        "Labels": {"bluegreen.service": "web", "bluegreen.color": "green", "other": "x"},
+        "ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "9090/tcp": {}},
+    },
+    "HostConfig": {"NetworkMode": "bridge"},
+    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}, "v6": {}}},
+}
+
+
+def test_normalize_keeps_what_the_core_needs() -> None:
+    """Inspect JSON becomes a Container: prefix labels only, health, output, ports, networks."""
+    c = normalize(INSPECT, "bluegreen")
+
+    assert (INSPECT["Id"], "web-green-1", "running", Health.HEALTHY) == (
+        c.id,
+        c.name,
+        c.state,
+        c.health,
+    )
+    assert {"bluegreen.service": "web", "bluegreen.color": "green"} == dict(c.labels)
+    assert ("ok", (8080, 9090), "bridge") == (c.health_output, c.exposed_ports, c.network_mode)
+    assert {"bridge": "172.17.0.2", "v6": ""} == dict(c.networks)
+    assert parse_time("2024-05-01T12:00:00.123456Z") == c.created
+    assert parse_time("2024-05-01T12:00:03Z") == c.healthy_since
+
+
+@pytest.mark.parametrize(
+    ("health", "started", "expected"),
+    [
+        (None, "2024-05-01T12:00:01.5Z", (Health.NONE, "2024-05-01T12:00:01.5Z")),
+        ({"Status": "starting", "Log": []}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
+        ({"Status": "unhealthy"}, "2024-05-01T12:00:01Z", (Health.UNHEALTHY, None)),
+        ({"Status": "weird"}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
+        (
+            {"Status": "healthy", "Log": [{"End": "2024-05-01T12:00:00Z", "ExitCode": 0}]},
+            "2024-05-01T12:00:01Z",
+            (Health.HEALTHY, "2024-05-01T12:00:01Z"),
+        ),
+    ],
+    ids=["no-healthcheck", "starting", "unhealthy", "unknown-is-starting", "log-before-restart"],
+)
+def test_normalize_health_and_healthy_since(
+    health: dict[str, Any] | None, started: str, expected: tuple[Health, str | None]
+) -> None:
+    """healthy_since: start time without a healthcheck, never before a (re)start, else None."""
+    doc = {**INSPECT, "State": {"Status": "running", "StartedAt": started, "Health": health}}
+
+    c = normalize(doc, "bluegreen")
+
+    since = expected[1]
+    assert (expected[0], parse_time(since) if since else None) == (c.health, c.healthy_since)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-05-01T12:00:00Z", 1714564800.0),
+        ("2024-05-01T12:00:00.5+02:00", 1714557600.5),
+        ("2024-05-01T12:00:00.123456789Z", 1714564800.123456),
+        ("0001-01-01T00:00:00Z", None),
+        ("", None),
+        ("garbage", None),
+    ],
+)
+def test_parse_time(raw: str, expected: float | None) -> None:
+    """Docker's nanosecond RFC 3339 times parse; the zero time and junk are None."""
+    assert expected == parse_time(raw)
+
+
+def test_list_signature_ignores_uptime() -> None:
+    """The listing signature changes with state or health, not with the uptime text."""
+    a = list_signature({"State": "running", "Status": "Up 3 seconds (healthy)"})
+    b = list_signature({"State": "running", "Status": "Up 4 seconds (healthy)"})
+    c = list_signature({"State": "running", "Status": "Up 4 seconds (unhealthy)"})
+
+    assert (a, True) == (b, a != c)

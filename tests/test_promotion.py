@@ -1,0 +1,395 @@
+"""Table-driven tests of the automatic promotion and rollback decisions (pure, no Docker)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from provider.model import Color, Container, Health, ServiceState, SwitchRecord
+from provider.promotion import (
+    Action,
+    Decision,
+    Policy,
+    Stage,
+    Timers,
+    decide,
+    generation,
+)
+from provider.routing import Options, ServiceView, observe
+
+BLUE, GREEN = Color.BLUE, Color.GREEN
+FIRST_SEEN = 100.0
+NOW = 200.0
+
+
+def ctr(
+    cid: str,
+    color: str,
+    created: float,
+    *,
+    health: Health = Health.HEALTHY,
+    state: str = "running",
+    healthy_since: float | None = None,
+    labels: dict[str, str] | None = None,
+    output: str = "",
+) -> Container:
+    return Container(
+        id=cid,
+        name=f"web-{cid}",
+        state=state,
+        health=health,
+        labels={
+            "bluegreen.service": "web",
+            "bluegreen.color": color,
+            "bluegreen.port": "8080",
+            **(labels or {}),
+        },
+        created=created,
+        network_mode="host",
+        health_output=output,
+        healthy_since=healthy_since,
+    )
+
+
+def view_of(containers: Sequence[Container]) -> ServiceView:
+    return observe(containers, Options()).services["web"]
+
+
+def switched(active: Color, at: float) -> ServiceState:
+    record = SwitchRecord("web", active.other, active, "manual", "api", at, 1)
+    return ServiceState(active, active.other, record, FIRST_SEEN)
+
+
+ADOPTED_BLUE = ServiceState(BLUE, first_seen=FIRST_SEEN)
+OLD_BLUE = ctr("b1", "blue", 50.0)
+DEAD_BLUE = ctr("b1", "blue", 50.0, state="exited", health=Health.UNHEALTHY)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario: inputs and what the decision should be."""
+
+    containers: tuple[Container, ...]
+    state: ServiceState | None = ADOPTED_BLUE
+    timers: Timers = field(default_factory=Timers)
+    policy: Policy = field(default_factory=Policy)
+    connected: bool = True
+    # expected:
+    action: Action | None = None
+    promotion: Stage | None = None
+    rollback: Stage | None = None
+    ready_since: float | None = None
+    wake_at: float | None = None
+
+
+GEN = frozenset({"g1"})
+ROWS: dict[str, Row] = {
+    "both colors older than first sight: no generation, nothing pending": Row(
+        (OLD_BLUE, ctr("g1", "green", 60.0)),
+    ),
+    "new healthy green: hold starts now": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        promotion=Stage.HOLDING,
+        ready_since=NOW,
+        wake_at=NOW + 1.0,
+    ),
+    "new healthy green held for promote_after: promote": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        timers=Timers(GEN, NOW - 1.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 1.0,
+        wake_at=NOW,
+    ),
+    "a different generation was ready before: the hold restarts": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        timers=Timers(frozenset({"g0"}), NOW - 10.0),
+        promotion=Stage.HOLDING,
+        ready_since=NOW,
+        wake_at=NOW + 1.0,
+    ),
+    "docker saw a blip we missed: the hold counts from its healthy_since": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0, healthy_since=NOW - 0.5)),
+        timers=Timers(GEN, NOW - 5.0),
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 0.5,
+        wake_at=NOW + 0.5,
+    ),
+    "promote_after 0: promote at once": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        policy=Policy(promote_after=0.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW,
+        wake_at=NOW,
+    ),
+    "new green still starting: not routable, no hold": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0, health=Health.STARTING)),
+        timers=Timers(GEN, NOW - 5.0),
+        promotion=Stage.NOT_ROUTABLE,
+    ),
+    "one of two new greens unhealthy: not routable": Row(
+        (
+            OLD_BLUE,
+            ctr("g1", "green", 150.0),
+            ctr("g2", "green", 151.0, health=Health.UNHEALTHY, output="wget: 404"),
+        ),
+        promotion=Stage.NOT_ROUTABLE,
+    ),
+    "a new green that exited blocks its generation": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0), ctr("g2", "green", 151.0, state="exited")),
+        promotion=Stage.NOT_ROUTABLE,
+    ),
+    "replicas=2 with one healthy: too few": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0, labels={"bluegreen.replicas": "2"})),
+        promotion=Stage.TOO_FEW,
+        ready_since=None,
+    ),
+    "replicas=2 with two healthy, held: promote": Row(
+        (
+            OLD_BLUE,
+            ctr("g1", "green", 150.0, labels={"bluegreen.replicas": "2"}),
+            ctr("g2", "green", 151.0, labels={"bluegreen.replicas": "2"}),
+        ),
+        timers=Timers(frozenset({"g1", "g2"}), NOW - 2.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 2.0,
+        wake_at=NOW - 1.0,
+    ),
+    "old unhealthy green left over: only the new generation counts": Row(
+        (
+            OLD_BLUE,
+            ctr("g0", "green", 60.0, state="exited", health=Health.UNHEALTHY),
+            ctr("g1", "green", 150.0),
+        ),
+        timers=Timers(GEN, NOW - 1.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 1.0,
+        wake_at=NOW,
+    ),
+    "promote=manual: ready but never switched by the watcher": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0, labels={"bluegreen.promote": "manual"})),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.MANUAL,
+        ready_since=NOW - 10.0,
+    ),
+    "--no-auto-promote: ready but disabled": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        timers=Timers(GEN, NOW - 10.0),
+        policy=Policy(auto_promote=False),
+        promotion=Stage.DISABLED,
+        ready_since=NOW - 10.0,
+    ),
+    "docker disconnected: nothing decided, hold forgotten": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        timers=Timers(GEN, NOW - 10.0),
+        connected=False,
+        promotion=Stage.DISCONNECTED,
+    ),
+    "label errors: no promotion": Row(
+        (
+            OLD_BLUE,
+            ctr("g1", "green", 150.0),
+            ctr("g2", "green", 151.0, labels={"bluegreen.rule": "Host(`other`)"}),
+        ),
+        timers=Timers(frozenset({"g1", "g2"}), NOW - 10.0),
+        promotion=Stage.LABEL_ERRORS,
+    ),
+    "old color created before the last switch is no generation (restart after switch)": Row(
+        (ctr("g1", "green", 150.0), ctr("b1", "blue", 50.0, healthy_since=NOW - 0.1)),
+        state=switched(GREEN, at=160.0),
+    ),
+    "a deploy after the last switch is a generation": Row(
+        (ctr("g1", "green", 150.0), ctr("b2", "blue", 170.0)),
+        state=switched(GREEN, at=160.0),
+        promotion=Stage.HOLDING,
+        ready_since=NOW,
+        wake_at=NOW + 1.0,
+    ),
+    "service not adopted yet: no decision": Row(
+        (ctr("b1", "blue", 150.0, health=Health.STARTING),),
+        state=None,
+    ),
+    "active dead, previous ready: rollback hold starts": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        rollback=Stage.HOLDING,
+        wake_at=NOW + 5.0,
+    ),
+    "active dead for rollback_after, previous ready: roll back": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 5.0),
+        action=Action.ROLLBACK,
+        rollback=Stage.HOLDING,
+        wake_at=NOW,
+    ),
+    "active dead, previous not ready: no rollback": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0, health=Health.UNHEALTHY)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_NOT_READY,
+    ),
+    "active dead, no previous color: nothing to roll back to": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0)),
+        timers=Timers(dead_since=NOW - 50.0),
+    ),
+    "--no-auto-rollback: disabled": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        policy=Policy(auto_rollback=False),
+        rollback=Stage.DISABLED,
+    ),
+    "active promote=manual: no automatic rollback": Row(
+        (
+            ctr("b1", "blue", 50.0, state="exited", labels={"bluegreen.promote": "manual"}),
+            ctr("g1", "green", 40.0),
+        ),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.MANUAL,
+    ),
+    "active alive again: rollback forgotten": Row(
+        (OLD_BLUE, ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+    ),
+    "disconnected: no rollback on stale data": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        connected=False,
+    ),
+    "promotion and rollback both due: promote the new generation": Row(
+        (DEAD_BLUE, ctr("g1", "green", 40.0), ctr("g2", "green", 150.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(frozenset({"g2"}), NOW - 1.0, NOW - 50.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        rollback=Stage.HOLDING,
+        ready_since=NOW - 1.0,
+        wake_at=NOW - 45.0,
+    ),
+}
+
+
+def _summary(decision: Decision) -> tuple[object, ...]:
+    return (
+        decision.action,
+        decision.promotion.stage if decision.promotion else None,
+        decision.rollback.stage if decision.rollback else None,
+        decision.timers.ready_since,
+        decision.wake_at,
+    )
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_decide(row: Row) -> None:
+    """Each scenario's action, pending stages, hold start and wake-up time."""
+    decision = decide(
+        view_of(row.containers),
+        row.state,
+        row.timers,
+        row.policy,
+        now=NOW,
+        connected=row.connected,
+    )
+
+    expected = (row.action, row.promotion, row.rollback, row.ready_since, row.wake_at)
+    assert expected == _summary(decision)
+    if decision.action is not None:
+        assert decision.target is (GREEN if row.state and row.state.active is BLUE else BLUE)
+
+
+def test_dead_since_is_remembered_across_evaluations() -> None:
+    """The rollback hold starts when the active color is first seen dead, and elapses."""
+    view = view_of((DEAD_BLUE, ctr("g1", "green", 40.0)))
+    state = switched(BLUE, at=60.0)
+    policy = Policy(rollback_after=5.0)
+
+    first = decide(view, state, Timers(), policy, now=NOW, connected=True)
+    early = decide(view, state, first.timers, policy, now=NOW + 4.9, connected=True)
+    due = decide(view, state, early.timers, policy, now=NOW + 5.0, connected=True)
+
+    assert (NOW, None, Action.ROLLBACK) == (first.timers.dead_since, early.action, due.action)
+
+
+def test_pending_promotion_explains_what_it_waits_for() -> None:
+    """The /status document names each container, its health and last healthcheck output."""
+    view = view_of(
+        (OLD_BLUE, ctr("g1", "green", 150.0, health=Health.UNHEALTHY, output="wget: 404\n"))
+    )
+
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+
+    assert decision.promotion is not None
+    doc = decision.promotion.to_json()
+    assert {
+        "kind": "auto-promote",
+        "color": "green",
+        "stage": "not_routable",
+        "waiting_for": "1 of 1 new green container(s) not routable: web-g1 (unhealthy: wget: 404)",
+        "since": None,
+        "due_at": None,
+        "generation_after": FIRST_SEEN,
+        "routable": 0,
+        "replicas": 1,
+        "containers": [
+            {
+                "id": "g1",
+                "name": "web-g1",
+                "state": "running",
+                "health": "unhealthy",
+                "routable": False,
+                "health_output": "wget: 404\n",
+                "problem": None,
+            }
+        ],
+    } == doc
+
+
+def test_generation_is_anchored_at_first_seen_before_any_switch() -> None:
+    """Before a switch, only idle containers created after the provider first saw the service."""
+    view = view_of((OLD_BLUE, ctr("g0", "green", 99.0), ctr("g1", "green", 101.0)))
+
+    assert ["g1"] == [m.container.id for m in generation(view, ADOPTED_BLUE)]
+
+
+FORBIDDEN = {"asyncio", "aiohttp", "aiodocker"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_promotion_core_imports_no_io() -> None:
+    """promotion.py and every provider module it reaches import no asyncio, aiohttp, aiodocker."""
+    root = Path(__file__).resolve().parents[1]
+    seen: set[str] = set()
+    todo = ["provider.promotion"]
+    reached: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for name in _imports(root / (module.replace(".", "/") + ".py")):
+            reached.add(name.split(".")[0])
+            if name.startswith("provider."):
+                todo.append(name)
+
+    assert set() == reached & FORBIDDEN
+    assert {"provider.promotion", "provider.routing", "provider.model"} <= seen
