@@ -24,16 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
+import aiohttp
+from aiohttp import web
 
-from provider import logs  # noqa: E402
-from provider.api import CONTROLLER, create_app  # noqa: E402
-from provider.controller import Controller  # noqa: E402
-from provider.model import Color, Container, Health, State  # noqa: E402
-from provider.render import render, serialize  # noqa: E402
-from provider.routing import observe  # noqa: E402
-from provider.settings import Settings  # noqa: E402
+from provider import logs
+from provider.api import CONTROLLER, create_app
+from provider.controller import Controller
+from provider.model import Color, Container, Health, State
+from provider.render import render, serialize
+from provider.routing import observe
+from provider.settings import Settings
 
 
 def fleet(services: int, replicas: int = 2) -> list[Container]:
