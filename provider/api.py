@@ -76,8 +76,10 @@ def _bearer_ok(request: web.Request, expected: str) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, supplied = header.partition(" ")
     # Compare full bytes in constant time; the scheme check leaks nothing secret.
+    # aiohttp decodes non-UTF-8 header bytes as lone surrogates: encode them back
+    # ("surrogatepass") instead of failing, so such a header is just a wrong token.
     return scheme.lower() == "bearer" and hmac.compare_digest(
-        supplied.strip().encode(), expected.encode()
+        supplied.strip().encode("utf-8", "surrogatepass"), expected.encode()
     )
 
 
@@ -105,6 +107,8 @@ async def _json_body(
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from exc
+    except RecursionError as exc:  # e.g. "[[[[..." nested deeper than the parser's stack
+        raise BadRequest("body is nested too deeply") from exc
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object")
     unknown = sorted(set(doc) - set(allowed))
@@ -117,6 +121,10 @@ async def _json_body(
             and (not isinstance(doc[key], types) or (types is int and isinstance(doc[key], bool)))
         ):
             raise BadRequest(f"field {key!r} has the wrong type")
+        if isinstance(doc.get(key), str) and not doc[key].isprintable():
+            # Lone surrogates ("\ud800") cannot be logged or stored as UTF-8, and
+            # control characters would forge lines in a console log.
+            raise BadRequest(f"field {key!r} must be printable Unicode text")
     return doc
 
 

@@ -87,8 +87,10 @@ def rule_problem(rule: str) -> str | None:
         return "rule is empty"
     if len(rule) > _MAX_RULE:
         return f"rule is longer than {_MAX_RULE} characters"
-    if _CONTROL.search(rule):
-        return "rule contains control characters"
+    if _CONTROL.search(rule) or not rule.isprintable():
+        # Traefik decodes the served JSON as YAML, which refuses the whole document
+        # over one raw C1 control, BOM or lone surrogate: keep them out of rules.
+        return "rule contains control or non-printable characters"
     depth = 0
     quote: str | None = None
     for ch in rule:
@@ -177,7 +179,8 @@ def _parse(
     else:
         if not raw_port.strip().isascii() or not raw_port.strip().isdigit():
             return bad(f"label {p}.port is {raw_port[:40]!r}; expected a number 1-65535")
-        port = int(raw_port.strip())
+        # Strip leading zeros before int(): past 4300 digits int() raises ValueError.
+        port = int(raw_port.strip().lstrip("0")[:6] or "0")
         if not 1 <= port <= 65535:
             return bad(f"label {p}.port is {port}; expected 1-65535")
 
@@ -209,7 +212,7 @@ def _parse(
     raw_replicas = labels.get(f"{p}.replicas", "1").strip()
     if not raw_replicas.isascii() or not raw_replicas.isdigit():
         return bad(f"label {p}.replicas is {raw_replicas[:40]!r}; expected a whole number")
-    replicas = int(raw_replicas)
+    replicas = int(raw_replicas.lstrip("0")[:6] or "0")  # bounded: see the port above
     if not 1 <= replicas <= _MAX_REPLICAS:
         return bad(f"label {p}.replicas is {replicas}; expected 1-{_MAX_REPLICAS}")
 

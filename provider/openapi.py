@@ -27,15 +27,159 @@ def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     }
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable_ref(name: str) -> dict[str, Any]:
+    # OpenAPI 3.0 ignores siblings of $ref, so "nullable" must live in an anyOf branch.
+    return {"anyOf": [_ref(name), {"type": "object", "nullable": True, "enum": [None]}]}
+
+
+_COLOR = {"type": "string", "enum": ["blue", "green"]}
+_NULLABLE_COLOR = {**_COLOR, "enum": ["blue", "green", None], "nullable": True}
+
+_SWITCH_RECORD: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service", "from", "to", "reason", "actor", "at", "seq"],
+    "properties": {
+        "service": {"type": "string"},
+        "from": _NULLABLE_COLOR,
+        "to": _COLOR,
+        "reason": {"type": "string"},
+        "actor": {"type": "string"},
+        "at": {"type": "number"},
+        "seq": {"type": "integer"},
+    },
+}
+
 _SWITCH_RESULT: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "required": ["service", "active", "previous", "changed", "switch"],
     "properties": {
         "service": {"type": "string"},
-        "active": {"type": "string", "enum": ["blue", "green"]},
-        "previous": {"type": "string", "enum": ["blue", "green"], "nullable": True},
+        "active": _COLOR,
+        "previous": _NULLABLE_COLOR,
         "changed": {"type": "boolean"},
-        "switch": {"type": "object", "nullable": True},
+        "switch": _nullable_ref("SwitchRecord"),
+    },
+}
+
+_CONTAINER: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "name",
+        "state",
+        "health",
+        "health_output",
+        "address",
+        "created",
+        "routable",
+        "problem",
+    ],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "state": {"type": "string"},
+        "health": {"type": "string", "enum": ["none", "starting", "healthy", "unhealthy"]},
+        "health_output": {"type": "string"},
+        "address": {"type": "string", "nullable": True},
+        "created": {"type": "number"},
+        "routable": {"type": "boolean"},
+        "problem": {"type": "string", "nullable": True},
+    },
+}
+
+_COLOR_STATUS: dict[str, Any] = {
+    "type": "object",
+    "required": ["containers", "routable", "replicas", "ready"],
+    "properties": {
+        "containers": {"type": "array", "items": _ref("Container")},
+        "routable": {"type": "integer", "minimum": 0},
+        "replicas": {"type": "integer", "minimum": 1},
+        "ready": {"type": "boolean"},
+        "rule": {"type": "string", "nullable": True},
+        "promote": {"type": "string", "nullable": True},
+    },
+}
+
+#: The keys scripts and the CLI rely on (README documents each one).
+_SERVICE_STATUS: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "service",
+        "active",
+        "previous",
+        "adopted",
+        "colors",
+        "last_switch",
+        "pending_promotion",
+        "errors",
+        "serving_last_good_config",
+        "docker_connected",
+    ],
+    "properties": {
+        "service": {"type": "string"},
+        "active": _COLOR,
+        "previous": _NULLABLE_COLOR,
+        "adopted": {"type": "boolean"},
+        "colors": {
+            "type": "object",
+            "required": ["blue", "green"],
+            "properties": {"blue": _ref("ColorStatus"), "green": _ref("ColorStatus")},
+        },
+        "last_switch": _nullable_ref("SwitchRecord"),
+        "pending_promotion": {"type": "object", "nullable": True},
+        "errors": {"type": "array", "items": {"type": "string"}},
+        "serving_last_good_config": {"type": "boolean"},
+        "docker_connected": {"type": "boolean"},
+    },
+}
+
+_DOCKER: dict[str, Any] = {
+    "type": "object",
+    "required": ["connected", "status", "error", "containers"],
+    "properties": {
+        "connected": {"type": "boolean"},
+        "status": {"type": "string", "enum": ["connected", "disconnected"]},
+        "error": {"type": "string", "nullable": True},
+        "containers": {"type": "integer", "minimum": 0},
+    },
+}
+
+_STATUS_ALL: dict[str, Any] = {
+    "type": "object",
+    "required": ["services", "docker", "synced", "unassigned_errors"],
+    "properties": {
+        "services": {"type": "object", "additionalProperties": _ref("ServiceStatus")},
+        "docker": _ref("Docker"),
+        "synced": {"type": "boolean"},
+        "unassigned_errors": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+_READY: dict[str, Any] = {
+    "type": "object",
+    "required": ["synced", "docker"],
+    "properties": {"synced": {"type": "boolean"}, "docker": _ref("Docker")},
+}
+
+_TRAEFIK: dict[str, Any] = {
+    "type": "object",
+    "description": "Traefik dynamic configuration (http routers and services)",
+    "additionalProperties": False,
+    "properties": {
+        "http": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "routers": {"type": "object", "additionalProperties": {"type": "object"}},
+                "services": {"type": "object", "additionalProperties": {"type": "object"}},
+            },
+        }
     },
 }
 
@@ -48,13 +192,13 @@ SPEC: dict[str, Any] = {
         "/traefik": {
             "get": {
                 "summary": "Traefik dynamic configuration (HTTP provider endpoint)",
-                "responses": {**_ok({"type": "object"}), **_errors(401, 503)},
+                "responses": {**_ok(_TRAEFIK), **_errors(401, 503)},
             }
         },
         "/status": {
             "get": {
                 "summary": "Status of every service",
-                "responses": _ok({"type": "object", "required": ["services"]}),
+                "responses": _ok(_ref("StatusAll")),
             }
         },
         "/status/{service}": {
@@ -68,7 +212,7 @@ SPEC: dict[str, Any] = {
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": {**_ok({"type": "object"}), **_errors(404)},
+                "responses": {**_ok(_ref("ServiceStatus")), **_errors(404)},
             }
         },
         "/switch": {
@@ -85,16 +229,24 @@ SPEC: dict[str, Any] = {
                                 "required": ["service"],
                                 "properties": {
                                     "service": {"type": "string", "minLength": 1},
-                                    "color": {"type": "string", "enum": ["blue", "green"]},
-                                    "force": {"type": "boolean"},
-                                    "reason": {"type": "string", "maxLength": 200},
+                                    "color": {
+                                        **_NULLABLE_COLOR,
+                                        "description": "default (or null): the idle color",
+                                    },
+                                    "force": {"type": "boolean", "nullable": True},
+                                    "reason": {
+                                        "type": "string",
+                                        "maxLength": 200,
+                                        "nullable": True,
+                                        "description": "printable text; default manual",
+                                    },
                                 },
                             }
                         }
                     },
                 },
                 "responses": {
-                    **_ok(_SWITCH_RESULT),
+                    **_ok(_ref("SwitchResult")),
                     **_errors(400, 401, 403, 404, 409, 413, 415, 500),
                 },
             }
@@ -113,14 +265,14 @@ SPEC: dict[str, Any] = {
                                 "required": ["service"],
                                 "properties": {
                                     "service": {"type": "string", "minLength": 1},
-                                    "force": {"type": "boolean"},
+                                    "force": {"type": "boolean", "nullable": True},
                                 },
                             }
                         }
                     },
                 },
                 "responses": {
-                    **_ok(_SWITCH_RESULT),
+                    **_ok(_ref("SwitchResult")),
                     **_errors(400, 401, 403, 404, 409, 413, 415, 500),
                 },
             }
@@ -137,20 +289,40 @@ SPEC: dict[str, Any] = {
                     }
                 ],
                 "responses": {
-                    **_ok({"type": "object", "required": ["history"]}),
+                    **_ok(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["history"],
+                            "properties": {
+                                "history": {"type": "array", "items": _ref("SwitchRecord")}
+                            },
+                        }
+                    ),
                     **_errors(400),
                 },
             }
         },
-        "/healthz": {"get": {"summary": "Liveness", "responses": _ok({"type": "object"})}},
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"type": "string", "enum": ["alive"]}},
+                    }
+                ),
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Readiness: the first Docker sync finished",
                 "responses": {
-                    **_ok({"type": "object"}),
+                    **_ok(_ref("Ready")),
                     "503": {
                         "description": "not synced yet",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {"application/json": {"schema": _ref("Ready")}},
                     },
                 },
             }
@@ -167,7 +339,10 @@ SPEC: dict[str, Any] = {
             }
         },
         "/openapi.json": {
-            "get": {"summary": "This document", "responses": _ok({"type": "object"})}
+            "get": {
+                "summary": "This document",
+                "responses": _ok({"type": "object", "required": ["openapi", "paths"]}),
+            }
         },
     },
     "components": {
@@ -175,9 +350,18 @@ SPEC: dict[str, Any] = {
         "schemas": {
             "Error": {
                 "type": "object",
+                "additionalProperties": False,
                 "required": ["error", "detail"],
                 "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-            }
+            },
+            "SwitchRecord": _SWITCH_RECORD,
+            "SwitchResult": _SWITCH_RESULT,
+            "Container": _CONTAINER,
+            "ColorStatus": _COLOR_STATUS,
+            "ServiceStatus": _SERVICE_STATUS,
+            "StatusAll": _STATUS_ALL,
+            "Docker": _DOCKER,
+            "Ready": _READY,
         },
     },
 }

@@ -96,5 +96,10 @@ def render(
 
 
 def serialize(config: Config) -> bytes:
-    """Byte-stable JSON: sorted keys, no incidental whitespace."""
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Byte-stable JSON: sorted keys, no incidental whitespace, ASCII only.
+
+    Traefik's HTTP provider decodes the body as YAML, which rejects a whole
+    document over some raw characters (C1 controls, BOM); ``\\uXXXX`` escapes
+    mean the same text and are always accepted.
+    """
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()

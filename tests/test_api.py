@@ -252,7 +252,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "colors",
         "last_switch",
         "pending_promotion",
-            "pending_rollback",
+        "pending_rollback",
         "errors",
         "serving_last_good_config",
         "docker_connected",
