@@ -1,26 +1,254 @@
-"""The ``bluegreen`` command: ``serve`` runs the provider; the rest talk to its API."""
+"""The ``bluegreen`` command: ``serve`` runs the provider; the rest talk to its API.
+
+Operator commands (``status``, ``switch``, ``history``, ``rollback``,
+``deploy``) are thin clients of the provider's HTTP API at ``--url`` (env
+``BLUEGREEN_URL``, default ``http://127.0.0.1:8080``) with the token from
+``--token`` or ``BLUEGREEN_TOKEN``. Exit codes: see ``deploy/errors.py``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
+from deploy import render_table
+from deploy.client import DEFAULT_URL, ProviderClient
+from deploy.compose import Compose, find_compose
+from deploy.errors import CliError, UsageError
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, DeployPlan, Reporter, deploy, rollback
 from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
+
+EPILOG = """\
+exit codes: 0 done; 1 deploy/rollback failed (active color left serving); 2 bad usage;
+3 provider unreachable; 4 token missing or wrong; 5 unknown service; 6 switch refused;
+7 compose problem; 130 interrupted (active color left serving)
+"""
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw.removesuffix("s"))
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError("expected seconds between 0 and 86400")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=None,
+        help=f"provider API base URL (env BLUEGREEN_URL, default {DEFAULT_URL})",
+    )
+    common.add_argument(
+        "--token", default=None, help="operator token for changes (prefer env BLUEGREEN_TOKEN)"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return common
+
+
+def _compose_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE)",
+    )
+    parser.add_argument("-p", "--project-name", default=None, help="compose project name")
+    parser.add_argument(
+        "--compose-service",
+        default=DEFAULT_COMPOSE_SERVICE,
+        metavar="TEMPLATE",
+        help="compose service of a color (default {service}-{color})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bluegreen", description="Safe blue/green deploys on a Docker host, through Traefik."
+        prog="bluegreen",
+        description="Safe blue/green deploys on a Docker host, through Traefik.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the provider that Traefik polls")
     provider_settings.add_arguments(serve)
+    common = _common()
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="active color, containers, pending promotion, errors",
+    )
+    status.add_argument("service", nargs="?", help="one service in detail (default: all)")
+
+    switch = sub.add_parser(
+        "switch",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="move a service's traffic",
+    )
+    switch.add_argument("service")
+    switch.add_argument("color", nargs="?", choices=("blue", "green"), help="default: the other")
+    switch.add_argument("--force", action="store_true", help="switch even if it is not ready")
+    switch.add_argument("--reason", default=None, help="recorded in the history (default manual)")
+
+    history = sub.add_parser(
+        "history",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="the audit trail of switches",
+    )
+    history.add_argument("service", nargs="?")
+    history.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
+
+    back = sub.add_parser(
+        "rollback",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="switch back to the previous color, starting its stopped containers first",
+    )
+    back.add_argument("service")
+    back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
+    _compose_args(back)
+
+    dep = sub.add_parser(
+        "deploy",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="bring up the idle color with a new image and switch",
+    )
+    dep.add_argument("service")
+    dep.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
+    dep.add_argument(
+        "--timeout", type=_seconds, default=180.0, help="seconds until the switch (default 180)"
+    )
+    dep.add_argument(
+        "--drain",
+        type=_seconds,
+        default=15.0,
+        help="seconds between the switch and stopping the old color (default 15)",
+    )
+    dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
+    _compose_args(dep)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ProviderClient:
+    url = args.url or environ.get("BLUEGREEN_URL") or DEFAULT_URL
+    token = args.token or environ.get("BLUEGREEN_TOKEN") or None
+    return ProviderClient(url, token)
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def _opener(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[], Compose]:
+    def open_compose() -> Compose:
+        return Compose(find_compose(environ), args.compose_file, args.project_name, environ)
+
+    return open_compose
+
+
+def _check_template(template: str) -> None:
+    try:
+        template.format(service="s", color="blue")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(
+            f"--compose-service {template!r} may use only {{service}} and {{color}}"
+        ) from exc
+
+
+def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    client = _client(args, environ)
+    now = time.time()
+    if args.command == "status":
+        doc = client.status(args.service)
+        if args.json:
+            _print_json(doc)
+        elif args.service:
+            print(render_table.service_text(doc, now))
+        else:
+            print(render_table.status_all_text(doc, now))
+        return 0
+    if args.command == "switch":
+        doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)
+        if args.json:
+            _print_json(doc)
+        else:
+            print(render_table.switch_text(doc))
+        return 0
+    if args.command == "history":
+        records = client.history(args.service)[-max(args.limit, 1) :]
+        if args.json:
+            _print_json({"history": records})
+        else:
+            print(render_table.history_text(records))
+        return 0
+    _check_template(args.compose_service)
+    out = Reporter(sys.stderr if args.json else sys.stdout)
+    if args.command == "rollback":
+        outcome = rollback(
+            client,
+            _opener(args, environ),
+            args.service,
+            out,
+            timeout=args.timeout,
+            compose_service=args.compose_service,
+        )
+    else:
+        plan = DeployPlan(
+            service=args.service,
+            image=args.image,
+            timeout=args.timeout,
+            drain=args.drain,
+            keep_old=args.keep_old,
+            compose_service=args.compose_service,
+        )
+        outcome = deploy(client, _opener(args, environ), plan, out)
+    if args.json:
+        _print_json(outcome.to_json())
+    else:
+        print(outcome.summary())
+    return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (e.g. a CI job cancelled) cleans up like Ctrl-C does."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -33,8 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bluegreen serve: {exc}", file=sys.stderr)
             return 2
         return 0
-    parser.error(f"unknown command {args.command}")
-    return 2
+    env = os.environ if environ is None else environ
+    try:
+        with _sigterm_as_interrupt():
+            return _run(args, env)
+    except CliError as exc:
+        sys.stdout.flush()
+        print(f"bluegreen {args.command}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"bluegreen {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

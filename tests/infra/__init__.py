@@ -10,4 +10,5 @@ test can pick only what it needs:
 - ``images``: the locally built busybox image and the backend command.
 - ``containers``: labelled test containers that are always removed.
 - ``traefik``: a real Traefik process with its API on loopback.
+- ``compose``: compose projects of blue/green busybox apps run by ``docker-compose``.
 """

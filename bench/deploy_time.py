@@ -1,0 +1,232 @@
+"""Time of a full ``bluegreen deploy`` next to the seeds' ``deploy.sh`` approach.
+
+Both approaches deploy the same new image to the idle color of the same
+busybox backends (host network, Docker HEALTHCHECK every ``--health-interval``),
+driven by Debian's ``docker-compose`` against a private ``dockerd``:
+
+* **bluegreen**: ``bluegreen deploy web --image ...`` as a subprocess, with
+  the provider auto-promoting (product default ``--promote-after 1``); timed
+  with ``--drain 0`` (the mechanics) and the default ``--drain 15``.
+* **seeds**: what the blog posts' scripts do (``shared/seeds``): ``compose up``
+  of the idle color, a fixed ``sleep 10``, then a health poll every 10 s
+  (``docker ps --filter health=healthy``), then the switch (here ``POST
+  /switch`` to a provider with auto-promotion off; the scripts rewrite an
+  nginx/Traefik file), then ``compose stop`` of the old color.
+
+Each round reports "switched" (start to the moment the provider's switch
+record says traffic moved) and "total" (start to exit). Prints figures and
+ratios; asserts nothing.
+
+    python bench/deploy_time.py [--rounds 3] [--health-interval 1s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness.provider import ProviderProcess  # noqa: E402
+from tests.infra.compose import ComposeProject, build_app_image  # noqa: E402
+from tests.infra.dockerd import DockerDaemon  # noqa: E402
+from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
+
+SERVICE = "web"
+IMAGES = ("bgbench-app:v2", "bgbench-app:v3")
+SEED_SLEEP_S = 10.0
+SEED_POLL_S = 10.0
+SEED_TRIES = 12
+VERBOSE = False
+
+
+@dataclass(frozen=True)
+class Round:
+    """One deploy: seconds from start to the switch, and to the end."""
+
+    switched: float
+    total: float
+
+
+def _project(
+    daemon: DockerDaemon, work: Path, provider: ProviderProcess, interval: str
+) -> ComposeProject:
+    project = ComposeProject(daemon, work)
+    project.add_app(
+        prefix=provider.label_prefix,
+        service=SERVICE,
+        default_image=DEFAULT_IMAGE,
+        owner="bench",
+        health_interval=interval,
+    )
+    return project
+
+
+def _start_blue(project: ComposeProject, provider: ProviderProcess) -> None:
+    project.up(f"{SERVICE}-blue")
+    provider.wait_routable(SERVICE, "blue", timeout=60)
+    provider.wait_active(SERVICE, "blue", timeout=60)
+
+
+def _switch_time(provider: ProviderProcess, after_seq: int, started_wall: float) -> float:
+    records = [r for r in provider.history(SERVICE) if int(r["seq"]) > after_seq]
+    if not records:
+        raise RuntimeError("no switch was recorded")
+    return float(records[0]["at"]) - started_wall
+
+
+def _last_seq(provider: ProviderProcess) -> int:
+    history = provider.history(SERVICE)
+    return int(history[-1]["seq"]) if history else 0
+
+
+def bluegreen_round(
+    project: ComposeProject, provider: ProviderProcess, image: str, drain: float
+) -> Round:
+    seq = _last_seq(provider)
+    wall, start = time.time(), time.monotonic()
+    result = project.bluegreen(
+        "deploy", SERVICE, *project.compose_args(), "--image", image, "--drain", f"{drain:g}",
+        url=provider.url, token=provider.token, timeout=300,
+    )  # fmt: skip
+    total = time.monotonic() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"bluegreen deploy failed:\n{result.stdout}\n{result.stderr}")
+    if VERBOSE:
+        print(result.stdout, flush=True)
+    return Round(_switch_time(provider, seq, wall), total)
+
+
+def seeds_round(project: ComposeProject, provider: ProviderProcess, image: str) -> Round:
+    """The seeds' deploy.sh, step for step, against the same backends."""
+    seq = _last_seq(provider)
+    wall, start = time.time(), time.monotonic()
+    active = provider.active(SERVICE)
+    target = "green" if active == "blue" else "blue"
+    project.run(
+        "up", "-d", "--no-deps", "--force-recreate", f"{SERVICE}-{target}",
+        env={"BLUEGREEN_IMAGE": image},
+    )  # fmt: skip
+    up_done = time.monotonic() - start
+    time.sleep(SEED_SLEEP_S)  # "안정화 시간" (settling time)
+    healthy = 0
+    for _ in range(SEED_TRIES):
+        ps = project.daemon.docker(
+            "ps", "--filter", f"name={project.name}_{SERVICE}-{target}",
+            "--filter", "health=healthy", "--format", "{{.Names}}",
+        )  # fmt: skip
+        healthy = len(ps.stdout.split())
+        if healthy > 0:
+            break
+        time.sleep(SEED_POLL_S)
+    if healthy == 0:
+        raise RuntimeError("seeds approach: the new color never became healthy")
+    answer = provider.switch(SERVICE, target)
+    if answer.status != 200:
+        raise RuntimeError(f"switch failed: {answer.status} {answer.body}")
+    project.run("stop", f"{SERVICE}-{active}")
+    total = time.monotonic() - start
+    if VERBOSE:
+        print(f"seeds: active was {active}; compose up took {up_done:.2f}s", flush=True)
+    return Round(_switch_time(provider, seq, wall), total)
+
+
+def _measure(name: str, rounds: int, run: Callable[[str], Round]) -> list[Round]:
+    out = []
+    for index in range(rounds):
+        image = IMAGES[index % len(IMAGES)]
+        result = run(image)
+        print(f"  {name:<28} round {index + 1}: switched {result.switched:6.2f}s  "
+              f"total {result.total:6.2f}s", flush=True)  # fmt: skip
+        out.append(result)
+    return out
+
+
+def _median(rounds: list[Round]) -> Round:
+    return Round(
+        statistics.median(r.switched for r in rounds), statistics.median(r.total for r in rounds)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--health-interval", default="1s", help="backends' HEALTHCHECK interval")
+    parser.add_argument("--verbose", action="store_true", help="print the CLI's progress lines")
+    args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
+
+    with tempfile.TemporaryDirectory(prefix="bgbench-") as tmp:
+        work = Path(tmp)
+        daemon = DockerDaemon.start(work / "dockerd")
+        providers: list[ProviderProcess] = []
+        projects: list[ComposeProject] = []
+        try:
+            build_busybox_image(daemon, DEFAULT_IMAGE)
+            for number, image in enumerate(IMAGES, start=2):
+                build_app_image(daemon, image, {"APP_VERSION": f"v{number}"})
+
+            auto = ProviderProcess(
+                work / "provider-auto", docker_host=daemon.host, label_prefix="bgbenchauto",
+                promote_after=1.0,
+            )  # fmt: skip
+            manual = ProviderProcess(
+                work / "provider-seeds", docker_host=daemon.host, label_prefix="bgbenchseeds",
+                promote_after=1.0, extra_args=["--no-auto-promote"],
+            )  # fmt: skip
+            providers += [auto, manual]
+            for provider in providers:
+                provider.start()
+                provider.wait_ready()
+            ours = _project(daemon, work / "app-auto", auto, args.health_interval)
+            seeds = _project(daemon, work / "app-seeds", manual, args.health_interval)
+            projects += [ours, seeds]
+            _start_blue(ours, auto)
+            _start_blue(seeds, manual)
+
+            print(f"backends: busybox httpd, HEALTHCHECK interval {args.health_interval}, "
+                  f"compose: {ours.compose} (v1); provider --promote-after 1")  # fmt: skip
+            fast = _measure(
+                "bluegreen deploy --drain 0", args.rounds,
+                lambda image: bluegreen_round(ours, auto, image, 0.0),
+            )  # fmt: skip
+            default = _measure(
+                "bluegreen deploy (drain 15)", args.rounds,
+                lambda image: bluegreen_round(ours, auto, image, 15.0),
+            )  # fmt: skip
+            seed = _measure(
+                "seeds deploy.sh", args.rounds, lambda image: seeds_round(seeds, manual, image)
+            )
+            print()
+            print(f"{'median of ' + str(args.rounds):<30} {'switched':>9} {'total':>9}")
+            rows = [
+                ("bluegreen deploy --drain 0", _median(fast)),
+                ("bluegreen deploy (drain 15)", _median(default)),
+                ("seeds (sleep 10 + 10 s poll)", _median(seed)),
+            ]
+            for label, r in rows:
+                print(f"{label:<30} {r.switched:8.2f}s {r.total:8.2f}s")
+            s, f, d = _median(seed), _median(fast), _median(default)
+            print()
+            print(f"time to switch: seeds / bluegreen = {s.switched / f.switched:.1f}x")
+            print(f"total, drain 0:  seeds / bluegreen = {s.total / f.total:.1f}x")
+            print(f"total, drain 15: seeds / bluegreen = {s.total / d.total:.2f}x "
+                  "(the seeds never drain in-flight requests)")  # fmt: skip
+        finally:
+            for project in projects:
+                project.down()
+            for provider in providers:
+                provider.terminate()
+            daemon.destroy()
+
+
+if __name__ == "__main__":
+    main()

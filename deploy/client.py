@@ -1,0 +1,192 @@
+"""A small synchronous client of the provider's HTTP API (stdlib ``urllib``).
+
+The CLI is a thin client: only the provider mutates state. Every failure
+becomes a typed :class:`~deploy.errors.CliError` whose message names the URL
+tried and what to change; the token is sent only to the endpoints that need
+it and never appears in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from deploy.errors import (
+    ApiError,
+    ProviderProtocolError,
+    ProviderUnreachable,
+    SwitchRefusedError,
+    TokenError,
+    UnknownServiceError,
+    UsageError,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT_S = 10.0
+_MAX_ANSWER = 16 * 1024 * 1024
+
+
+def normalize_url(raw: str) -> str:
+    """``http(s)://host[:port][/prefix]`` without a trailing slash, or :class:`UsageError`."""
+    parsed = urllib.parse.urlsplit(raw.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(
+            f"--url / BLUEGREEN_URL must look like http://HOST:PORT (got {raw[:100]!r})"
+        )
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise UsageError(f"--url / BLUEGREEN_URL has a bad port: {raw[:100]!r}") from exc
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
+
+
+class ProviderClient:
+    """Calls the provider at ``url``; ``token`` is the operator token (``BLUEGREEN_TOKEN``)."""
+
+    def __init__(
+        self, url: str, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        self.url = normalize_url(url)
+        self.token = token or None
+        self.timeout = timeout
+
+    # -- endpoints ------------------------------------------------------------
+
+    def status(self, service: str | None = None) -> dict[str, Any]:
+        """``GET /status`` or ``GET /status/{service}``."""
+        if service is None:
+            return self._object("GET", "/status")
+        return self._object("GET", f"/status/{urllib.parse.quote(service, safe='')}", service)
+
+    def history(self, service: str | None = None) -> list[dict[str, Any]]:
+        """``GET /history[?service=]``: the audit trail, oldest first."""
+        query = f"?{urllib.parse.urlencode({'service': service})}" if service else ""
+        doc = self._object("GET", f"/history{query}", service)
+        records = doc.get("history")
+        if not isinstance(records, list):
+            raise self._protocol("GET /history answered without a 'history' list")
+        return [r for r in records if isinstance(r, dict)]
+
+    def switch(
+        self,
+        service: str,
+        color: str | None = None,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /switch``; answers ``{"service","active","previous","changed","switch"}``."""
+        body: dict[str, Any] = {"service": service, "force": force}
+        if color is not None:
+            body["color"] = color
+        if reason is not None:
+            body["reason"] = reason
+        return self._object("POST", "/switch", service, body)
+
+    def rollback(self, service: str, *, force: bool = False) -> dict[str, Any]:
+        """``POST /rollback``: switch back to the previous color."""
+        return self._object("POST", "/rollback", service, {"service": service, "force": force})
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _protocol(self, what: str) -> ProviderProtocolError:
+        return ProviderProtocolError(
+            f"{self.url} does not answer like a bluegreen provider ({what}); "
+            "check --url / BLUEGREEN_URL"
+        )
+
+    def _object(
+        self,
+        method: str,
+        path: str,
+        service: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        status, doc = self._request(method, path, body)
+        if status >= 400:
+            raise self._error(status, doc, service, method, path)
+        if not isinstance(doc, dict):
+            raise self._protocol(f"{method} {path} did not answer a JSON object")
+        return doc
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if method == "POST" and self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read(_MAX_ANSWER)
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read(_MAX_ANSWER)
+            exc.close()
+        except urllib.error.URLError as exc:
+            raise ProviderUnreachable(self.url, _reason(exc.reason)) from exc
+        except TimeoutError as exc:
+            raise ProviderUnreachable(self.url, f"no answer within {self.timeout:g}s") from exc
+        except (ConnectionError, OSError) as exc:
+            raise ProviderUnreachable(self.url, _reason(exc)) from exc
+        try:
+            return status, json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise self._protocol(f"{method} {path} answered {status} without JSON") from None
+
+    def _error(
+        self, status: int, doc: Any, service: str | None, method: str, path: str
+    ) -> ApiError:
+        if not isinstance(doc, dict) or "error" not in doc:
+            raise self._protocol(f"{method} {path} answered {status} without an error object")
+        code = str(doc.get("error"))
+        detail = str(doc.get("detail", ""))
+        if status == 401:
+            hint = (
+                "no token was sent: set BLUEGREEN_TOKEN (or pass --token) to the token "
+                "`bluegreen serve` was started with"
+                if not self.token
+                else "the provider rejected the token: BLUEGREEN_TOKEN (or --token) must equal "
+                "the provider's BLUEGREEN_TOKEN / --token"
+            )
+            return TokenError(hint, status=status, code=code, detail=detail)
+        if status == 403:
+            return TokenError(
+                f"the provider refuses changes: {detail}", status=status, code=code, detail=detail
+            )
+        if status == 404 and code == "unknown_service":
+            return UnknownServiceError(
+                f"unknown service {service!r}: no container carries the label "
+                f"bluegreen.service={service}. `bluegreen status` lists the known services.",
+                status=status,
+                code=code,
+                detail=detail,
+            )
+        if status == 404:
+            raise self._protocol(f"{method} {path} is not an endpoint there: {detail}")
+        if status == 409:
+            return SwitchRefusedError(
+                f"switch refused: {detail}", status=status, code=code, detail=detail
+            )
+        return ApiError(
+            f"the provider answered {status} {code}: {detail}",
+            status=status,
+            code=code,
+            detail=detail,
+        )
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name ({reason.strerror})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__

@@ -1,0 +1,221 @@
+"""Driving Docker Compose: ``docker compose`` (v2) when present, else ``docker-compose`` (v1).
+
+Only the handful of commands a blue/green rollout needs, each spelled the same
+in v1 and v2: ``config --services``, ``up -d --no-deps --force-recreate``,
+``ps -a -q``, ``stop`` and ``start``. The new image reaches the compose file
+through the environment variable ``BLUEGREEN_IMAGE`` (the file says
+``image: ${BLUEGREEN_IMAGE:-myapp:1.0}``).
+
+``BLUEGREEN_COMPOSE`` overrides the detection with a command line, e.g.
+``BLUEGREEN_COMPOSE="docker-compose"`` or ``"docker compose"``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from deploy.errors import ComposeError, ComposeFileProblem, ComposeNotFound
+
+IMAGE_ENV = "BLUEGREEN_IMAGE"
+COMPOSE_ENV = "BLUEGREEN_COMPOSE"
+DETECT_TIMEOUT_S = 20.0
+#: ``up`` may pull an image; ``stop`` waits for the containers' stop grace period.
+COMMAND_TIMEOUT_S = 900.0
+QUERY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ComposeCommand:
+    """How to invoke compose here, and which generation it is (``v1`` or ``v2``)."""
+
+    argv: tuple[str, ...]
+    generation: str
+
+    def __str__(self) -> str:
+        return " ".join(self.argv)
+
+
+def find_compose(environ: Mapping[str, str] | None = None) -> ComposeCommand:
+    """The compose command to use, or :class:`ComposeNotFound` with an install hint."""
+    env = os.environ if environ is None else environ
+    path = env.get("PATH", os.defpath)
+    override = env.get(COMPOSE_ENV, "").strip()
+    if override:
+        argv = tuple(shlex.split(override))
+        if not argv or shutil.which(argv[0], path=path) is None:
+            raise ComposeNotFound(
+                f"{COMPOSE_ENV}={override!r} names no program on PATH; "
+                'set it to "docker compose" or "docker-compose", or unset it'
+            )
+        return ComposeCommand(argv, "v1" if argv[-1].endswith("docker-compose") else "v2")
+    docker = shutil.which("docker", path=path)
+    if docker is not None:
+        try:
+            probe = subprocess.run(
+                [docker, "compose", "version"],
+                capture_output=True,
+                timeout=DETECT_TIMEOUT_S,
+                env=dict(env),
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            probe = None
+        if probe is not None and probe.returncode == 0:
+            return ComposeCommand((docker, "compose"), "v2")
+    legacy = shutil.which("docker-compose", path=path)
+    if legacy is not None:
+        return ComposeCommand((legacy,), "v1")
+    raise ComposeNotFound(
+        "Docker Compose not found: neither `docker compose` (v2 plugin) nor `docker-compose` "
+        "(v1) is on PATH. Install one (Debian: apt-get install docker-compose-plugin, or "
+        f"docker-compose), or name it in {COMPOSE_ENV}."
+    )
+
+
+def _stderr_fd() -> int | None:
+    """Our stderr's file descriptor, or ``None`` when it is not a real file (tests)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class Compose:
+    """One compose project: its files (``-f``) and name (``-p``), both optional."""
+
+    def __init__(
+        self,
+        command: ComposeCommand,
+        files: Sequence[str] = (),
+        project: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.command = command
+        self.files = tuple(files)
+        self.project = project
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def describe(self) -> str:
+        """``docker-compose -f x.yml -p app``: what the user would type."""
+        return shlex.join(self._argv())
+
+    def _argv(self, *args: str) -> list[str]:
+        argv = list(self.command.argv)
+        for file in self.files:
+            argv += ["-f", file]
+        if self.project:
+            argv += ["-p", self.project]
+        return argv + list(args)
+
+    def _run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        capture: bool,
+        timeout: float,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = self._argv(*args)
+        environ = {**self.environ, **(env or {})}
+        sink = None if capture else _stderr_fd()
+        try:
+            if sink is None:
+                result = subprocess.run(
+                    argv, env=environ, capture_output=True, text=True, timeout=timeout, check=False
+                )
+                if not capture:
+                    sys.stderr.write(result.stdout + result.stderr)
+            else:
+                # Compose's own progress goes to our stderr, so stdout stays clean for --json.
+                sys.stderr.flush()
+                result = subprocess.run(
+                    argv,
+                    env=environ,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=sink,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                )
+        except FileNotFoundError as exc:
+            raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ComposeError(f"`{shlex.join(argv)}` did not finish within {timeout:g}s") from exc
+        if result.returncode != 0:
+            tail = (result.stderr or "").strip()[-1500:] if sink is None else ""
+            raise ComposeError(
+                f"`{shlex.join(argv)}` exited {result.returncode}"
+                + (f": {tail}" if tail else " (its output is above)")
+            )
+        return result
+
+    def services(self) -> list[str]:
+        """Service names in the compose file(s)."""
+        out = self._run("config", "--services", capture=True, timeout=QUERY_TIMEOUT_S)
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def require_services(self, *names: str) -> None:
+        """:class:`ComposeError` naming what exists when one of ``names`` is not defined."""
+        known = self.services()
+        missing = [n for n in names if n not in known]
+        if missing:
+            where = ", ".join(self.files) or "the default compose file"
+            raise ComposeFileProblem(
+                f"{where} has no service {', '.join(missing)} (it has: "
+                f"{', '.join(known) or 'none'}). Name the colors <service>-blue and "
+                "<service>-green, or pass --compose-service, -f or -p."
+            )
+
+    def check_image(self, service: str, image: str) -> None:
+        """:class:`ComposeError` unless ``service`` runs ``image`` when ``BLUEGREEN_IMAGE`` is set.
+
+        Catches a compose file that hard-codes its image: ``--image`` would be ignored
+        and the deploy would silently roll out the old version.
+        """
+        out = self._run(
+            "config", env={IMAGE_ENV: image}, capture=True, timeout=QUERY_TIMEOUT_S
+        ).stdout
+        try:
+            doc = yaml.safe_load(out)
+        except yaml.YAMLError as exc:
+            raise ComposeError(f"`{self.describe()} config` printed no YAML: {exc}") from exc
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if not isinstance(services, dict) or service not in services:
+            self.require_services(service)
+            return
+        resolved = (services[service] or {}).get("image")
+        if resolved != image:
+            raise ComposeFileProblem(
+                f"service {service} would run {resolved or 'a built image'!s}, not {image}: "
+                f"its compose definition must say image: ${{{IMAGE_ENV}:-...}} for --image "
+                "to take effect"
+            )
+
+    def up(self, service: str, image: str | None) -> None:
+        """Create ``service`` anew (``--force-recreate``, ``--no-deps``), detached."""
+        env = {IMAGE_ENV: image} if image else None
+        self._run(
+            "up", "-d", "--no-deps", "--force-recreate", service,
+            env=env, capture=False, timeout=COMMAND_TIMEOUT_S,
+        )  # fmt: skip
+
+    def container_ids(self, service: str) -> list[str]:
+        """Full ids of ``service``'s containers, running or not."""
+        out = self._run("ps", "-a", "-q", service, capture=True, timeout=QUERY_TIMEOUT_S)
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def stop(self, service: str) -> None:
+        """``stop`` (never ``rm``): the containers stay for a fast rollback."""
+        self._run("stop", service, capture=False, timeout=COMMAND_TIMEOUT_S)
+
+    def start(self, service: str) -> None:
+        """Start ``service``'s existing, stopped containers."""
+        self._run("start", service, capture=False, timeout=COMMAND_TIMEOUT_S)
