@@ -37,53 +37,12 @@ from tests.infra.dockerd import DockerDaemon  # noqa: E402
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
 from tests.infra.ports import LOOPBACK, free_port  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from switch_measure import HealthyEvents  # noqa: E402
+
 SERVICE = "web"
 ROUND_TIMEOUT_S = 20.0
 POLL_PAUSE_S = 0.001
-
-
-class HealthyEvents(threading.Thread):
-    """Reads ``docker events`` and remembers each container's first healthy ``timeNano``."""
-
-    def __init__(self, daemon: DockerDaemon) -> None:
-        super().__init__(daemon=True)
-        argv = [
-            daemon.docker_cli, "events",
-            "--filter", "type=container",
-            "--filter", "event=health_status",
-            "--filter", "label=bluegreen.service",
-            "--format", "{{json .}}",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=daemon.env(),
-            text=True,
-        )
-        self.healthy_at: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    def run(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            event = json.loads(line)
-            if event.get("Action") == "health_status: healthy":
-                with self.lock:
-                    self.healthy_at.setdefault(event["Actor"]["ID"], event["timeNano"] / 1e9)
-
-    def wait_for(self, container: str, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if container in self.healthy_at:
-                    return self.healthy_at[container]
-            time.sleep(0.005)
-        raise TimeoutError(f"no healthy event for {container[:12]} within {timeout}s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 class BodyPoller(threading.Thread):
@@ -179,8 +138,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        events = HealthyEvents(daemon)
-        events.start()
+        events = HealthyEvents(daemon, "bluegreen.service")
 
         def deploy(color: str) -> str:
             backend_port = free_port()

@@ -28,9 +28,9 @@ from typing import Any
 
 from provider.model import Color, PromoteMode, ServiceState
 from provider.routing import Member, ServiceView
+from provider.status import member_json
 
 #: Longest health-check output shown in ``/status``.
-MAX_OUTPUT = 300
 
 
 class Action(enum.StrEnum):
@@ -111,7 +111,7 @@ class Pending:
             "generation_after": self.generation_after,
             "routable": self.routable,
             "replicas": self.replicas,
-            "containers": [_member_json(m) for m in self.containers],
+            "containers": [member_json(m) for m in self.containers],
         }
 
 
@@ -126,19 +126,6 @@ class Decision:
     rollback: Pending | None = None
     #: When to evaluate again even if nothing changes (a hold elapsing).
     wake_at: float | None = None
-
-
-def _member_json(member: Member) -> dict[str, Any]:
-    c = member.container
-    return {
-        "id": c.id[:12],
-        "name": c.name,
-        "state": c.state,
-        "health": str(c.health),
-        "routable": member.routable,
-        "health_output": c.health_output[-MAX_OUTPUT:],
-        "problem": member.problem,
-    }
 
 
 def generation_anchor(state: ServiceState) -> float:

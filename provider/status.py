@@ -12,7 +12,8 @@ from provider.model import Color, ServiceState
 from provider.routing import ColorView, Member, ServiceView
 
 
-def _member(member: Member) -> dict[str, Any]:
+def member_json(member: Member) -> dict[str, Any]:
+    """One container as ``/status`` shows it (also inside pending promotions)."""
     c = member.container
     return {
         "id": c.id[:12],
@@ -29,7 +30,7 @@ def _member(member: Member) -> dict[str, Any]:
 
 def _color(view: ColorView) -> dict[str, Any]:
     return {
-        "containers": [_member(m) for m in view.members],
+        "containers": [member_json(m) for m in view.members],
         "routable": view.routable,
         "replicas": view.replicas,
         "ready": view.ready,

@@ -350,6 +350,8 @@ def test_pending_promotion_explains_what_it_waits_for() -> None:
                 "routable": False,
                 "health_output": "wget: 404\n",
                 "problem": None,
+                "address": "http://127.0.0.1:8080",
+                "created": 150.0,
             }
         ],
     } == doc
