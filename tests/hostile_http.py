@@ -14,7 +14,7 @@ import json
 import socket
 import string
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,9 @@ from urllib.parse import quote
 from aiohttp import web
 from hypothesis import strategies as st
 
+from provider.api import CONTROLLER
 from provider.model import Container, Health
+from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.infra.ports import free_port
@@ -362,3 +364,14 @@ class ThreadedApp:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=30)
         self.loop.close()
+
+
+@contextlib.contextmanager
+def synced_server(state_dir: Path) -> Iterator[ThreadedApp]:
+    """A synced provider over :func:`observed`, served from a background thread."""
+    app = build_app(hostile_settings(state_dir), watch_docker=False)
+    with ThreadedApp(app) as running:
+        controller = app[CONTROLLER]
+        running.call(controller.replace_containers(observed()))
+        controller.mark_synced()
+        yield running

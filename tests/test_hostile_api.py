@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from provider.api import CONTROLLER
-from provider.server import build_app
 from tests.hostile_http import (
     ENDPOINTS,
     MAX_BODY,
@@ -27,10 +26,9 @@ from tests.hostile_http import (
     RawResponse,
     ThreadedApp,
     hostile_requests,
-    hostile_settings,
-    observed,
     send,
     stray_requests,
+    synced_server,
 )
 
 EXAMPLES_PER_ENDPOINT = 1000
@@ -41,11 +39,7 @@ MUTATING = {"/switch", "/rollback"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedApp]:
     """One synced provider for the whole module, served from a background thread."""
-    app = build_app(hostile_settings(tmp_path_factory.mktemp("hostile")), watch_docker=False)
-    with ThreadedApp(app) as running:
-        controller = app[CONTROLLER]
-        running.call(controller.replace_containers(observed()))
-        controller.mark_synced()
+    with synced_server(tmp_path_factory.mktemp("hostile")) as running:
         yield running
 
 

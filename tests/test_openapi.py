@@ -34,6 +34,7 @@ from tests.hostile_http import (
     hostile_settings,
     observed,
     send,
+    synced_server,
 )
 
 EXAMPLES_PER_OPERATION = 200
@@ -97,11 +98,7 @@ def request_body_verdict(route: str, request: HostileRequest) -> bool | None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedApp]:
-    app = build_app(hostile_settings(tmp_path_factory.mktemp("openapi")), watch_docker=False)
-    with ThreadedApp(app) as running:
-        controller = app[CONTROLLER]
-        running.call(controller.replace_containers(observed()))
-        controller.mark_synced()
+    with synced_server(tmp_path_factory.mktemp("openapi")) as running:
         yield running
 
 

