@@ -85,54 +85,49 @@ def build_parser() -> argparse.ArgumentParser:
     provider_settings.add_arguments(serve)
     common = _common()
 
-    status = sub.add_parser(
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        """An operator subcommand: shares --url/--token/--json and the exit-code epilog."""
+        return sub.add_parser(
+            name,
+            parents=[common],
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            help=help_text,
+        )
+
+    status = command(
         "status",
-        parents=[common],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="active color, containers, pending promotion, errors",
+        "active color, containers, pending promotion, errors",
     )
     status.add_argument("service", nargs="?", help="one service in detail (default: all)")
 
-    switch = sub.add_parser(
+    switch = command(
         "switch",
-        parents=[common],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="move a service's traffic",
+        "move a service's traffic",
     )
     switch.add_argument("service")
     switch.add_argument("color", nargs="?", choices=("blue", "green"), help="default: the other")
     switch.add_argument("--force", action="store_true", help="switch even if it is not ready")
     switch.add_argument("--reason", default=None, help="recorded in the history (default manual)")
 
-    history = sub.add_parser(
+    history = command(
         "history",
-        parents=[common],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="the audit trail of switches",
+        "the audit trail of switches",
     )
     history.add_argument("service", nargs="?")
     history.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
 
-    back = sub.add_parser(
+    back = command(
         "rollback",
-        parents=[common],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="switch back to the previous color, starting its stopped containers first",
+        "switch back to the previous color, starting its stopped containers first",
     )
     back.add_argument("service")
     back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
     _compose_args(back)
 
-    dep = sub.add_parser(
+    dep = command(
         "deploy",
-        parents=[common],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="bring up the idle color with a new image and switch",
+        "bring up the idle color with a new image and switch",
     )
     dep.add_argument("service")
     dep.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")

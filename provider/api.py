@@ -115,11 +115,7 @@ async def _json_body(
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(k[:40] for k in unknown[:5])}")
     for key, types in allowed.items():
-        if (
-            key in doc
-            and doc[key] is not None
-            and (not isinstance(doc[key], types) or (types is int and isinstance(doc[key], bool)))
-        ):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], types):
             raise BadRequest(f"field {key!r} has the wrong type")
         if isinstance(doc.get(key), str) and not doc[key].isprintable():
             # Lone surrogates ("\ud800") cannot be logged or stored as UTF-8, and

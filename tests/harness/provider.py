@@ -109,16 +109,6 @@ class ProviderProcess(LoggedProcess):
         """What Traefik's ``--providers.http.endpoint`` points at."""
         return f"{self.url}/traefik"
 
-    @property
-    def pid(self) -> int | None:
-        """PID while running, else ``None``."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None
-        return self._proc.pid
-
-    def alive(self) -> bool:
-        return self.pid is not None
-
     def argv(self) -> list[str]:
         args = [
             sys.executable, "-m", "deploy.cli", "serve",

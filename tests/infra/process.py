@@ -7,6 +7,7 @@ log rather than a bare timeout.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,15 +16,23 @@ LOG_TAIL_CHARS = 4000
 
 
 class LoggedProcess:
-    """Mixin: ``log_path``, :meth:`alive` and :attr:`label` come from the subclass."""
+    """Mixin: the subclass sets ``log_path``, ``_proc`` (once started) and :attr:`label`."""
 
     label = "process"
     poll_interval_s = 0.1
     log_path: Path
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """PID while running, else ``None``."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
 
     def alive(self) -> bool:
         """Whether the process is still running."""
-        raise NotImplementedError
+        return self.pid is not None
 
     def log_text(self) -> str:
         """Everything the process logged so far."""

@@ -131,16 +131,6 @@ class TraefikProcess(LoggedProcess):
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def pid(self) -> int | None:
-        """PID while running, else ``None``."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None
-        return self._proc.pid
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
     def web_url(self) -> str:
         """Base URL of the ``web`` entrypoint."""
         return f"http://{LOOPBACK}:{self.web_port}"
