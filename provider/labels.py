@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provider.model import Color, Container, PromoteMode
+from provider.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
 #: ``web-preview-green``): keep them to characters every provider accepts, and
 #: refuse names that would collide with another service's derived names.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 _LIST_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
-_MAX_RULE = 2048
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_REPLICAS = 1000
 
 
@@ -73,43 +72,6 @@ def service_name_problem(name: str) -> str | None:
         )
     if name.endswith(("-blue", "-green")):
         return f"service name {name!r} must not end in -blue or -green (reserved for colors)"
-    return None
-
-
-def rule_problem(rule: str) -> str | None:
-    """Catch rules that would break out of the ``(<rule>) && Header(...)`` wrapper.
-
-    Traefik parses the rule itself and disables a router it cannot parse; this
-    check only guarantees that wrapping the rule for preview routers keeps its
-    meaning: parentheses balance outside quoted strings and quotes close.
-    """
-    if not rule.strip():
-        return "rule is empty"
-    if len(rule) > _MAX_RULE:
-        return f"rule is longer than {_MAX_RULE} characters"
-    if _CONTROL.search(rule) or not rule.isprintable():
-        # Traefik decodes the served JSON as YAML, which refuses the whole document
-        # over one raw C1 control, BOM or lone surrogate: keep them out of rules.
-        return "rule contains control or non-printable characters"
-    depth = 0
-    quote: str | None = None
-    for ch in rule:
-        if quote is not None:
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "`\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return "rule has a ')' without its '('"
-    if quote is not None:
-        return f"rule has an unclosed {quote} quote"
-    if depth != 0:
-        return "rule has an unclosed '('"
     return None
 
 

@@ -11,7 +11,7 @@ import pytest
 from provider.errors import SwitchRefused
 from provider.labels import LabelDefaults, LabelProblem, Placement, parse
 from provider.model import Color, Container, Health, ServiceState
-from provider.render import PREVIEW_PRIORITY, render, serialize
+from provider.render import PREVIEW_PRIORITY_BASE, render, serialize
 from provider.routing import Options, active_color, check_switch, initial_color, observe
 from tests.factories import make_container
 
@@ -28,6 +28,7 @@ PURE_MODULES = [
     "metrics",
     "openapi",
     "promotion",
+    "rule_syntax",
 ]
 
 
@@ -84,6 +85,14 @@ def test_routable_is_running_and_healthy_or_unchecked(
             {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "70000"},
             "expected 1-65535",
         ),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "0"},
+            "bluegreen.port is 0; expected 1-65535",
+        ),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "65536"},
+            "bluegreen.port is 65536; expected 1-65535",
+        ),
         ({"bluegreen.service": "web", "bluegreen.color": "blue"}, "exposes 0 ports"),
         (
             {
@@ -119,7 +128,7 @@ def test_routable_is_running_and_healthy_or_unchecked(
                 "bluegreen.port": "1",
                 "bluegreen.rule": "Host(`a`)) || (Host(`b`)",
             },
-            "without its '('",
+            "found ')' at position 10",
         ),
         (
             {
@@ -330,13 +339,13 @@ def test_render_blue_active_shape() -> None:
                     "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `blue`)",
                     "service": "web-blue",
                     "entryPoints": ["web"],
-                    "priority": PREVIEW_PRIORITY,
+                    "priority": 1_000_011,  # base + len("Host(`web`)")
                 },
                 "web-preview-green": {
                     "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `green`)",
                     "service": "web-green",
                     "entryPoints": ["web"],
-                    "priority": PREVIEW_PRIORITY,
+                    "priority": 1_000_011,  # base + len("Host(`web`)")
                 },
             },
             "services": {
@@ -405,3 +414,42 @@ def test_render_is_byte_stable_whatever_the_input_order() -> None:
 def test_render_nothing_observed_is_empty() -> None:
     """No containers: an empty config (only ever served after the first sync)."""
     assert _config([]) == {}
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_port_bounds_are_accepted(port: int) -> None:
+    """Ports 1 and 65535 are the ends of the valid range (0 and 65536 are label errors)."""
+    placement = parse(make_container(port=port), LabelDefaults())
+    assert not isinstance(placement, LabelProblem)
+    assert port == placement.port
+
+
+def test_serialize_sorts_keys_at_every_level() -> None:
+    """The body's bytes do not depend on dict insertion order, at any depth: keys are sorted."""
+    config = {
+        "http": {
+            "services": {"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": {}},
+            "routers": {"z-router": {"service": "z", "rule": "Host(`z`)"}},
+        }
+    }
+    expected = (
+        b'{"http":{"routers":{"z-router":{"rule":"Host(`z`)","service":"z"}},'
+        b'"services":{"a":{},"b":{"a":[{"x":3,"y":2}],"z":1}}}}'
+    )
+    assert expected == serialize(config)
+
+
+def test_preview_priority_is_base_plus_rule_length() -> None:
+    """Preview routers keep Traefik's order among themselves (longer rule first) and all
+    stay above every main router, whose default priority is at most the longest rule."""
+    api = make_container(
+        "api", "blue", extra={"bluegreen.rule": "Host(`shop`) && PathPrefix(`/api`)"}
+    )
+    shop = make_container("shop", "blue", extra={"bluegreen.rule": "Host(`shop`)"})
+    routers = _config([api, shop])["http"]["routers"]  # type: ignore[index]
+    api_priority = routers["api-preview-blue"]["priority"]
+    shop_priority = routers["shop-preview-blue"]["priority"]
+    assert PREVIEW_PRIORITY_BASE + len("Host(`shop`) && PathPrefix(`/api`)") == api_priority
+    assert PREVIEW_PRIORITY_BASE + len("Host(`shop`)") == shop_priority
+    assert PREVIEW_PRIORITY_BASE > 2048  # labels refuse longer rules (rule_syntax.MAX_RULE)
+    assert "priority" not in routers["api"]  # main routers keep Traefik's default
