@@ -251,6 +251,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "adopted",
         "colors",
         "last_switch",
+        "marks",
         "pending_promotion",
         "pending_rollback",
         "errors",
