@@ -377,6 +377,7 @@ def deploy(
                     f"{plan.service}`)"
                 )
             old_stopped = True
+            _check_still_serving(run, plan.service, target, active)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted after the switch: {target} serves {plan.service}; {active} still "
@@ -396,6 +397,25 @@ def deploy(
         switched_by=by,
         old_stopped=old_stopped,
     )
+
+
+def _check_still_serving(run: _Rollout, service: str, target: str, old: str) -> None:
+    """After stopping the old color, say so if the new one serves nothing (exit 1).
+
+    The retire mark keeps the watcher from rolling back to the color being
+    stopped, so a new color that died during the drain leaves the service
+    without a backend: the exit code must not claim success.
+    """
+    try:
+        now = run.snapshot()
+    except CliError:
+        return
+    if now.active == target and now.color(target).routable == 0:
+        raise RolloutFailed(
+            f"{service}: {old} was stopped, but {target} (active) has no routable container "
+            f"now, so nothing serves {service}. Look at `bluegreen status {service}`; "
+            f"`bluegreen rollback {service}` restarts {old} and switches back."
+        )
 
 
 def _compose_step(compose: Compose, service: str, step: Callable[[], None]) -> None:
