@@ -218,18 +218,61 @@ class _Rollout:
 
     def stop_unless_active(
         self, compose: Compose, compose_name: str, color: str, what: str = "new"
-    ) -> bool:
-        """Stop ``color``'s containers unless the provider made ``color`` active meanwhile."""
+    ) -> str | None:
+        """Retire ``color`` at the provider, then stop its containers unless it is active.
+
+        ``POST /retire`` is persisted before it is answered and from then on no
+        automatic promotion or rollback targets ``color``, so the check of the
+        active color just before ``compose stop`` cannot be overtaken by the
+        watcher; 409 means ``color`` is already active. Answers ``None`` when
+        stopped, else why the containers were left running. Never stops the
+        active color: a switch to it observed after the stop raises.
+        """
+        retired = False
+        try:
+            self.client.retire(self.service, color)
+            retired = True
+        except SwitchRefusedError:
+            return self._leave_running(color)
+        except UnknownServiceError:
+            pass  # the provider never saw the service: nothing of it can be active
+        except TokenError:
+            self.out.line(
+                f"warning: no usable BLUEGREEN_TOKEN, so the provider cannot be told that "
+                f"{color} is being stopped; checking the active color just before the stop"
+            )
+        except CliError as exc:
+            self.out.line(f"cannot retire {color} at the provider: {exc.message}")
+            return f"the provider could not be told that {color} is being stopped"
         try:
             known: ServiceSnapshot | None = self.snapshot()
         except CliError:
             known = self.last
         if known is not None and known.active == color and known.adopted:
-            self.out.line(f"{color} is the active color now; leaving its containers running")
-            return False
+            return self._leave_running(color)
         self.out.line(f"stopping the {what} {color} containers ({compose_name})")
-        compose.stop(compose_name)
-        return True
+        _compose_step(compose, compose_name, lambda: compose.stop(compose_name))
+        if not retired:
+            self._check_not_active_after_stop(color, compose, compose_name)
+        return None
+
+    def _leave_running(self, color: str) -> str:
+        self.out.line(f"{color} is the active color now; leaving its containers running")
+        return f"the provider made {color} active meanwhile"
+
+    def _check_not_active_after_stop(self, color: str, compose: Compose, name: str) -> None:
+        """Without a retire mark the watcher may have switched to ``color`` during the stop."""
+        try:
+            after = self.snapshot()
+        except CliError:
+            return
+        if after.active == color and after.adopted:
+            raise RolloutFailed(
+                f"the provider switched {self.service} to {color} while its containers were "
+                f"being stopped: {color} serves nothing now. Start it with "
+                f"`{compose.describe()} start {name}` or switch back with `bluegreen switch "
+                f"{self.service}`; set BLUEGREEN_TOKEN so deploys can retire a color first."
+            )
 
 
 def deploy(
@@ -300,13 +343,16 @@ def deploy(
         raise
     except CliError as exc:
         out.line(f"error: {exc.message}")
+        left: str | None = None
         try:
-            run.stop_unless_active(compose, new_name, target)
+            left = run.stop_unless_active(compose, new_name, target)
         except CliError as cleanup:
+            left = f"stopping them failed: {cleanup.message}"
             out.line(f"could not stop the new {target} containers: {cleanup.message}")
+        fate = "were stopped" if left is None else f"were left running ({left})"
         raise RolloutFailed(
             f"deploy of {plan.service} to {target} failed: {exc.message}\n"
-            f"{active or 'no color'} keeps serving; the new {target} containers were stopped. "
+            f"{active or 'no color'} keeps serving; the new {target} containers {fate}. "
             f"Fix the cause above and run `bluegreen deploy {plan.service}` again."
         ) from exc
 
@@ -323,14 +369,15 @@ def deploy(
         try:
             out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
             sleep(plan.drain)
-            now = run.snapshot()
-            if now.active != target:
+            left = run.stop_unless_active(compose, old_name, active, "old")
+            if left is not None:
                 raise RolloutFailed(
-                    f"{plan.service} was switched back to {now.active} during the drain "
-                    f"(see `bluegreen history {plan.service}`); {active} was left running"
+                    f"{plan.service}: {left}, so {active} was not stopped and is left running "
+                    f"(see `bluegreen history {plan.service}` and `bluegreen status "
+                    f"{plan.service}`)"
                 )
-            _compose_step(compose, old_name, lambda: compose.stop(old_name))
             old_stopped = True
+            _check_still_serving(run, plan.service, target, active)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted after the switch: {target} serves {plan.service}; {active} still "
@@ -350,6 +397,25 @@ def deploy(
         switched_by=by,
         old_stopped=old_stopped,
     )
+
+
+def _check_still_serving(run: _Rollout, service: str, target: str, old: str) -> None:
+    """After stopping the old color, say so if the new one serves nothing (exit 1).
+
+    The retire mark keeps the watcher from rolling back to the color being
+    stopped, so a new color that died during the drain leaves the service
+    without a backend: the exit code must not claim success.
+    """
+    try:
+        now = run.snapshot()
+    except CliError:
+        return
+    if now.active == target and now.color(target).routable == 0:
+        raise RolloutFailed(
+            f"{service}: {old} was stopped, but {target} (active) has no routable container "
+            f"now, so nothing serves {service}. Look at `bluegreen status {service}`; "
+            f"`bluegreen rollback {service}` restarts {old} and switches back."
+        )
 
 
 def _compose_step(compose: Compose, service: str, step: Callable[[], None]) -> None:
@@ -389,11 +455,11 @@ def _fail_deploy(
     run.out.line(headline)
     for line in _describe(blamed):
         run.out.line(line)
-    stopped = run.stop_unless_active(compose, new_name, target)
-    if not stopped:
+    left = run.stop_unless_active(compose, new_name, target)
+    if left is not None:
         raise RolloutFailed(
-            f"deploy of {plan.service}: {headline}; but the provider made {target} active "
-            f"meanwhile, so it was left running. Check `bluegreen status {plan.service}`."
+            f"deploy of {plan.service}: {headline}; but {left}, so the new {target} "
+            f"containers were left running. Check `bluegreen status {plan.service}`."
         )
     detail = "\n".join(_describe(blamed))
     raise RolloutFailed(
@@ -510,7 +576,8 @@ def rollback(
                 + (f"{detail}\n" if detail else "")
                 + f"{snap.active} keeps serving; nothing was switched."
             )
-    result = client.rollback(service)
+    # Name the color: if the provider's previous color changed meanwhile, it refuses.
+    result = client.rollback(service, color=previous)
     out.line(f"switched {service}: {snap.active} → {result.get('active', previous)}")
     return Outcome(
         "rolled back",

@@ -30,6 +30,7 @@ from provider.errors import (
 from provider.metrics import Exposition
 from provider.model import Color
 from provider.openapi import SPEC
+from provider.status import marks_json
 
 log = structlog.get_logger("bluegreen.api")
 
@@ -187,11 +188,25 @@ async def switch(request: web.Request) -> web.Response:
 
 async def rollback(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "force": bool})
+    doc = await _json_body(request, {"service": str, "color": str, "force": bool})
     result = await request.app[CONTROLLER].rollback(
-        _service_field(doc), force=bool(doc.get("force")), actor="api"
+        _service_field(doc), force=bool(doc.get("force")), actor="api", expect=_color_field(doc)
     )
     return web.json_response(_switch_json(result))
+
+
+async def retire(request: web.Request) -> web.Response:
+    """An operator is about to stop ``color``: no automatic switch may go there."""
+    _require_token(request)
+    doc = await _json_body(request, {"service": str, "color": str})
+    service = _service_field(doc)
+    color = _color_field(doc)
+    if color is None:
+        raise BadRequest("field 'color' ('blue' or 'green') is required")
+    svc = await request.app[CONTROLLER].retire(service, color, actor="api")
+    marks = marks_json(svc.marks)
+    body = {"service": service, "color": str(color), "active": str(svc.active), "marks": marks}
+    return web.json_response(body)
 
 
 async def history(request: web.Request) -> web.Response:
@@ -262,6 +277,7 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/status/{service}", status_one)
     app.router.add_post("/switch", switch)
     app.router.add_post("/rollback", rollback)
+    app.router.add_post("/retire", retire)
     app.router.add_get("/history", history)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -160,7 +160,12 @@ class AutoSwitcher:
     async def _switch(self, item: _Planned) -> None:
         try:
             await self.controller.switch(
-                item.service, item.target, reason=str(item.action), actor="watcher"
+                item.service,
+                item.target,
+                reason=str(item.action),
+                actor="watcher",
+                automatic=True,
+                reject=item.action is Action.ROLLBACK,
             )
         except (BlueGreenError, StateFileError) as exc:
             self._retry_at[(item.service, item.action, item.target)] = self.clock() + RETRY_AFTER_S

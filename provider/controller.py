@@ -16,10 +16,16 @@ from typing import Any
 
 import structlog
 
-from provider import store, transitions
-from provider.errors import BadRequest, StateFileError, SwitchRefused, UnknownService
+from provider import promotion, store, transitions
+from provider.errors import (
+    BadRequest,
+    RetireRefused,
+    StateFileError,
+    SwitchRefused,
+    UnknownService,
+)
 from provider.metrics import Metrics
-from provider.model import Color, Container, State, SwitchRecord
+from provider.model import Color, Container, ServiceState, State, SwitchRecord
 from provider.render import render, serialize
 from provider.routing import Observation, ServiceView, active_color, check_switch, initial_color
 from provider.routing import observe as group
@@ -55,6 +61,8 @@ class Controller:
         self.options = settings.options
         self.metrics = metrics or Metrics()
         self.clock = clock
+        #: Docker daemon's clock minus ours (seconds); generation anchors use the daemon's.
+        self.daemon_offset = 0.0
         self.state = state
         self.lock = asyncio.Lock()
         self.synced = False
@@ -95,6 +103,16 @@ class Controller:
                 self._containers.pop(cid, None)
             await self._refresh()
 
+    def daemon_now(self) -> float:
+        """Now in the Docker daemon's clock, which stamps ``Container.created``."""
+        return self.clock() + self.daemon_offset
+
+    def set_daemon_offset(self, seconds: float) -> None:
+        """The watcher measured the daemon's clock (``GET /info``'s ``SystemTime``)."""
+        if abs(seconds - self.daemon_offset) >= 1.0:
+            log.info("docker_clock_offset", offset_s=round(seconds, 3))
+        self.daemon_offset = seconds
+
     def mark_synced(self) -> None:
         """The first full sync finished: ``/traefik`` may answer 200 from now on."""
         if not self.synced:
@@ -109,7 +127,7 @@ class Controller:
 
     async def _refresh(self) -> None:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
-        now = self.clock()
+        now = self.daemon_now()
         self.observation = group(self._containers.values(), self.options)
         state = self.state
         for name, view in self.observation.services.items():
@@ -176,26 +194,89 @@ class Controller:
         force: bool = False,
         reason: str = "manual",
         actor: str = "api",
+        automatic: bool = False,
+        reject: bool = False,
     ) -> SwitchResult:
-        """Switch ``service`` to ``color`` (default: the other one)."""
+        """Switch ``service`` to ``color`` (default: the other one).
+
+        ``automatic`` (the watcher): refused when ``color`` is marked, re-checked
+        here under the lock because a ``/retire`` or ``/rollback`` may have
+        landed since the decision. ``reject``: mark the color left REJECTED.
+        """
         async with self.lock:
-            return await self._switch(service, color, force=force, reason=reason, actor=actor)
+            return await self._switch(
+                service,
+                color,
+                force=force,
+                reason=reason,
+                actor=actor,
+                automatic=automatic,
+                reject=reject,
+            )
 
     async def rollback(
-        self, service: str, *, force: bool = False, actor: str = "api"
+        self,
+        service: str,
+        *,
+        force: bool = False,
+        actor: str = "api",
+        expect: Color | None = None,
     ) -> SwitchResult:
-        """Switch back to the previous color."""
+        """Switch back to the previous color and mark the one left REJECTED.
+
+        ``expect``: the color the caller means to go back to; refused if the
+        previous color is another (the state changed since the caller looked).
+        """
         async with self.lock:
             self.view(service)
             state = self.state.services.get(service)
             if state is None or state.previous is None:
                 raise SwitchRefused(f"service {service} has no previous color to roll back to")
+            if expect is not None and expect is not state.previous:
+                raise SwitchRefused(
+                    f"the previous color of {service} is {state.previous}, not {expect} "
+                    f"(active {state.active}); nothing was switched"
+                )
             return await self._switch(
-                service, state.previous, force=force, reason="rollback", actor=actor
+                service, state.previous, force=force, reason="rollback", actor=actor, reject=True
             )
 
+    async def retire(self, service: str, color: Color, *, actor: str = "api") -> ServiceState:
+        """Mark ``color`` RETIRING: an operator is about to stop it (``POST /retire``).
+
+        Refused (409) while ``color`` is active. Persisted before it returns;
+        from then on no automatic switch targets ``color`` until a new
+        generation of it is deployed or an operator switches to it.
+        """
+        async with self.lock:
+            view = self.view(service)
+            known = self.state.services.get(service)
+            # Not adopted yet: only a color that serves (label errors hold adoption) counts.
+            routable = view.color(color).routable > 0
+            serving = known is None and self.active(service) is color and routable
+            if (known is not None and known.active is color) or serving:
+                raise RetireRefused(
+                    f"{color} is the active color of {service}; switch away from it first"
+                )
+            reason = f"retired by {actor}"
+            new_state = transitions.retire(
+                self.state, service, color, since=self.daemon_now(), reason=reason
+            )
+            await self._persist(new_state)
+            self.changed.notify_all()
+            log.info("color_retiring", service=service, color=str(color), actor=actor)
+            return self.state.services[service]
+
     async def _switch(
-        self, service: str, color: Color | None, *, force: bool, reason: str, actor: str
+        self,
+        service: str,
+        color: Color | None,
+        *,
+        force: bool,
+        reason: str,
+        actor: str,
+        automatic: bool = False,
+        reject: bool = False,
     ) -> SwitchResult:
         view = self.view(service)
         current = self.active(service)
@@ -203,6 +284,14 @@ class Controller:
         if target is current and service in self.state.services:
             svc = self.state.services[service]
             return SwitchResult(service, current, svc.previous, False, None)
+        known = self.state.services.get(service)
+        if automatic and known is not None:
+            mark = promotion.blocking_mark(view, known, target)
+            if mark is not None:
+                raise SwitchRefused(
+                    f"{target} of {service} is {mark.kind} ({mark.reason}); "
+                    "no automatic switch goes there"
+                )
         check_switch(view, target, force=force)
         state = self.state
         if service not in state.services:
@@ -215,6 +304,8 @@ class Controller:
             actor=actor,
             now=self.clock(),
             history_limit=self.settings.history_limit,
+            anchor=self.daemon_now(),
+            reject_left=reject,
         )
         try:
             await self._persist(new_state)

@@ -223,7 +223,10 @@ class DockerWatcher:
         try:
             # The daemon's clock, not ours: a remote daemon's may be skewed.
             info = await docker.system.info()
-            now = parse_time(info.get("SystemTime")) or time.time()
+            daemon_now = parse_time(info.get("SystemTime"))
+            if daemon_now is not None:
+                self.controller.set_daemon_offset(daemon_now - self.controller.clock())
+            now = daemon_now or time.time()
             stream = asyncio.create_task(
                 events.run(
                     filters={

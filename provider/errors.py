@@ -68,6 +68,13 @@ class SwitchRefused(BlueGreenError):
     code = "switch_refused"
 
 
+class RetireRefused(BlueGreenError):
+    """The color to retire is the active one: stopping it would stop the service."""
+
+    status = 409
+    code = "retire_refused"
+
+
 class PayloadTooLarge(BlueGreenError):
     """The request body exceeds the server's cap."""
 

@@ -67,6 +67,36 @@ _SWITCH_RESULT: dict[str, Any] = {
     },
 }
 
+_MARK: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "since", "reason"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["rejected", "retiring"]},
+        "since": {"type": "number", "description": "Docker daemon clock"},
+        "reason": {"type": "string"},
+    },
+}
+
+_MARKS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "colors no automatic switch targets, until a new generation",
+    "properties": {"blue": _ref("ColorMark"), "green": _ref("ColorMark")},
+}
+
+_RETIRE_RESULT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service", "color", "active", "marks"],
+    "properties": {
+        "service": {"type": "string"},
+        "color": _COLOR,
+        "active": _COLOR,
+        "marks": _MARKS,
+    },
+}
+
 _CONTAINER: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -116,6 +146,7 @@ _SERVICE_STATUS: dict[str, Any] = {
         "adopted",
         "colors",
         "last_switch",
+        "marks",
         "pending_promotion",
         "errors",
         "serving_last_good_config",
@@ -132,6 +163,7 @@ _SERVICE_STATUS: dict[str, Any] = {
             "properties": {"blue": _ref("ColorStatus"), "green": _ref("ColorStatus")},
         },
         "last_switch": _nullable_ref("SwitchRecord"),
+        "marks": _MARKS,
         "pending_promotion": {"type": "object", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
         "serving_last_good_config": {"type": "boolean"},
@@ -265,6 +297,11 @@ SPEC: dict[str, Any] = {
                                 "required": ["service"],
                                 "properties": {
                                     "service": {"type": "string", "minLength": 1},
+                                    "color": {
+                                        **_NULLABLE_COLOR,
+                                        "description": "the previous color the caller expects; "
+                                        "409 if it is another",
+                                    },
                                     "force": {"type": "boolean", "nullable": True},
                                 },
                             }
@@ -273,6 +310,32 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     **_ok(_ref("SwitchResult")),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                },
+            }
+        },
+        "/retire": {
+            "post": {
+                "summary": "Mark an idle color as being stopped: never switched to automatically",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["service", "color"],
+                                "properties": {
+                                    "service": {"type": "string", "minLength": 1},
+                                    "color": _COLOR,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    **_ok(_ref("RetireResult")),
                     **_errors(400, 401, 403, 404, 409, 413, 415, 500),
                 },
             }
@@ -356,6 +419,8 @@ SPEC: dict[str, Any] = {
             },
             "SwitchRecord": _SWITCH_RECORD,
             "SwitchResult": _SWITCH_RESULT,
+            "ColorMark": _MARK,
+            "RetireResult": _RETIRE_RESULT,
             "Container": _CONTAINER,
             "ColorStatus": _COLOR_STATUS,
             "ServiceStatus": _SERVICE_STATUS,

@@ -6,9 +6,10 @@ read them); README.md documents each one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from provider.model import Color, ServiceState
+from provider.model import Color, ColorMark, ServiceState
 from provider.routing import ColorView, Member, ServiceView
 
 
@@ -25,6 +26,14 @@ def member_json(member: Member) -> dict[str, Any]:
         "created": c.created,
         "routable": member.routable,
         "problem": member.problem,
+    }
+
+
+def marks_json(marks: Mapping[Color, ColorMark]) -> dict[str, Any]:
+    """A service's color marks as ``/status`` and ``/retire`` show them, sorted."""
+    return {
+        str(color): {"kind": str(mark.kind), "since": mark.since, "reason": mark.reason}
+        for color, mark in sorted(marks.items())
     }
 
 
@@ -58,6 +67,7 @@ def service_status(
         "adopted": state is not None,
         "colors": {str(color): _color(view.color(color)) for color in Color},
         "last_switch": last.to_json() if last else None,
+        "marks": marks_json(state.marks) if state else {},
         "pending_promotion": pending,
         "pending_rollback": pending_rollback,
         "errors": list(view.errors),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from provider.errors import StateFileError
-from provider.model import Color, ServiceState, State, SwitchRecord
+from provider.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 
 FORMAT_VERSION = 1
 
@@ -40,6 +41,25 @@ def _record_from_json(raw: Any) -> SwitchRecord:
     )
 
 
+def _marks_to_json(marks: Mapping[Color, ColorMark]) -> dict[str, Any]:
+    return {
+        color.value: {"kind": mark.kind.value, "since": mark.since, "reason": mark.reason}
+        for color, mark in sorted(marks.items())
+    }
+
+
+def _marks_from_json(raw: Any) -> dict[Color, ColorMark]:
+    """Files written before marks existed have none: an absent key is no mark."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError("marks is not an object")
+    return {
+        Color(color): ColorMark(MarkKind(m["kind"]), float(m["since"]), str(m["reason"]))
+        for color, m in raw.items()
+    }
+
+
 def to_json(state: State) -> dict[str, Any]:
     """The file's JSON document for ``state``."""
     return {
@@ -51,6 +71,8 @@ def to_json(state: State) -> dict[str, Any]:
                 "previous": svc.previous.value if svc.previous else None,
                 "first_seen": svc.first_seen,
                 "last_switch": _record_to_json(svc.last_switch) if svc.last_switch else None,
+                "anchor": svc.anchor,
+                "marks": _marks_to_json(svc.marks),
             }
             for name, svc in sorted(state.services.items())
         },
@@ -73,6 +95,8 @@ def from_json(doc: Any) -> State:
                 previous=Color(raw["previous"]) if raw.get("previous") else None,
                 last_switch=_record_from_json(last) if last else None,
                 first_seen=float(raw.get("first_seen", 0.0)),
+                anchor=float(raw["anchor"]) if raw.get("anchor") is not None else None,
+                marks=_marks_from_json(raw.get("marks")),
             )
         history = tuple(_record_from_json(r) for r in doc["history"])
         return State(services=services, history=history, seq=int(doc["seq"]))

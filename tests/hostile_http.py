@@ -46,6 +46,7 @@ ENDPOINTS: dict[str, str] = {
     "/status/{service}": "GET",
     "/switch": "POST",
     "/rollback": "POST",
+    "/retire": "POST",
     "/history": "GET",
     "/healthz": "GET",
     "/readyz": "GET",

@@ -251,6 +251,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "adopted",
         "colors",
         "last_switch",
+        "marks",
         "pending_promotion",
         "pending_rollback",
         "errors",
@@ -375,3 +376,54 @@ def test_app_is_created_without_docker(tmp_path: Path) -> None:
 
     app = create_app(Controller(make_settings(tmp_path), State()))
     assert isinstance(app[CONTROLLER], Controller)
+
+
+async def test_retire_marks_an_idle_color_persisted_and_shown(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """POST /retire: 401 without the token, 404 unknown service, 409 for the active color,
+    200 for the idle one, written to the state file before the answer and shown in /status;
+    a switch to the color clears the mark."""
+    settings = make_settings(tmp_path)
+    client = await started(aiohttp_client, settings, blue_and_green())
+    body = {"service": "web", "color": "green"}
+
+    no_token = await client.post("/retire", json=body)
+    unknown = await client.post("/retire", json={"service": "nope", "color": "green"}, headers=AUTH)
+    active = await client.post("/retire", json={"service": "web", "color": "blue"}, headers=AUTH)
+    no_color = await client.post("/retire", json={"service": "web"}, headers=AUTH)
+    ok = await client.post("/retire", json=body, headers=AUTH)
+
+    assert [401, 404, 409, 400, 200] == [
+        r.status for r in (no_token, unknown, active, no_color, ok)
+    ]
+    assert "retire_refused" == (await active.json())["error"]
+    answer = await ok.json()
+    assert ("web", "green", "blue") == (answer["service"], answer["color"], answer["active"])
+    assert {"green"} == set(answer["marks"])
+    mark = answer["marks"]["green"]
+    assert ("retiring", "retired by api") == (mark["kind"], mark["reason"])
+    on_disk = json.loads(settings.state_file.read_text())["services"]["web"]["marks"]
+    assert answer["marks"] == on_disk
+    assert answer["marks"] == (await (await client.get("/status/web")).json())["marks"]
+    assert [] == (await (await client.get("/history")).json())["history"]
+
+    await client.post("/switch", json=body, headers=AUTH)
+    assert {} == (await (await client.get("/status/web")).json())["marks"]
+
+
+async def test_rollback_marks_the_color_it_leaves_and_checks_the_expected_color(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """POST /rollback marks the color it leaves rejected; with "color" it refuses (409,
+    nothing changed) when the previous color is another one."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
+
+    wrong = await client.post("/rollback", json={"service": "web", "color": "green"}, headers=AUTH)
+    right = await client.post("/rollback", json={"service": "web", "color": "blue"}, headers=AUTH)
+
+    assert (409, "switch_refused") == (wrong.status, (await wrong.json())["error"])
+    assert (200, "blue") == (right.status, (await right.json())["active"])
+    marks = (await (await client.get("/status/web")).json())["marks"]
+    assert ("rejected", "rollback") == (marks["green"]["kind"], marks["green"]["reason"])

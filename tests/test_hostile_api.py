@@ -33,7 +33,7 @@ from tests.hostile_http import (
 
 EXAMPLES_PER_ENDPOINT = 1000
 STRAY_EXAMPLES = 300
-MUTATING = {"/switch", "/rollback"}
+MUTATING = {"/switch", "/rollback", "/retire"}
 
 
 @pytest.fixture(scope="module")

@@ -176,13 +176,13 @@ def test_forbidden_without_token_matches_the_document(tmp_path: Path) -> None:
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
         app[CONTROLLER].mark_synced()
-        for route in ("/switch", "/rollback"):
+        for route in ("/switch", "/rollback", "/retire"):
             request = HostileRequest(
                 "POST",
                 route,
                 route,
                 (("Content-Type", "application/json"),),
-                b'{"service": "web"}',
+                b'{"service": "web", "color": "green"}',
             )
             response = send(running.port, request)
             assert 403 == response.status

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
-from provider.model import Color, Container, Health, ServiceState, SwitchRecord
+from provider.model import (
+    Color,
+    ColorMark,
+    Container,
+    Health,
+    MarkKind,
+    ServiceState,
+    SwitchRecord,
+)
 from provider.promotion import (
     Action,
     Decision,
     Policy,
     Stage,
     Timers,
+    blocking_mark,
     decide,
     generation,
 )
@@ -278,6 +287,152 @@ ROWS: dict[str, Row] = {
         wake_at=NOW - 45.0,
     ),
 }
+
+
+def marked(state: ServiceState, color: Color, kind: MarkKind, since: float) -> ServiceState:
+    return replace(state, marks={color: ColorMark(kind, since, "test")})
+
+
+REJECTED, RETIRING = MarkKind.REJECTED, MarkKind.RETIRING
+GREEN_LIVE_BLUE_DEAD = (DEAD_BLUE, ctr("g1", "green", 40.0))
+#: The provider-side rule of issue 9 defects 1 and 6: a marked color's containers
+#: created at or before the mark are never an automatic target, either way.
+MARK_ROWS: dict[str, Row] = {
+    "green rejected, its containers predate the mark: never promoted": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        state=marked(ADOPTED_BLUE, GREEN, REJECTED, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_REJECTED,
+    ),
+    "green retiring, its containers predate the mark: never promoted": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_RETIRING,
+    ),
+    "green retiring, a container created exactly at the mark: still not new": Row(
+        (OLD_BLUE, ctr("g1", "green", 160.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_RETIRING,
+    ),
+    "green retiring, a deploy after the mark: a new generation, promoted": Row(
+        (OLD_BLUE, ctr("g0", "green", 150.0, state="exited"), ctr("g1", "green", 170.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 1.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 1.0,
+        wake_at=NOW,
+    ),
+    "green rejected by the last rollback, old green restarted: nothing pending": Row(
+        (ctr("b1", "blue", 40.0), ctr("g1", "green", 50.0, healthy_since=NOW - 5.0)),
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+    ),
+    "blue (active) dead, previous green rejected: no rollback": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_REJECTED,
+    ),
+    "blue (active) dead, previous green retiring: no rollback": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), GREEN, RETIRING, 70.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_RETIRING,
+    ),
+    "blue (active) restarting, previous green rejected: no rollback": Row(
+        (ctr("b1", "blue", 50.0, health=Health.STARTING), ctr("g1", "green", 40.0)),
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_REJECTED,
+    ),
+    "blue (active) restarting, previous green unmarked: rolled back (restarting is dead)": Row(
+        (ctr("b1", "blue", 50.0, health=Health.STARTING), ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        action=Action.ROLLBACK,
+        rollback=Stage.HOLDING,
+        wake_at=NOW - 45.0,
+    ),
+    "a mark on the active color's other side only: blue's own rollback unaffected": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), BLUE, RETIRING, 70.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        action=Action.ROLLBACK,
+        rollback=Stage.HOLDING,
+        wake_at=NOW - 45.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", MARK_ROWS.values(), ids=MARK_ROWS.keys())
+def test_decide_never_targets_a_marked_color(row: Row) -> None:
+    """Each marked-color scenario: no automatic switch to the marked color, and why."""
+    assert row.state is not None
+    decision = decide(
+        view_of(row.containers),
+        row.state,
+        row.timers,
+        row.policy,
+        now=NOW,
+        connected=row.connected,
+    )
+
+    expected = (row.action, row.promotion, row.rollback, row.ready_since, row.wake_at)
+    assert expected == _summary(decision)
+    if decision.action is not None:
+        assert decision.target not in row.state.marks or decision.action is Action.PROMOTE
+
+
+BLOCK_ROWS: dict[str, tuple[tuple[Container, ...], MarkKind | None, MarkKind | None]] = {
+    "no mark: nothing blocks": ((ctr("g1", "green", 150.0),), None, None),
+    "marked, only older containers: blocked": (
+        (ctr("g1", "green", 150.0),),
+        REJECTED,
+        REJECTED,
+    ),
+    "marked, a routable container after the mark: not blocked": (
+        (ctr("g1", "green", 150.0), ctr("g2", "green", 161.0)),
+        RETIRING,
+        None,
+    ),
+    "marked, the newer container not routable: blocked": (
+        (ctr("g2", "green", 161.0, health=Health.STARTING),),
+        RETIRING,
+        RETIRING,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", BLOCK_ROWS.values(), ids=BLOCK_ROWS.keys())
+def test_blocking_mark(row: tuple[tuple[Container, ...], MarkKind | None, MarkKind | None]) -> None:
+    """The controller's last check before an automatic switch: marked, and nothing newer."""
+    containers, kind, expected = row
+    state = ADOPTED_BLUE if kind is None else marked(ADOPTED_BLUE, GREEN, kind, 160.0)
+
+    found = blocking_mark(view_of((OLD_BLUE, *containers)), state, GREEN)
+
+    assert expected == (found.kind if found else None)
+
+
+def test_a_container_created_exactly_at_the_anchor_is_no_new_generation() -> None:
+    """The generation rule is strictly "created after": a container created at the very
+    instant of the last switch (or of first sight) is not a new deploy."""
+    at_switch = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 160.0)))
+    at_first_sight = view_of((OLD_BLUE, ctr("g1", "green", FIRST_SEEN)))
+
+    assert [] == list(generation(at_switch, switched(GREEN, at=160.0)))
+    assert [] == list(generation(at_first_sight, ADOPTED_BLUE))
+
+
+def test_the_anchor_in_the_daemon_clock_wins_over_the_record_time() -> None:
+    """A switch's ``anchor`` (daemon clock) decides the generation, not ``last_switch.at``
+    (the provider's clock, for the audit trail)."""
+    view = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 3650.0)))
+    state = replace(switched(GREEN, at=160.0), anchor=3660.0)
+
+    assert [] == list(generation(view, state))
 
 
 def _summary(decision: Decision) -> tuple[object, ...]:

@@ -23,6 +23,7 @@ from deploy.errors import (
     ProviderProtocolError,
     ProviderUnreachable,
     RolloutFailed,
+    SwitchRefusedError,
     TokenError,
     UnknownServiceError,
 )
@@ -216,6 +217,8 @@ class FakeProvider:
         self.docs = list(docs)
         self.switches: list[tuple[str, str | None]] = []
         self.rollbacks: list[str] = []
+        self.retires: list[str] = []
+        self.rollback_colors: list[str | None] = []
 
     def status(self, service: str | None = None) -> dict[str, Any]:
         doc = self.docs.pop(0) if len(self.docs) > 1 else self.docs[0]
@@ -227,9 +230,20 @@ class FakeProvider:
         self.switches.append((service, color))
         return {"service": service, "active": color, "changed": True}
 
-    def rollback(self, service: str, **_: Any) -> dict[str, Any]:
+    def rollback(self, service: str, **options: Any) -> dict[str, Any]:
         self.rollbacks.append(service)
+        self.rollback_colors.append(options.get("color"))
         return {"service": service, "active": "blue", "changed": True}
+
+    def retire(self, service: str, color: str) -> dict[str, Any]:
+        """As the provider: 409 for the active color, else the color is marked."""
+        current = self.docs[0]
+        if isinstance(current, Exception):
+            raise current
+        if current["active"] == color and current["adopted"]:
+            raise SwitchRefusedError("refused", status=409, code="retire_refused", detail="")
+        self.retires.append(color)
+        return {"service": service, "color": color, "active": current["active"], "marks": {}}
 
 
 class FakeCompose:
@@ -360,6 +374,10 @@ def test_deploy_failure_leaves_a_color_the_provider_promoted_meanwhile() -> None
                 return promoted if self.late_calls > 1 else starting
             return starting
 
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            # Green was promoted before the retire arrived: the provider answers 409.
+            raise SwitchRefusedError("active", status=409, code="retire_refused", detail="")
+
     compose = FakeCompose()
     with pytest.raises(RolloutFailed, match="made green active meanwhile"):
         deploy(
@@ -423,13 +441,15 @@ def test_manual_service_without_token_fails_before_deploying() -> None:
 
 
 def test_provider_lost_mid_deploy_fails_after_the_grace() -> None:
-    """The provider unreachable for longer than the grace: failure, new color stopped."""
+    """The provider unreachable for longer than the grace: failure; the new color is left
+    running, because the provider could not be told to retire it (it might be serving)."""
     gone = ProviderUnreachable("http://127.0.0.1:1", "connection refused")
     provider = FakeProvider([status(), status(green=[container(NEW, health="starting")]), gone])
     compose = FakeCompose()
-    with pytest.raises(RolloutFailed, match="cannot reach the provider"):
+    with pytest.raises(RolloutFailed, match="cannot reach the provider") as failed:
         run_deploy(provider, compose, timeout=100.0)
-    assert ("stop", "web-green") == compose.calls[-1]
+    assert [("up", "web-green")] == compose.calls
+    assert "the new green containers were left running" in str(failed.value)
 
 
 def test_first_deploy_targets_blue_and_stops_nothing() -> None:
@@ -502,6 +522,7 @@ def test_rollback_starts_stopped_containers_then_switches() -> None:
     )
     assert [("start", "web-blue")] == compose.calls
     assert ["web"] == provider.rollbacks
+    assert ["blue"] == provider.rollback_colors
     assert ("green", "blue") == (outcome.from_color, outcome.to_color)
     assert "blue  c-bbbb  exited → healthy" in out.getvalue()
 
@@ -570,3 +591,87 @@ def test_cli_core_imports_no_io_libraries() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
         assert set() == imported & banned, name
+
+
+class Recorded(FakeProvider):
+    """Records retires into the compose call log, to pin their order against ``stop``."""
+
+    compose: FakeCompose
+
+    def retire(self, service: str, color: str) -> dict[str, Any]:
+        answer = super().retire(service, color)
+        self.compose.calls.append(("retire", color))
+        return answer
+
+
+def test_a_failed_deploy_retires_the_new_color_before_stopping_it() -> None:
+    """Issue 9 defect 6: the failure path tells the provider (POST /retire) before
+    `compose stop`, so promote_after cannot promote the containers during the stop."""
+    provider = Recorded([status(), status(green=[container(NEW, health="unhealthy")])])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed):
+        run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "green"), ("stop", "web-green")] == compose.calls
+
+
+def test_the_drain_retires_the_old_color_before_stopping_it() -> None:
+    """Success path: retire blue, then stop it."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    provider = Recorded([status(), promoted])
+    compose = provider.compose = FakeCompose()
+    run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "blue"), ("stop", "web-blue")] == compose.calls
+
+
+def test_an_auto_rollback_during_the_drain_stops_nothing_and_fails() -> None:
+    """Blue became active again during the drain (the provider answers 409 to the retire):
+    blue is not stopped and the deploy exits non-zero, saying so."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    rolled_back = status("blue", green=[container(NEW)], previous="green")
+    provider = Recorded([status(), promoted, rolled_back])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="made blue active meanwhile, so blue was not stopped"):
+        run_deploy(provider, compose)
+    assert [("up", "web-green")] == compose.calls
+
+
+def test_an_operator_switch_after_the_retire_still_stops_nothing() -> None:
+    """The retire succeeded but an operator switched to blue before the stop: the re-check
+    of the active color refuses to stop it."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    switched_back = status("blue", green=[container(NEW)], previous="green")
+
+    class OperatorMeanwhile(Recorded):
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            answer = super().retire(service, color)
+            self.docs = [switched_back]
+            return answer
+
+    provider = OperatorMeanwhile([status(), promoted])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="blue was not stopped"):
+        run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "blue")] == compose.calls
+
+
+def test_without_a_token_a_stop_overtaken_by_a_switch_is_reported() -> None:
+    """No token: the retire is refused (401), the CLI warns, checks, stops, and if the
+    provider switched to the stopped color meanwhile it exits non-zero saying so."""
+    no_token = TokenError("no token", status=401, code="unauthorized", detail="")
+    starting = status(green=[container(NEW, health="unhealthy")])
+    promoted = status("green", green=[container(NEW)], previous="blue")
+
+    class Tokenless(FakeProvider):
+        token = None
+
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            raise no_token
+
+    provider = Tokenless([status(), starting, starting, promoted])
+    compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="switched web to green while its containers"):
+        run_deploy(provider, compose)
+    assert ("stop", "web-green") == compose.calls[-1]

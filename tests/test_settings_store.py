@@ -162,3 +162,60 @@ def test_unwritable_state_dir_fails_at_start(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateFileError, match="cannot create state directory"):
         store.check_writable(blocker / "sub" / "state.json")
+
+
+def test_marks_round_trip_sorted_and_byte_stable(tmp_path: Path) -> None:
+    """Marks and the switch anchor survive a save/load; the file lists colors sorted and
+    two saves of the same state are byte-identical."""
+    path = tmp_path / "state.json"
+    state = transitions.adopt(State(), "web", Color.BLUE, 5.0)
+    state, _ = transitions.switch(
+        state, "web", Color.GREEN, reason="manual", actor="api", now=10.0, anchor=11.0
+    )
+    state, _ = transitions.switch(
+        state, "web", Color.BLUE, reason="rollback", actor="api", now=20.0, reject_left=True
+    )
+    state = transitions.retire(state, "api", Color.GREEN, since=30.0, reason="retired by api")
+    state = transitions.retire(state, "api", Color.BLUE, since=31.0, reason="retired by api")
+
+    store.save(path, state)
+    first = path.read_bytes()
+    loaded = store.load(path)
+    store.save(path, loaded)
+
+    assert state == loaded
+    assert first == path.read_bytes()
+    doc = json.loads(first)
+    assert ["blue", "green"] == list(doc["services"]["api"]["marks"])
+    assert {"kind": "rejected", "since": 20.0, "reason": "rollback"} == doc["services"]["web"][
+        "marks"
+    ]["green"]
+    assert 20.0 == loaded.services["web"].anchor
+
+
+def test_a_state_file_without_marks_still_loads(tmp_path: Path) -> None:
+    """A file written before marks and anchors existed loads with none (old anchors then
+    come from the last switch's time)."""
+    path = tmp_path / "state.json"
+    record = {
+        "service": "web",
+        "from": "blue",
+        "to": "green",
+        "reason": "manual",
+        "actor": "api",
+        "at": 10.0,
+        "seq": 1,
+    }
+    old = {
+        "version": 1,
+        "seq": 1,
+        "services": {
+            "web": {"active": "green", "previous": "blue", "first_seen": 5.0, "last_switch": record}
+        },
+        "history": [record],
+    }
+    path.write_text(json.dumps(old))
+
+    loaded = store.load(path).services["web"]
+
+    assert ({}, None, Color.GREEN) == (dict(loaded.marks), loaded.anchor, loaded.active)
