@@ -28,6 +28,9 @@ from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
 
+#: After a failed state write, retry after this many seconds, doubling up to the second.
+STATE_RETRY_DELAYS = (0.5, 30.0)
+
 
 @dataclass(frozen=True)
 class SwitchResult:
@@ -60,6 +63,9 @@ class Controller:
         self.synced = False
         self.docker_connected = False
         self.docker_error: str | None = None
+        #: Why the last state-file write failed; ``None`` once a write succeeds again.
+        self.state_write_error: str | None = None
+        self.state_retry_delays = STATE_RETRY_DELAYS
         #: Per service, what the watcher's automatic promotion waits for.
         self.pending: dict[str, dict[str, Any]] = {}
         #: Per service, what the watcher's automatic rollback waits for.
@@ -111,19 +117,70 @@ class Controller:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
         now = self.clock()
         self.observation = group(self._containers.values(), self.options)
-        state = self.state
-        for name, view in self.observation.services.items():
+        for name in self.observation.services:
             self._first_seen.setdefault(name, now)
+        state = self._with_adoptions(self.state)
+        if state is not self.state and self.state_write_error is None:
+            # While writes fail, only the retry task writes (with backoff).
+            await self._persist_adoptions(state)
+        self._rebuild()
+        self.changed.notify_all()
+
+    def _with_adoptions(self, state: State) -> State:
+        """``state`` plus the active color of each new service that has a routable one."""
+        for name, view in self.observation.services.items():
             if name in state.services:
                 continue
             color = initial_color(view)
             if color is not None and not view.errors:
                 state = transitions.adopt(state, name, color, self._first_seen[name])
-                log.info("service_adopted", service=name, active=str(color))
-        if state is not self.state:
+        return state
+
+    async def _persist_adoptions(self, state: State) -> bool:
+        """Write adoptions; on failure the services stay unadopted and served as before.
+
+        An unadopted service follows its routable color, as it did before the
+        write, so the served body never waits for the disk; the retry task
+        (:meth:`keep_state_written`) adopts them once a write succeeds.
+        """
+        adopted = [name for name in state.services if name not in self.state.services]
+        try:
             await self._persist(state)
-        self._rebuild()
-        self.changed.notify_all()
+        except StateFileError:
+            return False
+        for name in adopted:
+            log.info("service_adopted", service=name, active=str(state.services[name].active))
+        return True
+
+    def _write_pending(self) -> bool:
+        """A write failed, or new services wait to be adopted. Caller holds the lock."""
+        return (
+            self.state_write_error is not None or self._with_adoptions(self.state) is not self.state
+        )
+
+    async def keep_state_written(self) -> None:
+        """Retry failed state writes with backoff until one succeeds; runs until cancelled.
+
+        The server's ``cleanup_ctx`` owns the task. A retry writes the current
+        state plus any adoption still missing: rewriting the acknowledged state
+        is harmless, and its success is what clears ``state_write_error``.
+        """
+        first, cap = self.state_retry_delays
+        delay = first
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(self._write_pending)
+            await asyncio.sleep(delay)
+            async with self.lock:
+                if not self._write_pending():
+                    delay = first
+                    continue
+                if not await self._persist_adoptions(self._with_adoptions(self.state)):
+                    delay = min(delay * 2, cap)
+                    continue
+                delay = first
+                self._rebuild()
+                self.changed.notify_all()
 
     def effective_views(self) -> dict[str, ServiceView]:
         """The views to render: a service with label errors keeps its last good view."""
@@ -155,8 +212,22 @@ class Controller:
             self.metrics.renders += 1
 
     async def _persist(self, state: State) -> None:
-        await asyncio.to_thread(store.save, self.settings.state_file, state)
+        """Write ``state``, then make it current; record the write's outcome. Holds the lock."""
+        try:
+            warning = await asyncio.to_thread(store.save, self.settings.state_file, state)
+        except StateFileError as exc:
+            self.metrics.state_write_errors += 1
+            self.state_write_error = str(exc)
+            log.error("state_write_failed", error=str(exc))
+            self.changed.notify_all()
+            raise
         self.state = state
+        if warning is not None:
+            self.metrics.state_dir_fsync_errors += 1
+            log.warning("state_dir_fsync_failed", error=warning)
+        if self.state_write_error is not None:
+            log.info("state_write_recovered", previous_error=self.state_write_error)
+            self.state_write_error = None
 
     # -- switching ------------------------------------------------------------
 
@@ -261,7 +332,12 @@ class Controller:
             "docker": self.docker_summary(),
             "synced": self.synced,
             "unassigned_errors": list(self.observation.unassigned),
+            "state_file": self.state_file_summary(),
         }
+
+    def state_file_summary(self) -> dict[str, Any]:
+        """Whether the last state-file write succeeded, and why not."""
+        return {"ok": self.state_write_error is None, "error": self.state_write_error}
 
     def docker_summary(self) -> dict[str, Any]:
         return {
