@@ -21,7 +21,14 @@ from provider.errors import BadRequest, StateFileError, SwitchRefused, UnknownSe
 from provider.metrics import Metrics
 from provider.model import Color, Container, State, SwitchRecord
 from provider.render import render, serialize
-from provider.routing import Observation, ServiceView, active_color, check_switch, initial_color
+from provider.routing import (
+    Observation,
+    ServiceView,
+    active_color,
+    check_switch,
+    initial_color,
+    keep_shape,
+)
 from provider.routing import observe as group
 from provider.settings import Settings
 from provider.status import service_status
@@ -183,14 +190,17 @@ class Controller:
                 self.changed.notify_all()
 
     def effective_views(self) -> dict[str, ServiceView]:
-        """The views to render: a service with label errors keeps its last good view."""
+        """The views to render: a service with label errors keeps its last good shape.
+
+        Its servers still follow the observation (``routing.keep_shape``).
+        """
         views: dict[str, ServiceView] = {}
         for name, view in self.observation.services.items():
             if not view.errors:
                 self._last_good[name] = view
                 views[name] = view
             elif name in self._last_good:
-                views[name] = self._last_good[name]
+                views[name] = keep_shape(self._last_good[name], view)
         for name in list(self._last_good):
             if name not in self.observation.services:
                 del self._last_good[name]
