@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,7 @@ class Controller:
         #: Why the last state-file write failed; ``None`` once a write succeeds again.
         self.state_write_error: str | None = None
         self.state_retry_delays = STATE_RETRY_DELAYS
+        self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         #: Per service, what the watcher's automatic promotion waits for.
         self.pending: dict[str, dict[str, Any]] = {}
         #: Per service, what the watcher's automatic rollback waits for.
@@ -177,17 +178,19 @@ class Controller:
         while True:
             async with self.changed:
                 await self.changed.wait_for(self._write_pending)
-            await asyncio.sleep(delay)
-            async with self.lock:
-                if not self._write_pending():
-                    delay = first
-                    continue
-                if not await self._persist_adoptions(self._with_adoptions(self.state)):
-                    delay = min(delay * 2, cap)
-                    continue
-                delay = first
-                self._rebuild()
-                self.changed.notify_all()
+            await self.retry_sleep(delay)
+            delay = first if await self.retry_state_write() else min(delay * 2, cap)
+
+    async def retry_state_write(self) -> bool:
+        """One retry, if a write is pending; ``False`` when it failed again."""
+        async with self.lock:
+            if not self._write_pending():
+                return True
+            if not await self._persist_adoptions(self._with_adoptions(self.state)):
+                return False
+            self._rebuild()
+            self.changed.notify_all()
+            return True
 
     def effective_views(self) -> dict[str, ServiceView]:
         """The views to render: a service with label errors keeps its last good shape.

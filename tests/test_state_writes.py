@@ -9,6 +9,7 @@ file the provider cannot read stops it with a message, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
@@ -313,3 +314,31 @@ def test_serve_with_overflowing_seq_exits_with_a_message(tmp_path: Path) -> None
     assert 2 == proc.returncode
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"bluegreen serve: {path}: state file has an unexpected shape")
+
+
+async def test_retries_back_off_then_adopt(tmp_path: Path, failing_save: FailingSave) -> None:
+    """The retry task waits 0.5 s, then doubles up to 30 s between failed writes, and
+    adopts the waiting service with the first write that works (delays recorded, not
+    slept)."""
+    controller = Controller(make_settings(tmp_path), State())
+    delays: list[float] = []
+    writes_work_after = 8
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        failing_save.failing = len(delays) < writes_work_after
+        await asyncio.sleep(0)
+
+    controller.retry_sleep = record
+    task = asyncio.create_task(controller.keep_state_written())
+    try:
+        await controller.replace_containers([make_container("web", "blue")])
+        await until(lambda: "web" in controller.state.services, "the service is adopted")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0] == delays
+    assert controller.state_write_error is None
+    assert 1 + writes_work_after == failing_save.calls
+    assert Color.BLUE == store.load(tmp_path / "state.json").services["web"].active
