@@ -173,13 +173,13 @@ class Controller:
         state plus any adoption still missing: rewriting the acknowledged state
         is harmless, and its success is what clears ``state_write_error``.
         """
-        first, cap = self.state_retry_delays
-        delay = first
+        failures = 0
         while True:
             async with self.changed:
                 await self.changed.wait_for(self._write_pending)
-            await self.retry_sleep(delay)
-            delay = first if await self.retry_state_write() else min(delay * 2, cap)
+            first, cap = self.state_retry_delays
+            await self.retry_sleep(min(first * 2 ** min(failures, 32), cap))
+            failures = 0 if await self.retry_state_write() else failures + 1
 
     async def retry_state_write(self) -> bool:
         """One retry, if a write is pending; ``False`` when it failed again."""
