@@ -179,7 +179,12 @@ class Controller:
                 await self.changed.wait_for(self._write_pending)
             first, cap = self.state_retry_delays
             await self.retry_sleep(min(first * 2 ** min(failures, 32), cap))
-            failures = 0 if await self.retry_state_write() else failures + 1
+            try:
+                written = await self.retry_state_write()
+            except Exception:  # a bug must not stop the retries for good
+                log.exception("state_write_retry_failed_unexpectedly")
+                written = False
+            failures = 0 if written else failures + 1
 
     async def retry_state_write(self) -> bool:
         """One retry, if a write is pending; ``False`` when it failed again."""
