@@ -223,8 +223,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     controller = request.app[CONTROLLER]
-    body = {"synced": controller.synced, "docker": controller.docker_summary()}
-    return web.json_response(body, status=200 if controller.synced else 503)
+    state_file = controller.state_file_summary()
+    body = {
+        "synced": controller.synced,
+        "docker": controller.docker_summary(),
+        "state_file": state_file,
+    }
+    ready = controller.synced and state_file["ok"]
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -254,6 +260,14 @@ async def metrics(request: web.Request) -> web.Response:
     out.sample("bluegreen_docker_connected", int(controller.docker_connected))
     out.family("bluegreen_synced", "gauge", "1 once the first full Docker sync finished.")
     out.sample("bluegreen_synced", int(controller.synced))
+    out.family("bluegreen_state_write_errors_total", "counter", "Failed state-file writes.")
+    out.sample("bluegreen_state_write_errors_total", m.state_write_errors)
+    out.family(
+        "bluegreen_state_dir_fsync_errors_total",
+        "counter",
+        "State-file writes committed whose directory fsync failed.",
+    )
+    out.sample("bluegreen_state_dir_fsync_errors_total", m.state_dir_fsync_errors)
     out.family("bluegreen_api_requests_total", "counter", "API requests by route and status.")
     for (method, route, status), count in sorted(m.api_requests.items()):
         out.sample(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +27,22 @@ from provider.errors import (
 from provider.metrics import Metrics
 from provider.model import Color, Container, ServiceState, State, SwitchRecord
 from provider.render import render, serialize
-from provider.routing import Observation, ServiceView, active_color, check_switch, initial_color
+from provider.routing import (
+    Observation,
+    ServiceView,
+    active_color,
+    check_switch,
+    initial_color,
+    keep_shape,
+)
 from provider.routing import observe as group
 from provider.settings import Settings
 from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
+
+#: After a failed state write, retry after this many seconds, doubling up to the second.
+STATE_RETRY_DELAYS = (0.5, 30.0)
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,10 @@ class Controller:
         self.synced = False
         self.docker_connected = False
         self.docker_error: str | None = None
+        #: Why the last state-file write failed; ``None`` once a write succeeds again.
+        self.state_write_error: str | None = None
+        self.state_retry_delays = STATE_RETRY_DELAYS
+        self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         #: Per service, what the watcher's automatic promotion waits for.
         self.pending: dict[str, dict[str, Any]] = {}
         #: Per service, what the watcher's automatic rollback waits for.
@@ -129,29 +143,90 @@ class Controller:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
         now = self.daemon_now()
         self.observation = group(self._containers.values(), self.options)
-        state = self.state
-        for name, view in self.observation.services.items():
+        for name in self.observation.services:
             self._first_seen.setdefault(name, now)
+        state = self._with_adoptions(self.state)
+        if state is not self.state and self.state_write_error is None:
+            # While writes fail, only the retry task writes (with backoff).
+            await self._persist_adoptions(state)
+        self._rebuild()
+        self.changed.notify_all()
+
+    def _with_adoptions(self, state: State) -> State:
+        """``state`` plus the active color of each new service that has a routable one."""
+        for name, view in self.observation.services.items():
             if name in state.services:
                 continue
             color = initial_color(view)
             if color is not None and not view.errors:
                 state = transitions.adopt(state, name, color, self._first_seen[name])
-                log.info("service_adopted", service=name, active=str(color))
-        if state is not self.state:
+        return state
+
+    async def _persist_adoptions(self, state: State) -> bool:
+        """Write adoptions; on failure the services stay unadopted and served as before.
+
+        An unadopted service follows its routable color, as it did before the
+        write, so the served body never waits for the disk; the retry task
+        (:meth:`keep_state_written`) adopts them once a write succeeds.
+        """
+        adopted = [name for name in state.services if name not in self.state.services]
+        try:
             await self._persist(state)
-        self._rebuild()
-        self.changed.notify_all()
+        except StateFileError:
+            return False
+        for name in adopted:
+            log.info("service_adopted", service=name, active=str(state.services[name].active))
+        return True
+
+    def _write_pending(self) -> bool:
+        """A write failed, or new services wait to be adopted. Caller holds the lock."""
+        return (
+            self.state_write_error is not None or self._with_adoptions(self.state) is not self.state
+        )
+
+    async def keep_state_written(self) -> None:
+        """Retry failed state writes with backoff until one succeeds; runs until cancelled.
+
+        The server's ``cleanup_ctx`` owns the task. A retry writes the current
+        state plus any adoption still missing: rewriting the acknowledged state
+        is harmless, and its success is what clears ``state_write_error``.
+        """
+        failures = 0
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(self._write_pending)
+            first, cap = self.state_retry_delays
+            await self.retry_sleep(min(first * 2 ** min(failures, 32), cap))
+            try:
+                written = await self.retry_state_write()
+            except Exception:  # a bug must not stop the retries for good
+                log.exception("state_write_retry_failed_unexpectedly")
+                written = False
+            failures = 0 if written else failures + 1
+
+    async def retry_state_write(self) -> bool:
+        """One retry, if a write is pending; ``False`` when it failed again."""
+        async with self.lock:
+            if not self._write_pending():
+                return True
+            if not await self._persist_adoptions(self._with_adoptions(self.state)):
+                return False
+            self._rebuild()
+            self.changed.notify_all()
+            return True
 
     def effective_views(self) -> dict[str, ServiceView]:
-        """The views to render: a service with label errors keeps its last good view."""
+        """The views to render: a service with label errors keeps its last good shape.
+
+        Its servers still follow the observation (``routing.keep_shape``).
+        """
         views: dict[str, ServiceView] = {}
         for name, view in self.observation.services.items():
             if not view.errors:
                 self._last_good[name] = view
                 views[name] = view
             elif name in self._last_good:
-                views[name] = self._last_good[name]
+                views[name] = keep_shape(self._last_good[name], view)
         for name in list(self._last_good):
             if name not in self.observation.services:
                 del self._last_good[name]
@@ -173,8 +248,22 @@ class Controller:
             self.metrics.renders += 1
 
     async def _persist(self, state: State) -> None:
-        await asyncio.to_thread(store.save, self.settings.state_file, state)
+        """Write ``state``, then make it current; record the write's outcome. Holds the lock."""
+        try:
+            warning = await asyncio.to_thread(store.save, self.settings.state_file, state)
+        except StateFileError as exc:
+            self.metrics.state_write_errors += 1
+            self.state_write_error = str(exc)
+            log.error("state_write_failed", error=str(exc))
+            self.changed.notify_all()
+            raise
         self.state = state
+        if warning is not None:
+            self.metrics.state_dir_fsync_errors += 1
+            log.warning("state_dir_fsync_failed", error=warning)
+        if self.state_write_error is not None:
+            log.info("state_write_recovered", previous_error=self.state_write_error)
+            self.state_write_error = None
 
     # -- switching ------------------------------------------------------------
 
@@ -352,7 +441,12 @@ class Controller:
             "docker": self.docker_summary(),
             "synced": self.synced,
             "unassigned_errors": list(self.observation.unassigned),
+            "state_file": self.state_file_summary(),
         }
+
+    def state_file_summary(self) -> dict[str, Any]:
+        """Whether the last state-file write succeeded, and why not."""
+        return {"ok": self.state_write_error is None, "error": self.state_write_error}
 
     def docker_summary(self) -> dict[str, Any]:
         return {

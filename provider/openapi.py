@@ -149,6 +149,7 @@ _SERVICE_STATUS: dict[str, Any] = {
         "marks",
         "pending_promotion",
         "errors",
+        "warnings",
         "serving_last_good_config",
         "docker_connected",
     ],
@@ -166,6 +167,7 @@ _SERVICE_STATUS: dict[str, Any] = {
         "marks": _MARKS,
         "pending_promotion": {"type": "object", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
         "serving_last_good_config": {"type": "boolean"},
         "docker_connected": {"type": "boolean"},
     },
@@ -182,21 +184,36 @@ _DOCKER: dict[str, Any] = {
     },
 }
 
+_STATE_FILE: dict[str, Any] = {
+    "type": "object",
+    "description": "whether the last state-file write succeeded (error: why not)",
+    "required": ["ok", "error"],
+    "properties": {
+        "ok": {"type": "boolean"},
+        "error": {"type": "string", "nullable": True},
+    },
+}
+
 _STATUS_ALL: dict[str, Any] = {
     "type": "object",
-    "required": ["services", "docker", "synced", "unassigned_errors"],
+    "required": ["services", "docker", "synced", "unassigned_errors", "state_file"],
     "properties": {
         "services": {"type": "object", "additionalProperties": _ref("ServiceStatus")},
         "docker": _ref("Docker"),
         "synced": {"type": "boolean"},
         "unassigned_errors": {"type": "array", "items": {"type": "string"}},
+        "state_file": _ref("StateFile"),
     },
 }
 
 _READY: dict[str, Any] = {
     "type": "object",
-    "required": ["synced", "docker"],
-    "properties": {"synced": {"type": "boolean"}, "docker": _ref("Docker")},
+    "required": ["synced", "docker", "state_file"],
+    "properties": {
+        "synced": {"type": "boolean"},
+        "docker": _ref("Docker"),
+        "state_file": _ref("StateFile"),
+    },
 }
 
 _TRAEFIK: dict[str, Any] = {
@@ -380,11 +397,11 @@ SPEC: dict[str, Any] = {
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness: the first Docker sync finished",
+                "summary": "Readiness: the first Docker sync finished and state writes work",
                 "responses": {
                     **_ok(_ref("Ready")),
                     "503": {
-                        "description": "not synced yet",
+                        "description": "not synced yet, or the last state-file write failed",
                         "content": {"application/json": {"schema": _ref("Ready")}},
                     },
                 },
@@ -426,6 +443,7 @@ SPEC: dict[str, Any] = {
             "ServiceStatus": _SERVICE_STATUS,
             "StatusAll": _STATUS_ALL,
             "Docker": _DOCKER,
+            "StateFile": _STATE_FILE,
             "Ready": _READY,
         },
     },

@@ -35,12 +35,22 @@ async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:
     await watcher.close()
 
 
+async def _state_writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the task that retries failed state writes (adoptions) with backoff."""
+    task = asyncio.create_task(app[CONTROLLER].keep_state_written(), name="state-writer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Application:
     """Load state (refusing a corrupt file) and build the application."""
     store.check_writable(settings.state_file)
     state = store.load(settings.state_file)
     controller = Controller(settings, state)
     app = create_app(controller)
+    app.cleanup_ctx.append(_state_writer_ctx)
     if watch_docker:
         app.cleanup_ctx.append(_watcher_ctx)
     return app

@@ -71,6 +71,7 @@ def service_status(
         "pending_promotion": pending,
         "pending_rollback": pending_rollback,
         "errors": list(view.errors),
+        "warnings": list(view.warnings),
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,
     }

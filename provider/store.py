@@ -100,7 +100,8 @@ def from_json(doc: Any) -> State:
             )
         history = tuple(_record_from_json(r) for r in doc["history"])
         return State(services=services, history=history, seq=int(doc["seq"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # OverflowError: JSON allows 1e999, which parses as inf and has no int.
         raise StateFileError(f"state file has an unexpected shape: {exc}") from exc
 
 
@@ -114,6 +115,8 @@ def load(path: Path) -> State:
         raise StateFileError(f"cannot read state file {path}: {exc.strerror}") from exc
     try:
         doc = json.loads(text)
+    except RecursionError as exc:
+        raise StateFileError(f"state file {path} is nested too deeply to be a state file") from exc
     except json.JSONDecodeError as exc:
         raise StateFileError(
             f"state file {path} is not valid JSON ({exc}); restore it from a backup or "
@@ -126,8 +129,15 @@ def load(path: Path) -> State:
         raise StateFileError(f"{path}: {exc}") from exc
 
 
-def save(path: Path, state: State) -> None:
-    """Atomically replace the state file with ``state``."""
+def save(path: Path, state: State) -> str | None:
+    """Atomically replace the state file with ``state``.
+
+    The rename is the commit point: once ``os.replace`` returned, the file holds
+    ``state`` for every reader, so a failing directory fsync after it does not
+    raise (the caller would otherwise answer "not saved" for a state that is
+    saved). It is returned instead, for the caller to log and count: only a power
+    loss could still undo that rename.
+    """
     data = json.dumps(to_json(state), sort_keys=True, indent=1).encode()
     directory = path.parent
     try:
@@ -142,13 +152,17 @@ def save(path: Path, state: State) -> None:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+    except OSError as exc:
+        raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
+    try:
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
+        return f"state file {path} was replaced but its directory fsync failed: {exc.strerror}"
+    return None
 
 
 def check_writable(path: Path) -> None:

@@ -255,6 +255,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "pending_promotion",
         "pending_rollback",
         "errors",
+        "warnings",
         "serving_last_good_config",
         "docker_connected",
     } == set(web_status)

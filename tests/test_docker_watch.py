@@ -10,6 +10,7 @@ so nothing another test left on the shared daemon can reach its provider.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp.test_utils import TestClient
 
+from provider.api import CONTROLLER
 from provider.docker_watch import list_signature, normalize, parse_time
 from provider.model import Health
 from provider.server import build_app
@@ -495,6 +497,87 @@ async def test_bad_labels_are_an_error_of_their_service_only(
     assert [] == (await provider.status("alpha"))["errors"]
     assert {"active": ["alpha-blue"], "blue": [url(alpha_port)]} == await provider.servers("alpha")
     assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
+
+
+async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_nothing(
+    backends: Backends, containers: ContainerFactory, start_provider: StartProvider
+) -> None:
+    """A running bad-label container freezes beta's shape, not its servers: its dead blue
+    leaves and a healthy replacement joins. Once the bad container stops it is a warning
+    and freezes nothing."""
+    old, old_port = await backends.run("beta", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    routers = (await provider.config())["http"]["routers"]
+    purple, _ = await backends.run("beta", "purple")
+
+    async def beta_broken() -> list[str]:
+        errors: list[str] = (await provider.status("beta"))["errors"]
+        return errors
+
+    await eventually("beta label error", beta_broken, WAIT_S)
+    _, new_port = await backends.run("beta", "blue")
+    await asyncio.to_thread(containers.stop, old)
+
+    async def replaced() -> bool:
+        return await provider.servers("beta") == {"active": ["beta-blue"], "blue": [url(new_port)]}
+
+    await eventually(f"{url(old_port)} replaced by {url(new_port)}", replaced, WAIT_S)
+    assert routers == (await provider.config())["http"]["routers"]
+    assert True is (await provider.status("beta"))["serving_last_good_config"]
+
+    await asyncio.to_thread(containers.stop, purple)
+
+    async def only_warned() -> bool:
+        doc = await provider.status("beta")
+        return doc["errors"] == [] and len(doc["warnings"]) == 1
+
+    await eventually("the stopped bad container only warns", only_warned, WAIT_S)
+    assert False is (await provider.status("beta"))["serving_last_good_config"]
+
+
+async def test_unwritable_state_file_still_syncs_and_follows_docker(
+    docker_daemon: DockerDaemon,
+    backends: Backends,
+    containers: ContainerFactory,
+    start_provider: StartProvider,
+    tmp_path: Path,
+) -> None:
+    """The state file's path is a directory when the first sync adopts web (the rename
+    fails for real, EISDIR): /traefik still answers 200 and follows Docker, /readyz says
+    why it is 503, and once the path is clear the provider adopts web on its own."""
+    first, first_port = await backends.run("web", "blue")
+    link = tmp_path / "docker.sock"
+    provider = await start_provider(docker_host=f"unix://{link}")
+    provider.client.app[CONTROLLER].state_retry_delays = (0.05, 0.2)
+    obstacle = provider.settings.state_file
+    obstacle.mkdir()
+    (obstacle / "keep").write_text("x")
+    link.symlink_to(docker_daemon.socket_path)
+    await synced(provider)
+    assert {"active": ["web-blue"], "blue": [url(first_port)]} == await provider.servers("web")
+    ready, doc = await provider.get("/readyz")
+    assert (503, False) == (ready, doc["state_file"]["ok"])
+    assert "directory" in doc["state_file"]["error"].lower()
+
+    _, second_port = await backends.run("web", "blue")
+    await asyncio.to_thread(containers.stop, first)
+
+    async def followed() -> bool:
+        return await provider.servers("web") == {"active": ["web-blue"], "blue": [url(second_port)]}
+
+    await eventually("the body follows Docker", followed, WAIT_S)
+    assert False is (await provider.status("web"))["adopted"]
+
+    (obstacle / "keep").unlink()
+    obstacle.rmdir()
+
+    async def adopted() -> bool:
+        ready, _ = await provider.get("/readyz")
+        return ready == 200 and bool((await provider.status("web"))["adopted"])
+
+    await eventually("web adopted after the path is clear", adopted, WAIT_S)
+    assert "blue" == json.loads(obstacle.read_text())["services"]["web"]["active"]
 
 
 # -- 10. removing a color -------------------------------------------------------

@@ -211,7 +211,9 @@ def test_bad_services_never_affect_the_good_one(hostile: list[Container]) -> Non
     for kind in ("routers", "services"):
         mine = alone["http"][kind]
         assert mine == {k: together["http"][kind][k] for k in mine}
-        per_service = [rendered({name: view})["http"].get(kind, {}) for name, view in views.items()]
+        per_service = [
+            rendered({name: view}).get("http", {}).get(kind, {}) for name, view in views.items()
+        ]
         assert sum(len(names) for names in per_service) == len(together["http"][kind])
 
 
