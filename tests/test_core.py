@@ -717,3 +717,12 @@ def test_status_documents_each_color_and_container() -> None:
         k: v for k, v in colors["green"].items() if k != "containers"
     }
     assert [blue.id[:12]] == [c["id"] for c in colors["blue"]["containers"]]
+
+
+def test_serialized_config_has_no_incidental_whitespace() -> None:
+    """The body is compact JSON: no space after a key's colon or between items."""
+    body = serialize(_config([make_container("web", "blue"), make_container("api", "green")]))
+    assert (False, False) == (b'": ' in body, b'", "' in body)
+    assert json.loads(body) == _config(
+        [make_container("web", "blue"), make_container("api", "green")]
+    )

@@ -532,6 +532,7 @@ def test_no_automatic_rollback_while_the_service_has_label_errors() -> None:
     decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
     assert decision.rollback is not None
     assert (None, Stage.LABEL_ERRORS) == (decision.action, decision.rollback.stage)
+    assert "label errors" in decision.rollback.detail
 
 
 def test_promotion_hold_survives_evaluations_while_the_active_color_is_dead() -> None:
@@ -555,3 +556,17 @@ def test_rollback_decision_still_reports_the_pending_promotion() -> None:
     decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
     assert decision.promotion is not None
     assert (Action.ROLLBACK, Stage.NOT_ROUTABLE) == (decision.action, decision.promotion.stage)
+
+
+def test_pending_rollback_counts_the_previous_colors_replicas() -> None:
+    """A pending rollback shows how many routable containers the previous color needs."""
+    two = {"bluegreen.replicas": "2"}
+    view = view_of((DEAD_BLUE, ctr("g1", "green", 40.0, labels=two)))
+    timers = Timers(dead_since=NOW - 50.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.rollback is not None
+    assert (Stage.PREVIOUS_NOT_READY, 1, 2) == (
+        decision.rollback.stage,
+        decision.rollback.routable,
+        decision.rollback.replicas,
+    )
