@@ -103,8 +103,7 @@ def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelPro
     )
 
 
-@functools.lru_cache(maxsize=8192)
-def _parse(
+def _parse_uncached(
     name: str,
     label_items: tuple[tuple[str, str], ...],
     exposed_ports: tuple[int, ...],
@@ -200,3 +199,7 @@ def _parse(
             promote=promote,
         ),
     )
+
+
+# Memoized by assignment, not decoration: mutmut leaves decorated functions unmutated.
+_parse = functools.lru_cache(maxsize=8192)(_parse_uncached)

@@ -21,6 +21,7 @@ from provider.model import (
 from provider.promotion import (
     Action,
     Decision,
+    Pending,
     Policy,
     Stage,
     Timers,
@@ -550,3 +551,177 @@ def test_promotion_core_imports_no_io() -> None:
 
     assert set() == reached & FORBIDDEN
     assert {"provider.promotion", "provider.routing", "provider.model"} <= seen
+
+
+# --- Pinned by mutation testing (docs/mutation.md) ---------------------------------------
+
+
+def _pendings(row: Row) -> list[tuple[str, Pending]]:
+    decision = decide(
+        view_of(row.containers), row.state, row.timers, row.policy, now=NOW, connected=row.connected
+    )
+    found = [("promotion", decision.promotion), ("rollback", decision.rollback)]
+    return [(which, p) for which, p in found if p is not None]
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_every_pending_decision_explains_itself(row: Row) -> None:
+    """Whatever a pending promotion or rollback waits for, /status gets a sentence saying so."""
+    for _, pending in _pendings(row):
+        assert isinstance(pending.detail, str)
+        assert pending.detail.strip() != ""
+        assert "None" not in pending.detail
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_pending_decision_kind_and_color(row: Row) -> None:
+    """A pending promotion targets the idle color, a pending rollback the previous one."""
+    for which, pending in _pendings(row):
+        assert row.state is not None
+        if which == "promotion":
+            assert (Action.PROMOTE, row.state.active.other) == (pending.kind, pending.color)
+        else:
+            assert (Action.ROLLBACK, row.state.previous) == (pending.kind, pending.color)
+
+
+def test_pending_promotion_reports_its_hold_and_counts() -> None:
+    """A held promotion shows since when it is ready, when it is due, and its counts."""
+    view = view_of((OLD_BLUE, ctr("g1", "green", 150.0), ctr("g2", "green", 151.0)))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Stage.HOLDING, NOW, NOW + 1.0, 2, 1) == (
+        decision.promotion.stage,
+        decision.promotion.since,
+        decision.promotion.due_at,
+        decision.promotion.routable,
+        decision.promotion.replicas,
+    )
+
+
+def test_pending_promotion_counts_too_few_replicas() -> None:
+    """With fewer routable containers than replicas, /status shows how many of how many."""
+    view = view_of((OLD_BLUE, ctr("g1", "green", 150.0, labels={"bluegreen.replicas": "3"})))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Stage.TOO_FEW, 1, 3) == (
+        decision.promotion.stage,
+        decision.promotion.routable,
+        decision.promotion.replicas,
+    )
+
+
+def test_pending_rollback_reports_the_previous_color() -> None:
+    """A pending rollback shows since when the active color is dead and the previous color's
+    containers and counts."""
+    green = ctr("g1", "green", 40.0)
+    view = view_of((DEAD_BLUE, green))
+    timers = Timers(dead_since=NOW - 2.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    pending = decision.rollback
+    assert pending is not None
+    assert (Action.ROLLBACK, GREEN, Stage.HOLDING, NOW - 2.0, NOW + 3.0, 1, 1, ["g1"]) == (
+        pending.kind,
+        pending.color,
+        pending.stage,
+        pending.since,
+        pending.due_at,
+        pending.routable,
+        pending.replicas,
+        [m.container.id for m in pending.containers],
+    )
+
+
+def test_a_color_deployed_between_first_sight_and_the_last_switch_is_no_generation() -> None:
+    """After a switch, the anchor is the switch: older idle containers are not a new deploy,
+    even when they are newer than the provider's first sight of the service."""
+    view = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 120.0)))
+    state = switched(GREEN, at=160.0)
+
+    assert [] == list(generation(view, state))
+    assert None is decide(view, state, Timers(), Policy(), now=NOW, connected=True).promotion
+
+
+@pytest.mark.parametrize(
+    ("container", "shown"),
+    [
+        (ctr("g1", "green", 150.0, state="exited"), "web-g1 (exited)"),
+        (
+            ctr("g1", "green", 150.0, health=Health.UNHEALTHY, output="first\nsecond\n"),
+            "web-g1 (unhealthy: second)",
+        ),
+        (
+            ctr("g1", "green", 150.0, health=Health.UNHEALTHY, output="x" * 120 + "y" * 50),
+            "web-g1 (unhealthy: " + "x" * 120 + ")",
+        ),
+    ],
+)
+def test_not_routable_detail_shows_state_or_last_check_line(
+    container: Container, shown: str
+) -> None:
+    """A stopped container shows its state; an unhealthy one its last check line, cut short."""
+    view = view_of((OLD_BLUE, container))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert decision.promotion.detail.endswith(shown)
+
+
+def test_active_color_removed_entirely_rolls_back() -> None:
+    """An active color whose containers are all gone counts as dead: roll back when due."""
+    view = view_of((ctr("g1", "green", 40.0),))
+    timers = Timers(dead_since=NOW - 5.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert (Action.ROLLBACK, GREEN) == (decision.action, decision.target)
+
+
+def test_no_automatic_rollback_while_the_service_has_label_errors() -> None:
+    """A running container with bad labels blocks an automatic rollback (a switch would be
+    refused); /status says so."""
+    view = view_of(
+        (
+            DEAD_BLUE,
+            ctr("g1", "green", 40.0),
+            ctr("g2", "green", 41.0, labels={"bluegreen.rule": "Host(`other`)"}),
+        )
+    )
+    timers = Timers(dead_since=NOW - 50.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.rollback is not None
+    assert (None, Stage.LABEL_ERRORS) == (decision.action, decision.rollback.stage)
+    assert "label errors" in decision.rollback.detail
+
+
+def test_promotion_hold_survives_evaluations_while_the_active_color_is_dead() -> None:
+    """A new deploy coming up while the active color is down keeps its hold across evaluations
+    and is promoted once ``promote_after`` has passed."""
+    view = view_of((DEAD_BLUE, ctr("g2", "green", 150.0)))
+    policy = Policy(promote_after=1.0, rollback_after=60.0)
+
+    first = decide(view, ADOPTED_BLUE, Timers(), policy, now=NOW, connected=True)
+    later = decide(view, ADOPTED_BLUE, first.timers, policy, now=NOW + 1.0, connected=True)
+
+    assert (None, Action.PROMOTE, NOW) == (first.action, later.action, later.timers.ready_since)
+
+
+def test_rollback_decision_still_reports_the_pending_promotion() -> None:
+    """When a rollback happens, /status still shows what the new generation waits for."""
+    view = view_of(
+        (DEAD_BLUE, ctr("g1", "green", 40.0), ctr("g2", "green", 150.0, health=Health.STARTING))
+    )
+    timers = Timers(dead_since=NOW - 5.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Action.ROLLBACK, Stage.NOT_ROUTABLE) == (decision.action, decision.promotion.stage)
+
+
+def test_pending_rollback_counts_the_previous_colors_replicas() -> None:
+    """A pending rollback shows how many routable containers the previous color needs."""
+    two = {"bluegreen.replicas": "2"}
+    view = view_of((DEAD_BLUE, ctr("g1", "green", 40.0, labels=two)))
+    timers = Timers(dead_since=NOW - 50.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.rollback is not None
+    assert (Stage.PREVIOUS_NOT_READY, 1, 2) == (
+        decision.rollback.stage,
+        decision.rollback.routable,
+        decision.rollback.replicas,
+    )
