@@ -11,8 +11,9 @@ step against a small model the machine keeps of its own.
 
 Invariants that depend on fixes not merged yet are switched on by feature
 detection (see the ``EXPECT_*`` flags below), so they turn on by themselves once
-the fixes land. ``BLUEGREEN_SM_EXPECT_ALL=1`` switches all of them on, to hunt for
-the defects on code that still has them.
+the fixes land. ``BLUEGREEN_SM_EXPECT=all`` (or a comma-separated list of the names
+in ``_forced`` calls) switches them on anyway, to hunt for the defects on code that
+still has them.
 
 Profiles (tests/conftest.py): ``ci`` by default; ``pytest --hypothesis-profile long
 tests/test_state_machine.py`` for a long hunt.
@@ -304,7 +305,13 @@ class StateDisk:
 
 # -- feature detection of the fixes in flight (issue 9) ---------------------------
 
-EXPECT_ALL = os.environ.get("BLUEGREEN_SM_EXPECT_ALL") == "1"
+#: Invariants to check even where their fix is not detected: ``all`` or a comma-separated
+#: list of the names below (``marks,daemon_clock``), to hunt for the defects themselves.
+FORCED = set(os.environ.get("BLUEGREEN_SM_EXPECT", "").split(","))
+
+
+def _forced(name: str) -> bool:
+    return "all" in FORCED or name in FORCED
 
 
 def _probe_container(cid: str, ip: str, *, running: bool = True, **labels: str) -> Container:
@@ -369,19 +376,21 @@ def _dir_fsync_failure_handled() -> bool:
 
 
 #: Defect 1/6: color marks (rejected, retiring) exist; auto-switches must honour them.
-EXPECT_MARKS = EXPECT_ALL or "marks" in ServiceState.__dataclass_fields__
+EXPECT_MARKS = _forced("marks") or "marks" in ServiceState.__dataclass_fields__
 #: Defect 6: the operator can mark a color as being retired.
 HAS_RETIRE = hasattr(Controller, "retire")
 #: Defect 7: generation anchors in the daemon's clock; a skewed daemon is tested.
-EXPECT_DAEMON_CLOCK = EXPECT_ALL or hasattr(Controller, "set_daemon_offset")
+EXPECT_DAEMON_CLOCK = _forced("daemon_clock") or hasattr(Controller, "set_daemon_offset")
 #: Defect 2: a failed adoption write never stops observations reaching the body.
-EXPECT_WRITE_ERRORS_HANDLED = EXPECT_ALL or hasattr(_probe_controller([])[0], "state_write_error")
+EXPECT_WRITE_ERRORS_HANDLED = _forced("write_errors") or hasattr(
+    _probe_controller([])[0], "state_write_error"
+)
 #: Defect 3: stopped bad-labelled containers freeze nothing.
-EXPECT_STOPPED_BAD_IGNORED = EXPECT_ALL or _stopped_bad_labels_freeze_nothing()
+EXPECT_STOPPED_BAD_IGNORED = _forced("stopped_bad") or _stopped_bad_labels_freeze_nothing()
 #: Defect 3: a frozen service never serves a dead URL.
-EXPECT_FROZEN_LIVE = EXPECT_ALL or _frozen_service_drops_dead_urls()
+EXPECT_FROZEN_LIVE = _forced("frozen_live") or _frozen_service_drops_dead_urls()
 #: Defect 9: a directory fsync failing after the rename is tested.
-EXPECT_DIR_FSYNC_HANDLED = EXPECT_ALL or _dir_fsync_failure_handled()
+EXPECT_DIR_FSYNC_HANDLED = _forced("dir_fsync") or _dir_fsync_failure_handled()
 
 
 # -- helpers --------------------------------------------------------------------
