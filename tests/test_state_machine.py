@@ -926,8 +926,11 @@ class BlueGreenMachine(RuleBasedStateMachine):
     @rule()
     def provider_restarts(self) -> None:
         """The provider process restarts: a new Controller from the state file."""
-        before = {name: self.controller.active(name) for name in self.controller.state.services}
         state = store.load(self.path)
+        before = {name: self.controller.active(name) for name in state.services}
+        for name in set(self.active) - set(state.services):
+            # Adopted in memory, never acknowledged on disk (a failing disk): forgotten.
+            del self.active[name], self.previous[name]
         self.controller, self.switcher = self._new_provider(state)
         self.session_broken = False
         self.stale = False
