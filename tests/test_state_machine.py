@@ -29,7 +29,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -44,7 +44,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-import provider.store
 from provider import store
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller, SwitchResult
@@ -291,16 +290,16 @@ class StateDisk:
         self.mode = "ok"
 
     def install(self) -> None:
-        self._os, self._tempfile = provider.store.os, provider.store.tempfile
+        self._os, self._tempfile = store.os, store.tempfile
         self.set("ok")
 
     def set(self, mode: str) -> None:
         self.mode = mode
-        provider.store.os = _FailingOs() if mode == "dir_fsync" else self._os  # type: ignore[assignment]
-        provider.store.tempfile = _FullTempfile() if mode == "full" else self._tempfile  # type: ignore[assignment]
+        store.os = _FailingOs() if mode == "dir_fsync" else self._os  # type: ignore[assignment]
+        store.tempfile = _FullTempfile() if mode == "full" else self._tempfile  # type: ignore[assignment]
 
     def uninstall(self) -> None:
-        provider.store.os, provider.store.tempfile = self._os, self._tempfile
+        store.os, store.tempfile = self._os, self._tempfile
 
 
 # -- feature detection of the fixes in flight (issue 9) ---------------------------
@@ -328,15 +327,12 @@ def _probe_container(cid: str, ip: str, *, running: bool = True, **labels: str) 
     )
 
 
-def _probe_controller(
-    steps: list[list[Container]], setup: Callable[[Controller], None] = lambda c: None
-) -> tuple[Controller, bytes]:
+def _probe_controller(steps: list[list[Container]]) -> tuple[Controller, bytes]:
     """Feed a throwaway controller full syncs; its last body (for behaviour probes)."""
 
     async def feed() -> tuple[Controller, bytes]:
         with tempfile.TemporaryDirectory() as tmp:
             controller = Controller(Settings(state_file=Path(tmp) / "s.json"), State())
-            setup(controller)
             for containers in steps:
                 await controller.replace_containers(containers)
             return controller, controller.body
@@ -448,6 +444,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
         self.last_switch_at: dict[str, float] = {}
 
     def teardown(self) -> None:
+        """Cancel whatever the controller left running, close the loop, restore ``store``."""
         try:
             tasks = asyncio.all_tasks(self.loop)
             for task in tasks:
@@ -476,10 +473,10 @@ class BlueGreenMachine(RuleBasedStateMachine):
         """Docker events reach the controller."""
         return self.docker_up and not self.session_broken and self.controller.docker_connected
 
-    def _feed(self, call: Callable[[], Awaitable[None]]) -> bool:
+    def _feed(self, call: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         """Run one observation update; on the old code a failed adoption write raises."""
         try:
-            self.run(call())  # type: ignore[arg-type]
+            self.run(call())
         except StateFileError:
             if EXPECT_WRITE_ERRORS_HANDLED:
                 raise
@@ -1018,6 +1015,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
 
     @invariant()
     def history_is_the_switches_that_happened(self) -> None:
+        """``/history`` lists exactly the switches the machine saw happen, in order."""
         records = self.controller.state.history
         actual = [(r.service, r.from_color, r.to_color, r.reason, r.actor) for r in records]
         assert [h[:5] for h in self.history] == actual
@@ -1029,6 +1027,8 @@ class BlueGreenMachine(RuleBasedStateMachine):
 
     @invariant()
     def active_colors_are_the_models(self) -> None:
+        """Active and previous colors follow adoptions and switches only; the controller
+        holds exactly the containers it was told of."""
         services = self.controller.state.services
         assert self.active == {name: svc.active for name, svc in services.items()}
         assert self.previous == {name: svc.previous for name, svc in services.items()}
@@ -1036,6 +1036,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
 
     @invariant()
     def status_renders(self) -> None:
+        """``/status`` renders (as JSON) in every reachable state."""
         json.dumps(self.controller.status_all())
 
     @invariant()
