@@ -7,9 +7,11 @@ Traefik processes are per test so no test sees another's leftovers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
@@ -76,3 +78,11 @@ def traefik_factory(
             for process in factory.started:
                 print(f"--- {process.log_path} (tail) ---\n{process.log_text()[-3000:]}")
         factory.stop_all()
+
+
+# Hypothesis profiles: "ci" (the default) keeps the stateful machine well under a minute
+# on 2 shared cores; "long" hunts for minutes: `pytest --hypothesis-profile long
+# tests/test_state_machine.py --hypothesis-show-statistics`.
+settings.register_profile("ci", max_examples=300, stateful_step_count=30, deadline=None)
+settings.register_profile("long", max_examples=5000, stateful_step_count=60, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
