@@ -352,6 +352,8 @@ class Controller:
                 self.state, service, color, since=self.daemon_now(), reason=reason
             )
             await self._persist(new_state)
+            # Retiring a never-adopted service adopts it: the body must follow at once.
+            self._rebuild()
             self.changed.notify_all()
             log.info("color_retiring", service=service, color=str(color), actor=actor)
             return self.state.services[service]

@@ -915,6 +915,13 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 event(f"retire refused ({exc.status})")
                 return
             assert not (service in self.active and self.active[service] is color), "retired"
+            adopted = self.controller.state.services.get(service)
+            if service not in self.active and adopted is not None:
+                # Retiring a color of a service never adopted adopts it with the other
+                # color active, so adoption can never later pick the retiring color.
+                assert color.other is adopted.active, f"{service} adopted with {adopted.active}"
+                self.active[service] = adopted.active
+                self.previous[service] = None
             self._note_adoptions()
             self.marks[(service, color)] = self.clock.now
             event("retire")
