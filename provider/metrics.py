@@ -29,6 +29,7 @@ class Metrics:
     api_requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     renders: int = 0
     traefik_polls: int = 0
+    traefik_releases: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
