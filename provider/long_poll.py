@@ -93,6 +93,12 @@ class LongPoll:
         self._wake = asyncio.Event()
 
     @property
+    def tracked(self) -> int:
+        """Connections whose last answer is remembered (closed ones are forgotten)."""
+        self._forget_closed()
+        return len(self._connections)
+
+    @property
     def releases(self) -> Counter[str]:
         return self.controller.metrics.traefik_releases
 
@@ -122,15 +128,17 @@ class LongPoll:
         self.held += 1
         try:
             cause = await self._wait(transport, known.sent, now + self.hold)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler on disconnect when handler_cancellation is on.
+            if transport.is_closing():
+                self._dropped(transport, address, now)
+            raise
         finally:
             self.held -= 1
-        started, now = now, self.clock()
         if cause == "disconnect":
-            self._connections.pop(transport, None)
-            self.releases[cause] += 1
-            self._degrade(address, now, held=now - started)
+            self._dropped(transport, address, now)
             return self.controller.body
-        return self._sent(transport, self.controller.body, now, cause=cause)
+        return self._sent(transport, self.controller.body, self.clock(), cause=cause)
 
     async def _wait(self, transport: asyncio.BaseTransport, sent: bytes, deadline: float) -> str:
         while True:
@@ -160,7 +168,12 @@ class LongPoll:
         for transport in [t for t in self._connections if t.is_closing()]:
             del self._connections[transport]
 
-    def _degrade(self, address: str, now: float, *, held: float) -> None:
+    def _dropped(self, transport: asyncio.BaseTransport, address: str, started: float) -> None:
+        """The client closed its connection while held: log once, stop holding its address."""
+        self._connections.pop(transport, None)
+        self.releases["disconnect"] += 1
+        now = self.clock()
+        held = now - started
         if self._degraded.get(address, 0.0) <= now:
             log.warning(
                 "traefik_poll_dropped_while_held",
