@@ -323,7 +323,13 @@ class Bench:
 
     @staticmethod
     def idle_rate(provider: ProviderProcess, seconds: float) -> float:
-        """Traefik's requests per second to the provider while nothing changes."""
+        """Traefik's requests per second to the provider while nothing changes.
+
+        Counted from one answered poll to ``seconds`` later, so a hold that was
+        still running at the start does not count as a missing poll.
+        """
+        first = polls_of(provider)
+        provider.wait_for("an idle poll", lambda: polls_of(provider) > first, STEP_TIMEOUT_S)
         before = polls_of(provider)
         time.sleep(seconds)
         return (polls_of(provider) - before) / seconds
