@@ -7,7 +7,8 @@ One run, one private dockerd, the same busybox backends, the same load:
    within 5% of the best throughput among the runs with zero failures and a
    p99 under 500 ms), unless ``--concurrency`` is given;
 2. **provider**, once per ``--modes`` item ``pollInterval:hold`` (default
-   plain polling at 200ms and 1s, then ``--hold 2.5`` with pollInterval 1s):
+   plain polling at 200ms and 1s, then ``--hold 2.5`` with pollInterval 1s
+   and 200ms):
    a fresh ``bluegreen serve`` and a Traefik whose HTTP provider polls it
    (``providersThrottleDuration`` ``--throttle``, ``--promote-after 0``).
    First, with no load and no switch, Traefik's requests per second to the
@@ -80,6 +81,7 @@ HOST = "web.test"
 STEP_TIMEOUT_S = 30.0
 MAX_REQUESTS = 5_000_000
 OVERLOAD_P99_S = 0.5
+DEFAULT_MODES = "200ms:0,1s:0,1s:2.5,200ms:2.5"
 
 
 def other(color: str) -> str:
@@ -430,7 +432,7 @@ def main() -> int:
     parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")],
                         default=[4, 8, 16, 32, 64], help="concurrency levels to sweep")  # fmt: skip
     parser.add_argument("--sweep-seconds", type=float, default=4.0)
-    parser.add_argument("--modes", type=parse_modes, default=parse_modes("200ms:0,1s:0,1s:2.5"),
+    parser.add_argument("--modes", type=parse_modes, default=parse_modes(DEFAULT_MODES),
                         help="provider phases, pollInterval:hold each")  # fmt: skip
     parser.add_argument("--idle-seconds", type=float, default=10.0,
                         help="seconds to count Traefik's idle polls")  # fmt: skip

@@ -186,13 +186,18 @@ class LongPoll:
                     f"this address is answered at once for {self.degrade_for:g}s"
                 ),
             )
+        for expired in [a for a, until in self._degraded.items() if until <= now]:
+            del self._degraded[expired]
         self._degraded[address] = now + self.degrade_for
 
     def _check_gap(self, known: _Connection, address: str, now: float) -> None:
         """After a full hold, the next poll should follow at once (pollInterval <= hold)."""
         gap = now - known.answered_at
-        if known.timed_out and gap > GAP_SLACK_S and address not in self._gap_warned:
-            self._gap_warned.add(address)
+        warned = self._gap_warned
+        if known.timed_out and gap > GAP_SLACK_S and address not in warned:
+            if len(warned) >= MAX_HELD:  # a few Traefik addresses; never grow unbounded
+                return
+            warned.add(address)
             log.warning(
                 "traefik_poll_interval_above_hold",
                 address=address,
