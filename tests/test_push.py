@@ -146,10 +146,14 @@ def test_poll_timeout_shorter_than_the_hold_falls_back_to_polling(
             assert 200 == stack.provider.switch(stack.service, color).status
             load.wait_body(body_of(color), timeout=20, after=mark)
 
+    stack.provider.wait_for(
+        "an unchanged poll answered at once",
+        lambda: released(stack.provider, "degraded") >= 1,
+        20.0,
+    )
     assert [] == failures_of(load.result)
     assert 1 == stack.provider.log_text().count("traefik_poll_dropped_while_held")
     assert "--providers.http.pollTimeout" in stack.provider.log_text()
-    assert released(stack.provider, "degraded") >= 1
     assert 0 == held(stack.provider)
 
 
