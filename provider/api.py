@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from provider import long_poll
 from provider.controller import Controller, SwitchResult
 from provider.errors import (
     BadRequest,
@@ -160,8 +161,9 @@ async def traefik_config(request: web.Request) -> web.Response:
         raise Unauthorized("missing or wrong provider token")
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
+    body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll
     controller.metrics.traefik_polls += 1
-    return web.Response(body=controller.body, content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -256,6 +258,7 @@ async def metrics(request: web.Request) -> web.Response:
     out.sample("bluegreen_renders_total", m.renders)
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
     out.sample("bluegreen_traefik_polls_total", m.traefik_polls)
+    request.app[long_poll.LONG_POLL].expose(out)
     out.family("bluegreen_docker_connected", "gauge", "1 while the Docker API answers.")
     out.sample("bluegreen_docker_connected", int(controller.docker_connected))
     out.family("bluegreen_synced", "gauge", "1 once the first full Docker sync finished.")
@@ -286,6 +289,7 @@ def create_app(controller: Controller) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body)
     app[CONTROLLER] = controller
     app[MAX_BODY] = max_body
+    long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
     app.router.add_get("/status", status_all)
     app.router.add_get("/status/{service}", status_one)

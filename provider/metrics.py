@@ -35,6 +35,9 @@ class Metrics:
     state_dir_fsync_errors: int = 0
 
 
+    traefik_releases: Counter[str] = field(default_factory=Counter)
+
+
 @dataclass
 class Exposition:
     """Builds one scrape's text, a metric family at a time."""

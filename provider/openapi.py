@@ -241,6 +241,12 @@ SPEC: dict[str, Any] = {
         "/traefik": {
             "get": {
                 "summary": "Traefik dynamic configuration (HTTP provider endpoint)",
+                "description": (
+                    "Always the full current body. A poll on a keep-alive connection that "
+                    "was already sent this body is held until the body changes or --hold "
+                    "seconds pass (the first poll on a connection is answered at once), "
+                    "so Traefik's pollTimeout must exceed --hold."
+                ),
                 "responses": {**_ok(_TRAEFIK), **_errors(401, 503)},
             }
         },

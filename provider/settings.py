@@ -49,6 +49,7 @@ class Settings:
     resync_interval: float = 30.0
     history_limit: int = 1000
     max_body: int = 65536
+    hold: float = 2.5
 
     @property
     def options(self) -> Options:
@@ -155,6 +156,7 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("resync_interval", "--resync-interval", _seconds, "seconds between full resyncs"),
     ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
     ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
+    ("hold", "--hold", _seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
 )
 
 

@@ -79,7 +79,8 @@ async def test_traefik_answers_503_until_first_sync(
 
 async def test_traefik_body_is_cached_bytes(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
     """Repeated polls get identical bytes; renders only count real changes."""
-    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    # hold=0: five polls on one keep-alive connection, not held (tests/test_long_poll.py)
+    client = await started(aiohttp_client, make_settings(tmp_path, hold=0), blue_and_green())
     bodies = {await (await client.get("/traefik")).read() for _ in range(5)}
     assert len(bodies) == 1
     controller = client.app[CONTROLLER]

@@ -519,7 +519,8 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     assert blue["bluegreen.service"] == green["bluegreen.service"] == "web"
     traefik = " ".join(services["traefik"]["command"])
     assert "--providers.http.endpoint=http://bluegreen:8080/traefik" in traefik
-    assert "--providers.http.pollInterval=1s" in traefik
+    assert "--providers.http.pollInterval=200ms" in traefik  # <= hold (2.5 s) < pollTimeout
+    assert "--providers.http.pollTimeout=5s" in traefik
     assert "--providers.http.headers.Authorization=Bearer example-provider-token" in traefik
     provider = services["bluegreen"]
     assert "BLUEGREEN_TOKEN" in provider["environment"]
