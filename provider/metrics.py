@@ -34,7 +34,6 @@ class Metrics:
     #: Writes whose rename succeeded but whose directory fsync failed (still answered).
     state_dir_fsync_errors: int = 0
 
-
     traefik_releases: Counter[str] = field(default_factory=Counter)
 
 
