@@ -429,3 +429,25 @@ async def test_rollback_marks_the_color_it_leaves_and_checks_the_expected_color(
     assert (200, "blue") == (right.status, (await right.json())["active"])
     marks = (await (await client.get("/status/web")).json())["marks"]
     assert ("rejected", "rollback") == (marks["green"]["kind"], marks["green"]["reason"])
+
+
+async def test_retiring_a_color_of_a_never_adopted_service_serves_the_other_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A service whose only container is still starting is not adopted; retiring that color
+    adopts the service with the other color active, and /traefik follows before the answer
+    (found by the state machine: the body kept routing to the retiring color)."""
+    starting = make_container("web", "blue", port=8081, health=Health.STARTING)
+    client = await started(aiohttp_client, make_settings(tmp_path, hold=0), [starting])
+    before = await (await client.get("/traefik")).json()
+
+    retired = await client.post("/retire", json={"service": "web", "color": "blue"}, headers=AUTH)
+    after = await (await client.get("/traefik")).json()
+
+    assert 200 == retired.status
+    assert [{"name": "web-blue", "weight": 1}] == before["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
+    assert [{"name": "web-green", "weight": 1}] == after["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
