@@ -22,8 +22,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
+from provider.controller import Controller
 from provider.docker_watch import list_signature, normalize, parse_time
-from provider.model import Health
+from provider.model import Container, Health, State
 from provider.server import build_app
 from provider.settings import Settings
 from tests.infra.containers import ContainerFactory
@@ -683,6 +684,82 @@ def test_normalize_health_and_healthy_since(
 
     since = expected[1]
     assert (expected[0], parse_time(since) if since else None) == (c.health, c.healthy_since)
+
+
+def restored(
+    status: str = "starting",
+    started: str = "2024-05-01T12:00:01.5Z",
+    newest: tuple[str, int] = ("2024-05-01T12:00:04Z", 0),
+    state: str = "running",
+) -> dict[str, Any]:
+    """INSPECT as Docker >= 25 answers for it after a live restore (moby 0e62dba): the
+    daemon reset health to ``starting``, FailingStreak 0, and kept the probe log."""
+    start, code = newest
+    log = [
+        {"Start": "2024-05-01T12:00:02Z", "End": "2024-05-01T12:00:02.1Z", "ExitCode": 0},
+        {"Start": start, "End": start, "ExitCode": code, "Output": "ok\n" if code == 0 else "x"},
+    ]
+    health = {"Status": status, "FailingStreak": 0, "Log": log}
+    return {**INSPECT, "State": {"Status": state, "StartedAt": started, "Health": health}}
+
+
+BEFORE_RESTART = normalize({**INSPECT, "State": {**INSPECT["State"], "Health": {
+    "Status": "healthy",
+    "Log": [{"Start": "2024-05-01T12:00:02Z", "End": "2024-05-01T12:00:02.1Z", "ExitCode": 0}],
+}}}, "bluegreen")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "previous", "expected"),
+    [
+        (restored(), BEFORE_RESTART, Health.HEALTHY),
+        (restored(started="2024-05-01T12:00:03Z", newest=("2024-05-01T12:00:02.5Z", 0)),
+         BEFORE_RESTART, Health.STARTING),
+        (restored(newest=("2024-05-01T12:00:09Z", 1)), BEFORE_RESTART, Health.STARTING),
+        (restored(), replace(BEFORE_RESTART, health=Health.UNHEALTHY, healthy_since=None),
+         Health.STARTING),
+        (restored(), None, Health.STARTING),
+        (restored(state="exited"), BEFORE_RESTART, Health.STARTING),
+        (restored(status="unhealthy"), BEFORE_RESTART, Health.UNHEALTHY),
+    ],
+    ids=[
+        "monitor-reset-same-run",
+        "truly-restarted",
+        "probe-failed-after-reset",
+        "was-unhealthy",
+        "first-sight",
+        "exited",
+        "unhealthy-is-unhealthy",
+    ],
+)  # fmt: skip
+def test_a_health_monitor_reset_is_not_news(
+    doc: dict[str, Any], previous: Container | None, expected: Health
+) -> None:
+    """``starting`` in the same run, newest probe passed, healthy before: the daemon's
+    monitor restarted (live restore), the container did not; anything else stands."""
+    c = normalize(doc, "bluegreen", previous)
+
+    routable = expected is Health.HEALTHY and doc["State"]["Status"] == "running"
+    assert (expected, routable) == (c.health, c.routable)
+
+
+async def test_live_restore_on_docker_25_leaves_the_served_body_alone(tmp_path: Path) -> None:
+    """The full resync after a daemon restart sees the active color ``starting`` (its
+    monitor was reset): the body keeps its servers, as it must until a probe fails."""
+    labels = {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "8080"}
+    config = {**INSPECT["Config"], "Labels": labels}
+    nets = {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}
+    controller = Controller(Settings(state_file=tmp_path / "s.json"), State())
+    before = normalize({**INSPECT, "Config": config, "NetworkSettings": nets}, "bluegreen")
+    await controller.replace_containers([before])
+    served = controller.body
+
+    doc = {**restored(), "Config": config, "NetworkSettings": nets}
+    after = normalize(doc, "bluegreen", controller.containers[before.id])
+    await controller.replace_containers([after])
+
+    assert b"172.17.0.2:8080" in served
+    assert served == controller.body
 
 
 @pytest.mark.parametrize(
