@@ -115,6 +115,18 @@ def _healthy_since(state: Mapping[str, Any], health: Health) -> float | None:
     return max(streak, started) if started is not None else streak
 
 
+#: What a probe says when the daemon could not reach containerd: the check never ran.
+DAEMON_FAULTS = ("containerd.sock",)
+
+
+def _daemon_fault(entry: object) -> bool:
+    """A failed probe that never reached the container (the daemon was going down)."""
+    if not isinstance(entry, Mapping) or entry.get("ExitCode") != -1:
+        return False
+    output = str(entry.get("Output") or "")
+    return "Error while dialing" in output and any(f in output for f in DAEMON_FAULTS)
+
+
 def monitor_reset(state: Mapping[str, Any], previous: Container | None) -> bool:
     """Docker says ``starting`` because its health monitor restarted, not the container.
 
@@ -128,10 +140,20 @@ def monitor_reset(state: Mapping[str, Any], previous: Container | None) -> bool:
     result, of this run, passed. A truly restarted container has a newer
     ``StartedAt``; a probe that fails after the reset is the newest entry;
     a container first seen now has no previous observation: none of them is
-    kept routable.
+    kept routable. Likewise ``unhealthy`` whose newest probe never ran
+    because the daemon could not reach containerd (what Docker 20.10 records
+    for a probe in flight while it shuts down, then keeps: it probes no
+    live-restored container before 23) is judged on the probes before it.
     """
     health_doc: Mapping[str, Any] = state.get("Health") or {}
-    if state.get("Status") != "running" or health_doc.get("Status") != Health.STARTING.value:
+    log = health_doc.get("Log") or []
+    status = health_doc.get("Status")
+    if status == Health.UNHEALTHY.value and log and _daemon_fault(log[-1]):
+        # The daemon's own shutdown broke the newest probe (containerd gone): no verdict.
+        log = log[:-1]
+    elif status != Health.STARTING.value:
+        return False
+    if state.get("Status") != "running":
         return False
     if previous is None or not previous.routable or previous.health is not Health.HEALTHY:
         return False
@@ -139,7 +161,6 @@ def monitor_reset(state: Mapping[str, Any], previous: Container | None) -> bool:
     since = previous.healthy_since
     if started is None or since is None or started > since:
         return False
-    log = health_doc.get("Log") or []
     newest = log[-1] if log else None
     if not isinstance(newest, Mapping) or newest.get("ExitCode") != 0:
         return False

@@ -703,6 +703,22 @@ def restored(
     return {**INSPECT, "State": {"Status": state, "StartedAt": started, "Health": health}}
 
 
+#: What Docker 20.10 recorded for a probe in flight while the test's dockerd stopped.
+DIAL_ERROR = {
+    "Start": "2024-05-01T12:00:05Z",
+    "ExitCode": -1,
+    "Output": 'connection error: desc = "transport: Error while dialing dial '
+    'unix:///tmp/bgd-k46lmuoe/x/containerd/containerd.sock: timeout"',
+}
+
+
+def with_probe(doc: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with one more probe result at the end of its health log."""
+    health = doc["State"]["Health"]
+    state = {**doc["State"], "Health": {**health, "Log": [*health["Log"], entry]}}
+    return {**doc, "State": state}
+
+
 BEFORE_RESTART = normalize({**INSPECT, "State": {**INSPECT["State"], "Health": {
     "Status": "healthy",
     "Log": [{"Start": "2024-05-01T12:00:02Z", "End": "2024-05-01T12:00:02.1Z", "ExitCode": 0}],
@@ -721,6 +737,10 @@ BEFORE_RESTART = normalize({**INSPECT, "State": {**INSPECT["State"], "Health": {
         (restored(), None, Health.STARTING),
         (restored(state="exited"), BEFORE_RESTART, Health.STARTING),
         (restored(status="unhealthy"), BEFORE_RESTART, Health.UNHEALTHY),
+        (with_probe(restored(status="unhealthy"), DIAL_ERROR), BEFORE_RESTART, Health.HEALTHY),
+        (with_probe(restored(status="unhealthy"), DIAL_ERROR), None, Health.UNHEALTHY),
+        (with_probe(restored(status="unhealthy"), {**DIAL_ERROR, "Output": "timeout"}),
+         BEFORE_RESTART, Health.UNHEALTHY),
     ],
     ids=[
         "monitor-reset-same-run",
@@ -730,6 +750,9 @@ BEFORE_RESTART = normalize({**INSPECT, "State": {**INSPECT["State"], "Health": {
         "first-sight",
         "exited",
         "unhealthy-is-unhealthy",
+        "probe-broken-by-daemon-shutdown",
+        "daemon-fault-first-sight",
+        "real-probe-failure",
     ],
 )  # fmt: skip
 def test_a_health_monitor_reset_is_not_news(
