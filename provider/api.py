@@ -15,6 +15,8 @@ import structlog
 from aiohttp import web
 
 from provider.controller import Controller, SwitchResult
+from provider.core.model import Color
+from provider.core.status import marks_json
 from provider.errors import (
     BadRequest,
     BlueGreenError,
@@ -28,9 +30,7 @@ from provider.errors import (
     UnsupportedMediaType,
 )
 from provider.metrics import Exposition
-from provider.model import Color
 from provider.openapi import SPEC
-from provider.status import marks_json
 
 log = structlog.get_logger("bluegreen.api")
 

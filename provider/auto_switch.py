@@ -4,7 +4,7 @@ It re-evaluates every service after each change of the controller's
 observations or state (the controller notifies its ``changed`` condition) and
 when a hold (``promote_after``, ``rollback_after``) elapses. Decisions are
 computed under the controller's lock, from one consistent snapshot, by the
-pure :func:`provider.promotion.decide`; the switch itself goes through
+pure :func:`provider.core.promotion.decide`; the switch itself goes through
 ``Controller.switch`` like an API call, which re-checks readiness.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import structlog
 
 from provider.controller import Controller
+from provider.core.model import Color
+from provider.core.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
 from provider.errors import BlueGreenError, StateFileError
-from provider.model import Color
-from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")

@@ -16,7 +16,20 @@ from typing import Any
 
 import structlog
 
-from provider import promotion, store, transitions
+from provider import store
+from provider.core import promotion, transitions
+from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
+from provider.core.render import render, serialize
+from provider.core.routing import (
+    Observation,
+    ServiceView,
+    active_color,
+    check_switch,
+    initial_color,
+    keep_shape,
+)
+from provider.core.routing import observe as group
+from provider.core.status import service_status
 from provider.errors import (
     BadRequest,
     RetireRefused,
@@ -25,19 +38,7 @@ from provider.errors import (
     UnknownService,
 )
 from provider.metrics import Metrics
-from provider.model import Color, Container, ServiceState, State, SwitchRecord
-from provider.render import render, serialize
-from provider.routing import (
-    Observation,
-    ServiceView,
-    active_color,
-    check_switch,
-    initial_color,
-    keep_shape,
-)
-from provider.routing import observe as group
 from provider.settings import Settings
-from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
 

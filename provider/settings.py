@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from provider.core.labels import LabelDefaults
+from provider.core.routing import Options
 from provider.errors import SettingsError
-from provider.labels import LabelDefaults
-from provider.routing import Options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")

@@ -24,7 +24,7 @@ from aiohttp import web
 from hypothesis import strategies as st
 
 from provider.api import CONTROLLER
-from provider.model import Container, Health
+from provider.core.model import Container, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container

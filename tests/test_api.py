@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from provider import store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
+from provider.core.model import Color, Health
 from provider.errors import StateFileError
-from provider.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -373,7 +373,7 @@ async def test_no_state_adopts_routable_color(
 
 def test_app_is_created_without_docker(tmp_path: Path) -> None:
     """create_app needs only a controller."""
-    from provider.model import State
+    from provider.core.model import State
 
     app = create_app(Controller(make_settings(tmp_path), State()))
     assert isinstance(app[CONTROLLER], Controller)

@@ -19,7 +19,7 @@ import pytest
 
 from provider import store
 from provider.api import CONTROLLER
-from provider.model import Color, ServiceState, State
+from provider.core.model import Color, ServiceState, State
 from provider.server import build_app
 from tests.harness.provider import ProviderProcess, api_request
 from tests.hostile_http import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
-from provider.model import Color, Container, Health, State
+from provider.core.model import Color, Container, Health, State
 from provider.settings import Settings
 
 

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from deploy import cli
 from provider.api import CONTROLLER
-from provider.model import Health
+from provider.core.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container

@@ -22,8 +22,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
-from provider.docker_watch import list_signature, normalize, parse_time
-from provider.model import Health
+from provider.core.docker_normalize import list_signature, normalize, parse_time
+from provider.core.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.infra.containers import ContainerFactory
@@ -234,7 +234,7 @@ async def test_initial_sync_serves_running_blue_and_answers_503_before(
         "active": ["web-blue"],
         "blue": sorted([url(port1), url(port2)]),
     } == await provider.servers("web")
-    doc = await provider.status("web")
+    doc = await provider.core.status("web")
     assert ("blue", True) == (doc["active"], doc["docker_connected"])
 
 
@@ -283,7 +283,7 @@ async def test_unhealthy_green_is_never_promoted_and_status_says_why(
     green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
     await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
-    doc = await provider.status("web")
+    doc = await provider.core.status("web")
     pending = doc["pending_promotion"]
     assert "blue" == doc["active"]
     assert [] == await provider.history("web")
@@ -342,7 +342,7 @@ async def test_replicas_two_needs_two_healthy_green_containers(
 
     await backends.run("web", "green", labels=replicas)
     await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
-    doc = await provider.status("web")
+    doc = await provider.core.status("web")
     pending = doc["pending_promotion"]
     assert ("blue", "too_few_replicas") == (doc["active"], pending["stage"])
     assert (1, 2) == (pending["routable"], pending["replicas"])
@@ -369,9 +369,9 @@ async def test_restarting_the_old_color_does_not_flip_back(
     await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
     await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
-    assert "green" == (await provider.status("web"))["active"]
+    assert "green" == (await provider.core.status("web"))["active"]
     assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
-    assert None is (await provider.status("web"))["pending_promotion"]
+    assert None is (await provider.core.status("web"))["pending_promotion"]
 
 
 # -- 7. automatic rollback ------------------------------------------------------
@@ -401,7 +401,7 @@ async def test_killing_the_active_color_rolls_back_unless_disabled(
         assert history[-1]["at"] - killed_at >= rollback_after
     else:
         await asyncio.sleep(rollback_after + SETTLE_S)
-        doc = await provider.status("web")
+        doc = await provider.core.status("web")
         assert ("green", ["auto-promote"]) == (
             doc["active"],
             [r["reason"] for r in await provider.history("web")],
@@ -488,13 +488,13 @@ async def test_bad_labels_are_an_error_of_their_service_only(
     await backends.run("beta", "purple")
 
     async def beta_broken() -> list[str]:
-        errors: list[str] = (await provider.status("beta"))["errors"]
+        errors: list[str] = (await provider.core.status("beta"))["errors"]
         return errors
 
     errors = await eventually("beta label error", beta_broken, WAIT_S)
     assert "purple" in errors[0]
-    assert True is (await provider.status("beta"))["serving_last_good_config"]
-    assert [] == (await provider.status("alpha"))["errors"]
+    assert True is (await provider.core.status("beta"))["serving_last_good_config"]
+    assert [] == (await provider.core.status("alpha"))["errors"]
     assert {"active": ["alpha-blue"], "blue": [url(alpha_port)]} == await provider.servers("alpha")
     assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
 
@@ -512,7 +512,7 @@ async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_n
     purple, _ = await backends.run("beta", "purple")
 
     async def beta_broken() -> list[str]:
-        errors: list[str] = (await provider.status("beta"))["errors"]
+        errors: list[str] = (await provider.core.status("beta"))["errors"]
         return errors
 
     await eventually("beta label error", beta_broken, WAIT_S)
@@ -524,16 +524,16 @@ async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_n
 
     await eventually(f"{url(old_port)} replaced by {url(new_port)}", replaced, WAIT_S)
     assert routers == (await provider.config())["http"]["routers"]
-    assert True is (await provider.status("beta"))["serving_last_good_config"]
+    assert True is (await provider.core.status("beta"))["serving_last_good_config"]
 
     await asyncio.to_thread(containers.stop, purple)
 
     async def only_warned() -> bool:
-        doc = await provider.status("beta")
+        doc = await provider.core.status("beta")
         return doc["errors"] == [] and len(doc["warnings"]) == 1
 
     await eventually("the stopped bad container only warns", only_warned, WAIT_S)
-    assert False is (await provider.status("beta"))["serving_last_good_config"]
+    assert False is (await provider.core.status("beta"))["serving_last_good_config"]
 
 
 async def test_unwritable_state_file_still_syncs_and_follows_docker(
@@ -567,14 +567,14 @@ async def test_unwritable_state_file_still_syncs_and_follows_docker(
         return await provider.servers("web") == {"active": ["web-blue"], "blue": [url(second_port)]}
 
     await eventually("the body follows Docker", followed, WAIT_S)
-    assert False is (await provider.status("web"))["adopted"]
+    assert False is (await provider.core.status("web"))["adopted"]
 
     (obstacle / "keep").unlink()
     obstacle.rmdir()
 
     async def adopted() -> bool:
         ready, _ = await provider.get("/readyz")
-        return ready == 200 and bool((await provider.status("web"))["adopted"])
+        return ready == 200 and bool((await provider.core.status("web"))["adopted"])
 
     await eventually("web adopted after the path is clear", adopted, WAIT_S)
     assert "blue" == json.loads(obstacle.read_text())["services"]["web"]["active"]

@@ -30,11 +30,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider.labels import LabelDefaults, LabelProblem, parse
-from provider.model import Container, Health
-from provider.render import render, serialize
-from provider.routing import Observation, Options, ServiceView, observe
-from provider.rule_syntax import MAX_RULE, And, Expr, Matcher, Not, Or, parse_rule, rule_problem
+from provider.core.labels import LabelDefaults, LabelProblem, parse
+from provider.core.model import Container, Health
+from provider.core.render import render, serialize
+from provider.core.routing import Observation, Options, ServiceView, observe
+from provider.core.rule_syntax import (
+    MAX_RULE,
+    And,
+    Expr,
+    Matcher,
+    Not,
+    Or,
+    parse_rule,
+    rule_problem,
+)
 from tests.infra.ports import free_port, free_ports
 from tests.infra.traefik import TraefikFactory, http_get
 
@@ -175,7 +184,7 @@ def clean_views(observation: Observation) -> dict[str, ServiceView]:
 
 
 def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
-    from provider.model import Color
+    from provider.core.model import Color
 
     return render(views, dict.fromkeys(views, Color.BLUE), OPTIONS)
 

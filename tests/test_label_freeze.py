@@ -19,13 +19,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from provider import routing, store
+from provider import store
 from provider.api import CONTROLLER
 from provider.controller import Controller
+from provider.core import routing
+from provider.core.model import Color, Container, Health
+from provider.core.render import render
+from provider.core.routing import Options, ServiceView, check_switch, observe
 from provider.errors import SwitchRefused
-from provider.model import Color, Container, Health
-from provider.render import render
-from provider.routing import Options, ServiceView, check_switch, observe
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container

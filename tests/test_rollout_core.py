@@ -8,10 +8,8 @@ are pinned exactly.
 
 from __future__ import annotations
 
-import ast
 import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -576,21 +574,6 @@ def test_status_all_text_with_a_pending_promotion() -> None:
 def test_history_text_empty() -> None:
     """No records: one explicit line, not an empty table."""
     assert "no switches recorded" == history_text([])
-
-
-def test_cli_core_imports_no_io_libraries() -> None:
-    """snapshot, progress and render_table stay pure: no asyncio, aiohttp, aiodocker, subprocess."""
-    root = Path(__file__).resolve().parents[1] / "deploy"
-    banned = {"asyncio", "aiohttp", "aiodocker", "subprocess", "urllib", "socket"}
-    for name in ("snapshot.py", "progress.py", "render_table.py"):
-        tree = ast.parse((root / name).read_text())
-        imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module.split(".")[0])
-        assert set() == imported & banned, name
 
 
 class Recorded(FakeProvider):

@@ -10,8 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provider.labels import LabelDefaults, LabelProblem, parse
-from provider.rule_syntax import And, Matcher, Not, Or, RuleSyntaxError, parse_rule, rule_problem
+from provider.core.labels import LabelDefaults, LabelProblem, parse
+from provider.core.rule_syntax import (
+    And,
+    Matcher,
+    Not,
+    Or,
+    RuleSyntaxError,
+    parse_rule,
+    rule_problem,
+)
 from tests.factories import make_container
 
 #: Issue 9, defect 4: the old quote-toggling check passed it, Traefik rejects the main

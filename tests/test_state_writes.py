@@ -23,11 +23,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from provider import store, transitions
+from provider import store
 from provider.api import CONTROLLER
 from provider.controller import Controller
+from provider.core import transitions
+from provider.core.model import Color, State
 from provider.errors import StateFileError
-from provider.model import Color, State
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container

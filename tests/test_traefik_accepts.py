@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from provider.api import CONTROLLER
-from provider.model import Color, Health
+from provider.core.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container

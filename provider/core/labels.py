@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from provider.model import Color, Container, PromoteMode
-from provider.rule_syntax import rule_problem
+from provider.core.model import Color, Container, PromoteMode
+from provider.core.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
 #: ``web-preview-green``): keep them to characters every provider accepts, and

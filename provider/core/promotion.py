@@ -32,9 +32,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from provider.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
-from provider.routing import Member, ServiceView
-from provider.status import member_json
+from provider.core.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
+from provider.core.routing import Member, ServiceView
+from provider.core.status import member_json
 
 #: Longest health-check output shown in ``/status``.
 

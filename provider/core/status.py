@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provider.model import Color, ColorMark, ServiceState
-from provider.routing import ColorView, Member, ServiceView
+from provider.core.model import Color, ColorMark, ServiceState
+from provider.core.routing import ColorView, Member, ServiceView
 
 
 def member_json(member: Member) -> dict[str, Any]:
