@@ -89,7 +89,7 @@ def _serve(port: int, services: int, ready: multiprocessing.synchronize.Event) -
         controller = Controller(settings, State())
         app = create_app(controller)
         await controller.replace_containers(fleet(services))
-        controller.mark_synced()
+        await controller.mark_synced()
 
         async def uncached(request: web.Request) -> web.Response:
             c = request.app[CONTROLLER]

@@ -13,7 +13,8 @@ Losing Docker (socket gone, daemon restarted, event stream ended: in
 aiodocker a ``None`` from the subscriber) keeps the last observations, marks
 Docker disconnected, and reconnects with capped exponential backoff; the
 automatic switcher decides nothing until the full resync after the
-reconnect has finished.
+reconnect has finished. The watcher and the switcher share nothing but the
+controller: ``provider/server.py`` starts and stops them side by side.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import aiohttp
 import structlog
 from aiodocker.events import DockerEvents
 
-from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
 from provider.core.docker_normalize import list_signature, normalize, parse_time
 from provider.core.model import Container
@@ -78,21 +78,14 @@ def _describe(exc: BaseException) -> str:
 
 
 class DockerWatcher:
-    """Feeds the controller from one Docker Engine and runs the automatic switcher."""
+    """Feeds the controller from one Docker Engine; the server's ``cleanup_ctx`` owns its task."""
 
     def __init__(self, controller: Controller, settings: Settings) -> None:
         self.controller = controller
         self.settings = settings
         self.prefix = settings.label_prefix
-        self.switcher = AutoSwitcher(controller, policy_from(settings), clock=controller.clock)
         self._docker: aiodocker.Docker | None = None
         self._signatures: dict[str, tuple[str, str]] = {}
-
-    async def run(self) -> None:
-        """Watch until cancelled; the switcher runs alongside and stops with it."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._watch(), name="docker-watch")
-            group.create_task(self.switcher.run(), name="auto-switch")
 
     async def close(self) -> None:
         """Release the Docker client if a cancelled session left it open."""
@@ -100,12 +93,13 @@ class DockerWatcher:
         if docker is not None:
             await docker.close()
 
-    async def _watch(self) -> None:
+    async def run(self) -> None:
+        """Watch until cancelled, reconnecting with capped exponential backoff."""
         delay = BACKOFF_FIRST_S
         failures = 0
         while True:
             reason, synced = await self._session()
-            await self._set_connected(False, reason)
+            await self.controller.set_docker_connected(False, reason)
             if synced:
                 delay, failures = BACKOFF_FIRST_S, 0
             failures += 1
@@ -143,8 +137,8 @@ class DockerWatcher:
             )
             await self._full_sync(docker)
             synced = True
-            self.controller.mark_synced()
-            await self._set_connected(True)
+            await self.controller.mark_synced()
+            await self.controller.set_docker_connected(True)
             await self._follow(docker, subscriber)
             reason = "the Docker event stream ended"
         except DockerFailure as exc:
@@ -161,12 +155,6 @@ class DockerWatcher:
             self._docker = None
             await docker.close()
         return reason, synced
-
-    async def _set_connected(self, connected: bool, error: str | None = None) -> None:
-        """Flip the flag and wake the switcher, which must notice at once."""
-        async with self.controller.changed:
-            self.controller.set_docker_connected(connected, error)
-            self.controller.changed.notify_all()
 
     async def _follow(self, docker: aiodocker.Docker, subscriber: Any) -> None:
         """Reconcile after every event burst and every resync interval; return at stream end."""

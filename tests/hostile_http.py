@@ -374,5 +374,5 @@ def synced_server(state_dir: Path) -> Iterator[ThreadedApp]:
     with ThreadedApp(app) as running:
         controller = app[CONTROLLER]
         running.call(controller.replace_containers(observed()))
-        controller.mark_synced()
+        running.call(controller.mark_synced())
         yield running

@@ -45,7 +45,7 @@ async def started(
     if containers is not None:
         await controller.replace_containers(containers)
     if sync:
-        controller.mark_synced()
+        await controller.mark_synced()
     return await aiohttp_client(app)
 
 
@@ -66,7 +66,7 @@ async def test_traefik_answers_503_until_first_sync(
     assert resp.status == 503
     assert (await resp.json())["error"] == "not_synced"
     assert (await client.get("/readyz")).status == 503
-    client.app[CONTROLLER].mark_synced()
+    await client.app[CONTROLLER].mark_synced()
     resp = await client.get("/traefik")
     assert resp.status == 200
     config = await resp.json()

@@ -175,7 +175,7 @@ def test_forbidden_without_token_matches_the_document(tmp_path: Path) -> None:
     app = build_app(hostile_settings(tmp_path, token=None), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
-        app[CONTROLLER].mark_synced()
+        running.call(app[CONTROLLER].mark_synced())
         for route in ("/switch", "/rollback", "/retire"):
             request = HostileRequest(
                 "POST",

@@ -27,6 +27,7 @@ from provider.core.promotion import (
     generation,
 )
 from provider.core.routing import Options, ServiceView, observe
+from provider.core.status import pending_json
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 FIRST_SEEN = 100.0
@@ -483,7 +484,7 @@ def test_pending_promotion_explains_what_it_waits_for() -> None:
     decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
 
     assert decision.promotion is not None
-    doc = decision.promotion.to_json()
+    doc = pending_json(decision.promotion)
     assert {
         "kind": "auto-promote",
         "color": "green",

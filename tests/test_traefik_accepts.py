@@ -82,7 +82,7 @@ async def test_real_traefik_routes_the_rendered_config(
     )
     green_c = make_container("web", "green", port=green, created=2.0)
     await controller.replace_containers([blue_c, green_c])
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     endpoint = f"http://127.0.0.1:{server.port}/traefik"
 
@@ -142,7 +142,7 @@ async def test_tls_entrypoints_and_certresolver_shapes_are_accepted(
             ),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
@@ -180,7 +180,7 @@ async def test_a_hijacking_rule_cannot_take_another_services_traffic(
             ),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
@@ -225,7 +225,7 @@ async def test_preview_routers_keep_a_path_split_between_services(
                 ),
             ]
     await controller.replace_containers(containers)
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
