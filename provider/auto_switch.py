@@ -20,7 +20,7 @@ import structlog
 from provider.controller import Controller, PendingSwitches
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
-from provider.errors import BlueGreenError, StateFileError
+from provider.errors import BlueGreenError
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")
@@ -156,7 +156,7 @@ class AutoSwitcher:
                 automatic=True,
                 reject=item.action is Action.ROLLBACK,
             )
-        except (BlueGreenError, StateFileError) as exc:
+        except BlueGreenError as exc:  # refused, or the state file (StateFileError)
             self._retry_at[(item.service, item.action, item.target)] = self.clock() + RETRY_AFTER_S
             log.warning(
                 "auto_switch_failed",

@@ -428,3 +428,22 @@ async def test_rollback_marks_the_color_it_leaves_and_checks_the_expected_color(
     assert (200, "blue") == (right.status, (await right.json())["active"])
     marks = (await (await client.get("/status/web")).json())["marks"]
     assert ("rejected", "rollback") == (marks["green"]["kind"], marks["green"]["reason"])
+
+
+def test_every_error_code_is_declared_once() -> None:
+    """Each code the API can answer is one constant or one class's ``code``, never two;
+    the state file's and the settings' errors are part of the one hierarchy."""
+    from provider import errors
+
+    def subclasses(cls: type[errors.BlueGreenError]) -> list[type[errors.BlueGreenError]]:
+        found = [cls]
+        for sub in cls.__subclasses__():
+            found += subclasses(sub)
+        return found
+
+    classes = subclasses(errors.BlueGreenError)
+    constants = [errors.NOT_FOUND, errors.METHOD_NOT_ALLOWED, errors.PAYLOAD_TOO_LARGE]
+    codes = [cls.code for cls in classes] + constants
+    assert sorted(set(codes)) == sorted(codes)
+    assert {errors.StateFileError, errors.SettingsError} <= set(classes)
+    assert (500, "state_write_failed") == (errors.StateFileError.status, "state_write_failed")
