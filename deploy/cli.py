@@ -22,8 +22,11 @@ from typing import Any
 from deploy import render_table
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
+from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, UsageError
-from deploy.rollout import DEFAULT_COMPOSE_SERVICE, DeployPlan, Reporter, deploy, rollback
+from deploy.rollback import rollback
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, Reporter
+from deploy.snapshot import parse_service, parse_status
 from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
 
@@ -179,9 +182,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if args.json:
             _print_json(doc)
         elif args.service:
-            print(render_table.service_text(doc, now))
+            print(render_table.service_text(parse_service(doc), now))
         else:
-            print(render_table.status_all_text(doc, now))
+            print(render_table.status_all_text(parse_status(doc), now))
         return 0
     if args.command == "switch":
         doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)

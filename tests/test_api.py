@@ -446,4 +446,4 @@ def test_every_error_code_is_declared_once() -> None:
     codes = [cls.code for cls in classes] + constants
     assert sorted(set(codes)) == sorted(codes)
     assert {errors.StateFileError, errors.SettingsError} <= set(classes)
-    assert (500, "state_write_failed") == (errors.StateFileError.status, "state_write_failed")
+    assert (500, "state_write_failed") == (errors.StateFileError.status, errors.StateFileError.code)
