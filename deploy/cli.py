@@ -38,10 +38,11 @@ exit codes: 0 done; 1 deploy/rollback failed (active color left serving); 2 bad 
 
 
 def _seconds(raw: str) -> float:
-    value = float(raw.removesuffix("s"))
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError("expected seconds between 0 and 86400")
-    return value
+    """The provider's own seconds parser, with argparse's way of reporting an error."""
+    try:
+        return provider_settings.parse_seconds(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common() -> argparse.ArgumentParser:
