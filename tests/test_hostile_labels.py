@@ -192,6 +192,7 @@ def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
 # -- the pure core ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
@@ -209,6 +210,7 @@ def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
     assert body == serialize(rendered(clean_views(observe(shuffled, OPTIONS))))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_bad_services_never_affect_the_good_one(hostile: list[Container]) -> None:
@@ -513,6 +515,7 @@ def _mutated(draw: st.DrawFn, text: str) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None, derandomize=True, database=None)
 @given(built=_built_rule, data=st.data())
 def test_parser_reads_generated_rules_exactly(built: Built, data: st.DataObject) -> None:

@@ -124,6 +124,7 @@ def test_document_lists_exactly_the_routes(server: ThreadedApp) -> None:
     assert set(ENDPOINTS) == {path for path, _ in served}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(ENDPOINTS))
 def test_answers_match_the_document(server: ThreadedApp, route: str) -> None:
     """Generated requests with the declared method get declared statuses and bodies."""

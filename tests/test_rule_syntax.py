@@ -166,6 +166,7 @@ _chunk = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None, derandomize=True, database=None)
 @given(rule=st.lists(_chunk, min_size=1, max_size=12).map("".join))
 def test_wrapping_an_accepted_rule_keeps_its_meaning(rule: str) -> None:

@@ -29,6 +29,8 @@ from tests.infra.ports import free_port
 from tests.infra.tools import require
 from tests.infra.traefik import TraefikFactory
 
+pytestmark = pytest.mark.traefik
+
 ServerFactory = Callable[..., Awaitable[TestServer]]
 TOKEN = "t"
 
