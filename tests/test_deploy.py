@@ -477,7 +477,7 @@ def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
                 proc.wait(timeout=10)
     stdout = "".join(seen) + out
     history = [(h["to"], h["reason"]) for h in app.stack.provider.history("web")]
-    status = app.stack.provider.core.status("web")
+    status = app.stack.provider.status("web")
 
     assert 1 == proc.returncode, f"{stdout}\n{err}"
     assert "blue was stopped, but green (active) has no routable container" in err

@@ -232,7 +232,7 @@ async def test_initial_sync_serves_running_blue_and_answers_503_before(
         "active": ["web-blue"],
         "blue": sorted([url(port1), url(port2)]),
     } == await provider.servers("web")
-    doc = await provider.core.status("web")
+    doc = await provider.status("web")
     assert ("blue", True) == (doc["active"], doc["docker_connected"])
 
 
@@ -281,7 +281,7 @@ async def test_unhealthy_green_is_never_promoted_and_status_says_why(
     green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
 
     async def not_routable() -> dict[str, Any] | None:
-        doc = await provider.core.status("web")
+        doc = await provider.status("web")
         pending = doc["pending_promotion"] or {}
         members = pending.get("containers") or [{}]
         seen = pending.get("stage") == "not_routable" and members[0].get("health") == "unhealthy"
@@ -349,7 +349,7 @@ async def test_replicas_two_needs_two_healthy_green_containers(
     await backends.run("web", "green", labels=replicas)
 
     async def too_few() -> dict[str, Any] | None:
-        doc = await provider.core.status("web")
+        doc = await provider.status("web")
         stage = (doc["pending_promotion"] or {}).get("stage")
         return doc if stage == "too_few_replicas" else None
 
@@ -376,12 +376,12 @@ async def test_restarting_the_old_color_does_not_flip_back(
     await backends.run("web", "green")
     await provider.wait_active("web", "green")
 
-    created = (await provider.core.status("web"))["colors"]["blue"]["containers"][0]["created"]
+    created = (await provider.status("web"))["colors"]["blue"]["containers"][0]["created"]
     await backends.docker("restart", "-t", "1", blue)
     await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
 
     async def blue_back() -> dict[str, Any] | None:
-        doc = await provider.core.status("web")
+        doc = await provider.status("web")
         return doc if doc["colors"]["blue"]["routable"] == 1 else None
 
     # What Docker must give the core: a restart keeps ``Created``, so the restarted
@@ -389,9 +389,9 @@ async def test_restarting_the_old_color_does_not_flip_back(
     # that such containers are never a generation, at any later time.
     doc = await eventually("blue routable again", blue_back, WAIT_S)
     assert created == doc["colors"]["blue"]["containers"][0]["created"]
-    assert "green" == (await provider.core.status("web"))["active"]
+    assert "green" == (await provider.status("web"))["active"]
     assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
-    assert None is (await provider.core.status("web"))["pending_promotion"]
+    assert None is (await provider.status("web"))["pending_promotion"]
 
 
 # -- 7. automatic rollback ------------------------------------------------------
@@ -422,7 +422,7 @@ async def test_killing_the_active_color_rolls_back_unless_disabled(
     else:
 
         async def disabled() -> dict[str, Any] | None:
-            doc = await provider.core.status("web")
+            doc = await provider.status("web")
             stage = (doc["pending_rollback"] or {}).get("stage")
             return doc if stage == "disabled" else None
 
@@ -514,13 +514,13 @@ async def test_bad_labels_are_an_error_of_their_service_only(
     await backends.run("beta", "purple")
 
     async def beta_broken() -> list[str]:
-        errors: list[str] = (await provider.core.status("beta"))["errors"]
+        errors: list[str] = (await provider.status("beta"))["errors"]
         return errors
 
     errors = await eventually("beta label error", beta_broken, WAIT_S)
     assert "purple" in errors[0]
-    assert True is (await provider.core.status("beta"))["serving_last_good_config"]
-    assert [] == (await provider.core.status("alpha"))["errors"]
+    assert True is (await provider.status("beta"))["serving_last_good_config"]
+    assert [] == (await provider.status("alpha"))["errors"]
     assert {"active": ["alpha-blue"], "blue": [url(alpha_port)]} == await provider.servers("alpha")
     assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
 
@@ -538,7 +538,7 @@ async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_n
     purple, _ = await backends.run("beta", "purple")
 
     async def beta_broken() -> list[str]:
-        errors: list[str] = (await provider.core.status("beta"))["errors"]
+        errors: list[str] = (await provider.status("beta"))["errors"]
         return errors
 
     await eventually("beta label error", beta_broken, WAIT_S)
@@ -550,16 +550,16 @@ async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_n
 
     await eventually(f"{url(old_port)} replaced by {url(new_port)}", replaced, WAIT_S)
     assert routers == (await provider.config())["http"]["routers"]
-    assert True is (await provider.core.status("beta"))["serving_last_good_config"]
+    assert True is (await provider.status("beta"))["serving_last_good_config"]
 
     await asyncio.to_thread(containers.stop, purple)
 
     async def only_warned() -> bool:
-        doc = await provider.core.status("beta")
+        doc = await provider.status("beta")
         return doc["errors"] == [] and len(doc["warnings"]) == 1
 
     await eventually("the stopped bad container only warns", only_warned, WAIT_S)
-    assert False is (await provider.core.status("beta"))["serving_last_good_config"]
+    assert False is (await provider.status("beta"))["serving_last_good_config"]
 
 
 async def test_unwritable_state_file_still_syncs_and_follows_docker(
@@ -593,14 +593,14 @@ async def test_unwritable_state_file_still_syncs_and_follows_docker(
         return await provider.servers("web") == {"active": ["web-blue"], "blue": [url(second_port)]}
 
     await eventually("the body follows Docker", followed, WAIT_S)
-    assert False is (await provider.core.status("web"))["adopted"]
+    assert False is (await provider.status("web"))["adopted"]
 
     (obstacle / "keep").unlink()
     obstacle.rmdir()
 
     async def adopted() -> bool:
         ready, _ = await provider.get("/readyz")
-        return ready == 200 and bool((await provider.core.status("web"))["adopted"])
+        return ready == 200 and bool((await provider.status("web"))["adopted"])
 
     await eventually("web adopted after the path is clear", adopted, WAIT_S)
     assert "blue" == json.loads(obstacle.read_text())["services"]["web"]["active"]

@@ -188,7 +188,7 @@ def test_green_that_never_gets_healthy_never_takes_traffic(stack: Stack) -> None
     result = load.result
     assert [] == failures_of(result)
     assert [BLUE] == sorted(result.summary().bodies)
-    status = stack.provider.core.status(stack.service)
+    status = stack.provider.status(stack.service)
     assert "blue" == status["active"]
     assert 0 == status["colors"]["green"]["routable"]
     shown = [(c["id"], c["health"]) for c in status["colors"]["green"]["containers"]]
