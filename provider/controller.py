@@ -16,7 +16,21 @@ from typing import Any
 
 import structlog
 
-from provider import promotion, store, transitions
+from provider import store
+from provider.core import promotion, transitions
+from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
+from provider.core.promotion import Pending
+from provider.core.render import render, serialize
+from provider.core.routing import (
+    Observation,
+    ServiceView,
+    active_color,
+    check_switch,
+    initial_color,
+    keep_shape,
+)
+from provider.core.routing import observe as group
+from provider.core.status import service_status
 from provider.errors import (
     BadRequest,
     RetireRefused,
@@ -25,24 +39,20 @@ from provider.errors import (
     UnknownService,
 )
 from provider.metrics import Metrics
-from provider.model import Color, Container, ServiceState, State, SwitchRecord
-from provider.render import render, serialize
-from provider.routing import (
-    Observation,
-    ServiceView,
-    active_color,
-    check_switch,
-    initial_color,
-    keep_shape,
-)
-from provider.routing import observe as group
 from provider.settings import Settings
-from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
 
 #: After a failed state write, retry after this many seconds, doubling up to the second.
 STATE_RETRY_DELAYS = (0.5, 30.0)
+
+
+@dataclass(frozen=True)
+class PendingSwitches:
+    """What one service's automatic promotion and rollback wait for; typed until ``/status``."""
+
+    promotion: Pending | None = None
+    rollback: Pending | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,8 @@ class Controller:
         self.state_write_error: str | None = None
         self.state_retry_delays = STATE_RETRY_DELAYS
         self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        #: Per service, what the watcher's automatic promotion waits for.
-        self.pending: dict[str, dict[str, Any]] = {}
-        #: Per service, what the watcher's automatic rollback waits for.
-        self.pending_rollback: dict[str, dict[str, Any]] = {}
+        #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
+        self._pending: dict[str, PendingSwitches] = {}
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}
@@ -127,17 +135,37 @@ class Controller:
             log.info("docker_clock_offset", offset_s=round(seconds, 3))
         self.daemon_offset = seconds
 
-    def mark_synced(self) -> None:
+    async def mark_synced(self) -> None:
         """The first full sync finished: ``/traefik`` may answer 200 from now on."""
-        if not self.synced:
-            self.synced = True
-            log.info("first_sync_done", services=len(self.observation.services))
+        async with self.lock:
+            if not self.synced:
+                self.synced = True
+                log.info("first_sync_done", services=len(self.observation.services))
+            self.changed.notify_all()
 
-    def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
-        if connected != self.docker_connected:
-            log.info("docker_connection", connected=connected, error=error)
-        self.docker_connected = connected
-        self.docker_error = None if connected else error
+    async def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
+        """Docker answers again, or not; the automatic switcher must notice at once."""
+        async with self.lock:
+            if connected != self.docker_connected:
+                log.info("docker_connection", connected=connected, error=error)
+            self.docker_connected = connected
+            self.docker_error = None if connected else error
+            self.changed.notify_all()
+
+    def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None:
+        """What every service's automatic switch waits for now. Caller holds the lock.
+
+        Replaces the whole table: a service left out has nothing pending.
+        """
+        self._pending = {
+            name: item
+            for name, item in pending.items()
+            if item.promotion is not None or item.rollback is not None
+        }
+
+    def pending(self, service: str) -> PendingSwitches:
+        """What ``service``'s automatic promotion and rollback wait for."""
+        return self._pending.get(service) or PendingSwitches()
 
     async def _refresh(self) -> None:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
@@ -403,8 +431,7 @@ class Controller:
         except StateFileError:
             log.error("switch_not_persisted", service=service, to=str(target), reason=reason)
             raise
-        self.pending.pop(service, None)
-        self.pending_rollback.pop(service, None)
+        self._pending.pop(service, None)
         self._rebuild()
         self.changed.notify_all()
         if record is not None:
@@ -426,12 +453,13 @@ class Controller:
 
     def status(self, service: str) -> dict[str, Any]:
         view = self.view(service)
+        pending = self.pending(service)
         return service_status(
             view,
             self.state.services.get(service),
             self.active(service),
-            pending=self.pending.get(service),
-            pending_rollback=self.pending_rollback.get(service),
+            pending=pending.promotion,
+            pending_rollback=pending.rollback,
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
         )

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 from provider.errors import StateFileError
-from provider.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 
 FORMAT_VERSION = 1
 
