@@ -30,6 +30,7 @@ from provider.errors import (
 from provider.metrics import Exposition
 from provider.model import Color
 from provider.openapi import SPEC
+from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
 
@@ -244,6 +245,9 @@ async def metrics(request: web.Request) -> web.Response:
         out.sample(
             "bluegreen_api_requests_total", count, method=method, route=route, status=str(status)
         )
+    out.family("bluegreen_webhook_deliveries_total", "counter", "Webhook outcomes by result.")
+    for result, count in sorted(m.webhook_deliveries.items()):
+        out.sample("bluegreen_webhook_deliveries_total", count, result=result)
     return web.Response(text=out.text(), content_type="text/plain", charset="utf-8")
 
 
@@ -267,4 +271,5 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    setup_window(app, controller)
     return app

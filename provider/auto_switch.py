@@ -19,6 +19,7 @@ import structlog
 
 from provider.controller import Controller
 from provider.errors import BlueGreenError, StateFileError
+from provider.events import EventKind
 from provider.model import Color
 from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
 from provider.settings import Settings
@@ -27,6 +28,8 @@ log = structlog.get_logger("bluegreen.auto_switch")
 
 #: After a refused or failed switch, wait this long before trying the same again.
 RETRY_AFTER_S = 1.0
+#: The event published when a pending promotion or rollback changes stage or is refused.
+_EVENT_OF = {Action.PROMOTE: EventKind.PROMOTION, Action.ROLLBACK: EventKind.ROLLBACK}
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -156,6 +159,10 @@ class AutoSwitcher:
             stage=str(stage),
             detail=pending.detail,
         )
+        self.controller.events.publish(
+            _EVENT_OF[kind], service, to=str(pending.color), stage=str(stage),
+            waiting_for=pending.detail, due_at=pending.due_at,
+        )  # fmt: skip
 
     async def _switch(self, item: _Planned) -> None:
         try:
@@ -171,6 +178,10 @@ class AutoSwitcher:
                 reason=str(item.action),
                 error=str(exc),
             )
+            self.controller.events.publish(
+                _EVENT_OF[item.action], item.service, to=str(item.target), reason=str(item.action),
+                actor="watcher", stage="refused", error=str(exc),
+            )  # fmt: skip
         else:
             self._retry_at.pop((item.service, item.action, item.target), None)
             self.timers.pop(item.service, None)

@@ -18,6 +18,7 @@ import structlog
 
 from provider import store, transitions
 from provider.errors import BadRequest, StateFileError, SwitchRefused, UnknownService
+from provider.events import EventBus, EventKind, Seen, images_of, publish_observed
 from provider.metrics import Metrics
 from provider.model import Color, Container, State, SwitchRecord
 from provider.render import render, serialize
@@ -50,6 +51,7 @@ class Controller:
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        events: EventBus | None = None,
     ) -> None:
         self.settings = settings
         self.options = settings.options
@@ -71,6 +73,9 @@ class Controller:
         self.body = serialize({})
         #: Bumped whenever observations or state change, so watchers can wait on it.
         self.changed = asyncio.Condition(self.lock)
+        #: Typed events of every state change (``GET /events``, the status page, webhooks).
+        self.events = events or EventBus(buffer=settings.events_buffer, clock=clock)
+        self._seen: Seen = ({}, {})
 
     # -- observations ---------------------------------------------------------
 
@@ -104,6 +109,8 @@ class Controller:
     def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
         if connected != self.docker_connected:
             log.info("docker_connection", connected=connected, error=error)
+            change = ("disconnected", "connected") if connected else ("connected", "disconnected")
+            self.events.publish(EventKind.DOCKER, None, from_=change[0], to=change[1], error=error)
         self.docker_connected = connected
         self.docker_error = None if connected else error
 
@@ -123,6 +130,7 @@ class Controller:
         if state is not self.state:
             await self._persist(state)
         self._rebuild()
+        self._seen = publish_observed(self.events, self.observation, self._seen)
         self.changed.notify_all()
 
     def effective_views(self) -> dict[str, ServiceView]:
@@ -237,6 +245,7 @@ class Controller:
                 forced=force,
                 seq=record.seq,
             )
+            self.events.publish_switch(record, images_of(view), forced=force)
         svc = self.state.services[service]
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
 

@@ -151,6 +151,7 @@ def normalize(doc: Mapping[str, Any], prefix: str) -> Container:
         exposed_ports=tuple(sorted(ports)),
         health_output=output,
         healthy_since=_healthy_since(state, health),
+        image=str(config.get("Image") or ""),
     )
 
 
