@@ -91,7 +91,7 @@ class WebhookDispatcher:
                     "webhook_dropped",
                     url=hook.spec.redacted(),
                     event_id=event.id,
-                    event=str(event.kind),
+                    kind=str(event.kind),
                     queued=len(hook.queue),
                 )
                 continue
@@ -149,7 +149,7 @@ class WebhookDispatcher:
                     "webhook_delivered",
                     url=hook.spec.redacted(),
                     event_id=event.id,
-                    event=str(event.kind),
+                    kind=str(event.kind),
                     attempt=attempt,
                 )
                 return
@@ -159,7 +159,7 @@ class WebhookDispatcher:
                 "webhook_failed" if last else "webhook_attempt_failed",
                 url=hook.spec.redacted(),
                 event_id=event.id,
-                event=str(event.kind),
+                kind=str(event.kind),
                 attempt=attempt,
                 error=error,
                 retry_in=None if last else delay,

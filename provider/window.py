@@ -30,5 +30,6 @@ def setup(app: web.Application, controller: Controller) -> None:
             metrics=controller.metrics,
             timeout=settings.webhook_timeout,
             queue_size=settings.webhook_queue,
+            backoff=webhooks.BACKOFF_FIRST_S,
         )
         webhooks.setup(app, controller.events, dispatcher)
