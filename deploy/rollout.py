@@ -6,7 +6,8 @@ Deploy, for service S whose active color is A and idle color T:
    a first deploy, to blue);
 2. ``compose up -d --no-deps --force-recreate S-T`` with ``BLUEGREEN_IMAGE``;
 3. follow T's new containers (created → starting → healthy) through
-   ``/status`` until the provider promotes T (or switch through the API when
+   ``/status``, re-read on each of the provider's events (``GET /events``;
+   polled when that is unavailable), until the provider promotes T (or switch through the API when
    the service is ``promote=manual`` or auto-promotion is off);
 4. wait ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
 5. print one summary line.
@@ -19,8 +20,9 @@ assumed: if the provider already made T active, T is left running.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -38,6 +40,7 @@ from deploy.errors import (
     TokenError,
     UnknownServiceError,
 )
+from deploy.follow import EventStream, EventsUnavailable
 from deploy.progress import RolloutTracker, Verdict
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot, other_color, parse_service
 
@@ -46,6 +49,8 @@ DEFAULT_COMPOSE_SERVICE = "{service}-{color}"
 UNREACHABLE_GRACE_S = 10.0
 #: A ready color the provider has not promoted, nor said why, after this long: switch via API.
 OPERATOR_SWITCH_AFTER_S = 5.0
+#: Following /events, re-read /status at least this often even if nothing is announced.
+QUIET_RESYNC_S = 5.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -152,6 +157,8 @@ class _Rollout:
         self.sleep = sleep
         self.poll_interval = poll_interval
         self.last: ServiceSnapshot | None = None
+        #: Follow the provider's /events (a real client only; fakes are polled).
+        self.follow_events = isinstance(client, ProviderClient)
 
     def snapshot(self) -> ServiceSnapshot:
         snap = parse_service(self.client.status(self.service))
@@ -161,14 +168,49 @@ class _Rollout:
     def wait(
         self, tracker: RolloutTracker, deadline: float, *, may_switch: bool
     ) -> tuple[Verdict, tuple[ContainerSnapshot, ...]]:
-        """Poll until SWITCHED (or READY when not ``may_switch``), FAILED or the deadline.
+        """Follow until SWITCHED (or READY when not ``may_switch``), FAILED or the deadline.
 
         Returns the final verdict and, for FAILED or a timeout, the containers to blame.
         """
+        with self._events() as stream:
+            return self._wait(tracker, deadline, may_switch=may_switch, stream=stream)
+
+    @contextlib.contextmanager
+    def _events(self) -> Iterator[EventStream | None]:
+        """The service's event stream, opened before the first snapshot; ``None``: poll."""
+        stream: EventStream | None = None
+        if self.follow_events:
+            with contextlib.suppress(EventsUnavailable):
+                stream = EventStream(self.client.url, self.service)
+        try:
+            yield stream
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _pause(self, stream: EventStream | None, deadline: float, wake: float | None) -> None:
+        """Until the next event (or timer) when following the stream, else one poll interval."""
+        if stream is None or stream.ended:
+            self.sleep(self.poll_interval)
+            return
+        now = self.clock()
+        until = min(deadline, now + QUIET_RESYNC_S, wake if wake is not None else deadline)
+        stream.wait(max(until - now, 0.0))
+
+    def _wait(
+        self,
+        tracker: RolloutTracker,
+        deadline: float,
+        *,
+        may_switch: bool,
+        stream: EventStream | None,
+    ) -> tuple[Verdict, tuple[ContainerSnapshot, ...]]:
         unreachable_since: float | None = None
         ready_since: float | None = None
         switch_sent = False
         polls = int(max(deadline - self.clock(), 0) / max(self.poll_interval, 0.01)) + 2
+        if stream is not None:
+            polls += 10_000  # each event is one more round
         for _ in range(polls):
             try:
                 snap: ServiceSnapshot | None = self.snapshot()
@@ -203,7 +245,13 @@ class _Rollout:
                     ready_since = None
             if self.clock() >= deadline:
                 break
-            self.sleep(self.poll_interval)
+            if unreachable_since is not None:
+                self.sleep(self.poll_interval)
+                continue
+            operator_due = None
+            if ready_since is not None and not switch_sent:
+                operator_due = ready_since + OPERATOR_SWITCH_AFTER_S
+            self._pause(stream, deadline, operator_due)
         return Verdict.WAITING, tracker.not_ready(self.last)
 
     def _operator_switch(self, target: str) -> bool:
