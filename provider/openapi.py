@@ -90,7 +90,6 @@ _CONTAINER: dict[str, Any] = {
         "created": {"type": "number"},
         "routable": {"type": "boolean"},
         "problem": {"type": "string", "nullable": True},
-        "image": {"type": "string"},
     },
 }
 

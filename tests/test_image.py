@@ -26,7 +26,10 @@ from tests.infra.tools import require
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "bgtest-python:bookworm"
 PROVIDER_IMAGE = "bgtest-provider:local"
-DEPENDENCIES = ("aiohttp", "aiodocker", "pyyaml", "structlog", "setuptools>=68")
+DEPENDENCIES = (
+    "aiohttp", "aiodocker", "pyyaml", "structlog", "aiohttp-sse", "aiohttp-jinja2", "jinja2",
+    "setuptools>=68",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
