@@ -68,7 +68,7 @@ async def start(label: str, hook: str | None, switches: int, workdir: Path) -> A
     await app[CONTROLLER].replace_containers(
         [make_container("web", "blue", port=8081), make_container("web", "green", port=8082)]
     )
-    app[CONTROLLER].mark_synced()
+    await app[CONTROLLER].mark_synced()
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

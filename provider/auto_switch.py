@@ -4,7 +4,7 @@ It re-evaluates every service after each change of the controller's
 observations or state (the controller notifies its ``changed`` condition) and
 when a hold (``promote_after``, ``rollback_after``) elapses. Decisions are
 computed under the controller's lock, from one consistent snapshot, by the
-pure :func:`provider.promotion.decide`; the switch itself goes through
+pure :func:`provider.core.promotion.decide`; the switch itself goes through
 ``Controller.switch`` like an API call, which re-checks readiness.
 """
 
@@ -17,19 +17,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from provider.controller import Controller
-from provider.errors import BlueGreenError, StateFileError
-from provider.events import EventKind
-from provider.model import Color
-from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
+from provider.controller import Controller, PendingSwitches
+from provider.core.model import Color
+from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
+from provider.errors import BlueGreenError
+from provider.events import EVENT_OF_ACTION
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")
 
 #: After a refused or failed switch, wait this long before trying the same again.
 RETRY_AFTER_S = 1.0
-#: The event published when a pending promotion or rollback changes stage or is refused.
-_EVENT_OF = {Action.PROMOTE: EventKind.PROMOTION, Action.ROLLBACK: EventKind.ROLLBACK}
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -98,6 +96,7 @@ class AutoSwitcher:
         connected = controller.docker_connected and controller.synced
         planned: list[_Planned] = []
         wakes: list[float] = []
+        pending: dict[str, PendingSwitches] = {}
         services = controller.observation.services
         for name in list(self.timers):
             if name not in services:
@@ -113,7 +112,9 @@ class AutoSwitcher:
                 connected=connected,
             )
             self.timers[name] = decision.timers
-            self._publish(name, decision)
+            pending[name] = PendingSwitches(decision.promotion, decision.rollback)
+            self._log_stage(name, Action.PROMOTE, decision.promotion)
+            self._log_stage(name, Action.ROLLBACK, decision.rollback)
             if decision.wake_at is not None:
                 wakes.append(decision.wake_at)
             if decision.action is None or decision.target is None:
@@ -123,25 +124,11 @@ class AutoSwitcher:
                 wakes.append(retry_at)
                 continue
             planned.append(_Planned(name, decision.action, decision.target))
-        for pending in (self.controller.pending, self.controller.pending_rollback):
-            for name in [n for n in pending if n not in services]:
-                del pending[name]
+        controller.publish_pending(pending)
         return planned, min(wakes) if wakes else None
 
-    def _publish(self, service: str, decision: Decision) -> None:
-        """Show what is pending in ``/status`` and log each change of stage once."""
-        if decision.promotion is not None:
-            self.controller.pending[service] = decision.promotion.to_json()
-        else:
-            self.controller.pending.pop(service, None)
-        if decision.rollback is not None:
-            self.controller.pending_rollback[service] = decision.rollback.to_json()
-        else:
-            self.controller.pending_rollback.pop(service, None)
-        self._log_stage(service, Action.PROMOTE, decision.promotion)
-        self._log_stage(service, Action.ROLLBACK, decision.rollback)
-
     def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
+        """Log each change of a pending switch's stage once."""
         key = (service, kind)
         stage = pending.stage if pending is not None else None
         if self._stages.get(key) == stage:
@@ -159,17 +146,18 @@ class AutoSwitcher:
             stage=str(stage),
             detail=pending.detail,
         )
-        self.controller.events.publish(
-            _EVENT_OF[kind], service, to=str(pending.color), stage=str(stage),
-            waiting_for=pending.detail, due_at=pending.due_at,
-        )  # fmt: skip
 
     async def _switch(self, item: _Planned) -> None:
         try:
             await self.controller.switch(
-                item.service, item.target, reason=str(item.action), actor="watcher"
+                item.service,
+                item.target,
+                reason=str(item.action),
+                actor="watcher",
+                automatic=True,
+                reject=item.action is Action.ROLLBACK,
             )
-        except (BlueGreenError, StateFileError) as exc:
+        except BlueGreenError as exc:  # refused, or the state file (StateFileError)
             self._retry_at[(item.service, item.action, item.target)] = self.clock() + RETRY_AFTER_S
             log.warning(
                 "auto_switch_failed",
@@ -179,9 +167,14 @@ class AutoSwitcher:
                 error=str(exc),
             )
             self.controller.events.publish(
-                _EVENT_OF[item.action], item.service, to=str(item.target), reason=str(item.action),
-                actor="watcher", stage="refused", error=str(exc),
-            )  # fmt: skip
+                EVENT_OF_ACTION[item.action],
+                item.service,
+                to=str(item.target),
+                reason=str(item.action),
+                actor="watcher",
+                stage="refused",
+                error=str(exc),
+            )
         else:
             self._retry_at.pop((item.service, item.action, item.target), None)
             self.timers.pop(item.service, None)

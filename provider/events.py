@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provider.model import Color, Container, Health, SwitchRecord
-from provider.routing import Observation, ServiceView
+from provider.core.model import Color, Container, Health, SwitchRecord
+from provider.core.promotion import Action, Pending
+from provider.core.routing import Observation, ServiceView
 
 #: Events kept for ``Last-Event-ID`` resumption.
 DEFAULT_BUFFER = 1000
@@ -249,6 +250,30 @@ class EventBus:
         """End every subscription (server shutdown): stream handlers return at once."""
         for subscriber in list(self._subscribers):
             subscriber.close(reason)
+
+
+#: The event of a pending automatic switch, by the switch's action.
+EVENT_OF_ACTION = {Action.PROMOTE: EventKind.PROMOTION, Action.ROLLBACK: EventKind.ROLLBACK}
+
+
+def publish_pending_stages(
+    bus: EventBus, service: str, before: Pending | None, now: Pending | None
+) -> None:
+    """A ``promotion``/``rollback`` event when a pending switch reaches a new stage.
+
+    Nothing when it is unchanged or gone: ``done`` is published with the
+    switch (:meth:`EventBus.publish_switch`), ``refused`` by the switcher.
+    """
+    if now is None or (before is not None and before.stage == now.stage):
+        return
+    bus.publish(
+        EVENT_OF_ACTION[now.kind],
+        service,
+        to=str(now.color),
+        stage=str(now.stage),
+        waiting_for=now.detail,
+        due_at=now.due_at,
+    )
 
 
 def _seq_of(event: Event) -> int:

@@ -31,6 +31,12 @@ class Metrics:
     traefik_polls: int = 0
     #: Webhook outcomes: delivered, retried, failed, dropped.
     webhook_deliveries: Counter[str] = field(default_factory=Counter)
+    #: State-file writes that failed (nothing changed; adoptions are retried).
+    state_write_errors: int = 0
+    #: Writes whose rename succeeded but whose directory fsync failed (still answered).
+    state_dir_fsync_errors: int = 0
+
+    traefik_releases: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass

@@ -24,9 +24,9 @@ from aiohttp.test_utils import TestServer
 
 from deploy.client import ProviderClient
 from deploy.progress import RolloutTracker, Verdict
-from deploy.rollout import Reporter, _Rollout
+from deploy.rollout import Reporter, Rollout
 from provider.api import CONTROLLER
-from provider.model import Health
+from provider.core.model import Health
 from tests.test_cli import quiet_provider_logs, start_provider, web_blue_green
 
 __all__ = ["quiet_provider_logs"]
@@ -53,7 +53,7 @@ async def follow_green_until_ready(
     controller = provider.app[CONTROLLER]
     green = next(c for c in controller.containers.values() if c.name == "app_web-green_1")
     out = io.StringIO()
-    run = _Rollout(
+    run = Rollout(
         ProviderClient(provider.url), "web", Reporter(out), time.monotonic, time.sleep,
         poll_interval,
     )  # fmt: skip

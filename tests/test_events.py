@@ -18,8 +18,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
+from provider.auto_switch import AutoSwitcher, policy_from
+from provider.controller import Controller
+from provider.core.model import Health, State
+from provider.core.promotion import Stage
 from provider.events import EventBus, EventKind
-from provider.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -45,7 +48,7 @@ async def started(
             make_container("api", "green", port=9002, created=2.0),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     return await aiohttp_client(app)
 
 
@@ -232,8 +235,8 @@ async def test_container_docker_and_label_error_events(
         await controller.update_containers([dataclasses.replace(green, health=Health.HEALTHY)])
         bad = make_container("web", "purple", port=8084, created=6.0)
         await controller.update_containers([bad])
-        controller.set_docker_connected(True)
-        controller.set_docker_connected(False, "socket gone")
+        await controller.set_docker_connected(True)
+        await controller.set_docker_connected(False, "socket gone")
         got = await events_of(stream, 5)
     assert [
         ("container", None, "starting"),
@@ -264,3 +267,46 @@ async def test_a_full_subscriber_queue_ends_that_subscription_only() -> None:
     assert 1 == bus.clients
     replay, gap = bus.since(bus.recent[1].id)
     assert (["2", "3", "4"], False) == ([str(e.reason) for e in replay], gap)
+
+
+async def test_pending_promotion_stages_come_from_the_typed_pending_values(
+    tmp_path: Path,
+) -> None:
+    """Each new stage of a pending promotion is one `promotion` event, then `done` with it.
+
+    The real switcher hands its typed `Pending` values to `Controller.publish_pending`;
+    an evaluation that changes nothing publishes nothing.
+    """
+    now = [1000.0]
+    settings = Settings(state_file=tmp_path / "state.json", promote_after=2.0)
+    controller = Controller(settings, State(), clock=lambda: now[0])
+    await controller.replace_containers([make_container("web", "blue", port=8081, created=1.0)])
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
+    switcher = AutoSwitcher(controller, policy_from(settings), clock=lambda: now[0])
+    green = make_container("web", "green", port=8082, created=now[0] + 1, health=Health.STARTING)
+    seen = len(controller.events.recent)
+
+    await controller.update_containers([green])
+    async with controller.lock:
+        switcher.evaluate()
+        switcher.evaluate()
+    await controller.update_containers([dataclasses.replace(green, health=Health.HEALTHY)])
+    async with controller.lock:
+        switcher.evaluate()
+    now[0] += 3
+    async with controller.lock:
+        [due], _ = switcher.evaluate()
+    await switcher._switch(due)
+
+    stages = [
+        (str(e.kind), e.to, e.detail.get("stage"))
+        for e in list(controller.events.recent)[seen:]
+        if e.kind in (EventKind.PROMOTION, EventKind.SWITCH)
+    ]
+    assert [
+        ("promotion", "green", str(Stage.NOT_ROUTABLE)),
+        ("promotion", "green", str(Stage.HOLDING)),
+        ("switch", "green", None),
+        ("promotion", "green", "done"),
+    ] == stages

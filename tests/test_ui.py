@@ -24,7 +24,7 @@ async def client_for(
     await app[CONTROLLER].replace_containers(
         [make_container("web", "blue", port=8081, name="web-<b>blue</b>")]
     )
-    app[CONTROLLER].mark_synced()
+    await app[CONTROLLER].mark_synced()
     return await aiohttp_client(app)
 
 

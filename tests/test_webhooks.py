@@ -91,7 +91,7 @@ async def provider(
             make_container("web", "green", port=8082, created=2.0),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     return await aiohttp_client(app)
 
 

@@ -80,8 +80,11 @@ def app_service(
     health_interval: str = "300ms",
     start_period: str | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    stop_signal: str | None = None,
+    stop_grace_period: str = "2s",
 ) -> dict[str, Any]:
-    """One color's compose service definition."""
+    """One color's compose service definition (``stop_signal``: e.g. one the app ignores,
+    so that ``compose stop`` waits ``stop_grace_period`` while the app keeps serving)."""
     healthcheck: dict[str, Any] = {
         "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:$$APP_PORT/health"],
         "interval": health_interval,
@@ -98,11 +101,13 @@ def app_service(
         OWNER_LABEL: owner,
     }
     labels.update(extra_labels or {})
+    extra = {"stop_signal": stop_signal} if stop_signal else {}
     return {
+        **extra,
         "image": f"${{BLUEGREEN_IMAGE:-{default_image}}}",
         "network_mode": "host",
         "init": True,
-        "stop_grace_period": "2s",
+        "stop_grace_period": stop_grace_period,
         "environment": {"COLOR": color, "APP_PORT": str(port)},
         "command": ["sh", "-c", APP_SCRIPT],
         "healthcheck": healthcheck,
