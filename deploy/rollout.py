@@ -6,16 +6,20 @@ provider through :class:`ProviderApi` and compose through :class:`ComposeApi`
 (Protocols: ``deploy.client.ProviderClient`` and ``deploy.compose.Compose``
 in production, fakes in the tests), follow ``/status`` with a
 :class:`Rollout`, and never stop the active color
-(:meth:`Rollout.stop_unless_active`).
+(:meth:`Rollout.stop_unless_active`). A :class:`Rollout` re-reads ``/status``
+on each of the provider's events (``GET /events``, ``deploy/follow.py``) and
+polls when that is unavailable; the snapshots, hence the output, are the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
+from deploy.client import ProviderClient
 from deploy.errors import (
     CliError,
     ComposeError,
@@ -26,6 +30,7 @@ from deploy.errors import (
     TokenError,
     UnknownServiceError,
 )
+from deploy.follow import EventStream, EventsUnavailable
 from deploy.progress import RolloutTracker, Verdict
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot, parse_service
 from provider.core.model import Color
@@ -35,6 +40,8 @@ DEFAULT_COMPOSE_SERVICE = "{service}-{color}"
 UNREACHABLE_GRACE_S = 10.0
 #: A ready color the provider has not promoted, nor said why, after this long: switch via API.
 OPERATOR_SWITCH_AFTER_S = 5.0
+#: Following /events, re-read /status at least this often even if nothing is announced.
+QUIET_RESYNC_S = 5.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -165,6 +172,8 @@ class Rollout:
         self.sleep = sleep
         self.poll_interval = poll_interval
         self.last: ServiceSnapshot | None = None
+        #: Follow the provider's /events (a real client only; fakes are polled).
+        self.events_url = client.url if isinstance(client, ProviderClient) else None
 
     def snapshot(self) -> ServiceSnapshot:
         snap = parse_service(self.client.status(self.service))
@@ -174,14 +183,49 @@ class Rollout:
     def wait(
         self, tracker: RolloutTracker, deadline: float, *, may_switch: bool
     ) -> tuple[Verdict, tuple[ContainerSnapshot, ...]]:
-        """Poll until SWITCHED (or READY when not ``may_switch``), FAILED or the deadline.
+        """Follow until SWITCHED (or READY when not ``may_switch``), FAILED or the deadline.
 
         Returns the final verdict and, for FAILED or a timeout, the containers to blame.
         """
+        with self._events() as stream:
+            return self._wait(tracker, deadline, may_switch=may_switch, stream=stream)
+
+    @contextlib.contextmanager
+    def _events(self) -> Iterator[EventStream | None]:
+        """The service's event stream, opened before the first snapshot; ``None``: poll."""
+        stream: EventStream | None = None
+        if self.events_url is not None:
+            with contextlib.suppress(EventsUnavailable):
+                stream = EventStream(self.events_url, self.service)
+        try:
+            yield stream
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _pause(self, stream: EventStream | None, deadline: float, wake: float | None) -> None:
+        """Until the next event (or timer) when following the stream, else one poll interval."""
+        if stream is None or stream.ended:
+            self.sleep(self.poll_interval)
+            return
+        now = self.clock()
+        until = min(deadline, now + QUIET_RESYNC_S, wake if wake is not None else deadline)
+        stream.wait(max(until - now, 0.0))
+
+    def _wait(
+        self,
+        tracker: RolloutTracker,
+        deadline: float,
+        *,
+        may_switch: bool,
+        stream: EventStream | None,
+    ) -> tuple[Verdict, tuple[ContainerSnapshot, ...]]:
         unreachable_since: float | None = None
         ready_since: float | None = None
         switch_sent = False
         polls = int(max(deadline - self.clock(), 0) / max(self.poll_interval, 0.01)) + 2
+        if stream is not None:
+            polls += 10_000  # each event is one more round
         for _ in range(polls):
             try:
                 snap: ServiceSnapshot | None = self.snapshot()
@@ -216,7 +260,13 @@ class Rollout:
                     ready_since = None
             if self.clock() >= deadline:
                 break
-            self.sleep(self.poll_interval)
+            if unreachable_since is not None:
+                self.sleep(self.poll_interval)
+                continue
+            operator_due = None
+            if ready_since is not None and not switch_sent:
+                operator_due = ready_since + OPERATOR_SWITCH_AFTER_S
+            self._pause(stream, deadline, operator_due)
         return Verdict.WAITING, tracker.not_ready(self.last)
 
     def _operator_switch(self, target: Color) -> bool:

@@ -32,6 +32,7 @@ from provider.errors import (
 )
 from provider.metrics import Exposition
 from provider.openapi import SPEC
+from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
 
@@ -274,6 +275,9 @@ async def metrics(request: web.Request) -> web.Response:
         out.sample(
             "bluegreen_api_requests_total", count, method=method, route=route, status=str(status)
         )
+    out.family("bluegreen_webhook_deliveries_total", "counter", "Webhook outcomes by result.")
+    for result, count in sorted(m.webhook_deliveries.items()):
+        out.sample("bluegreen_webhook_deliveries_total", count, result=result)
     return web.Response(text=out.text(), content_type="text/plain", charset="utf-8")
 
 
@@ -299,4 +303,5 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    setup_window(app, controller)
     return app

@@ -21,6 +21,7 @@ from provider.controller import Controller, PendingSwitches
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
 from provider.errors import BlueGreenError
+from provider.events import EVENT_OF_ACTION
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")
@@ -163,6 +164,15 @@ class AutoSwitcher:
                 service=item.service,
                 color=str(item.target),
                 reason=str(item.action),
+                error=str(exc),
+            )
+            self.controller.events.publish(
+                EVENT_OF_ACTION[item.action],
+                item.service,
+                to=str(item.target),
+                reason=str(item.action),
+                actor="watcher",
+                stage="refused",
                 error=str(exc),
             )
         else:

@@ -38,6 +38,14 @@ from provider.errors import (
     SwitchRefused,
     UnknownService,
 )
+from provider.events import (
+    EventBus,
+    EventKind,
+    Seen,
+    images_of,
+    publish_observed,
+    publish_pending_stages,
+)
 from provider.metrics import Metrics
 from provider.settings import Settings
 
@@ -76,6 +84,7 @@ class Controller:
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        events: EventBus | None = None,
     ) -> None:
         self.settings = settings
         self.options = settings.options
@@ -101,6 +110,9 @@ class Controller:
         self.body = serialize({})
         #: Bumped whenever observations or state change, so watchers can wait on it.
         self.changed = asyncio.Condition(self.lock)
+        #: Typed events of every state change (``GET /events``, the status page, webhooks).
+        self.events = events or EventBus(buffer=settings.events_buffer, clock=clock)
+        self._seen: Seen = ({}, {})
 
     # -- observations ---------------------------------------------------------
 
@@ -148,6 +160,12 @@ class Controller:
         async with self.lock:
             if connected != self.docker_connected:
                 log.info("docker_connection", connected=connected, error=error)
+                change = (
+                    ("disconnected", "connected") if connected else ("connected", "disconnected")
+                )
+                self.events.publish(
+                    EventKind.DOCKER, None, from_=change[0], to=change[1], error=error
+                )
             self.docker_connected = connected
             self.docker_error = None if connected else error
             self.changed.notify_all()
@@ -155,13 +173,20 @@ class Controller:
     def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None:
         """What every service's automatic switch waits for now. Caller holds the lock.
 
-        Replaces the whole table: a service left out has nothing pending.
+        Replaces the whole table: a service left out has nothing pending. Each
+        pending promotion or rollback that reached a new stage is published as a
+        ``promotion``/``rollback`` event, from the typed values.
         """
+        before = self._pending
         self._pending = {
             name: item
             for name, item in pending.items()
             if item.promotion is not None or item.rollback is not None
         }
+        for name, item in sorted(self._pending.items()):
+            old = before.get(name) or PendingSwitches()
+            publish_pending_stages(self.events, name, old.promotion, item.promotion)
+            publish_pending_stages(self.events, name, old.rollback, item.rollback)
 
     def pending(self, service: str) -> PendingSwitches:
         """What ``service``'s automatic promotion and rollback wait for."""
@@ -178,6 +203,7 @@ class Controller:
             # While writes fail, only the retry task writes (with backoff).
             await self._persist_adoptions(state)
         self._rebuild()
+        self._seen = publish_observed(self.events, self.observation, self._seen)
         self.changed.notify_all()
 
     def _with_adoptions(self, state: State) -> State:
@@ -446,6 +472,7 @@ class Controller:
                 forced=force,
                 seq=record.seq,
             )
+            self.events.publish_switch(record, images_of(view), forced=force)
         svc = self.state.services[service]
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
 

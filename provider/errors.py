@@ -83,6 +83,13 @@ class NotReady(BlueGreenError):
     code = "not_synced"
 
 
+class TooManyClients(BlueGreenError):
+    """``GET /events`` already has ``--events-max-clients`` streams open."""
+
+    status = 503
+    code = "too_many_clients"
+
+
 class StateFileError(BlueGreenError):
     """The state file cannot be read or written; the server must not guess."""
 

@@ -454,3 +454,169 @@ SPEC: dict[str, Any] = {
         },
     },
 }
+
+# -- the operator's window: /events, the status page, the webhook body -----------
+
+_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "One event: the data of a GET /events message (whose SSE event name is `event` and "
+        "id is `id`) and the body POSTed to each webhook"
+    ),
+    "additionalProperties": False,
+    "required": [
+        "id",
+        "event",
+        "service",
+        "from",
+        "to",
+        "reason",
+        "actor",
+        "at",
+        "images",
+        "detail",
+    ],
+    "properties": {
+        "id": {"type": "string", "description": "<boot>-<n>: unique, increasing within a boot"},
+        "event": {
+            "type": "string",
+            "enum": [
+                "switch",
+                "promotion",
+                "rollback",
+                "canary",
+                "container",
+                "docker",
+                "label_error",
+            ],
+        },
+        "service": {"type": "string", "nullable": True, "description": "null for docker"},
+        "from": {"type": "string", "nullable": True, "description": "color, phase or state"},
+        "to": {"type": "string", "nullable": True},
+        "reason": {"type": "string", "nullable": True},
+        "actor": {"type": "string", "nullable": True},
+        "at": {"type": "number", "description": "POSIX seconds"},
+        "images": {
+            "type": "object",
+            "description": "switch/rollback/promotion done: newest image of each color",
+            "additionalProperties": {"type": "string", "nullable": True},
+        },
+        "detail": {
+            "type": "object",
+            "description": (
+                "the kind's own fields: stage, waiting_for, due_at, error (promotion, rollback); "
+                "seq, forced (switch); container, state, health, health_output (container); "
+                "errors (label_error); error (docker)"
+            ),
+        },
+    },
+}
+
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+SPEC["paths"].update(
+    {
+        "/events": {
+            "get": {
+                "summary": "Server-Sent Events: every event as it happens (read-only)",
+                "description": (
+                    "Each message: `id: <id>`, `event: <kind>`, `data: <Event JSON>`. Send "
+                    "`Last-Event-ID` to resume from the ring buffer; when the events after it "
+                    "are gone the stream starts with an `event: resync` message (re-read "
+                    "/status). A `: ping` comment every --events-heartbeat seconds."
+                ),
+                "parameters": [
+                    {
+                        "name": "service",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the stream (never ends on its own)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(400, 503),
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The status page (HTML; absent with --ui off)",
+                "responses": {"200": {"description": "OK", "content": _HTML}},
+            }
+        },
+        "/ui/services": {
+            "get": {
+                "summary": "The status page's services section (HTML fragment it reloads)",
+                "responses": {"200": {"description": "OK", "content": _HTML}},
+            }
+        },
+        "/ui/app.js": {
+            "get": {
+                "summary": "The status page's script",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/javascript": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/ui/style.css": {
+            "get": {
+                "summary": "The status page's style sheet",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"text/css": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+)
+SPEC["components"]["schemas"]["Event"] = _EVENT
+#: OpenAPI 3.0 has no webhooks section: what each --webhook receives, as an extension.
+SPEC["x-webhooks"] = {
+    "event": {
+        "post": {
+            "summary": "One event, POSTed to every --webhook whose events filter matches",
+            "parameters": [
+                {
+                    "name": "X-Bluegreen-Signature",
+                    "in": "header",
+                    "required": False,
+                    "description": "sha256=<hex HMAC-SHA256 of the body> with --webhook-secret",
+                    "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                },
+                {
+                    "name": "X-Bluegreen-Event",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "X-Bluegreen-Delivery",
+                    "in": "header",
+                    "required": True,
+                    "description": "the event id (the same on every retry)",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("Event")}},
+            },
+            "responses": {"200": {"description": "any 2xx: delivered; else retried 3 times"}},
+        }
+    }
+}

@@ -21,6 +21,7 @@ import yaml
 from provider.core.labels import LabelDefaults, parse_bool
 from provider.core.routing import Options
 from provider.errors import SettingsError
+from provider.webhook_config import Webhook, parse_hooks, parse_url
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -49,6 +50,15 @@ class Settings:
     resync_interval: float = 30.0
     history_limit: int = 1000
     max_body: int = 65536
+    # The operator's window: status page, event stream, webhooks.
+    ui: bool = True
+    events_buffer: int = 1000
+    events_max_clients: int = 32
+    events_heartbeat: float = 15.0
+    webhooks: tuple[Webhook, ...] = ()
+    webhook_secret: str | None = None
+    webhook_timeout: float = 5.0
+    webhook_queue: int = 1000
     hold: float = 2.5
 
     @property
@@ -67,6 +77,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("token", "provider_token"):
                 value = "set" if value else "unset"
+            elif f.name in ("webhook_secret", "webhooks"):
+                value = _redact_window(f.name, value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -155,6 +167,14 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("resync_interval", "--resync-interval", parse_seconds, "seconds between full resyncs"),
     ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
     ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
+    ("ui", "--ui", _bool, "serve the status page at / (on, off; default on)"),
+    ("events_buffer", "--events-buffer", _positive_int, "events kept for resuming /events"),
+    ("events_max_clients", "--events-max-clients", _positive_int, "most /events clients"),
+    ("events_heartbeat", "--events-heartbeat", parse_seconds, "seconds between /events heartbeats"),
+    ("webhook_secret", "--webhook-secret", _secret, "HMAC-SHA256 key signing webhook bodies"),
+    ("webhook_secret_file", "--webhook-secret-file", Path, "file holding --webhook-secret"),
+    ("webhook_timeout", "--webhook-timeout", parse_seconds, "seconds per webhook attempt"),
+    ("webhook_queue", "--webhook-queue", _positive_int, "undelivered events kept per hook"),
     ("hold", "--hold", parse_seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
 )
 
@@ -164,6 +184,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML settings file (env BLUEGREEN_CONFIG)")
     for name, flag, _parse, help_text in _SPECS:
         parser.add_argument(flag, dest=name, default=None, help=help_text)
+    parser.add_argument(
+        "--webhook",
+        dest="webhooks",
+        action="append",
+        default=None,
+        help="POST events to this URL (repeatable; env BLUEGREEN_WEBHOOKS, space-separated)",
+    )
     parser.add_argument(
         "--no-auto-promote",
         dest="auto_promote",
@@ -192,7 +219,7 @@ def _read_yaml(path: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(doc, dict):
         raise SettingsError(f"settings file {path} must hold a mapping of setting: value")
-    known = {name for name, *_ in _SPECS}
+    known = {name for name, *_ in _SPECS} | {"webhooks"}
     out: dict[str, Any] = {}
     for key, value in doc.items():
         name = str(key).replace("-", "_")
@@ -200,11 +227,13 @@ def _read_yaml(path: str) -> Mapping[str, Any]:
             raise SettingsError(
                 f"settings file {path}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
             )
-        if isinstance(value, list):
+        if name == "webhooks":
+            pass  # structured: a list of URLs or {url, events, secret} mappings
+        elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, bool):
             value = "true" if value else "false"
-        out[name] = "" if value is None else str(value)
+        out[name] = value if name == "webhooks" else "" if value is None else str(value)
     return out
 
 
@@ -234,6 +263,7 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
             ) from exc
     if "listen" in values:
         values["listen_host"], values["listen_port"] = values.pop("listen")
+    values.update(_window_values(namespace, env, from_file, config_path, values))
     return Settings(**values)
 
 
@@ -246,3 +276,54 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) ->
     except argparse.ArgumentError as exc:
         raise SettingsError(str(exc)) from exc
     return load(namespace, environ)
+
+
+# -- the operator's window: webhooks --------------------------------------------
+
+
+def _redact_window(name: str, value: Any) -> Any:
+    if name == "webhook_secret":
+        return "set" if value else "unset"
+    return [hook.redacted() for hook in value]
+
+
+def _window_values(
+    namespace: argparse.Namespace,
+    env: Mapping[str, str],
+    from_file: Mapping[str, Any],
+    config_path: str | None,
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """``webhooks`` (flags, env, or the YAML list) and ``--webhook-secret-file``."""
+    out: dict[str, Any] = {}
+    flags: list[str] | None = getattr(namespace, "webhooks", None)
+    try:
+        if flags:
+            source = "--webhook"
+            hooks = parse_hooks(parse_url(url) for url in flags)
+        elif "BLUEGREEN_WEBHOOKS" in env:
+            source = "BLUEGREEN_WEBHOOKS"
+            hooks = parse_hooks(env["BLUEGREEN_WEBHOOKS"].split())
+        elif "webhooks" in from_file:
+            source = f"webhooks in {config_path}"
+            raw = from_file["webhooks"]
+            hooks = parse_hooks([] if raw is None else raw if isinstance(raw, list) else [raw])
+        else:
+            hooks = ()
+    except ValueError as exc:
+        hint = "(flag --webhook, env BLUEGREEN_WEBHOOKS)"
+        raise SettingsError(f"invalid {source}: {exc} {hint}") from exc
+    if hooks:
+        out["webhooks"] = hooks
+    secret_file: Path | None = values.pop("webhook_secret_file", None)
+    if secret_file is not None:
+        if values.get("webhook_secret"):
+            raise SettingsError("give --webhook-secret or --webhook-secret-file, not both")
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read --webhook-secret-file {secret_file}: {exc}") from exc
+        if not secret:
+            raise SettingsError(f"--webhook-secret-file {secret_file} is empty")
+        out["webhook_secret"] = secret
+    return out

@@ -52,7 +52,13 @@ ENDPOINTS: dict[str, str] = {
     "/readyz": "GET",
     "/metrics": "GET",
     "/openapi.json": "GET",
+    "/": "GET",
+    "/ui/services": "GET",
+    "/ui/app.js": "GET",
+    "/ui/style.css": "GET",
 }
+#: Endpoints that stream (never end on their own): checked by tests/test_events.py instead.
+STREAMING: dict[str, str] = {"/events": "GET"}
 SERVICES = ("web", "api")
 
 
@@ -320,13 +326,15 @@ def stray_requests(draw: st.DrawFn) -> HostileRequest:
     """Requests to paths the API does not have."""
     path = draw(
         st.one_of(
-            st.sampled_from(["/", "//", "/switch/", "/status/", "/status/a/b", "/traefik.json"]),
+            st.sampled_from(["/ui", "//", "/switch/", "/status/", "/status/a/b", "/traefik.json"]),
             _ANY_TEXT.map(lambda s: "/" + quote(s.encode("utf-8", "surrogatepass"), safe="/")),
             st.sampled_from(["/%zz", "/../etc/passwd", "/%2e%2e/%2e%2e", "/\u00e9"]),
         )
     )
     if not path.isascii():
         path = quote(path, safe="/%")
+    if path in ENDPOINTS or path in STREAMING:  # e.g. "/" + "": the status page
+        path += "-stray"
     method = draw(_methods)
     return HostileRequest(method, "(stray)", (path + draw(_query))[:MAX_TARGET], (), draw(_bodies))
 

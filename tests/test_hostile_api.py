@@ -43,6 +43,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedApp]:
         yield running
 
 
+#: The status page's routes answer these instead of JSON.
+PAGE_TYPES = {
+    "/": "text/html",
+    "/ui/services": "text/html",
+    "/ui/app.js": "application/javascript",
+    "/ui/style.css": "text/css",
+}
+
+
 def state_file(server: ThreadedApp) -> Path:
     return server.app[CONTROLLER].settings.state_file
 
@@ -61,6 +70,8 @@ def check_answer(request: HostileRequest, response: RawResponse) -> None:
         assert isinstance(doc["detail"], str) and doc["detail"]
     elif request.route == "/metrics":
         assert response.body.startswith(b"# HELP")
+    elif request.route in PAGE_TYPES:
+        assert PAGE_TYPES[request.route] == response.content_type, (request, response)
     else:
         assert "application/json" == response.content_type, (request, response)
         response.json()

@@ -28,7 +28,10 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "bgtest-python:bookworm"
 PROVIDER_IMAGE = "bgtest-provider:local"
-DEPENDENCIES = ("aiohttp", "aiodocker", "pyyaml", "structlog", "setuptools>=68")
+DEPENDENCIES = (
+    "aiohttp", "aiodocker", "pyyaml", "structlog", "aiohttp-sse", "aiohttp-jinja2", "jinja2",
+    "setuptools>=68",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

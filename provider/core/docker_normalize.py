@@ -158,6 +158,7 @@ def normalize(doc: Mapping[str, Any], prefix: str, previous: Container | None = 
         exposed_ports=tuple(sorted(ports)),
         health_output=output,
         healthy_since=healthy_since,
+        image=str(config.get("Image") or ""),
     )
 
 

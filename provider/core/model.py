@@ -67,6 +67,8 @@ class Container:
     exposed_ports: tuple[int, ...] = ()
     health_output: str = ""
     healthy_since: float | None = None
+    #: ``Config.Image`` as the container was created (shown in events and webhooks).
+    image: str = ""
 
     @property
     def routable(self) -> bool:

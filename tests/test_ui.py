@@ -1,0 +1,67 @@
+"""The status page's HTTP side, without a browser: headers, escaping, ``--ui off``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from provider.api import CONTROLLER
+from provider.server import build_app
+from provider.settings import Settings, parse_args
+from tests.factories import make_container
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+async def client_for(
+    aiohttp_client: ClientFactory, tmp_path: Path, **settings: Any
+) -> TestClient[Any, Any]:
+    app = build_app(Settings(state_file=tmp_path / "state.json", **settings), watch_docker=False)
+    await app[CONTROLLER].replace_containers(
+        [make_container("web", "blue", port=8081, name="web-<b>blue</b>")]
+    )
+    await app[CONTROLLER].mark_synced()
+    return await aiohttp_client(app)
+
+
+async def test_page_is_served_with_a_strict_policy_and_escaped(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """GET / is HTML with a CSP allowing only the provider's own script; names are escaped."""
+    client = await client_for(aiohttp_client, tmp_path, token="t")
+    resp = await client.get("/")
+    assert 200 == resp.status
+    assert "text/html" == resp.content_type
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    html = await resp.text()
+    assert "web-&lt;b&gt;blue&lt;/b&gt;" in html and "<b>blue</b>" not in html
+    assert 'data-role="active">active: blue<' in html
+    assert "Set-Cookie" not in resp.headers
+    script = await client.get("/ui/app.js")
+    assert ("application/javascript", 200) == (script.content_type, script.status)
+    assert "sessionStorage" in await script.text()
+
+
+async def test_no_token_on_the_provider_means_no_actions(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A provider without --token renders no token form and no action buttons."""
+    client = await client_for(aiohttp_client, tmp_path)
+    html = await (await client.get("/")).text()
+    assert "switching is disabled" in html
+    assert "data-action" not in html and "token-form" not in html
+
+
+async def test_ui_off_removes_the_page(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """--ui off: /, /ui/services and the script answer 404; /events and the API stay."""
+    assert parse_args(["--ui", "off"]).ui is False
+    client = await client_for(aiohttp_client, tmp_path, ui=False)
+    for path in ("/", "/ui/services", "/ui/app.js", "/ui/style.css"):
+        resp = await client.get(path)
+        assert (404, "not_found") == (resp.status, (await resp.json())["error"])
+    assert 200 == (await client.get("/status")).status
