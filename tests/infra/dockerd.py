@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.waiting import wait_until
+
 from .tools import missing_tool, which
 
 SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
@@ -206,21 +208,21 @@ class DockerDaemon:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
+        proc = self._proc
+
+        def answering() -> bool:
+            if proc.poll() is not None:
                 self._proc = None
-                raise DockerDaemonError(f"dockerd exited with {code}", self._log_tail())
-            if ping(self.socket_path):
-                return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        self.stop()
-        raise DockerDaemonError(
-            f"dockerd did not answer /_ping within {timeout}s", self._log_tail()
-        )
+                raise DockerDaemonError(f"dockerd exited with {proc.returncode}", self._log_tail())
+            return ping(self.socket_path)
+
+        def fail(_: str) -> DockerDaemonError:
+            self.stop()
+            return DockerDaemonError(
+                f"dockerd did not answer /_ping within {timeout}s", self._log_tail()
+            )
+
+        wait_until("dockerd /_ping", answering, timeout, interval=POLL_INTERVAL_S, fail=fail)
 
     def _containerd_pid(self) -> int | None:
         pidfile = self.exec_root / "containerd" / "containerd.pid"

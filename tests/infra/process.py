@@ -8,9 +8,10 @@ log rather than a bare timeout.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 LOG_TAIL_CHARS = 4000
 
@@ -47,16 +48,13 @@ class LoggedProcess:
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
         """Poll ``check`` until true; bounded in time and count; fails early if the process died."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / self.poll_interval_s) + 1):
+
+        def alive_and_done() -> bool:
             if not self.alive():
                 raise self._fail(f"{self.label} is not running while waiting for {what}")
             try:
-                if check():
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                break
-            time.sleep(self.poll_interval_s)
-        raise self._fail(f"timed out after {timeout}s waiting for {what}")
+                return check()
+            except OSError:  # not listening yet (the died error above is one too)
+                return False
+
+        wait_until(what, alive_and_done, timeout, interval=self.poll_interval_s, fail=self._fail)
