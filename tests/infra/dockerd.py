@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests.waiting import wait_until
 
+from .process import terminate
 from .tools import missing_tool, which
 
 SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
@@ -237,13 +238,7 @@ class DockerDaemon:
         if proc is None:
             return
         containerd_pid = self._containerd_pid()
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        terminate(proc, timeout)
         self._proc = None
         # dockerd started this containerd; after a SIGKILL it can outlive it.
         if containerd_pid is not None:

@@ -7,6 +7,8 @@ log rather than a bare timeout.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,20 @@ from pathlib import Path
 from tests.waiting import wait_until
 
 LOG_TAIL_CHARS = 4000
+#: How long to wait for a process to go after SIGKILL.
+KILL_WAIT_S = 10.0
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM by PID, wait up to ``timeout``, then SIGKILL by PID; the exit code."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=KILL_WAIT_S)
+    return proc.returncode
 
 
 class LoggedProcess:
@@ -41,6 +57,25 @@ class LoggedProcess:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """SIGKILL by PID, as a crash would; no shutdown code runs. Idempotent."""
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=KILL_WAIT_S)
+        self._proc = None
+
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM by PID, wait, SIGKILL fallback; the exit code (``None`` if not running
+        since the last stop). Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return None
+        code = terminate(proc, timeout)
+        self._proc = None
+        return code
 
     def _fail(self, message: str) -> TimeoutError:
         tail = self.log_text()[-LOG_TAIL_CHARS:]
