@@ -259,8 +259,13 @@ TRAEFIK_SAMPLES = 25
 
 
 class _Backend(BaseHTTPRequestHandler):
+    """Answers every GET with :meth:`body`; logs nothing."""
+
+    def body(self) -> bytes:
+        return b"good\n"
+
     def do_GET(self) -> None:
-        body = b"good\n"
+        body = self.body()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -680,16 +685,11 @@ def _rule_cases() -> tuple[list[str], list[str]]:
     )
 
 
-class _NamedBackend(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"{self.server.server_port}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class _NamedBackend(_Backend):
+    """Answers with its own port, so a test sees which backend Traefik chose."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def body(self) -> bytes:
+        return f"{self.server.server_port}\n".encode()
 
 
 RULES_PER_TRAEFIK = 40
