@@ -3,8 +3,11 @@
 Tests point the provider's ``--docker-host`` at :attr:`StallingDockerProxy.host`.
 While flowing it forwards both ways; :meth:`stall` freezes every connection,
 old and new, mid-stream (nothing is dropped, nothing answers), as a wedged
-daemon would; :meth:`resume` lets the held bytes through. It runs its own
-asyncio loop in a thread, so synchronous tests can drive it.
+daemon would; :meth:`resume` lets the held bytes through. The same stall freezes
+a provider's view of Docker at a chosen moment: a provider started while the
+proxy is stalled cannot finish its first sync (``/traefik`` answers 503) until
+:meth:`resume`. It runs its own asyncio loop in a thread, so synchronous tests
+can drive it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -46,12 +50,20 @@ class StallingDockerProxy:
         return self
 
     def stall(self) -> None:
-        """Hold every byte in both directions from now on."""
-        self._loop.call_soon_threadsafe(self._flowing.clear)
+        """Hold every byte in both directions from now on (in effect when this returns)."""
+        self._in_loop(self._flowing.clear)
 
     def resume(self) -> None:
         """Forward again, held bytes first."""
-        self._loop.call_soon_threadsafe(self._flowing.set)
+        self._in_loop(self._flowing.set)
+
+    def _in_loop(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the proxy's loop and wait for it, so the caller can rely on it."""
+
+        async def run() -> None:
+            action()
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 from provider.core.model import Container, Health
 
@@ -19,23 +20,34 @@ def make_container(
     created: float = 100.0,
     host_port: int | None = None,
     ip: str | None = None,
+    networks: Mapping[str, str] | None = None,
     name: str | None = None,
-    extra: dict[str, str] | None = None,
+    cid: str | None = None,
+    extra: Mapping[str, str] | None = None,
     prefix: str = "bluegreen",
+    exposed_ports: tuple[int, ...] = (),
+    health_output: str = "",
+    healthy_since: float | None = None,
 ) -> Container:
-    """A labelled container; host network unless ``ip`` is given."""
+    """A labelled container: host network unless ``ip`` (on network ``app``) or
+    ``networks`` is given; ``extra`` labels are added last and may override."""
     n = next(_ids)
     labels = {f"{prefix}.service": service, f"{prefix}.color": color}
     if port is not None:
         labels[f"{prefix}.port"] = str(host_port if host_port is not None else port)
     labels.update(extra or {})
+    if networks is None and ip:
+        networks = {"app": ip}
     return Container(
-        id=f"{n:064x}",
+        id=cid if cid is not None else f"{n:064x}",
         name=name or f"{service}-{color}-{n}",
         state=state,
         health=health,
         labels=labels,
         created=created,
-        networks={"app": ip} if ip else {},
-        network_mode="bridge" if ip else "host",
+        networks=networks or {},
+        network_mode="host" if networks is None else "bridge",
+        exposed_ports=exposed_ports,
+        health_output=health_output,
+        healthy_since=healthy_since,
     )

@@ -20,12 +20,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from tests.harness.provider import ApiAnswer, api_request
+from tests.waiting import wait_until
 
 START_TIMEOUT_S = 20.0
 POLL_INTERVAL_S = 0.005
@@ -151,15 +151,14 @@ class ForkedProvider:
 
     def wait_ready(self, path: str = "/readyz", timeout: float = START_TIMEOUT_S) -> None:
         """Poll ``path`` until it answers 200 (bounded in time)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.get(path, timeout=1.0).status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(POLL_INTERVAL_S)
-        raise TimeoutError(f"{path} not 200 after {timeout}s:\n{self.log_tail()}")
+        wait_until(
+            f"{path} to answer 200",
+            lambda: self.get(path, timeout=1.0).status == 200,
+            timeout,
+            interval=POLL_INTERVAL_S,
+            tolerate=(OSError,),
+            fail=lambda message: TimeoutError(f"{message}:\n{self.log_tail()}"),
+        )
 
     def kill(self) -> None:
         """SIGKILL by PID, as a crash would, and have the zygote reap it."""

@@ -10,6 +10,7 @@ from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
 from provider.core.model import Color, Container, Health, State
 from provider.settings import Settings
+from tests.factories import make_container
 
 
 class Clock:
@@ -21,14 +22,8 @@ class Clock:
 
 
 def ctr(cid: str, color: str, created: float, health: Health = Health.HEALTHY) -> Container:
-    return Container(
-        id=cid,
-        name=f"web-{cid}",
-        state="running",
-        health=health,
-        labels={"bluegreen.service": "web", "bluegreen.color": color, "bluegreen.port": "80"},
-        created=created,
-        network_mode="host",
+    return make_container(
+        "web", color, port=80, cid=cid, name=f"web-{cid}", health=health, created=created
     )
 
 

@@ -181,29 +181,10 @@ def test_server_url(container: Container, url: str) -> None:
 
 def test_network_label_picks_the_network() -> None:
     """With several networks, bluegreen.network chooses; without it the service errs."""
-    base = make_container(port=80, ip="10.0.0.5", extra={"bluegreen.network": "back"})
-    two = Container(
-        base.id,
-        base.name,
-        base.state,
-        base.health,
-        base.labels,
-        base.created,
-        networks={"front": "10.1.0.2", "back": "10.2.0.2"},
-        network_mode="bridge",
-    )
+    networks = {"front": "10.1.0.2", "back": "10.2.0.2"}
+    two = make_container(port=80, networks=networks, extra={"bluegreen.network": "back"})
     assert observe([two], OPTIONS).services["web"].color(Color.BLUE).urls == ("http://10.2.0.2:80",)
-    labels = {k: v for k, v in base.labels.items() if k != "bluegreen.network"}
-    ambiguous = Container(
-        base.id,
-        base.name,
-        base.state,
-        base.health,
-        labels,
-        base.created,
-        networks=two.networks,
-        network_mode="bridge",
-    )
+    ambiguous = make_container(port=80, networks=networks)
     view = observe([ambiguous], OPTIONS).services["web"]
     assert len(view.errors) == 1
     assert "several networks" in view.errors[0]
@@ -591,17 +572,7 @@ def test_a_service_view_has_both_colors() -> None:
 
 
 def _networked(networks: dict[str, str], extra: dict[str, str] | None = None) -> Container:
-    base = make_container(port=80, ip="10.0.0.5", name="web-1", extra=extra)
-    return Container(
-        base.id,
-        base.name,
-        base.state,
-        base.health,
-        base.labels,
-        base.created,
-        networks=networks,
-        network_mode="bridge",
-    )
+    return make_container(port=80, networks=networks, name="web-1", extra=extra)
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.ports import free_port
 from tests.infra.traefik import TraefikFactory
 from tests.test_docker_normalize import INSPECT, restored
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.docker
 
@@ -46,18 +47,6 @@ Client = TestClient[Any, Any]
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[T | None]], timeout: float) -> T:
-    """Poll ``probe`` until it returns something truthy; bounded in time."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 @dataclass

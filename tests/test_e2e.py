@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.harness.gate import DockerGate
+from tests.docker_stall import StallingDockerProxy
 from tests.harness.load import LoadResult
 from tests.harness.stack import Stack, StackFactory, body_of
 from tests.infra.dockerd import DockerDaemon
@@ -140,9 +140,8 @@ def test_provider_sigkill_keeps_traffic_and_restart_keeps_the_color(
     """SIGKILL the provider under load: Traefik keeps routing; the restarted
     provider answers 503 until its first sync, then serves the same active
     color (green, which is not the no-state default); nothing fails."""
-    with DockerGate(docker_daemon.socket_path) as gate:
-        gate.open()
-        stack = stack_factory.start(docker_host=gate.host, extra_args=["--no-auto-promote"])
+    with StallingDockerProxy(docker_daemon.socket_path) as proxy:
+        stack = stack_factory.start(docker_host=proxy.host, extra_args=["--no-auto-promote"])
         stack.backend("blue")
         stack.backend("green")
         stack.wait_serving("blue")
@@ -154,12 +153,12 @@ def test_provider_sigkill_keeps_traffic_and_restart_keeps_the_color(
         with stack.load(concurrency=CONCURRENCY, max_duration=LOAD_LIMIT_S) as load:
             load.wait_requests(SETTLE_REQUESTS)
             stack.provider.kill()
-            gate.hold()
+            proxy.stall()
             load.wait_requests(SETTLE_REQUESTS)  # Traefik polls a dead endpoint meanwhile
             stack.provider.start()
             not_ready = [stack.provider.get("/traefik").status for _ in range(5)]
             load.wait_requests(SETTLE_REQUESTS)  # ...and now one answering 503
-            gate.open()
+            proxy.resume()
             stack.provider.wait_ready()
             load.wait_requests(SETTLE_REQUESTS)
 

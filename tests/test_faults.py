@@ -35,6 +35,7 @@ from tests.infra.dockerd import DockerDaemon
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.ports import LOOPBACK
 from tests.infra.traefik import TraefikFactory
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
@@ -50,18 +51,6 @@ WAIT_S = 30.0
 
 def failures_of(result: LoadResult) -> list[str]:
     return [s.describe() for s in result.failures()[:10]]
-
-
-def wait_until(what: str, check: Any, timeout: float = WAIT_S) -> None:
-    """Poll ``check()`` every 50 ms until true; bounded in time and count."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.05) + 1):
-        if check():
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def docker_status(provider: ProviderProcess) -> str:
@@ -134,13 +123,17 @@ def test_docker_daemon_down_for_10s_fails_no_request(
             stopped = time.monotonic()
             live_restore_daemon.stop()
             wait_until(
-                "docker: disconnected", lambda: docker_status(stack.provider) == "disconnected"
+                "docker: disconnected",
+                lambda: docker_status(stack.provider) == "disconnected",
+                WAIT_S,
             )
             during = [stack.provider.get("/traefik") for _ in range(3)]
             time.sleep(max(0.0, stopped + OUTAGE_S - time.monotonic()))
             outage = time.monotonic() - stopped
             live_restore_daemon.restart()
-            wait_until("docker: connected", lambda: docker_status(stack.provider) == "connected")
+            wait_until(
+                "docker: connected", lambda: docker_status(stack.provider) == "connected", WAIT_S
+            )
             stack.provider.wait_routable(stack.service, "green")
             load.wait_requests(SETTLE_REQUESTS)
 

@@ -44,6 +44,7 @@ from provider.core.rule_syntax import (
     parse_rule,
     rule_problem,
 )
+from tests.factories import make_container
 from tests.infra.ports import free_port, free_ports
 from tests.infra.traefik import TraefikFactory, http_get
 
@@ -156,16 +157,16 @@ _ips = st.one_of(st.just(""), st.integers(2, 254).map(lambda n: f"127.0.0.{n}"),
 
 
 def good_containers(port: int, host: str = "good.test") -> list[Container]:
-    labels = {f"{P}.service": GOOD, f"{P}.port": str(port), f"{P}.rule": f"Host(`{host}`)"}
     return [
-        Container(
-            id=f"{0xFFFF0000 + n:064x}",
+        make_container(
+            GOOD,
+            color,
+            port=port,
+            cid=f"{0xFFFF0000 + n:064x}",
             name=f"good-{color}",
-            state="running",
-            health=Health.HEALTHY,
-            labels={**labels, f"{P}.color": color},
+            extra={f"{P}.rule": f"Host(`{host}`)"},
             created=float(n),
-            network_mode="host",
+            prefix=P,
         )
         for n, color in enumerate(("blue", "green"))
     ]
@@ -258,8 +259,13 @@ TRAEFIK_SAMPLES = 25
 
 
 class _Backend(BaseHTTPRequestHandler):
+    """Answers every GET with :meth:`body`; logs nothing."""
+
+    def body(self) -> bytes:
+        return b"good\n"
+
     def do_GET(self) -> None:
-        body = b"good\n"
+        body = self.body()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -679,16 +685,11 @@ def _rule_cases() -> tuple[list[str], list[str]]:
     )
 
 
-class _NamedBackend(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"{self.server.server_port}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class _NamedBackend(_Backend):
+    """Answers with its own port, so a test sees which backend Traefik chose."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def body(self) -> bytes:
+        return f"{self.server.server_port}\n".encode()
 
 
 RULES_PER_TRAEFIK = 40
@@ -777,17 +778,13 @@ def test_real_traefik_routes_accepted_hostile_rules_as_parsed(
 
 def _rule_container(service: str, color: str, port: int, labels: dict[str, str]) -> Container:
     """A host-network container of ``service`` listening on 127.0.0.1:``port``."""
-    return Container(
-        id=f"{abs(hash((service, color))):064x}"[-64:],
+    return make_container(
+        service,
+        color,
+        port=port,
+        cid=f"{abs(hash((service, color))):064x}"[-64:],
         name=f"{service}-{color}",
-        state="running",
-        health=Health.HEALTHY,
-        labels={
-            f"{P}.service": service,
-            f"{P}.color": color,
-            f"{P}.port": str(port),
-            **labels,
-        },
+        extra=labels,
         created=1.0 if color == "blue" else 2.0,
-        network_mode="host",
+        prefix=P,
     )

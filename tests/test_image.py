@@ -11,9 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.ports import free_port
 from tests.infra.tools import require
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -120,18 +120,8 @@ def _get_json(url: str) -> tuple[int, dict[str, object]]:
         return exc.code, json.loads(exc.read())
 
 
-def _wait(check: object, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()  # type: ignore[operator]
-            if last:
-                return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise TimeoutError(f"{what} within {timeout}s (last: {last!r})")
+def _wait(check: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    wait_until(what, check, timeout, interval=0.25, tolerate=(OSError,))
 
 
 def test_offline_built_image_runs_the_provider_as_non_root(

@@ -26,6 +26,7 @@ from provider.server import build_app
 from provider.settings import Settings, parse_args
 from tests.factories import make_container
 from tests.infra.ports import free_port
+from tests.waiting import eventually
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 #: Far longer than any test: a request still held at the end would hang the test.
@@ -88,15 +89,6 @@ async def pollers() -> AsyncIterator[Callable[..., Poller]]:
         await poller.close()
 
 
-async def until(what: str, check: Callable[[], bool]) -> None:
-    """Wait (bounded) until ``check()`` holds."""
-    for _ in range(int(WAIT_S / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def long_poll_of(client: TestClient[Any, Any]) -> LongPoll:
     return client.app[LONG_POLL]
 
@@ -137,7 +129,7 @@ async def test_second_poll_is_held_until_the_body_changes(
     traefik = pollers(base_of(client))
     status, before = await traefik.poll()
     held = asyncio.create_task(traefik.poll())
-    await until("one held poll", lambda: long_poll.held == 1)
+    await eventually("one held poll", lambda: long_poll.held == 1, WAIT_S)
     assert not held.done()
 
     await switch(client, "green")
@@ -170,10 +162,10 @@ async def test_connections_are_tracked_separately(
     one, two = pollers(base_of(client)), pollers(base_of(client))
     await one.poll()
     held_one = asyncio.create_task(one.poll())
-    await until("one held", lambda: long_poll.held == 1)
+    await eventually("one held", lambda: long_poll.held == 1, WAIT_S)
     assert 200 == (await two.poll())[0]  # two's first poll: not held behind one's
     held_two = asyncio.create_task(two.poll())
-    await until("two held", lambda: long_poll.held == 2)
+    await eventually("two held", lambda: long_poll.held == 2, WAIT_S)
 
     await switch(client, "green")
     answers = {await held_one, await held_two}
@@ -182,7 +174,7 @@ async def test_connections_are_tracked_separately(
     assert 2 == long_poll.releases["change"]
     assert 2 == long_poll.tracked
     await one.close()
-    await until("closed connection forgotten", lambda: long_poll.tracked == 1)
+    await eventually("closed connection forgotten", lambda: long_poll.tracked == 1, WAIT_S)
 
 
 async def test_held_polls_are_bounded(
@@ -196,7 +188,7 @@ async def test_held_polls_are_bounded(
     for traefik in traefiks:
         await traefik.poll()
     held = [asyncio.create_task(t.poll()) for t in traefiks[:2]]
-    await until("two held", lambda: long_poll.held == 2)
+    await eventually("two held", lambda: long_poll.held == 2, WAIT_S)
 
     assert (200, client.app[CONTROLLER].body) == await traefiks[2].poll()
     assert (1, 2) == (long_poll.releases["bound"], long_poll.held)
@@ -241,7 +233,7 @@ async def test_shutdown_answers_held_polls_with_the_current_body(
         traefik = pollers(str(server.make_url("")))
         await traefik.poll()
         held = asyncio.create_task(traefik.poll())
-        await until("one held", lambda: server.app[LONG_POLL].held == 1)
+        await eventually("one held", lambda: server.app[LONG_POLL].held == 1, WAIT_S)
         body = server.app[CONTROLLER].body
     finally:
         await server.close()
@@ -261,7 +253,7 @@ async def test_dropped_held_poll_is_logged_once_and_its_address_is_not_held(
         await short.poll()
         with pytest.raises(TimeoutError):
             await short.poll(timeout=0.3)
-        await until("drop noticed", lambda: long_poll.releases["disconnect"] == 1)
+        await eventually("drop noticed", lambda: long_poll.releases["disconnect"] == 1, WAIT_S)
         fresh = pollers(base_of(client))
         answers = [await fresh.poll() for _ in range(3)]
 
@@ -289,7 +281,7 @@ async def test_drop_is_noticed_without_handler_cancellation(
         await short.poll()
         with pytest.raises(TimeoutError):
             await short.poll(timeout=0.3)
-        await until("drop noticed", lambda: long_poll.releases["disconnect"] == 1)
+        await eventually("drop noticed", lambda: long_poll.releases["disconnect"] == 1, WAIT_S)
         fresh = pollers(f"http://127.0.0.1:{port}")
         answers = [(await fresh.poll())[0] for _ in range(2)]
     finally:
@@ -320,7 +312,7 @@ async def test_metrics_show_held_polls_and_releases(
     traefik = pollers(base_of(client))
     await traefik.poll()
     held = asyncio.create_task(traefik.poll())
-    await until("one held", lambda: long_poll_of(client).held == 1)
+    await eventually("one held", lambda: long_poll_of(client).held == 1, WAIT_S)
     during = (await (await client.get("/metrics")).text()).splitlines()
     await switch(client, "green")
     await held

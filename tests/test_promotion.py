@@ -29,6 +29,7 @@ from provider.core.promotion import (
 )
 from provider.core.routing import Options, ServiceView, observe
 from provider.core.status import pending_json
+from tests.factories import make_container
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 FIRST_SEEN = 100.0
@@ -46,19 +47,15 @@ def ctr(
     labels: dict[str, str] | None = None,
     output: str = "",
 ) -> Container:
-    return Container(
-        id=cid,
+    return make_container(
+        "web",
+        color,
+        cid=cid,
         name=f"web-{cid}",
         state=state,
         health=health,
-        labels={
-            "bluegreen.service": "web",
-            "bluegreen.color": color,
-            "bluegreen.port": "8080",
-            **(labels or {}),
-        },
+        extra=labels,
         created=created,
-        network_mode="host",
         health_output=output,
         healthy_since=healthy_since,
     )

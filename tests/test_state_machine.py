@@ -51,6 +51,7 @@ from provider.core.model import Color, Container, Health, ServiceState, State
 from provider.core.promotion import Action
 from provider.errors import BlueGreenError, StateFileError, SwitchRefused, UnknownService
 from provider.settings import Settings
+from tests.factories import make_container
 
 T = TypeVar("T")
 
@@ -164,20 +165,17 @@ class FakeDocker:
         hc = passes_after != "none"
         n = next(self._ids)
         now = self.now()
-        container = Container(
-            id=f"{service}-{color}-{n:04d}",
+        container = make_container(
+            service,
+            color,
+            port=PORT,
+            cid=f"{service}-{color}-{n:04d}",
             name=f"{service}-{color}-{n}",
             state="running" if running else "exited",
             health=(Health.STARTING if hc else Health.NONE),
-            labels={
-                "bluegreen.service": service,
-                "bluegreen.color": color,
-                "bluegreen.port": str(PORT),
-                **labels,
-            },
+            extra=labels,
             created=now,
             networks={"app": self._ip() if running else ""},
-            network_mode="bridge",
             healthy_since=now if running and not hc else None,
         )
         self.containers[container.id] = container
@@ -314,16 +312,17 @@ def _forced(name: str) -> bool:
 
 
 def _probe_container(cid: str, ip: str, *, running: bool = True, **labels: str) -> Container:
-    return Container(
-        id=cid,
+    return make_container(
+        "probe",
+        "blue",
+        port=80,
+        cid=cid,
         name=cid,
         state="running" if running else "exited",
         health=Health.NONE,
-        labels={"bluegreen.service": "probe", "bluegreen.color": "blue", "bluegreen.port": "80"}
-        | labels,
+        extra=labels,
         created=1.0,
         networks={"app": ip if running else ""},
-        network_mode="bridge",
     )
 
 

@@ -33,10 +33,13 @@ from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.infra.ports import free_port
+from tests.waiting import eventually
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parent.parent
+#: Bound on waiting for the provider's background retry.
+WAIT_S = 10.0
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
@@ -58,14 +61,6 @@ def servers(body: bytes, color_service: str) -> list[str]:
     config = json.loads(body)
     lb = config["http"]["services"][color_service]["loadBalancer"]
     return [s["url"] for s in lb["servers"]]
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait (bounded) for something the provider's background task does."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-    assert predicate(), what
 
 
 class FailingSave:
@@ -130,7 +125,7 @@ async def test_failed_adoption_write_does_not_freeze_the_body(
     assert State() == store.load(tmp_path / "state.json")
 
     failing_save.failing = False
-    await until(lambda: controller.state_write_error is None, "the retry succeeds")
+    await eventually("the retry succeeds", lambda: controller.state_write_error is None, WAIT_S)
     assert Color.BLUE == store.load(tmp_path / "state.json").services["web"].active
     assert 200 == (await client.get("/readyz")).status
     status = await (await client.get("/status")).json()
@@ -163,7 +158,7 @@ async def test_failed_switch_write_changes_nothing_and_is_reported(
     assert Color.BLUE == store.load(tmp_path / "state.json").services["web"].active
     assert 503 == (await client.get("/readyz")).status
     failing_save.failing = False
-    await until(lambda: controller.state_write_error is None, "the retry succeeds")
+    await eventually("the retry succeeds", lambda: controller.state_write_error is None, WAIT_S)
     assert 200 == (await client.get("/readyz")).status
     assert Color.BLUE == store.load(tmp_path / "state.json").services["web"].active
 
@@ -194,7 +189,7 @@ async def test_real_rename_failure_keeps_serving_then_adopts(
 
     (obstacle / "keep").unlink()
     obstacle.rmdir()
-    await until(lambda: controller.state_write_error is None, "the retry succeeds")
+    await eventually("the retry succeeds", lambda: controller.state_write_error is None, WAIT_S)
     assert Color.GREEN == store.load(settings.state_file).services["web"].active
 
 
@@ -334,7 +329,9 @@ async def test_retries_back_off_then_adopt(tmp_path: Path, failing_save: Failing
     task = asyncio.create_task(controller.keep_state_written())
     try:
         await controller.replace_containers([make_container("web", "blue")])
-        await until(lambda: "web" in controller.state.services, "the service is adopted")
+        await eventually(
+            "the service is adopted", lambda: "web" in controller.state.services, WAIT_S
+        )
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -8,8 +8,6 @@ Reusable by ``bench/`` as well as the tests:
   restarted on the same state file and port.
 - ``stack``: Traefik (HTTP provider polling the provider) + provider + labelled
   busybox backends on one private Docker daemon.
-- ``gate``: a unix-socket forwarder to dockerd that can hold the provider's
-  Docker connections (to observe the provider before its first sync).
 - ``fixtures``: the pytest fixtures (``provider_factory``, ``stack_factory``,
   ``stack``), registered through ``tests/conftest.py``'s ``pytest_plugins``.
 """

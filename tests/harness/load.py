@@ -24,6 +24,8 @@ from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
+from tests.waiting import wait_until
+
 DEFAULT_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.02
 
@@ -322,16 +324,15 @@ class BackgroundLoad:
         self, what: str, check: Callable[[Sequence[Sample]], bool], timeout: float
     ) -> None:
         """Poll ``check(samples)`` until true; bounded in time and count."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
+
+        def done() -> bool:
             if check(self.samples):
-                return
+                return True
             if not self.running:
                 raise RuntimeError(f"load stopped while waiting for {what}")
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            return False
+
+        wait_until(what, done, timeout, interval=POLL_INTERVAL_S)
 
     def wait_body(self, body: str, timeout: float = 15.0, *, after: float = 0.0) -> Sample:
         """Wait for the first 200 answer with ``body`` whose request started at/after ``after``."""

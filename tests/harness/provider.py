@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -161,30 +160,9 @@ class ProviderProcess(LoggedProcess):
         """``GET /readyz`` answers 200 (the first Docker sync is done)."""
         self.wait_for("GET /readyz", lambda: self.get("/readyz", timeout=1).status == 200, timeout)
 
-    def kill(self) -> None:
-        """SIGKILL by PID, as a crash would; no shutdown code runs."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_TIMEOUT_S)
-        self._proc = None
-
     def terminate(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM by PID, wait, SIGKILL fallback; return the exit code. Idempotent."""
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT_S)
-        self._proc = None
-        return proc.returncode
+        return super().terminate(timeout)
 
     def restart(self, *, kill: bool = False, wait: bool = True) -> None:
         """Stop (SIGKILL if ``kill``, else SIGTERM) and start again: same port, same state file."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from tests.waiting import wait_until
 
 from .dockerd import DockerCommandError, DockerDaemon
 from .images import HEALTH_FILE, backend_command, health_command
@@ -129,23 +130,23 @@ class ContainerFactory:
 
     def wait_health(self, container: str, status: str, timeout: float = 15.0) -> None:
         """Poll until the health status is ``status``; bounded in time and count."""
-        deadline = time.monotonic() + timeout
         last: dict[str, Any] = {}
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
+
+        def reached() -> bool:
+            nonlocal last
             last = self.inspect(container)["State"]
+            return bool((last.get("Health") or {}).get("Status") == status)
+
+        def fail(_: str) -> TimeoutError:
             health = last.get("Health") or {}
-            if health.get("Status") == status:
-                return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        health = last.get("Health") or {}
-        log = (health.get("Log") or [{}])[-1]
-        raise TimeoutError(
-            f"{self.names.get(container, container)}: health {health.get('Status')!r} "
-            f"(running={last.get('Running')}), wanted {status!r} within {timeout}s; "
-            f"last check: {log}"
-        )
+            log = (health.get("Log") or [{}])[-1]
+            return TimeoutError(
+                f"{self.names.get(container, container)}: health {health.get('Status')!r} "
+                f"(running={last.get('Running')}), wanted {status!r} within {timeout}s; "
+                f"last check: {log}"
+            )
+
+        wait_until(f"health {status}", reached, timeout, interval=POLL_INTERVAL_S, fail=fail)
 
     def list_owned(self) -> list[str]:
         """Ids of every container carrying this factory's owner label, running or not."""

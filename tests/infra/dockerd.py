@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.waiting import wait_until
+
+from .process import terminate
 from .tools import missing_tool, which
 
 SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
@@ -206,21 +209,21 @@ class DockerDaemon:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL_S) + 1):
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
+        proc = self._proc
+
+        def answering() -> bool:
+            if proc.poll() is not None:
                 self._proc = None
-                raise DockerDaemonError(f"dockerd exited with {code}", self._log_tail())
-            if ping(self.socket_path):
-                return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        self.stop()
-        raise DockerDaemonError(
-            f"dockerd did not answer /_ping within {timeout}s", self._log_tail()
-        )
+                raise DockerDaemonError(f"dockerd exited with {proc.returncode}", self._log_tail())
+            return ping(self.socket_path)
+
+        def fail(_: str) -> DockerDaemonError:
+            self.stop()
+            return DockerDaemonError(
+                f"dockerd did not answer /_ping within {timeout}s", self._log_tail()
+            )
+
+        wait_until("dockerd /_ping", answering, timeout, interval=POLL_INTERVAL_S, fail=fail)
 
     def _containerd_pid(self) -> int | None:
         pidfile = self.exec_root / "containerd" / "containerd.pid"
@@ -235,13 +238,7 @@ class DockerDaemon:
         if proc is None:
             return
         containerd_pid = self._containerd_pid()
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        terminate(proc, timeout)
         self._proc = None
         # dockerd started this containerd; after a SIGKILL it can outlive it.
         if containerd_pid is not None:

@@ -7,12 +7,29 @@ log rather than a bare timeout.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.waiting import wait_until
+
 LOG_TAIL_CHARS = 4000
+#: How long to wait for a process to go after SIGKILL.
+KILL_WAIT_S = 10.0
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM by PID, wait up to ``timeout``, then SIGKILL by PID; the exit code."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=KILL_WAIT_S)
+    return proc.returncode
 
 
 class LoggedProcess:
@@ -41,22 +58,38 @@ class LoggedProcess:
         except OSError:
             return ""
 
+    def kill(self) -> None:
+        """SIGKILL by PID, as a crash would; no shutdown code runs. Idempotent."""
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=KILL_WAIT_S)
+        self._proc = None
+
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM by PID, wait, SIGKILL fallback; the exit code (``None`` if not running
+        since the last stop). Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return None
+        code = terminate(proc, timeout)
+        self._proc = None
+        return code
+
     def _fail(self, message: str) -> TimeoutError:
         tail = self.log_text()[-LOG_TAIL_CHARS:]
         return TimeoutError(f"{message}\n--- {self.label} log tail ({self.log_path}) ---\n{tail}")
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
         """Poll ``check`` until true; bounded in time and count; fails early if the process died."""
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / self.poll_interval_s) + 1):
+
+        def alive_and_done() -> bool:
             if not self.alive():
                 raise self._fail(f"{self.label} is not running while waiting for {what}")
             try:
-                if check():
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                break
-            time.sleep(self.poll_interval_s)
-        raise self._fail(f"timed out after {timeout}s waiting for {what}")
+                return check()
+            except OSError:  # not listening yet (the died error above is one too)
+                return False
+
+        wait_until(what, alive_and_done, timeout, interval=self.poll_interval_s, fail=self._fail)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sysconfig
 from collections.abc import Mapping, Sequence
@@ -295,27 +294,9 @@ class TraefikProcess(LoggedProcess):
             raise TimeoutError(f"{exc}\nlast answer: {last[0] if last else None}") from None
         return last[0]
 
-    def kill(self) -> None:
-        """SIGKILL by PID, as a crash would; idempotent."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        self._proc = None
-
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM by PID, wait, SIGKILL fallback; idempotent."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        self._proc = None
+        self.terminate(timeout)
 
 
 class TraefikFactory:
