@@ -65,6 +65,9 @@ EVENT_ACTIONS = (
     "update",
     "health_status",
 )
+#: Network events that change a container's addresses; ``Actor.Attributes.container``
+#: names the container (``Actor.ID`` is the network).
+NETWORK_ACTIONS = ("connect", "disconnect")
 _HEALTH = {h.value: h for h in Health}
 _UNSET_TIME = "0001-01-01T00:00:00Z"
 _TIMED_OUT = object()
@@ -226,11 +229,7 @@ class DockerWatcher:
             now = parse_time(info.get("SystemTime")) or time.time()
             stream = asyncio.create_task(
                 events.run(
-                    filters={
-                        "type": ["container"],
-                        "label": [f"{self.prefix}.service"],
-                        "event": list(EVENT_ACTIONS),
-                    },
+                    filters=event_filters(),
                     since=f"{now - SINCE_SLACK_S:.6f}",
                 ),
                 name="docker-events",
@@ -276,7 +275,9 @@ class DockerWatcher:
                 continue
             if event is None:
                 return
-            touched = {_event_id(event)}
+            if (first := self._relevant(event)) is None:
+                continue
+            touched = {first}
             first_at = time.time()
             lag = first_at - float(event.get("timeNano") or first_at * 1e9) / 1e9
             ended = False
@@ -288,7 +289,8 @@ class DockerWatcher:
                 if more is None:
                     ended = True
                     break
-                touched.add(_event_id(more))
+                if (cid := self._relevant(more)) is not None:
+                    touched.add(cid)
             await self._reconcile(docker, touched)
             log.debug(
                 "docker_events_reconciled",
@@ -298,6 +300,24 @@ class DockerWatcher:
             )
             if ended:
                 return
+
+    def _relevant(self, event: Mapping[str, Any]) -> str | None:
+        """The id of the container an event concerns, or ``None`` if it concerns none of ours.
+
+        The daemon cannot filter by label across event types (a network event
+        carries the network's attributes, not the container's labels), so the
+        subscription takes every container and network event of the wanted
+        actions and this keeps those of labelled containers, and the network
+        changes of containers we know (a new container's own events cover it).
+        """
+        actor: Mapping[str, Any] = event.get("Actor") or {}
+        attributes: Mapping[str, Any] = actor.get("Attributes") or {}
+        if event.get("Type") == "network":
+            cid = str(attributes.get("container") or "")
+            return cid if cid in self.controller.containers else None
+        if f"{self.prefix}.service" not in attributes:
+            return None
+        return str(actor.get("ID") or event.get("id") or "") or None
 
     async def _list(self, docker: aiodocker.Docker) -> dict[str, Mapping[str, Any]]:
         listed = await docker.containers.list(
@@ -372,6 +392,14 @@ async def _next_event(subscriber: Any, timeout: float | None) -> Any:
         return _TIMED_OUT
 
 
-def _event_id(event: Mapping[str, Any]) -> str:
-    actor = event.get("Actor") or {}
-    return str(actor.get("ID") or event.get("id") or "")
+def event_filters() -> dict[str, list[str]]:
+    """The event subscription: container changes and network (dis)connects.
+
+    No label filter: the daemon ANDs it with the type, and network events do
+    not carry the container's labels, so :meth:`DockerWatcher._relevant` does
+    the label check on our side.
+    """
+    return {
+        "type": ["container", "network"],
+        "event": sorted({*EVENT_ACTIONS, *NETWORK_ACTIONS}),
+    }
