@@ -3,7 +3,8 @@
 Operator commands (``status``, ``switch``, ``history``, ``rollback``,
 ``deploy``) are thin clients of the provider's HTTP API at ``--url`` (env
 ``BLUEGREEN_URL``, default ``http://127.0.0.1:8080``) with the token from
-``--token`` or ``BLUEGREEN_TOKEN``. Exit codes: see ``deploy/errors.py``.
+``--token``, ``BLUEGREEN_TOKEN``, or the file named by ``--token-file`` or
+``BLUEGREEN_TOKEN_FILE``. Exit codes: see ``deploy/errors.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from deploy import render_table
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
-from deploy.errors import CliError, UsageError
+from deploy.errors import CliError, TokenFileError, UsageError
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, DeployPlan, Reporter, deploy, rollback
 from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
@@ -50,6 +51,11 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--token", default=None, help="operator token for changes (prefer env BLUEGREEN_TOKEN)"
+    )
+    common.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the operator token (env BLUEGREEN_TOKEN_FILE)",
     )
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     return common
@@ -147,8 +153,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ProviderClient:
     url = args.url or environ.get("BLUEGREEN_URL") or DEFAULT_URL
-    token = args.token or environ.get("BLUEGREEN_TOKEN") or None
-    return ProviderClient(url, token)
+    return ProviderClient(url, _token(args, environ))
+
+
+def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The operator token: given as such, or read from its file (never both)."""
+    token, token_source = args.token, "--token"
+    if not token and environ.get("BLUEGREEN_TOKEN"):
+        token, token_source = environ["BLUEGREEN_TOKEN"], "BLUEGREEN_TOKEN"
+    path, path_source = args.token_file, "--token-file"
+    if not path and environ.get("BLUEGREEN_TOKEN_FILE"):
+        path, path_source = environ["BLUEGREEN_TOKEN_FILE"], "BLUEGREEN_TOKEN_FILE"
+    if not path:
+        return token or None
+    if token:
+        raise TokenFileError(f"both {token_source} and {path_source} are given: keep one")
+    try:
+        return provider_settings.read_token_file(
+            path, path_source, "--token-file", "BLUEGREEN_TOKEN_FILE"
+        )
+    except SettingsError as exc:
+        raise TokenFileError(str(exc)) from exc
 
 
 def _print_json(doc: Any) -> None:

@@ -76,6 +76,12 @@ class TokenError(ApiError):
     exit_code = 4
 
 
+class TokenFileError(CliError):
+    """The operator token's file is missing, unreadable, empty, or given with a token too."""
+
+    exit_code = 4
+
+
 class UnknownServiceError(ApiError):
     """404 for a service no container carries."""
 

@@ -4,6 +4,11 @@ Precedence, highest first: command-line flag, ``BLUEGREEN_*`` environment
 variable, the YAML file named by ``--config`` (or ``BLUEGREEN_CONFIG``), the
 built-in default. Every problem is reported with the setting's flag and env
 name so the user knows what to change.
+
+Each token can also come from a file (``--token-file``, ``BLUEGREEN_TOKEN_FILE``,
+``token_file``: the Docker-secrets ``*_FILE`` convention), because a ``--token``
+on a command line is visible to every local user in ``ps``. Giving a token and
+its file both is an error, wherever each comes from.
 """
 
 from __future__ import annotations
@@ -135,13 +140,53 @@ def _secret(raw: str) -> str | None:
     return raw or None
 
 
+#: The largest token file read; a token is a line, anything bigger is the wrong file.
+MAX_TOKEN_FILE = 4096
+#: Secret settings that may come from a file: (setting, its file setting, file flag).
+_SECRET_FILES = (
+    ("token", "token_file", "--token-file"),
+    ("provider_token", "provider_token_file", "--provider-token-file"),
+)
+
+
+def read_token_file(path: str, source: str, flag: str, env_name: str) -> str:
+    """A token from its file: one line, trailing newline stripped; never echoed in errors.
+
+    The CLI reads ``BLUEGREEN_TOKEN_FILE`` with it too, so both say the same.
+    """
+    where = f"token file {path!r} ({source}; flag {flag}, env {env_name})"
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOKEN_FILE + 1)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{where} does not exist") from exc
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_TOKEN_FILE:
+        raise SettingsError(f"{where} is over {MAX_TOKEN_FILE} bytes; it should hold one token")
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{where} is not UTF-8 text") from exc
+    if not text:
+        raise SettingsError(f"{where} is empty; write the token into it")
+    try:
+        token = _secret(text)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: the token {exc} (besides the trailing newline)") from exc
+    assert token is not None
+    return token
+
+
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
 _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
     ("docker_host", "--docker-host", str, "Docker API address (default $DOCKER_HOST)"),
     ("state_file", "--state-file", Path, "JSON state file (default ./bluegreen-state.json)"),
     ("token", "--token", _secret, "bearer token required by /switch and /rollback"),
+    ("token_file", "--token-file", str, "file holding --token (keeps it out of ps)"),
     ("provider_token", "--provider-token", _secret, "bearer token required by /traefik"),
+    ("provider_token_file", "--provider-token-file", str, "file holding --provider-token"),
     ("label_prefix", "--label-prefix", _match(_NAME, "bluegreen"), "label prefix"),
     ("entrypoints", "--entrypoints", _names, "default Traefik entrypoints (default web)"),
     ("preview_header", "--preview-header", _match(_HEADER, "X-Bluegreen-Color"), "header"),
@@ -213,6 +258,7 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
     config_path = getattr(namespace, "config", None) or env.get("BLUEGREEN_CONFIG")
     from_file = _read_yaml(config_path) if config_path else {}
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name, flag, parse, _help in _SPECS:
         env_name = f"BLUEGREEN_{name.upper()}"
         raw: str | None = getattr(namespace, name, None)
@@ -225,12 +271,25 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
             raw, source = from_file[name], f"{name} in {config_path}"
         if raw is None:
             continue
+        sources[name] = source
         try:
             values[name] = parse(str(raw))
         except ValueError as exc:
+            shown = "(hidden)" if parse is _secret else repr(str(raw)[:80])
             raise SettingsError(
-                f"invalid {source}={str(raw)[:80]!r}: {exc} (flag {flag}, env {env_name})"
+                f"invalid {source}={shown}: {exc} (flag {flag}, env {env_name})"
             ) from exc
+    for secret, file_name, file_flag in _SECRET_FILES:
+        path = values.pop(file_name, "")
+        if not path:
+            continue
+        if values.get(secret):
+            raise SettingsError(
+                f"both {sources[secret]} and {sources[file_name]} are given: keep only the file "
+                f"(the token on a command line or in the environment is easier to leak)"
+            )
+        env_name = f"BLUEGREEN_{file_name.upper()}"
+        values[secret] = read_token_file(path, sources[file_name], file_flag, env_name)
     if "listen" in values:
         values["listen_host"], values["listen_port"] = values.pop("listen")
     return Settings(**values)

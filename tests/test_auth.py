@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,40 @@ def test_tokens_never_reach_the_logs(tmp_path: Path) -> None:
     for secret in {token, provider_token, *wrong}:
         assert secret not in output, f"{secret!r} appears in the provider's output"
     assert "Bearer" not in output
+
+
+def test_serve_with_token_file_accepts_the_token_and_keeps_it_off_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """`bluegreen serve --token-file F` (a real process): the file's token switches, others
+    get 401, and neither /proc/<pid>/cmdline nor `ps` shows the token."""
+    token = "filetok-" + "5c2e" * 6
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    store.save(tmp_path / "state.json", State(services={"web": ServiceState(active=Color.BLUE)}))
+    provider = ProviderProcess(
+        tmp_path, docker_host=f"unix://{tmp_path}/no-docker.sock", token_file=token_file
+    )
+    provider.start()
+    try:
+        assert provider.pid is not None
+        cmdline = Path(f"/proc/{provider.pid}/cmdline").read_bytes().split(b"\0")
+        ps = subprocess.run(
+            ["ps", "-ww", "-o", "args=", "-p", str(provider.pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        wrong = provider.post("/switch", {"service": "web", "force": True}, token=token[:-1])
+        right = provider.post("/switch", {"service": "web", "color": "green", "force": True})
+    finally:
+        provider.terminate()
+    assert (401, 200) == (wrong.status, right.status), right.body
+    assert ("green", True) == (right.json["active"], right.json["changed"])
+    assert str(token_file).encode() in cmdline
+    assert "--token-file" in ps
+    assert [] == [part for part in cmdline if token.encode() in part]
+    assert token not in ps
+    assert token not in provider.log_text()

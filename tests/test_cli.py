@@ -252,6 +252,35 @@ async def test_error_messages(
     assert "" == run.out
 
 
+async def test_token_from_bluegreen_token_file(provider: Provider, tmp_path: Path) -> None:
+    """BLUEGREEN_TOKEN_FILE (and --token-file) give the CLI its token; a missing file, or a
+    file and a token both, exit 4 naming the file, before anything changes."""
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(TOKEN + "\n")
+    base = {"BLUEGREEN_URL": provider.url, "PATH": "/nonexistent"}
+
+    async def run(argv: list[str], env: dict[str, str]) -> Run:
+        provider.capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, argv, {**base, **env})
+        captured = provider.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    by_env = await run(["switch", "web", "green"], {"BLUEGREEN_TOKEN_FILE": str(token_file)})
+    by_flag = await run(["switch", "web", "blue", "--token-file", str(token_file)], {})
+    missing = await run(["switch", "web"], {"BLUEGREEN_TOKEN_FILE": str(tmp_path / "nope")})
+    both = await run(
+        ["switch", "web"],
+        {"BLUEGREEN_TOKEN_FILE": str(token_file), "BLUEGREEN_TOKEN": TOKEN},
+    )
+
+    assert (0, 0) == (by_env.code, by_flag.code), by_env.err + by_flag.err
+    assert (4, 4) == (missing.code, both.code)
+    assert f"token file '{tmp_path / 'nope'}' (BLUEGREEN_TOKEN_FILE" in missing.err
+    assert "does not exist" in missing.err
+    assert "both BLUEGREEN_TOKEN and BLUEGREEN_TOKEN_FILE are given" in both.err
+    assert ["green", "blue"] == [r["to"] for r in provider.app[CONTROLLER].history("web")]
+
+
 async def test_token_never_printed(provider: Provider) -> None:
     """A rejected token is not echoed back in the error."""
     run = await provider.run("switch", "web", token="sekrit-value")

@@ -431,11 +431,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     from tests.infra.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
-    env.update(
-        BLUEGREEN_TOKEN="example-token",
-        BLUEGREEN_PROVIDER_TOKEN="example-provider-token",
-        DOCKER_GID="999",
-    )
+    env.update(DOCKER_GID="999")
     example = REPO_ROOT / "docker-compose.example.yml"
     result = subprocess.run(
         [find_compose_v1(), "-f", str(example), "config"],
@@ -455,12 +451,11 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     blue, green = services["web-blue"]["labels"], services["web-green"]["labels"]
     assert ("blue", "green") == (blue["bluegreen.color"], green["bluegreen.color"])
     assert blue["bluegreen.service"] == green["bluegreen.service"] == "web"
-    traefik = " ".join(services["traefik"]["command"])
-    assert "--providers.http.endpoint=http://bluegreen:8080/traefik" in traefik
-    assert "--providers.http.pollInterval=1s" in traefik
-    assert "--providers.http.headers.Authorization=Bearer example-provider-token" in traefik
+    traefik = services["traefik"]["environment"]
+    assert "http://bluegreen:8080/traefik" == traefik["TRAEFIK_PROVIDERS_HTTP_ENDPOINT"]
+    assert "1s" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLINTERVAL"]
     provider = services["bluegreen"]
-    assert "BLUEGREEN_TOKEN" in provider["environment"]
+    assert "/run/secrets/bluegreen_token" == provider["environment"]["BLUEGREEN_TOKEN_FILE"]
     assert any(
         v.get("target") == "/var/run/docker.sock" and v.get("read_only")
         for v in provider["volumes"]
@@ -469,7 +464,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
 
 
 def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
-    """Without BLUEGREEN_TOKEN the example refuses to start, saying what to set."""
+    """Without DOCKER_GID the example refuses to start, saying what to set."""
     from tests.infra.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
@@ -484,4 +479,4 @@ def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
         check=False,
     )
     assert 0 != result.returncode
-    assert "set BLUEGREEN_" in result.stderr or "set DOCKER_GID" in result.stderr
+    assert "set DOCKER_GID" in result.stderr
