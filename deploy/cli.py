@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             settings = provider_settings.load(args)
             serve(settings)
         except (SettingsError, StateFileError) as exc:
-            print(f"bluegreen serve: {exc}", file=sys.stderr)
+            # One line, whatever the message (a YAML error spans several).
+            print(f"bluegreen serve: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         return 0
     env = os.environ if environ is None else environ

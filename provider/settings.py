@@ -134,6 +134,27 @@ def _match(pattern: re.Pattern[str], example: str) -> Callable[[str], str]:
     return parse
 
 
+#: Schemes aiodocker connects with; ``ssh://`` (a Docker CLI feature) is not one.
+_DOCKER_SCHEMES = ("unix", "tcp", "http", "https")
+
+
+def _docker_host(raw: str) -> str:
+    scheme, sep, rest = raw.strip().partition("://")
+    if scheme == "ssh":
+        raise ValueError(
+            "ssh:// is not supported; forward the socket (ssh -L) and use unix:// or tcp://"
+        )
+    if not sep or scheme not in _DOCKER_SCHEMES or not rest.strip("/"):
+        raise ValueError("expected unix:///path/to/docker.sock or tcp://HOST:PORT")
+    if scheme == "unix" and not rest.startswith("/"):
+        raise ValueError("a unix socket needs an absolute path: unix:///var/run/docker.sock")
+    if scheme != "unix":
+        host, colon, port = rest.rstrip("/").rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected {scheme}://HOST:PORT, e.g. tcp://127.0.0.1:2375")
+    return raw.strip()
+
+
 def _secret(raw: str) -> str | None:
     if raw and (raw != raw.strip() or any(ord(c) < 33 for c in raw)):
         raise ValueError("must not contain spaces or control characters")
@@ -181,7 +202,7 @@ def read_token_file(path: str, source: str, flag: str, env_name: str) -> str:
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
 _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
-    ("docker_host", "--docker-host", str, "Docker API address (default $DOCKER_HOST)"),
+    ("docker_host", "--docker-host", _docker_host, "Docker API address (default $DOCKER_HOST)"),
     ("state_file", "--state-file", Path, "JSON state file (default ./bluegreen-state.json)"),
     ("token", "--token", _secret, "bearer token required by /switch and /rollback"),
     ("token_file", "--token-file", str, "file holding --token (keeps it out of ps)"),
@@ -229,9 +250,13 @@ def _read_yaml(path: str) -> Mapping[str, Any]:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh)
     except OSError as exc:
-        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+        raise SettingsError(
+            f"cannot read settings file {path} (--config / BLUEGREEN_CONFIG): {exc.strerror}; "
+            "fix the path or the file's permissions"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from exc
+        where = " ".join(str(exc).split())
+        raise SettingsError(f"settings file {path} is not valid YAML: {where}") from exc
     if doc is None:
         return {}
     if not isinstance(doc, dict):
