@@ -264,6 +264,8 @@ def deploy(
             code="unauthorized",
             detail="no token",
         )
+    if client.token:
+        _check_token(client, "deployed")  # here, not after compose changed things
     if snap is not None and snap.errors:
         out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
     compose = open_compose()
@@ -437,6 +439,19 @@ def _undeployed_generation(snap: ServiceSnapshot, color: str) -> list[str]:
     return [str(m.get("name") or m.get("id")) for m in members if isinstance(m, dict)]
 
 
+def _check_token(client: ProviderClient, nothing_was: str) -> None:
+    """``GET /auth``; a wrong token says that nothing happened yet."""
+    try:
+        client.check_token()
+    except TokenError as exc:
+        raise TokenError(
+            f"{exc.message}; nothing was {nothing_was}",
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
+        ) from None
+
+
 def rollback(
     client: ProviderClient,
     open_compose: Callable[[], Compose],
@@ -467,6 +482,7 @@ def rollback(
             code="unauthorized",
             detail="no token",
         )
+    _check_token(client, "changed")  # before compose starts anything
     color = snap.color(previous)
     newer = _undeployed_generation(snap, previous)
     if newer:

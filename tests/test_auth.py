@@ -97,8 +97,25 @@ def test_token_is_compared_with_compare_digest(
     ]
 
 
+def test_get_auth_checks_the_token_and_changes_nothing(server: ThreadedApp) -> None:
+    """GET /auth: 200 for the operator token, 401 for a wrong or missing one; no state change."""
+    state = server.app[CONTROLLER].settings.state_file
+    before = state.read_bytes()
+
+    def get(auth: str | None) -> RawResponse:
+        headers = () if auth is None else (("Authorization", auth),)
+        return send(server.port, HostileRequest("GET", "/auth", "/auth", headers))
+
+    right, wrong, missing = get(f"Bearer {TOKEN}"), get(f"Bearer {TOKEN}x"), get(None)
+
+    assert (200, {"authorized": True}) == (right.status, right.json())
+    assert [(401, "unauthorized")] * 2 == [error_of(wrong), error_of(missing)]
+    assert before == state.read_bytes()
+
+
 def test_no_token_configured_is_403_with_how_to_set_one(tmp_path: Path) -> None:
-    """Without a server token /switch and /rollback answer 403 naming --token and the env var."""
+    """Without a server token /switch and /rollback answer 403 naming --token and the env var
+    (and GET /auth a 403 too)."""
     app = build_app(hostile_settings(tmp_path, token=None), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
@@ -111,6 +128,8 @@ def test_no_token_configured_is_403_with_how_to_set_one(tmp_path: Path) -> None:
                 assert (403, "forbidden") == error_of(response)
                 detail = response.json()["detail"]
                 assert "--token" in detail and "BLUEGREEN_TOKEN" in detail
+        auth = HostileRequest("GET", "/auth", "/auth", (("Authorization", f"Bearer {TOKEN}"),))
+        assert (403, "forbidden") == error_of(send(running.port, auth))
         assert 200 == send(running.port, HostileRequest("GET", "/status", "/status")).status
 
 

@@ -258,6 +258,21 @@ def test_rollback_restarts_the_stopped_old_color_then_switches(app: App) -> None
     )
 
 
+def test_rollback_with_a_wrong_token_starts_nothing(app: App) -> None:
+    """A wrong token: rollback exits 4 before compose starts the stopped old color (issue 15)."""
+    deployed = app.deploy("--image", V2_IMAGE, "--drain", "0.5")
+    assert 0 == deployed.returncode, explain(deployed)
+
+    back = app.cli("rollback", "web", *app.project.compose_args(), token="not-the-token")
+
+    assert 4 == back.returncode, explain(back)
+    assert "the provider rejected the token" in back.stderr
+    assert "nothing was changed" in back.stderr
+    assert "starting" not in back.stdout
+    assert ["exited"] == app.states("blue")
+    assert "green" == app.stack.provider.active("web")
+
+
 def test_switch_force_moves_traffic_to_a_color_that_is_not_ready(app: App) -> None:
     """With green stopped, `switch` is refused (exit 6) and `switch --force` obeys."""
     app.project.run("stop", "web-green")

@@ -211,9 +211,12 @@ class FakeProvider:
     """Answers ``status`` from a script of documents (the last one repeats)."""
 
     token: str | None = "operator-token"
+    #: What ``GET /auth`` raises (a rejected token), if anything.
+    auth_error: Exception | None = None
 
     def __init__(self, docs: Sequence[dict[str, Any] | Exception]) -> None:
         self.docs = list(docs)
+        self.token_checks = 0
         self.switches: list[tuple[str, str | None]] = []
         self.rollbacks: list[str] = []
 
@@ -222,6 +225,11 @@ class FakeProvider:
         if isinstance(doc, Exception):
             raise doc
         return doc
+
+    def check_token(self) -> None:
+        self.token_checks += 1
+        if self.auth_error is not None:
+            raise self.auth_error
 
     def switch(self, service: str, color: str | None = None, **_: Any) -> dict[str, Any]:
         self.switches.append((service, color))
@@ -420,6 +428,39 @@ def test_manual_service_without_token_fails_before_deploying() -> None:
     with pytest.raises(TokenError, match="promote=manual"):
         run_deploy(provider, compose)
     assert [] == compose.calls
+
+
+REJECTED = TokenError("the provider rejected the token", status=401, code="x", detail="")
+
+
+def test_a_rejected_token_fails_the_deploy_before_compose_runs() -> None:
+    """A token the provider rejects (GET /auth 401) stops the deploy before compose runs."""
+    provider = FakeProvider([status()])
+    provider.auth_error = REJECTED
+    compose = FakeCompose()
+    with pytest.raises(TokenError, match="rejected the token; nothing was deployed"):
+        run_deploy(provider, compose)
+    assert ([], 1) == (compose.calls, provider.token_checks)
+
+
+def test_rollback_with_a_rejected_token_starts_nothing() -> None:
+    """A wrong token fails the rollback before the stopped old color is started (issue 15)."""
+    stopped = status("green", green=[container(NEW)], blue=[container(OLD, "exited", "none")])
+    stopped["previous"] = "blue"
+    provider = FakeProvider([stopped])
+    provider.auth_error = REJECTED
+    compose = FakeCompose(ids=[OLD])
+    clock = FakeClock()
+    with pytest.raises(TokenError, match="rejected the token; nothing was changed"):
+        rollback(
+            provider,  # type: ignore[arg-type]
+            lambda: compose,  # type: ignore[arg-type,return-value]
+            "web",
+            Reporter(io.StringIO(), clock),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert ([], []) == (compose.calls, provider.rollbacks)
 
 
 def test_provider_lost_mid_deploy_fails_after_the_grace() -> None:
