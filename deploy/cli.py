@@ -4,7 +4,9 @@ Operator commands (``status``, ``switch``, ``history``, ``rollback``,
 ``deploy``) are thin clients of the provider's HTTP API at ``--url`` (env
 ``BLUEGREEN_URL``, default ``http://127.0.0.1:8080``) with the token from
 ``--token``, ``BLUEGREEN_TOKEN``, or the file named by ``--token-file`` or
-``BLUEGREEN_TOKEN_FILE``. Exit codes: see ``deploy/errors.py``.
+``BLUEGREEN_TOKEN_FILE``. What the environment does not set is read from the
+``.env`` beside the compose file (``-f``, ``COMPOSE_FILE``, else the current
+directory), which ``bluegreen init`` writes. Exit codes: see ``deploy/errors.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from deploy import render_table
+from deploy import envfile, init_env, render_table
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.errors import CliError, TokenFileError, UsageError
@@ -29,9 +32,9 @@ from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
 
 EPILOG = """\
-exit codes: 0 done; 1 deploy/rollback failed (active color left serving); 2 bad usage;
-3 provider unreachable; 4 token missing or wrong; 5 unknown service; 6 switch refused;
-7 compose problem; 130 interrupted (active color left serving)
+exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
+2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
+6 switch refused; 7 compose problem; 130 interrupted (active color left serving)
 """
 
 
@@ -89,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the provider that Traefik polls")
     provider_settings.add_arguments(serve)
+    init = sub.add_parser(
+        "init",
+        help="write .env (socket, its group, token files) beside the compose file",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the compose file whose directory gets .env and secrets/ (default: $COMPOSE_FILE, "
+        "else the current directory)",
+    )
+    init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
     common = _common()
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -151,6 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment, completed from the compose directory's ``.env`` (``bluegreen init``).
+
+    Only the CLI's own settings are taken, each only when the environment lacks it; a
+    token given in any form in the environment keeps the file's token out. A relative
+    ``BLUEGREEN_TOKEN_FILE`` is relative to the ``.env``.
+    """
+    merged = dict(environ)
+    path = envfile.beside(getattr(args, "compose_file", []) or [], environ)
+    found = envfile.read(path)
+    if not found:
+        return merged
+    if "BLUEGREEN_URL" in found and not environ.get("BLUEGREEN_URL"):
+        merged["BLUEGREEN_URL"] = found["BLUEGREEN_URL"]
+    has_token = args.token or args.token_file
+    has_token = has_token or environ.get("BLUEGREEN_TOKEN") or environ.get("BLUEGREEN_TOKEN_FILE")
+    if not has_token:
+        if found.get("BLUEGREEN_TOKEN_FILE"):
+            token_file = Path(found["BLUEGREEN_TOKEN_FILE"])
+            merged["BLUEGREEN_TOKEN_FILE"] = str(path.parent / token_file)
+        elif found.get("BLUEGREEN_TOKEN"):
+            merged["BLUEGREEN_TOKEN"] = found["BLUEGREEN_TOKEN"]
+    return merged
+
+
 def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ProviderClient:
     url = args.url or environ.get("BLUEGREEN_URL") or DEFAULT_URL
     return ProviderClient(url, _token(args, environ))
@@ -197,6 +241,13 @@ def _check_template(template: str) -> None:
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.command == "init":
+        result = init_env.init(args.compose_file, environ, force=args.force)
+        compose_args = [f"-f {f}" for f in args.compose_file]
+        for line in result.lines(compose_args):
+            print(line)
+        return 0
+    environ = _with_env_file(args, environ)
     client = _client(args, environ)
     now = time.time()
     if args.command == "status":

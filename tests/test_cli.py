@@ -281,6 +281,37 @@ async def test_token_from_bluegreen_token_file(provider: Provider, tmp_path: Pat
     assert ["green", "blue"] == [r["to"] for r in provider.app[CONTROLLER].history("web")]
 
 
+async def test_url_and_token_come_from_the_compose_directorys_env_file(
+    provider: Provider, tmp_path: Path
+) -> None:
+    """With nothing exported, the CLI takes BLUEGREEN_URL and BLUEGREEN_TOKEN_FILE (relative
+    to it) from the .env beside COMPOSE_FILE; the environment still wins over the file."""
+    project = tmp_path / "project"
+    (project / "secrets").mkdir(parents=True)
+    (project / "secrets" / "tok").write_text(TOKEN + "\n")
+    (project / ".env").write_text(
+        f"DOCKER_GID=999\nBLUEGREEN_URL={provider.url}\nBLUEGREEN_TOKEN_FILE=secrets/tok\n"
+    )
+    bare = {"PATH": "/nonexistent", "COMPOSE_FILE": str(project / "docker-compose.yml")}
+
+    async def run(argv: list[str], env: dict[str, str]) -> Run:
+        provider.capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, argv, env)
+        captured = provider.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    from_file = await run(["switch", "web", "green"], bare)
+    env_wins = await run(["switch", "web", "blue"], {**bare, "BLUEGREEN_TOKEN": "wrong"})
+    elsewhere = await run(["status"], {**bare, "COMPOSE_FILE": str(tmp_path / "x.yml")})
+
+    assert (0, "web: blue → green (switch #1, reason manual)\n") == (
+        from_file.code,
+        from_file.out,
+    ), from_file.err
+    assert 4 == env_wins.code
+    assert 3 == elsewhere.code and "127.0.0.1:8080" in elsewhere.err
+
+
 async def test_token_never_printed(provider: Provider) -> None:
     """A rejected token is not echoed back in the error."""
     run = await provider.run("switch", "web", token="sekrit-value")
