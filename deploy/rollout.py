@@ -280,10 +280,11 @@ def deploy(
     # 2-3. Bring up the target color and follow it until the provider switches.
     deadline = started + plan.timeout
     tracker = RolloutTracker(target, exclude=before, first_deploy=active is None)
-    if plan.image:
-        compose.check_image(new_name, plan.image)
+    pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
     try:
         _compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
+        if pins and plan.image:
+            _record_image(compose, new_name, plan.image, out)
         out.line(
             f"compose started {new_name}; waiting until healthy and promoted "
             f"(timeout {plan.timeout:g}s)"
@@ -437,6 +438,24 @@ def _undeployed_generation(snap: ServiceSnapshot, color: str) -> list[str]:
         return []
     members = pending.get("containers") or []
     return [str(m.get("name") or m.get("id")) for m in members if isinstance(m, dict)]
+
+
+def _record_image(compose: Compose, name: str, image: str, out: Reporter) -> None:
+    """Pin the color's image in ``.env``: a later plain ``up -d`` then recreates nothing.
+
+    Written as soon as compose created the containers, so ``.env`` always says what
+    runs (after a failed deploy too: ``up -d`` then only restarts the stopped new
+    containers, which the provider never promotes unless they get healthy).
+    """
+    try:
+        line = compose.record_image(name, image)
+    except CliError as exc:
+        out.line(
+            f"warning: could not record the image ({exc.message}); a plain `up -d` "
+            f"would recreate {name} with its default image"
+        )
+        return
+    out.line(f"recorded {line} in {compose.env_file()}")
 
 
 def _check_token(client: ProviderClient, nothing_was: str) -> None:

@@ -345,7 +345,8 @@ def test_deploy_refuses_a_compose_file_that_ignores_the_image(app: App) -> None:
     assert 7 == result.returncode, explain(result)
     expected = (
         f"service web-green would run bgtest-busybox:latest, not {V2_IMAGE}: its compose "
-        "definition must say image: ${BLUEGREEN_IMAGE:-...} for --image to take effect"
+        "definition must say image: ${WEB_GREEN_IMAGE:-...} (or ${BLUEGREEN_IMAGE:-...}) for "
+        "--image to take effect"
     )
     assert expected in result.stderr
     assert before == app.project.container_ids("web-green")
@@ -439,6 +440,49 @@ def test_deploy_under_load_has_zero_failed_requests(
     assert after and {body_of("green")} == {s.body for s in after}, summary.format()
     assert ["exited"] == app.states("blue")
     assert summary.total > 200, summary.format()
+
+
+def test_a_plain_up_after_a_deploy_changes_nothing_under_load(
+    stack_factory: StackFactory,
+    compose_factory: ComposeFactory,
+    containers: ContainerFactory,
+    docker_daemon: DockerDaemon,
+    app_images: dict[str, str],
+) -> None:
+    """deploy records WEB_GREEN_IMAGE in .env; the `docker-compose up -d` a user then runs
+    recreates nothing: 0 failed requests, green still serves v2 (issue 15 item 1)."""
+    app = make_app(
+        stack_factory,
+        compose_factory,
+        containers,
+        docker_daemon,
+        app_images["v1"],
+        per_color_image=True,
+    )
+    green_before_up = ""
+    with app.stack.load(concurrency=8, max_duration=120.0) as load:
+        load.wait_requests(50, timeout=10)
+        deployed = app.deploy("--image", V2_IMAGE, "--drain", "1")
+        assert 0 == deployed.returncode, explain(deployed)
+        green_before_up = app.project.container_ids("web-green")[0]
+        up = app.project.run("up", "-d")
+        up_done = time.monotonic()
+        load.wait_for(
+            "3 s of traffic after up -d",
+            lambda samples: bool(samples) and samples[-1].start > up_done + 3.0,
+            timeout=15,
+        )
+    summary = load.result.summary()
+    assert [] == [s.describe() for s in load.result.failures()[:20]], summary.format()
+    env_file = app.project.work_dir / ".env"
+    assert f"WEB_GREEN_IMAGE={V2_IMAGE}" in env_file.read_text().splitlines()
+    assert f"recorded WEB_GREEN_IMAGE={V2_IMAGE} in {env_file}" in deployed.stdout
+    assert "Recreating" not in up.stderr, up.stderr
+    assert [green_before_up] == app.project.container_ids("web-green")
+    assert (V2_IMAGE, "v2\n") == (app.image_of("green"), app.version("green"))
+    assert "green" == app.stack.provider.active("web")
+    after = [s for s in load.result.samples if s.start > up_done]
+    assert after and {body_of("green")} == {s.body for s in after}, summary.format()
 
 
 def test_example_compose_file_is_valid(tmp_path: Path) -> None:

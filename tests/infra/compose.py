@@ -80,8 +80,10 @@ def app_service(
     health_interval: str = "300ms",
     start_period: str | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    per_color_image: bool = False,
 ) -> dict[str, Any]:
-    """One color's compose service definition."""
+    """One color's compose service definition; the image from ``BLUEGREEN_IMAGE``, or with
+    ``per_color_image`` from the color's own ``<SERVICE>_<COLOR>_IMAGE`` (as in the example)."""
     healthcheck: dict[str, Any] = {
         "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:$$APP_PORT/health"],
         "interval": health_interval,
@@ -98,8 +100,9 @@ def app_service(
         OWNER_LABEL: owner,
     }
     labels.update(extra_labels or {})
+    variable = f"{service}_{color}_IMAGE".upper() if per_color_image else "BLUEGREEN_IMAGE"
     return {
-        "image": f"${{BLUEGREEN_IMAGE:-{default_image}}}",
+        "image": f"${{{variable}:-{default_image}}}",
         "network_mode": "host",
         "init": True,
         "stop_grace_period": "2s",
