@@ -82,8 +82,9 @@ def find_compose(environ: Mapping[str, str] | None = None) -> ComposeCommand:
         return ComposeCommand((legacy,), "v1")
     raise ComposeNotFound(
         "Docker Compose not found: neither `docker compose` (v2 plugin) nor `docker-compose` "
-        "(v1) is on PATH. Install one (Debian: apt-get install docker-compose-plugin, or "
-        f"docker-compose), or name it in {COMPOSE_ENV}."
+        "(v1) is on PATH. Install one: Debian and Ubuntu `apt-get install docker-compose` "
+        "(Ubuntu also has docker-compose-v2); with Docker's own apt repository "
+        f"`apt-get install docker-compose-plugin`. Or name the command in {COMPOSE_ENV}."
     )
 
 

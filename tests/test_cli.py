@@ -387,6 +387,9 @@ async def test_compose_not_found(provider: Provider) -> None:
         "bluegreen deploy: Docker Compose not found: neither `docker compose` (v2 plugin) nor "
         "`docker-compose` (v1) is on PATH."
     )
+    # The package names are the ones each distribution really has.
+    assert "Debian and Ubuntu `apt-get install docker-compose`" in run.err
+    assert "with Docker's own apt repository `apt-get install docker-compose-plugin`" in run.err
 
 
 async def test_compose_override_not_found(provider: Provider) -> None:
