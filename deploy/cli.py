@@ -12,6 +12,7 @@ directory), which ``bluegreen init`` writes. Exit codes: see ``deploy/errors.py`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -231,6 +232,18 @@ def _opener(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[]
     return open_compose
 
 
+def _compose_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """The compose flags as the user gave them, to repeat in hints."""
+    flags: list[str] = []
+    for file in args.compose_file:
+        flags += ["-f", file]
+    if args.project_name:
+        flags += ["-p", args.project_name]
+    if args.compose_service != DEFAULT_COMPOSE_SERVICE:
+        flags += ["--compose-service", args.compose_service]
+    return tuple(flags)
+
+
 def _check_template(template: str) -> None:
     try:
         template.format(service="s", color="blue")
@@ -294,6 +307,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             compose_service=args.compose_service,
         )
         outcome = deploy(client, _opener(args, environ), plan, out)
+        outcome = dataclasses.replace(outcome, compose_args=_compose_flags(args))
     if args.json:
         _print_json(outcome.to_json())
     else:

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,12 +94,45 @@ def image_variable(service: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", service).upper() + "_IMAGE"
 
 
-def _stderr_fd() -> int | None:
-    """Our stderr's file descriptor, or ``None`` when it is not a real file (tests)."""
+#: Compose's own lines ("Recreating ...", "Stopping ...") are indented under the CLI's
+#: progress lines, so the two read as one story instead of interleaving.
+OUTPUT_INDENT = "    | "
+
+
+def _streamed(
+    argv: Sequence[str], environ: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``, copying its output line by line, indented, to our stderr."""
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(environ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    assert proc.stdout is not None
+    stream = proc.stdout
+
+    def copy() -> None:
+        for line in stream:
+            if line.strip():
+                sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
+                sys.stderr.flush()
+
+    reader = threading.Thread(target=copy, name="compose-output", daemon=True)
+    reader.start()
     try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=10)
+        stream.close()
+    return subprocess.CompletedProcess(list(argv), code, "", "")
 
 
 class Compose:
@@ -137,33 +171,21 @@ class Compose:
     ) -> subprocess.CompletedProcess[str]:
         argv = self._argv(*args)
         environ = {**self.environ, **(env or {})}
-        sink = None if capture else _stderr_fd()
         try:
-            if sink is None:
+            if capture:
                 result = subprocess.run(
                     argv, env=environ, capture_output=True, text=True, timeout=timeout, check=False
                 )
-                if not capture:
-                    sys.stderr.write(result.stdout + result.stderr)
             else:
                 # Compose's own progress goes to our stderr, so stdout stays clean for --json.
                 sys.stderr.flush()
-                result = subprocess.run(
-                    argv,
-                    env=environ,
-                    stdin=subprocess.DEVNULL,
-                    stdout=sink,
-                    stderr=sink,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
+                result = _streamed(argv, environ, timeout)
         except FileNotFoundError as exc:
             raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
         except subprocess.TimeoutExpired as exc:
             raise ComposeError(f"`{shlex.join(argv)}` did not finish within {timeout:g}s") from exc
         if result.returncode != 0:
-            tail = (result.stderr or "").strip()[-1500:] if sink is None else ""
+            tail = (result.stderr or "").strip()[-1500:] if capture else ""
             raise ComposeError(
                 f"`{shlex.join(argv)}` exited {result.returncode}"
                 + (f": {tail}" if tail else " (its output is above)")

@@ -19,6 +19,7 @@ assumed: if the provider already made T active, T is left running.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ class Outcome:
     image: str | None = None
     switched_by: str | None = None
     old_stopped: bool = False
+    #: The compose flags the user passed (``-f``, ``-p``, ...), for the rollback hint.
+    compose_args: tuple[str, ...] = ()
 
     def summary(self) -> str:
         origin = self.from_color or "(new)"
@@ -103,7 +106,8 @@ class Outcome:
             text += f", image {self.image or '(from the compose file)'}"
         text += f", in {self.seconds:.1f}s"
         if self.old_stopped and self.from_color:
-            text += f" ({self.from_color} stopped; `bluegreen rollback {self.service}` restarts it)"
+            command = shlex.join(["bluegreen", "rollback", self.service, *self.compose_args])
+            text += f" ({self.from_color} stopped; `{command}` restarts it)"
         elif self.action == "deployed" and self.from_color:
             text += f" ({self.from_color} still running)"
         return text

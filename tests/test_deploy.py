@@ -183,10 +183,16 @@ def test_deploy_moves_traffic_to_the_new_image_and_stops_the_old_color(app: App)
     assert 0 == result.returncode, explain(result)
     summary = result.stdout.splitlines()[-1]
     assert summary.startswith(f"deployed web: blue → green, image {V2_IMAGE}, in "), summary
-    assert summary.endswith("(blue stopped; `bluegreen rollback web` restarts it)"), summary
+    # The rollback hint repeats the compose flags the deploy was given.
+    rollback = " ".join(["bluegreen", "rollback", "web", *app.project.compose_args()])
+    assert summary.endswith(f"(blue stopped; `{rollback}` restarts it)"), summary
     assert "switched web: blue → green (auto-promote by watcher)" in result.stdout
     progress = [line for line in result.stdout.splitlines() if "] green  " in line]
     assert progress and progress[-1].endswith("healthy"), explain(result)
+    # Compose's own lines come indented under the progress, never bare.
+    compose_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert [] == [line for line in compose_lines if not line.startswith("    | ")], result.stderr
+    assert any("web-green" in line for line in compose_lines), result.stderr
     assert body_of("green") == app.served()
     assert "v2\n" == app.version("green")
     assert V2_IMAGE == app.image_of("green")

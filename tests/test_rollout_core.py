@@ -28,7 +28,7 @@ from deploy.errors import (
 )
 from deploy.progress import RolloutTracker, Verdict
 from deploy.render_table import ago, history_text, status_all_text, table
-from deploy.rollout import DeployPlan, Reporter, deploy, rollback
+from deploy.rollout import DeployPlan, Outcome, Reporter, deploy, rollback
 from deploy.snapshot import parse_service
 
 NEW = "a" * 64
@@ -545,6 +545,25 @@ def test_rollback_starts_stopped_containers_then_switches() -> None:
     assert ["web"] == provider.rollbacks
     assert ("green", "blue") == (outcome.from_color, outcome.to_color)
     assert "blue  c-bbbb  exited → healthy" in out.getvalue()
+
+
+def test_summary_rollback_hint_repeats_the_compose_flags() -> None:
+    """The success line's rollback hint carries the -f/-p the deploy was given (quoted)."""
+    outcome = Outcome(
+        "deployed",
+        "web",
+        "blue",
+        "green",
+        20.06,
+        image="app:2",
+        old_stopped=True,
+        compose_args=("-f", "my app/compose.yml", "-p", "shop"),
+    )
+
+    assert (
+        "deployed web: blue → green, image app:2, in 20.1s (blue stopped; "
+        "`bluegreen rollback web -f 'my app/compose.yml' -p shop` restarts it)"
+    ) == outcome.summary()
 
 
 def test_rollback_refuses_containers_of_a_failed_deploy() -> None:
