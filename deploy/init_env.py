@@ -10,7 +10,10 @@ not set:
 - ``DOCKER_GID``: the group the provider needs to read that socket, from the
   socket itself, or ``0`` for rootless Docker (whose containers see the
   socket's owner as root);
-- ``BLUEGREEN_TOKEN_FILE`` and ``BLUEGREEN_URL`` for the CLI.
+- ``BLUEGREEN_TOKEN_FILE`` and ``BLUEGREEN_URL`` for the CLI;
+- ``BLUEGREEN_HTTP_PUBLISH`` / ``BLUEGREEN_API_PUBLISH`` (where compose publishes
+  Traefik's port 80 and the provider's API) when given in init's environment; the
+  URL follows the API's.
 
 The tokens themselves go into ``secrets/`` (a 0700 directory; the compose file
 hands them to the containers as Docker secrets), generated once: existing
@@ -37,6 +40,7 @@ DEFAULT_SOCKET = Path("/var/run/docker.sock")
 SECRETS_DIR = "secrets"
 TOKEN_NAMES = ("bluegreen_token", "bluegreen_provider_token")
 DEFAULT_URL = "http://127.0.0.1:8080"
+PUBLISH_KEYS = ("BLUEGREEN_HTTP_PUBLISH", "BLUEGREEN_API_PUBLISH")
 INFO_TIMEOUT_S = 5.0
 HEADER = """\
 Written by `bluegreen init`; compose reads it, and so does the bluegreen CLI for
@@ -170,8 +174,13 @@ def init(compose_files: list[str], environ: Mapping[str, str], *, force: bool) -
         raise InitError(f"cannot write the tokens in {secrets_dir}: {exc.strerror}") from exc
     before = envfile.read(env_path)
     values = {"DOCKER_SOCKET": str(path), "DOCKER_GID": str(gid)}
+    for key in PUBLISH_KEYS:
+        if environ.get(key, "").strip():
+            values[key] = environ[key].strip()
     # The user's own choices stay; only what is missing gets the default.
     values["BLUEGREEN_URL"] = before.get("BLUEGREEN_URL") or DEFAULT_URL
+    if api := values.get("BLUEGREEN_API_PUBLISH"):
+        values["BLUEGREEN_URL"] = f"http://{api if ':' in api else f'127.0.0.1:{api}'}"
     values["BLUEGREEN_TOKEN_FILE"] = (
         before.get("BLUEGREEN_TOKEN_FILE") or f"{SECRETS_DIR}/{TOKEN_NAMES[0]}"
     )
