@@ -256,8 +256,7 @@ def _check_template(template: str) -> None:
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "init":
         result = init_env.init(args.compose_file, environ, force=args.force)
-        compose_args = [f"-f {f}" for f in args.compose_file]
-        for line in result.lines(compose_args):
+        for line in result.lines():
             print(line)
         return 0
     environ = _with_env_file(args, environ)

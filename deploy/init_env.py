@@ -11,6 +11,8 @@ not set:
   socket itself, or ``0`` for rootless Docker (whose containers see the
   socket's owner as root);
 - ``BLUEGREEN_TOKEN_FILE`` and ``BLUEGREEN_URL`` for the CLI;
+- ``COMPOSE_FILE`` when given with ``-f``, so ``docker-compose up -d`` and the CLI in
+  that directory need no ``-f``;
 - ``BLUEGREEN_HTTP_PUBLISH`` / ``BLUEGREEN_API_PUBLISH`` (where compose publishes
   Traefik's port 80 and the provider's API) when given in init's environment; the
   URL follows the API's.
@@ -27,8 +29,9 @@ import http.client
 import json
 import os
 import secrets
+import shlex
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +121,7 @@ class InitResult:
     values: dict[str, str]
     created: list[str]
 
-    def lines(self, compose_args: Sequence[str]) -> list[str]:
+    def lines(self) -> list[str]:
         shown = ", ".join(f"{k}={v}" for k, v in self.values.items())
         tokens = (
             f"made new tokens in {self.env_path.parent / SECRETS_DIR}: {', '.join(self.created)}"
@@ -126,14 +129,21 @@ class InitResult:
             else f"kept the tokens in {self.env_path.parent / SECRETS_DIR} (--force makes new "
             "ones; then recreate the provider and Traefik)"
         )
-        args = " ".join(compose_args)
+        where = self.env_path.parent
+        place = "" if where == Path(".") else f"cd {shlex.quote(str(where))} && "
         return [
             f"wrote {self.env_path} ({shown})",
             tokens,
-            f"next: docker-compose {args} up -d   (or: docker compose {args} up -d)".replace(
-                "  up", " up"
-            ),
+            f"next: {place}docker-compose up -d   (or: docker compose up -d)",
         ]
+
+
+def _relative(file: str, directory: Path) -> str:
+    """``file`` as compose reads COMPOSE_FILE from ``.env``: relative to its directory."""
+    try:
+        return str(Path(file).resolve().relative_to(directory.resolve()))
+    except ValueError:
+        return str(Path(file).resolve())
 
 
 def _write_token(path: Path) -> None:
@@ -174,6 +184,8 @@ def init(compose_files: list[str], environ: Mapping[str, str], *, force: bool) -
         raise InitError(f"cannot write the tokens in {secrets_dir}: {exc.strerror}") from exc
     before = envfile.read(env_path)
     values = {"DOCKER_SOCKET": str(path), "DOCKER_GID": str(gid)}
+    if compose_files:
+        values["COMPOSE_FILE"] = os.pathsep.join(_relative(f, directory) for f in compose_files)
     for key in PUBLISH_KEYS:
         if environ.get(key, "").strip():
             values[key] = environ[key].strip()

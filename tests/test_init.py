@@ -80,6 +80,7 @@ def test_init_writes_env_and_tokens_and_keeps_them_on_a_rerun(
         "DOCKER_GID": str(os.stat(docker_daemon.socket_path).st_gid),
         "BLUEGREEN_URL": "http://127.0.0.1:8080",
         "BLUEGREEN_TOKEN_FILE": "secrets/bluegreen_token",
+        "COMPOSE_FILE": "docker-compose.yml",
     } == values
     assert 0o600 == stat.S_IMODE((project / ".env").stat().st_mode)
     assert 0o700 == stat.S_IMODE((project / "secrets").stat().st_mode)
@@ -88,7 +89,9 @@ def test_init_writes_env_and_tokens_and_keeps_them_on_a_rerun(
     assert tokens == kept
     assert all(replaced[name] != tokens[name] for name in tokens)
     assert "made new tokens" in first.stdout and "kept the tokens" in again.stdout
-    assert "docker-compose -f " in first.stdout and "docker compose -f " in first.stdout
+    assert (
+        f"next: cd {project} && docker-compose up -d   (or: docker compose up -d)\n"
+    ) in first.stdout
 
 
 def test_compose_reads_what_init_wrote_with_nothing_exported(

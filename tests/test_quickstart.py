@@ -1,8 +1,9 @@
 """The compose quickstart exactly as README tells it, on the real engine, under load.
 
-From a clean directory holding only ``docker-compose.example.yml`` (as
-``docker-compose.yml``): ``bluegreen init``, ``docker-compose up -d``, ``bluegreen
-deploy``, a second ``up -d``, ``bluegreen rollback``, ``down``. Every command runs in a
+From a clean directory holding only ``docker-compose.example.yml``: ``bluegreen init -f
+docker-compose.example.yml``, then, with no ``-f`` (``COMPOSE_FILE`` is in ``.env``),
+``docker-compose up -d``, ``bluegreen deploy``, a second ``up -d``, ``bluegreen
+rollback``, ``down``. Every command runs in a
 bare environment: nothing bluegreen or compose related is exported, only the machine's
 ``DOCKER_HOST`` (the private test daemon), so whatever the steps need comes from the
 ``.env`` that ``init`` wrote. A bounded load runs through the published Traefik port on
@@ -38,6 +39,7 @@ from tests.infra.traefik import find_traefik
 from tests.test_image import provider_image, python_base  # noqa: F401 - fixtures
 
 HOST = "web.localhost"
+EXAMPLE = "docker-compose.example.yml"
 NEW_IMAGE = "busybox:1.37"
 OLD_IMAGE = "busybox:1.36"
 STEP_TIMEOUT_S = 240.0
@@ -73,6 +75,23 @@ def quickstart_images(
     docker_daemon.docker("tag", provider_image, "traefik-bluegreen:local")
     docker_daemon.docker("tag", busybox_image, OLD_IMAGE)
     build_app_image(docker_daemon, NEW_IMAGE, {"APP_VERSION": "1.37"})
+
+
+def wait_served(port: int, color: str) -> None:
+    """Poll the published Traefik port (loopback) until ``color`` answers; bounded."""
+    deadline = time.monotonic() + WAIT_S
+    last = ""
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"http://{LOOPBACK}:{port}/", headers={"Host": HOST})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                last = answer.read().decode(errors="replace")
+        except OSError as exc:
+            last = str(exc)
+        if last.startswith(body(color)):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"Traefik did not serve {color} within {WAIT_S}s; last: {last!r}")
 
 
 class Quickstart:
@@ -149,16 +168,16 @@ class Quickstart:
 def quickstart(
     docker_daemon: DockerDaemon, quickstart_images: None, tmp_path: Path
 ) -> Iterator[Quickstart]:
-    """A clean directory with the example as docker-compose.yml; `down -v` at the end."""
+    """A clean directory with the example; `down -v` at the end."""
     directory = tmp_path / "bluegreen-demo"
     directory.mkdir()
-    shutil.copy(REPO_ROOT / "docker-compose.example.yml", directory / "docker-compose.yml")
+    shutil.copy(REPO_ROOT / EXAMPLE, directory / EXAMPLE)
     user = Quickstart(directory, docker_daemon)
     try:
         yield user
     finally:
         subprocess.run(
-            [find_compose_v1(), "down", "-v", "-t", "1"],
+            [find_compose_v1(), "-f", EXAMPLE, "down", "-v", "-t", "1"],
             cwd=directory,
             env=user.env,
             capture_output=True,
@@ -173,6 +192,8 @@ def test_the_compose_quickstart_under_load(quickstart: Quickstart) -> None:
     http_port, api_port = free_ports(2)
     quickstart.bluegreen(
         "init",
+        "-f",
+        EXAMPLE,
         extra={
             "BLUEGREEN_HTTP_PUBLISH": f"{LOOPBACK}:{http_port}",
             "BLUEGREEN_API_PUBLISH": f"{LOOPBACK}:{api_port}",
@@ -183,16 +204,14 @@ def test_the_compose_quickstart_under_load(quickstart: Quickstart) -> None:
     quickstart.compose("up", "-d")
     quickstart.wait_live("blue")
     assert ("blue", OLD_IMAGE) == quickstart.live()
+    # README's `curl` step: Traefik routes web.localhost once it polled the provider.
+    wait_served(http_port, "blue")
 
     load = BackgroundLoad(
         f"http://{LOOPBACK}:{http_port}/", host=HOST, concurrency=4, max_duration=600.0
     )
     with load:
-        load.wait_for(
-            "blue through Traefik",
-            lambda samples: any(s.ok and s.body.startswith(body("blue")) for s in samples),
-            WAIT_S,
-        )
+        load.wait_requests(50, timeout=WAIT_S)
         steps: list[tuple[str, tuple[str, str]]] = []
 
         quickstart.bluegreen("deploy", "web", "--image", NEW_IMAGE, "--drain", "3")
