@@ -154,14 +154,29 @@ class Quickstart:
 
     def wait_live(self, color: str) -> None:
         deadline = time.monotonic() + WAIT_S
+        last: object = None
         while time.monotonic() < deadline:
             try:
-                if self.status()["active"] == color:
+                last = self.status()
+                if last["active"] == color:  # type: ignore[index]
                     return
-            except OSError:
-                pass
+            except OSError as exc:
+                last = exc
             time.sleep(0.25)
-        raise TimeoutError(f"{color} not live within {WAIT_S}s:\n" + "\n".join(self.log[-3:]))
+        logs = subprocess.run(
+            [find_compose_v1(), "logs", "--tail", "30", "bluegreen"],
+            cwd=self.directory,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+        raise TimeoutError(
+            f"{color} not live within {WAIT_S}s; last: {last!r}\n"
+            + "\n".join(self.log[-3:])
+            + f"\n--- provider log ---\n{logs}"
+        )
 
 
 @pytest.fixture
