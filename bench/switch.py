@@ -1,4 +1,4 @@
-"""Switching under load through real Traefik: this provider vs the seeds' file rewrite.
+"""Switching under load through real Traefik: push, poll, and the file provider.
 
 One run, one private dockerd, the same busybox backends, the same load:
 
@@ -6,28 +6,35 @@ One run, one private dockerd, the same busybox backends, the same load:
    picks the highest load the machine sustains (the smallest concurrency
    within 5% of the best throughput among the runs with zero failures and a
    p99 under 500 ms), unless ``--concurrency`` is given;
-2. **provider**: Traefik's HTTP provider polls ``bluegreen serve``
-   (``pollInterval`` 200ms, ``providersThrottleDuration`` 100ms,
-   ``--promote-after 0``); the switches alternate auto-promotions (the idle
-   color's containers are replaced by a new one, which turns healthy) and
-   ``POST /switch`` calls, spaced ``--spacing`` seconds apart;
-3. **file**: a second Traefik with the file provider (``watch``) routed by
+2. **provider**, once per ``--modes`` item ``pollInterval:hold`` (default
+   plain polling at 200ms and 1s, then ``--hold 2.5`` with pollInterval 1s
+   and 200ms):
+   a fresh ``bluegreen serve`` and a Traefik whose HTTP provider polls it
+   (``providersThrottleDuration`` ``--throttle``, ``--promote-after 0``).
+   First, with no load and no switch, Traefik's requests per second to the
+   provider are counted for ``--idle-seconds``.  Then the switches alternate
+   auto-promotions (the idle color's containers are replaced by a new one,
+   which turns healthy) and ``POST /switch`` calls, ``--spacing`` seconds apart;
+3. **file**: a Traefik with the file provider (``watch``, inotify) routed by
    ``dynamic-config.yml``, rewritten in place for each switch exactly as the
    blog posts' ``deploy.sh`` does: bash runs ``cat > file <<EOL ... EOL`` (open
-   with truncate, then cat writes) and ``touch file``; once with the same
-   throttle as (2) and once with Traefik's default throttle, which the posts
-   keep.  The backends are the last blue and green containers of (2).
+   with truncate, then cat writes) and ``touch file``, with the same throttle
+   as (2): Traefik's own floor for applying a change; with ``--seeds`` once
+   more with Traefik's default throttle, which the posts keep.  The backends
+   are the last blue and green containers of (2).
 
 Per switch: the *switch window*, from the moment the routing source changed
 (the provider's switch record; for the file method, just before bash is
 spawned, which overstates its window by the few ms bash needs) to the end of
 the first response from the new color and to the start of the last response
 from the old color; the failed requests (anything but a 200) that started
-between this switch and the next; and, for auto-promotions, the *detection
-latency* from Docker's ``health_status: healthy`` event to the first
-new-color response.  Figures are printed, never asserted (STYLE.md).
+between this switch and the next; for the provider, the *Traefik part*
+(changed ``/traefik`` body, read by a poller on its own keep-alive
+connection, to the first new response); and, for auto-promotions, the
+*detection latency* from Docker's ``health_status: healthy`` event to the
+first new-color response.  Figures are printed, never asserted (STYLE.md).
 
-    python bench/switch.py --switches 50
+    python bench/switch.py --switches 20 --concurrency 4 --clients 1
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ HOST = "web.test"
 STEP_TIMEOUT_S = 30.0
 MAX_REQUESTS = 5_000_000
 OVERLOAD_P99_S = 0.5
+DEFAULT_MODES = "200ms:0,1s:0,1s:2.5,200ms:2.5"
 
 
 def other(color: str) -> str:
@@ -122,6 +130,35 @@ def cat_into(path: Path, text: str) -> None:
 
 
 @dataclass(frozen=True)
+class Mode:
+    """How Traefik's HTTP provider reaches the provider: its pollInterval, the ``--hold``."""
+
+    poll_interval: str
+    hold: float
+
+    def describe(self) -> str:
+        held = f"hold {self.hold:g}s" if self.hold else "no hold"
+        return f"poll {self.poll_interval}, {held}"
+
+
+def parse_modes(raw: str) -> list[Mode]:
+    """``200ms:0,1s:0,1s:2.5`` -> one :class:`Mode` per comma item (pollInterval:hold)."""
+    modes = []
+    for item in raw.split(","):
+        interval, _, hold = item.partition(":")
+        modes.append(Mode(interval.strip(), float(hold or 0)))
+    return modes
+
+
+def polls_of(provider: ProviderProcess) -> float:
+    """``bluegreen_traefik_polls_total`` from the provider's ``/metrics``."""
+    for line in provider.get("/metrics").body.splitlines():
+        if line.startswith("bluegreen_traefik_polls_total "):
+            return float(line.split()[1])
+    raise RuntimeError("no bluegreen_traefik_polls_total in /metrics")
+
+
+@dataclass(frozen=True)
 class Shape:
     """How the load is made: client processes and total concurrency."""
 
@@ -144,6 +181,7 @@ class Bench:
         )
         self.events = HealthyEvents(self.daemon, "bluegreen.service")
         self.traefiks: list[TraefikProcess] = []
+        self.providers: list[ProviderProcess] = []
         self.provider: ProviderProcess | None = None
         self.shape = Shape(1, 0)
         self.backends: dict[str, list[tuple[str, int]]] = {"blue": [], "green": []}
@@ -216,43 +254,51 @@ class Bench:
         pick = min(near, key=lambda r: (r["concurrency"], r["clients"]))
         return Shape(int(pick["clients"]), int(pick["concurrency"])), rows
 
-    def provider_phase(self, shape: Shape) -> tuple[PhaseReport, list[dict[str, float]]]:
+    def provider_phase(
+        self, shape: Shape, mode: Mode, index: int
+    ) -> tuple[PhaseReport, list[dict[str, float]]]:
         args = self.args
-        self.deploy("blue")
-        self.provider = ProviderProcess(
-            self.work / "provider",
+        if not self.backends["blue"]:
+            self.deploy("blue")
+        provider = ProviderProcess(
+            self.work / f"provider-{index}",
             docker_host=self.daemon.host,
             promote_after=args.promote_after,
-            extra_args=["--log-level", "warning"],
+            extra_args=["--log-level", "warning", "--hold", str(mode.hold)],
         )
-        self.provider.start()
+        self.providers.append(provider)
+        self.provider = provider
+        provider.start()
+        provider.wait_ready()
+        provider.wait_for("service adopted", lambda: provider.active(SERVICE) is not None, 30)
+        active = provider.active(SERVICE) or "blue"
         traefik = self.traefik(
-            "traefik-http",
+            f"traefik-http-{index}",
             args.throttle,
-            http_endpoint=self.provider.traefik_endpoint,
-            poll_interval=args.poll_interval,
+            http_endpoint=provider.traefik_endpoint,
+            poll_interval=mode.poll_interval,
         )
-        traefik.wait_response(host=HOST, body=body_of("blue"), timeout=STEP_TIMEOUT_S)
+        traefik.wait_response(host=HOST, body=body_of(active), timeout=STEP_TIMEOUT_S)
+        idle = self.idle_rate(provider, args.idle_seconds)
         sweep_rows: list[dict[str, float]] = []
         if shape.concurrency == 0:
             shape, sweep_rows = self.sweep(traefik)
         self.shape = shape
         timeline = Timeline()
-        active = "blue"
-        poller = ConfigPoller(self.provider.port, SERVICE)
+        poller = ConfigPoller(provider.port, SERVICE)
         with self.load(traefik, shape, args.max_seconds) as load:
             load.wait_body(body_of(active), timeout=STEP_TIMEOUT_S)
-            for index in range(args.switches):
+            for number in range(args.switches):
                 new = other(active)
                 healthy: float | None = None
-                if index % 2 == 0:
+                if number % 2 == 0:
                     self.retire(new)
                     container = self.deploy(new)
                     healthy = timeline.mono(self.events.wait_for(container, STEP_TIMEOUT_S))
-                    record = self.wait_switch_record(index + 1)
+                    record = self.wait_switch_record(number + 1)
                     kind = "auto-promote"
                 else:
-                    answer = self.provider.switch(SERVICE, new)
+                    answer = provider.switch(SERVICE, new)
                     if answer.status != 200:
                         raise RuntimeError(f"/switch answered {answer.status}: {answer.body}")
                     record = answer.json["switch"]
@@ -264,10 +310,31 @@ class Bench:
                 active = new
             self.settle(time.monotonic(), args.spacing)
         poller.stop()
+        traefik.stop()
+        provider.terminate()
         for measured in timeline.switches:
             measured.served = poller.served(measured.new, measured.changed)
-        title = f"bluegreen provider (http, poll {args.poll_interval}, throttle {args.throttle})"
-        return measure(title, shape.describe(), load.result, timeline), sweep_rows
+        report = measure(
+            f"bluegreen provider, {mode.describe()} (throttle {args.throttle})",
+            shape.describe(),
+            load.result,
+            timeline,
+        )
+        report.idle_polls_per_s = idle
+        return report, sweep_rows
+
+    @staticmethod
+    def idle_rate(provider: ProviderProcess, seconds: float) -> float:
+        """Traefik's requests per second to the provider while nothing changes.
+
+        Counted from one answered poll to ``seconds`` later, so a hold that was
+        still running at the start does not count as a missing poll.
+        """
+        first = polls_of(provider)
+        provider.wait_for("an idle poll", lambda: polls_of(provider) > first, STEP_TIMEOUT_S)
+        before = polls_of(provider)
+        time.sleep(seconds)
+        return (polls_of(provider) - before) / seconds
 
     def wait_switch_record(self, seq: int) -> dict[str, Any]:
         assert self.provider is not None
@@ -318,8 +385,8 @@ class Bench:
     def close(self) -> None:
         for process in self.traefiks:
             process.stop()
-        if self.provider is not None:
-            self.provider.terminate()
+        for provider in self.providers:
+            provider.terminate()
         self.events.stop()
         errors = self.factory.cleanup()
         self.daemon.destroy()
@@ -357,7 +424,7 @@ def machine() -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--switches", type=int, default=50, help="switches per method (>= 50)")
+    parser.add_argument("--switches", type=int, default=50, help="switches per method")
     parser.add_argument("--file-switches", type=int, default=None, help="default: --switches")
     parser.add_argument("--concurrency", type=int, default=0, help="0: pick by sweep")
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
@@ -365,7 +432,12 @@ def main() -> int:
     parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")],
                         default=[4, 8, 16, 32, 64], help="concurrency levels to sweep")  # fmt: skip
     parser.add_argument("--sweep-seconds", type=float, default=4.0)
-    parser.add_argument("--poll-interval", default="200ms")
+    parser.add_argument("--modes", type=parse_modes, default=parse_modes(DEFAULT_MODES),
+                        help="provider phases, pollInterval:hold each")  # fmt: skip
+    parser.add_argument("--idle-seconds", type=float, default=10.0,
+                        help="seconds to count Traefik's idle polls")  # fmt: skip
+    parser.add_argument("--seeds", action="store_true",
+                        help="also the file method, throttle 2s")  # fmt: skip
     parser.add_argument("--throttle", default="100ms", help="providersThrottleDuration")
     parser.add_argument("--seed-throttle", default="2s", help="Traefik's default, as the posts")
     parser.add_argument("--promote-after", type=float, default=0.0)
@@ -378,17 +450,23 @@ def main() -> int:
     info = machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     bench = Bench(args)
+    reports: list[PhaseReport] = []
     try:
-        ours, sweep_rows = bench.provider_phase(Shape(args.clients[0], args.concurrency))
+        sweep_rows: list[dict[str, float]] = []
+        for index, mode in enumerate(args.modes):
+            shape = Shape(args.clients[0], args.concurrency) if index == 0 else bench.shape
+            report, rows = bench.provider_phase(shape, mode, index)
+            reports.append(report)
+            sweep_rows = sweep_rows or rows
         if sweep_rows:
             print_sweep(sweep_rows)
         shape = bench.shape
         file_switches = args.file_switches or args.switches
-        same = bench.file_phase(shape, args.throttle, file_switches)
-        seeds = bench.file_phase(shape, args.seed_throttle, file_switches)
+        reports.append(bench.file_phase(shape, args.throttle, file_switches))
+        if args.seeds:
+            reports.append(bench.file_phase(shape, args.seed_throttle, file_switches))
     finally:
         bench.close()
-    reports = [ours, same, seeds]
     print_side_by_side(reports)
     if args.json is not None:
         doc = {"machine": info, "argv": sys.argv, "sweep": sweep_rows}

@@ -174,6 +174,8 @@ class PhaseReport:
     failures_before_first_switch: int
     switches: list[dict[str, Any]]
     statuses: dict[str, int]
+    #: Traefik's requests per second to the provider with no switch and no load.
+    idle_polls_per_s: float | None = None
 
 
 def _body(color: str) -> str:
@@ -234,7 +236,7 @@ def measure(title: str, load: str, result: LoadResult, timeline: Timeline) -> Ph
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
+    """Nearest-rank percentile; 0 for no values. The one definition every bench uses."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -271,12 +273,16 @@ def figures(report: PhaseReport) -> dict[str, float | None]:
     for name, values in (("-> first new, ms", first), ("-> last old, ms", last)):
         out[f"window {name} p50"] = percentile(values, 0.5) * 1000
         out[f"window {name} p95"] = percentile(values, 0.95) * 1000
+        out[f"window {name} p99"] = percentile(values, 0.99) * 1000
         out[f"window {name} max"] = max(values, default=0.0) * 1000
     if provider_part:
         out["  switch -> /traefik body changed, ms p50"] = percentile(provider_part, 0.5) * 1000
         out["  switch -> /traefik body changed, ms p95"] = percentile(provider_part, 0.95) * 1000
         out["  body changed -> first new, ms p50"] = percentile(traefik_part, 0.5) * 1000
         out["  body changed -> first new, ms p95"] = percentile(traefik_part, 0.95) * 1000
+        out["  body changed -> first new, ms p99"] = percentile(traefik_part, 0.99) * 1000
+    if report.idle_polls_per_s is not None:
+        out["Traefik -> provider req/s, idle"] = report.idle_polls_per_s
     if detection:
         out["detection (healthy -> first new), ms p50"] = percentile(detection, 0.5) * 1000
         out["detection (healthy -> first new), ms p95"] = percentile(detection, 0.95) * 1000
@@ -290,7 +296,7 @@ def _fmt(value: float | None) -> str:
         return "-"
     if float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.1f}"
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
 
 
 def _ratio(theirs: float | None, ours: float | None) -> str:

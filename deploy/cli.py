@@ -27,8 +27,11 @@ from typing import Any
 from deploy import envfile, init_env, render_table
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
+from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, TokenFileError, UsageError
-from deploy.rollout import DEFAULT_COMPOSE_SERVICE, DeployPlan, Reporter, deploy, rollback
+from deploy.rollback import rollback
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, Reporter
+from deploy.snapshot import parse_service, parse_status
 from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
 
@@ -40,10 +43,11 @@ exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or ini
 
 
 def _seconds(raw: str) -> float:
-    value = float(raw.removesuffix("s"))
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError("expected seconds between 0 and 86400")
-    return value
+    """The provider's own seconds parser, with argparse's way of reporting an error."""
+    try:
+        return provider_settings.parse_seconds(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common() -> argparse.ArgumentParser:
@@ -267,9 +271,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if args.json:
             _print_json(doc)
         elif args.service:
-            print(render_table.service_text(doc, now))
+            print(render_table.service_text(parse_service(doc), now))
         else:
-            print(render_table.status_all_text(doc, now))
+            print(render_table.status_all_text(parse_status(doc), now))
         return 0
     if args.command == "switch":
         doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)

@@ -87,9 +87,22 @@ class ProviderClient:
             body["reason"] = reason
         return self._object("POST", "/switch", service, body)
 
-    def rollback(self, service: str, *, force: bool = False) -> dict[str, Any]:
-        """``POST /rollback``: switch back to the previous color."""
-        return self._object("POST", "/rollback", service, {"service": service, "force": force})
+    def rollback(
+        self, service: str, *, force: bool = False, color: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /rollback``: switch back to the previous color.
+
+        ``color``: the previous color the caller saw; the provider refuses (409)
+        if it is another by now, instead of switching somewhere unexpected.
+        """
+        body: dict[str, Any] = {"service": service, "force": force}
+        if color is not None:
+            body["color"] = color
+        return self._object("POST", "/rollback", service, body)
+
+    def retire(self, service: str, color: str) -> dict[str, Any]:
+        """``POST /retire``: ``color`` is about to be stopped; 409 if it is active."""
+        return self._object("POST", "/retire", service, {"service": service, "color": color})
 
     def check_token(self) -> None:
         """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""

@@ -14,21 +14,23 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from provider import long_poll
 from provider.controller import Controller, SwitchResult
+from provider.core.model import Color
+from provider.core.status import marks_json
 from provider.errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
     BadRequest,
     BlueGreenError,
     Forbidden,
-    MethodNotAllowed,
-    NotFound,
     NotReady,
-    PayloadTooLarge,
-    StateFileError,
     Unauthorized,
     UnsupportedMediaType,
 )
 from provider.metrics import Exposition
-from provider.model import Color
 from provider.openapi import SPEC
 
 log = structlog.get_logger("bluegreen.api")
@@ -49,23 +51,21 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     controller = request.app[CONTROLLER]
     try:
         response = await handler(request)
-    except BlueGreenError as exc:
+    except BlueGreenError as exc:  # StateFileError: 500 state_write_failed
         response = _error(exc.status, exc.code, exc.detail)
-    except StateFileError as exc:
-        response = _error(500, "state_write_failed", str(exc))
     except web.HTTPRequestEntityTooLarge:
-        exc2 = PayloadTooLarge(f"request body is larger than {request.app[MAX_BODY]} bytes")
-        response = _error(exc2.status, exc2.code, exc2.detail)
+        detail = f"request body is larger than {request.app[MAX_BODY]} bytes"
+        response = _error(413, PAYLOAD_TOO_LARGE, detail)
     except web.HTTPMethodNotAllowed as exc:
-        response = _error(405, MethodNotAllowed.code, f"{request.method} is not allowed here")
+        response = _error(405, METHOD_NOT_ALLOWED, f"{request.method} is not allowed here")
         response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
     except web.HTTPNotFound:
-        response = _error(404, NotFound.code, f"no endpoint at {request.path[:200]}")
+        response = _error(404, NOT_FOUND, f"no endpoint at {request.path[:200]}")
     except web.HTTPException as exc:
         response = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path[:200])
-        response = _error(500, "internal_error", "the provider failed; see its logs")
+        response = _error(500, INTERNAL_ERROR, "the provider failed; see its logs")
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     controller.metrics.api_requests[(request.method, name, response.status)] += 1
@@ -159,8 +159,9 @@ async def traefik_config(request: web.Request) -> web.Response:
         raise Unauthorized("missing or wrong provider token")
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
+    body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll
     controller.metrics.traefik_polls += 1
-    return web.Response(body=controller.body, content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -187,11 +188,25 @@ async def switch(request: web.Request) -> web.Response:
 
 async def rollback(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "force": bool})
+    doc = await _json_body(request, {"service": str, "color": str, "force": bool})
     result = await request.app[CONTROLLER].rollback(
-        _service_field(doc), force=bool(doc.get("force")), actor="api"
+        _service_field(doc), force=bool(doc.get("force")), actor="api", expect=_color_field(doc)
     )
     return web.json_response(_switch_json(result))
+
+
+async def retire(request: web.Request) -> web.Response:
+    """An operator is about to stop ``color``: no automatic switch may go there."""
+    _require_token(request)
+    doc = await _json_body(request, {"service": str, "color": str})
+    service = _service_field(doc)
+    color = _color_field(doc)
+    if color is None:
+        raise BadRequest("field 'color' ('blue' or 'green') is required")
+    svc = await request.app[CONTROLLER].retire(service, color, actor="api")
+    marks = marks_json(svc.marks)
+    body = {"service": service, "color": str(color), "active": str(svc.active), "marks": marks}
+    return web.json_response(body)
 
 
 async def history(request: web.Request) -> web.Response:
@@ -214,8 +229,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     controller = request.app[CONTROLLER]
-    body = {"synced": controller.synced, "docker": controller.docker_summary()}
-    return web.json_response(body, status=200 if controller.synced else 503)
+    state_file = controller.state_file_summary()
+    body = {
+        "synced": controller.synced,
+        "docker": controller.docker_summary(),
+        "state_file": state_file,
+    }
+    ready = controller.synced and state_file["ok"]
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -241,10 +262,19 @@ async def metrics(request: web.Request) -> web.Response:
     out.sample("bluegreen_renders_total", m.renders)
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
     out.sample("bluegreen_traefik_polls_total", m.traefik_polls)
+    request.app[long_poll.LONG_POLL].expose(out)
     out.family("bluegreen_docker_connected", "gauge", "1 while the Docker API answers.")
     out.sample("bluegreen_docker_connected", int(controller.docker_connected))
     out.family("bluegreen_synced", "gauge", "1 once the first full Docker sync finished.")
     out.sample("bluegreen_synced", int(controller.synced))
+    out.family("bluegreen_state_write_errors_total", "counter", "Failed state-file writes.")
+    out.sample("bluegreen_state_write_errors_total", m.state_write_errors)
+    out.family(
+        "bluegreen_state_dir_fsync_errors_total",
+        "counter",
+        "State-file writes committed whose directory fsync failed.",
+    )
+    out.sample("bluegreen_state_dir_fsync_errors_total", m.state_dir_fsync_errors)
     out.family("bluegreen_api_requests_total", "counter", "API requests by route and status.")
     for (method, route, status), count in sorted(m.api_requests.items()):
         out.sample(
@@ -263,11 +293,13 @@ def create_app(controller: Controller) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body)
     app[CONTROLLER] = controller
     app[MAX_BODY] = max_body
+    long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
     app.router.add_get("/status", status_all)
     app.router.add_get("/status/{service}", status_one)
     app.router.add_post("/switch", switch)
     app.router.add_post("/rollback", rollback)
+    app.router.add_post("/retire", retire)
     app.router.add_get("/history", history)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

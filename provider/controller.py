@@ -10,23 +10,49 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from provider import store, transitions
-from provider.errors import BadRequest, StateFileError, SwitchRefused, UnknownService
+from provider import store
+from provider.core import promotion, transitions
+from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
+from provider.core.promotion import Pending
+from provider.core.render import render, serialize
+from provider.core.routing import (
+    Observation,
+    ServiceView,
+    active_color,
+    check_switch,
+    initial_color,
+    keep_shape,
+)
+from provider.core.routing import observe as group
+from provider.core.status import service_status
+from provider.errors import (
+    BadRequest,
+    RetireRefused,
+    StateFileError,
+    SwitchRefused,
+    UnknownService,
+)
 from provider.metrics import Metrics
-from provider.model import Color, Container, State, SwitchRecord
-from provider.render import render, serialize
-from provider.routing import Observation, ServiceView, active_color, check_switch, initial_color
-from provider.routing import observe as group
 from provider.settings import Settings
-from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
+
+#: After a failed state write, retry after this many seconds, doubling up to the second.
+STATE_RETRY_DELAYS = (0.5, 30.0)
+
+
+@dataclass(frozen=True)
+class PendingSwitches:
+    """What one service's automatic promotion and rollback wait for; typed until ``/status``."""
+
+    promotion: Pending | None = None
+    rollback: Pending | None = None
 
 
 @dataclass(frozen=True)
@@ -55,15 +81,19 @@ class Controller:
         self.options = settings.options
         self.metrics = metrics or Metrics()
         self.clock = clock
+        #: Docker daemon's clock minus ours (seconds); generation anchors use the daemon's.
+        self.daemon_offset = 0.0
         self.state = state
         self.lock = asyncio.Lock()
         self.synced = False
         self.docker_connected = False
         self.docker_error: str | None = None
-        #: Per service, what the watcher's automatic promotion waits for.
-        self.pending: dict[str, dict[str, Any]] = {}
-        #: Per service, what the watcher's automatic rollback waits for.
-        self.pending_rollback: dict[str, dict[str, Any]] = {}
+        #: Why the last state-file write failed; ``None`` once a write succeeds again.
+        self.state_write_error: str | None = None
+        self.state_retry_delays = STATE_RETRY_DELAYS
+        self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
+        self._pending: dict[str, PendingSwitches] = {}
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}
@@ -95,45 +125,136 @@ class Controller:
                 self._containers.pop(cid, None)
             await self._refresh()
 
-    def mark_synced(self) -> None:
-        """The first full sync finished: ``/traefik`` may answer 200 from now on."""
-        if not self.synced:
-            self.synced = True
-            log.info("first_sync_done", services=len(self.observation.services))
+    def daemon_now(self) -> float:
+        """Now in the Docker daemon's clock, which stamps ``Container.created``."""
+        return self.clock() + self.daemon_offset
 
-    def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
-        if connected != self.docker_connected:
-            log.info("docker_connection", connected=connected, error=error)
-        self.docker_connected = connected
-        self.docker_error = None if connected else error
+    def set_daemon_offset(self, seconds: float) -> None:
+        """The watcher measured the daemon's clock (``GET /info``'s ``SystemTime``)."""
+        if abs(seconds - self.daemon_offset) >= 1.0:
+            log.info("docker_clock_offset", offset_s=round(seconds, 3))
+        self.daemon_offset = seconds
+
+    async def mark_synced(self) -> None:
+        """The first full sync finished: ``/traefik`` may answer 200 from now on."""
+        async with self.lock:
+            if not self.synced:
+                self.synced = True
+                log.info("first_sync_done", services=len(self.observation.services))
+            self.changed.notify_all()
+
+    async def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
+        """Docker answers again, or not; the automatic switcher must notice at once."""
+        async with self.lock:
+            if connected != self.docker_connected:
+                log.info("docker_connection", connected=connected, error=error)
+            self.docker_connected = connected
+            self.docker_error = None if connected else error
+            self.changed.notify_all()
+
+    def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None:
+        """What every service's automatic switch waits for now. Caller holds the lock.
+
+        Replaces the whole table: a service left out has nothing pending.
+        """
+        self._pending = {
+            name: item
+            for name, item in pending.items()
+            if item.promotion is not None or item.rollback is not None
+        }
+
+    def pending(self, service: str) -> PendingSwitches:
+        """What ``service``'s automatic promotion and rollback wait for."""
+        return self._pending.get(service) or PendingSwitches()
 
     async def _refresh(self) -> None:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
-        now = self.clock()
+        now = self.daemon_now()
         self.observation = group(self._containers.values(), self.options)
-        state = self.state
-        for name, view in self.observation.services.items():
+        for name in self.observation.services:
             self._first_seen.setdefault(name, now)
+        state = self._with_adoptions(self.state)
+        if state is not self.state and self.state_write_error is None:
+            # While writes fail, only the retry task writes (with backoff).
+            await self._persist_adoptions(state)
+        self._rebuild()
+        self.changed.notify_all()
+
+    def _with_adoptions(self, state: State) -> State:
+        """``state`` plus the active color of each new service that has a routable one."""
+        for name, view in self.observation.services.items():
             if name in state.services:
                 continue
             color = initial_color(view)
             if color is not None and not view.errors:
                 state = transitions.adopt(state, name, color, self._first_seen[name])
-                log.info("service_adopted", service=name, active=str(color))
-        if state is not self.state:
+        return state
+
+    async def _persist_adoptions(self, state: State) -> bool:
+        """Write adoptions; on failure the services stay unadopted and served as before.
+
+        An unadopted service follows its routable color, as it did before the
+        write, so the served body never waits for the disk; the retry task
+        (:meth:`keep_state_written`) adopts them once a write succeeds.
+        """
+        adopted = [name for name in state.services if name not in self.state.services]
+        try:
             await self._persist(state)
-        self._rebuild()
-        self.changed.notify_all()
+        except StateFileError:
+            return False
+        for name in adopted:
+            log.info("service_adopted", service=name, active=str(state.services[name].active))
+        return True
+
+    def _write_pending(self) -> bool:
+        """A write failed, or new services wait to be adopted. Caller holds the lock."""
+        return (
+            self.state_write_error is not None or self._with_adoptions(self.state) is not self.state
+        )
+
+    async def keep_state_written(self) -> None:
+        """Retry failed state writes with backoff until one succeeds; runs until cancelled.
+
+        The server's ``cleanup_ctx`` owns the task. A retry writes the current
+        state plus any adoption still missing: rewriting the acknowledged state
+        is harmless, and its success is what clears ``state_write_error``.
+        """
+        failures = 0
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(self._write_pending)
+            first, cap = self.state_retry_delays
+            await self.retry_sleep(min(first * 2 ** min(failures, 32), cap))
+            try:
+                written = await self.retry_state_write()
+            except Exception:  # a bug must not stop the retries for good
+                log.exception("state_write_retry_failed_unexpectedly")
+                written = False
+            failures = 0 if written else failures + 1
+
+    async def retry_state_write(self) -> bool:
+        """One retry, if a write is pending; ``False`` when it failed again."""
+        async with self.lock:
+            if not self._write_pending():
+                return True
+            if not await self._persist_adoptions(self._with_adoptions(self.state)):
+                return False
+            self._rebuild()
+            self.changed.notify_all()
+            return True
 
     def effective_views(self) -> dict[str, ServiceView]:
-        """The views to render: a service with label errors keeps its last good view."""
+        """The views to render: a service with label errors keeps its last good shape.
+
+        Its servers still follow the observation (``routing.keep_shape``).
+        """
         views: dict[str, ServiceView] = {}
         for name, view in self.observation.services.items():
             if not view.errors:
                 self._last_good[name] = view
                 views[name] = view
             elif name in self._last_good:
-                views[name] = self._last_good[name]
+                views[name] = keep_shape(self._last_good[name], view)
         for name in list(self._last_good):
             if name not in self.observation.services:
                 del self._last_good[name]
@@ -155,8 +276,22 @@ class Controller:
             self.metrics.renders += 1
 
     async def _persist(self, state: State) -> None:
-        await asyncio.to_thread(store.save, self.settings.state_file, state)
+        """Write ``state``, then make it current; record the write's outcome. Holds the lock."""
+        try:
+            warning = await asyncio.to_thread(store.save, self.settings.state_file, state)
+        except StateFileError as exc:
+            self.metrics.state_write_errors += 1
+            self.state_write_error = str(exc)
+            log.error("state_write_failed", error=str(exc))
+            self.changed.notify_all()
+            raise
         self.state = state
+        if warning is not None:
+            self.metrics.state_dir_fsync_errors += 1
+            log.warning("state_dir_fsync_failed", error=warning)
+        if self.state_write_error is not None:
+            log.info("state_write_recovered", previous_error=self.state_write_error)
+            self.state_write_error = None
 
     # -- switching ------------------------------------------------------------
 
@@ -176,26 +311,91 @@ class Controller:
         force: bool = False,
         reason: str = "manual",
         actor: str = "api",
+        automatic: bool = False,
+        reject: bool = False,
     ) -> SwitchResult:
-        """Switch ``service`` to ``color`` (default: the other one)."""
+        """Switch ``service`` to ``color`` (default: the other one).
+
+        ``automatic`` (the watcher): refused when ``color`` is marked, re-checked
+        here under the lock because a ``/retire`` or ``/rollback`` may have
+        landed since the decision. ``reject``: mark the color left REJECTED.
+        """
         async with self.lock:
-            return await self._switch(service, color, force=force, reason=reason, actor=actor)
+            return await self._switch(
+                service,
+                color,
+                force=force,
+                reason=reason,
+                actor=actor,
+                automatic=automatic,
+                reject=reject,
+            )
 
     async def rollback(
-        self, service: str, *, force: bool = False, actor: str = "api"
+        self,
+        service: str,
+        *,
+        force: bool = False,
+        actor: str = "api",
+        expect: Color | None = None,
     ) -> SwitchResult:
-        """Switch back to the previous color."""
+        """Switch back to the previous color and mark the one left REJECTED.
+
+        ``expect``: the color the caller means to go back to; refused if the
+        previous color is another (the state changed since the caller looked).
+        """
         async with self.lock:
             self.view(service)
             state = self.state.services.get(service)
             if state is None or state.previous is None:
                 raise SwitchRefused(f"service {service} has no previous color to roll back to")
+            if expect is not None and expect is not state.previous:
+                raise SwitchRefused(
+                    f"the previous color of {service} is {state.previous}, not {expect} "
+                    f"(active {state.active}); nothing was switched"
+                )
             return await self._switch(
-                service, state.previous, force=force, reason="rollback", actor=actor
+                service, state.previous, force=force, reason="rollback", actor=actor, reject=True
             )
 
+    async def retire(self, service: str, color: Color, *, actor: str = "api") -> ServiceState:
+        """Mark ``color`` RETIRING: an operator is about to stop it (``POST /retire``).
+
+        Refused (409) while ``color`` is active. Persisted before it returns;
+        from then on no automatic switch targets ``color`` until a new
+        generation of it is deployed or an operator switches to it.
+        """
+        async with self.lock:
+            view = self.view(service)
+            known = self.state.services.get(service)
+            # Not adopted yet: only a color that serves (label errors hold adoption) counts.
+            routable = view.color(color).routable > 0
+            serving = known is None and self.active(service) is color and routable
+            if (known is not None and known.active is color) or serving:
+                raise RetireRefused(
+                    f"{color} is the active color of {service}; switch away from it first"
+                )
+            reason = f"retired by {actor}"
+            new_state = transitions.retire(
+                self.state, service, color, since=self.daemon_now(), reason=reason
+            )
+            await self._persist(new_state)
+            # Retiring a never-adopted service adopts it: the body must follow at once.
+            self._rebuild()
+            self.changed.notify_all()
+            log.info("color_retiring", service=service, color=str(color), actor=actor)
+            return self.state.services[service]
+
     async def _switch(
-        self, service: str, color: Color | None, *, force: bool, reason: str, actor: str
+        self,
+        service: str,
+        color: Color | None,
+        *,
+        force: bool,
+        reason: str,
+        actor: str,
+        automatic: bool = False,
+        reject: bool = False,
     ) -> SwitchResult:
         view = self.view(service)
         current = self.active(service)
@@ -203,6 +403,14 @@ class Controller:
         if target is current and service in self.state.services:
             svc = self.state.services[service]
             return SwitchResult(service, current, svc.previous, False, None)
+        known = self.state.services.get(service)
+        if automatic and known is not None:
+            mark = promotion.blocking_mark(view, known, target)
+            if mark is not None:
+                raise SwitchRefused(
+                    f"{target} of {service} is {mark.kind} ({mark.reason}); "
+                    "no automatic switch goes there"
+                )
         check_switch(view, target, force=force)
         state = self.state
         if service not in state.services:
@@ -215,14 +423,15 @@ class Controller:
             actor=actor,
             now=self.clock(),
             history_limit=self.settings.history_limit,
+            anchor=self.daemon_now(),
+            reject_left=reject,
         )
         try:
             await self._persist(new_state)
         except StateFileError:
             log.error("switch_not_persisted", service=service, to=str(target), reason=reason)
             raise
-        self.pending.pop(service, None)
-        self.pending_rollback.pop(service, None)
+        self._pending.pop(service, None)
         self._rebuild()
         self.changed.notify_all()
         if record is not None:
@@ -244,12 +453,13 @@ class Controller:
 
     def status(self, service: str) -> dict[str, Any]:
         view = self.view(service)
+        pending = self.pending(service)
         return service_status(
             view,
             self.state.services.get(service),
             self.active(service),
-            pending=self.pending.get(service),
-            pending_rollback=self.pending_rollback.get(service),
+            pending=pending.promotion,
+            pending_rollback=pending.rollback,
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
         )
@@ -261,7 +471,12 @@ class Controller:
             "docker": self.docker_summary(),
             "synced": self.synced,
             "unassigned_errors": list(self.observation.unassigned),
+            "state_file": self.state_file_summary(),
         }
+
+    def state_file_summary(self) -> dict[str, Any]:
+        """Whether the last state-file write succeeded, and why not."""
+        return {"ok": self.state_write_error is None, "error": self.state_write_error}
 
     def docker_summary(self) -> dict[str, Any]:
         return {

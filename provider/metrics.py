@@ -29,6 +29,12 @@ class Metrics:
     api_requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     renders: int = 0
     traefik_polls: int = 0
+    #: State-file writes that failed (nothing changed; adoptions are retried).
+    state_write_errors: int = 0
+    #: Writes whose rename succeeded but whose directory fsync failed (still answered).
+    state_dir_fsync_errors: int = 0
+
+    traefik_releases: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass

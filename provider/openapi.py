@@ -67,6 +67,36 @@ _SWITCH_RESULT: dict[str, Any] = {
     },
 }
 
+_MARK: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "since", "reason"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["rejected", "retiring"]},
+        "since": {"type": "number", "description": "Docker daemon clock"},
+        "reason": {"type": "string"},
+    },
+}
+
+_MARKS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "colors no automatic switch targets, until a new generation",
+    "properties": {"blue": _ref("ColorMark"), "green": _ref("ColorMark")},
+}
+
+_RETIRE_RESULT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service", "color", "active", "marks"],
+    "properties": {
+        "service": {"type": "string"},
+        "color": _COLOR,
+        "active": _COLOR,
+        "marks": _MARKS,
+    },
+}
+
 _CONTAINER: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -116,8 +146,10 @@ _SERVICE_STATUS: dict[str, Any] = {
         "adopted",
         "colors",
         "last_switch",
+        "marks",
         "pending_promotion",
         "errors",
+        "warnings",
         "serving_last_good_config",
         "docker_connected",
     ],
@@ -132,8 +164,10 @@ _SERVICE_STATUS: dict[str, Any] = {
             "properties": {"blue": _ref("ColorStatus"), "green": _ref("ColorStatus")},
         },
         "last_switch": _nullable_ref("SwitchRecord"),
+        "marks": _MARKS,
         "pending_promotion": {"type": "object", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
         "serving_last_good_config": {"type": "boolean"},
         "docker_connected": {"type": "boolean"},
     },
@@ -150,21 +184,36 @@ _DOCKER: dict[str, Any] = {
     },
 }
 
+_STATE_FILE: dict[str, Any] = {
+    "type": "object",
+    "description": "whether the last state-file write succeeded (error: why not)",
+    "required": ["ok", "error"],
+    "properties": {
+        "ok": {"type": "boolean"},
+        "error": {"type": "string", "nullable": True},
+    },
+}
+
 _STATUS_ALL: dict[str, Any] = {
     "type": "object",
-    "required": ["services", "docker", "synced", "unassigned_errors"],
+    "required": ["services", "docker", "synced", "unassigned_errors", "state_file"],
     "properties": {
         "services": {"type": "object", "additionalProperties": _ref("ServiceStatus")},
         "docker": _ref("Docker"),
         "synced": {"type": "boolean"},
         "unassigned_errors": {"type": "array", "items": {"type": "string"}},
+        "state_file": _ref("StateFile"),
     },
 }
 
 _READY: dict[str, Any] = {
     "type": "object",
-    "required": ["synced", "docker"],
-    "properties": {"synced": {"type": "boolean"}, "docker": _ref("Docker")},
+    "required": ["synced", "docker", "state_file"],
+    "properties": {
+        "synced": {"type": "boolean"},
+        "docker": _ref("Docker"),
+        "state_file": _ref("StateFile"),
+    },
 }
 
 _TRAEFIK: dict[str, Any] = {
@@ -192,6 +241,12 @@ SPEC: dict[str, Any] = {
         "/traefik": {
             "get": {
                 "summary": "Traefik dynamic configuration (HTTP provider endpoint)",
+                "description": (
+                    "Always the full current body. A poll on a keep-alive connection that "
+                    "was already sent this body is held until the body changes or --hold "
+                    "seconds pass (the first poll on a connection is answered at once), "
+                    "so Traefik's pollTimeout must exceed --hold."
+                ),
                 "responses": {**_ok(_TRAEFIK), **_errors(401, 503)},
             }
         },
@@ -265,6 +320,11 @@ SPEC: dict[str, Any] = {
                                 "required": ["service"],
                                 "properties": {
                                     "service": {"type": "string", "minLength": 1},
+                                    "color": {
+                                        **_NULLABLE_COLOR,
+                                        "description": "the previous color the caller expects; "
+                                        "409 if it is another",
+                                    },
                                     "force": {"type": "boolean", "nullable": True},
                                 },
                             }
@@ -273,6 +333,32 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     **_ok(_ref("SwitchResult")),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                },
+            }
+        },
+        "/retire": {
+            "post": {
+                "summary": "Mark an idle color as being stopped: never switched to automatically",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["service", "color"],
+                                "properties": {
+                                    "service": {"type": "string", "minLength": 1},
+                                    "color": _COLOR,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    **_ok(_ref("RetireResult")),
                     **_errors(400, 401, 403, 404, 409, 413, 415, 500),
                 },
             }
@@ -334,11 +420,11 @@ SPEC: dict[str, Any] = {
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness: the first Docker sync finished",
+                "summary": "Readiness: the first Docker sync finished and state writes work",
                 "responses": {
                     **_ok(_ref("Ready")),
                     "503": {
-                        "description": "not synced yet",
+                        "description": "not synced yet, or the last state-file write failed",
                         "content": {"application/json": {"schema": _ref("Ready")}},
                     },
                 },
@@ -373,11 +459,14 @@ SPEC: dict[str, Any] = {
             },
             "SwitchRecord": _SWITCH_RECORD,
             "SwitchResult": _SWITCH_RESULT,
+            "ColorMark": _MARK,
+            "RetireResult": _RETIRE_RESULT,
             "Container": _CONTAINER,
             "ColorStatus": _COLOR_STATUS,
             "ServiceStatus": _SERVICE_STATUS,
             "StatusAll": _STATUS_ALL,
             "Docker": _DOCKER,
+            "StateFile": _STATE_FILE,
             "Ready": _READY,
         },
     },

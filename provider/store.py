@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 from provider.errors import StateFileError
-from provider.model import Color, ServiceState, State, SwitchRecord
 
 FORMAT_VERSION = 1
 
@@ -40,6 +41,25 @@ def _record_from_json(raw: Any) -> SwitchRecord:
     )
 
 
+def _marks_to_json(marks: Mapping[Color, ColorMark]) -> dict[str, Any]:
+    return {
+        color.value: {"kind": mark.kind.value, "since": mark.since, "reason": mark.reason}
+        for color, mark in sorted(marks.items())
+    }
+
+
+def _marks_from_json(raw: Any) -> dict[Color, ColorMark]:
+    """Files written before marks existed have none: an absent key is no mark."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError("marks is not an object")
+    return {
+        Color(color): ColorMark(MarkKind(m["kind"]), float(m["since"]), str(m["reason"]))
+        for color, m in raw.items()
+    }
+
+
 def to_json(state: State) -> dict[str, Any]:
     """The file's JSON document for ``state``."""
     return {
@@ -51,6 +71,8 @@ def to_json(state: State) -> dict[str, Any]:
                 "previous": svc.previous.value if svc.previous else None,
                 "first_seen": svc.first_seen,
                 "last_switch": _record_to_json(svc.last_switch) if svc.last_switch else None,
+                "anchor": svc.anchor,
+                "marks": _marks_to_json(svc.marks),
             }
             for name, svc in sorted(state.services.items())
         },
@@ -73,10 +95,13 @@ def from_json(doc: Any) -> State:
                 previous=Color(raw["previous"]) if raw.get("previous") else None,
                 last_switch=_record_from_json(last) if last else None,
                 first_seen=float(raw.get("first_seen", 0.0)),
+                anchor=float(raw["anchor"]) if raw.get("anchor") is not None else None,
+                marks=_marks_from_json(raw.get("marks")),
             )
         history = tuple(_record_from_json(r) for r in doc["history"])
         return State(services=services, history=history, seq=int(doc["seq"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # OverflowError: JSON allows 1e999, which parses as inf and has no int.
         raise StateFileError(f"state file has an unexpected shape: {exc}") from exc
 
 
@@ -90,6 +115,8 @@ def load(path: Path) -> State:
         raise StateFileError(f"cannot read state file {path}: {exc.strerror}") from exc
     try:
         doc = json.loads(text)
+    except RecursionError as exc:
+        raise StateFileError(f"state file {path} is nested too deeply to be a state file") from exc
     except json.JSONDecodeError as exc:
         raise StateFileError(
             f"state file {path} is not valid JSON ({exc}); restore it from a backup or "
@@ -102,8 +129,15 @@ def load(path: Path) -> State:
         raise StateFileError(f"{path}: {exc}") from exc
 
 
-def save(path: Path, state: State) -> None:
-    """Atomically replace the state file with ``state``."""
+def save(path: Path, state: State) -> str | None:
+    """Atomically replace the state file with ``state``.
+
+    The rename is the commit point: once ``os.replace`` returned, the file holds
+    ``state`` for every reader, so a failing directory fsync after it does not
+    raise (the caller would otherwise answer "not saved" for a state that is
+    saved). It is returned instead, for the caller to log and count: only a power
+    loss could still undo that rename.
+    """
     data = json.dumps(to_json(state), sort_keys=True, indent=1).encode()
     directory = path.parent
     try:
@@ -118,13 +152,17 @@ def save(path: Path, state: State) -> None:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+    except OSError as exc:
+        raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
+    try:
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
+        return f"state file {path} was replaced but its directory fsync failed: {exc.strerror}"
+    return None
 
 
 #: Named in startup errors so the user knows which setting to change.

@@ -7,29 +7,43 @@ Traefik processes are per test so no test sees another's leftovers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.traefik import TraefikFactory
+from tests.reports import REPORTS_KEY, failed
 
 pytest_plugins = ["tests.harness.fixtures"]
 
-FAILED_KEY = pytest.StashKey[bool]()
+#: Fixtures that start real processes: a test using one (directly or through another
+#: fixture) gets the marker, so ``-m "not docker and not traefik"`` leaves the pure and
+#: API tiers. Modules made only of such tests also say so with ``pytestmark``.
+TIER_FIXTURES = {"docker_daemon": "docker", "traefik_factory": "traefik"}
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Remember whether a test's call phase failed, so teardown can show Traefik's log."""
+    """Keep each phase's report, so fixtures can print logs after a failure (``failed``)."""
     report = yield
-    if report.when == "call" and report.failed:
-        item.stash[FAILED_KEY] = True
+    item.stash.setdefault(REPORTS_KEY, []).append(report)
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the tiers its fixtures start (see ``TIER_FIXTURES``)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in TIER_FIXTURES.items():
+            if fixture in names and marker not in {m.name for m in item.iter_markers()}:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +86,15 @@ def traefik_factory(
     try:
         yield factory
     finally:
-        if request.node.stash.get(FAILED_KEY, False):
+        if failed(request.node):
             for process in factory.started:
                 print(f"--- {process.log_path} (tail) ---\n{process.log_text()[-3000:]}")
         factory.stop_all()
+
+
+# Hypothesis profiles: "ci" (the default) keeps the stateful machine well under a minute
+# on 2 shared cores; "long" hunts for minutes: `pytest --hypothesis-profile long
+# tests/test_state_machine.py --hypothesis-show-statistics`.
+settings.register_profile("ci", max_examples=300, stateful_step_count=30, deadline=None)
+settings.register_profile("long", max_examples=5000, stateful_step_count=60, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from provider import store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
+from provider.core.model import Color, Health
 from provider.errors import StateFileError
-from provider.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -45,7 +45,7 @@ async def started(
     if containers is not None:
         await controller.replace_containers(containers)
     if sync:
-        controller.mark_synced()
+        await controller.mark_synced()
     return await aiohttp_client(app)
 
 
@@ -66,7 +66,7 @@ async def test_traefik_answers_503_until_first_sync(
     assert resp.status == 503
     assert (await resp.json())["error"] == "not_synced"
     assert (await client.get("/readyz")).status == 503
-    client.app[CONTROLLER].mark_synced()
+    await client.app[CONTROLLER].mark_synced()
     resp = await client.get("/traefik")
     assert resp.status == 200
     config = await resp.json()
@@ -79,7 +79,8 @@ async def test_traefik_answers_503_until_first_sync(
 
 async def test_traefik_body_is_cached_bytes(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
     """Repeated polls get identical bytes; renders only count real changes."""
-    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    # hold=0: five polls on one keep-alive connection, not held (tests/test_long_poll.py)
+    client = await started(aiohttp_client, make_settings(tmp_path, hold=0), blue_and_green())
     bodies = {await (await client.get("/traefik")).read() for _ in range(5)}
     assert len(bodies) == 1
     controller = client.app[CONTROLLER]
@@ -251,9 +252,11 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "adopted",
         "colors",
         "last_switch",
+        "marks",
         "pending_promotion",
         "pending_rollback",
         "errors",
+        "warnings",
         "serving_last_good_config",
         "docker_connected",
     } == set(web_status)
@@ -371,7 +374,99 @@ async def test_no_state_adopts_routable_color(
 
 def test_app_is_created_without_docker(tmp_path: Path) -> None:
     """create_app needs only a controller."""
-    from provider.model import State
+    from provider.core.model import State
 
     app = create_app(Controller(make_settings(tmp_path), State()))
     assert isinstance(app[CONTROLLER], Controller)
+
+
+async def test_retire_marks_an_idle_color_persisted_and_shown(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """POST /retire: 401 without the token, 404 unknown service, 409 for the active color,
+    200 for the idle one, written to the state file before the answer and shown in /status;
+    a switch to the color clears the mark."""
+    settings = make_settings(tmp_path)
+    client = await started(aiohttp_client, settings, blue_and_green())
+    body = {"service": "web", "color": "green"}
+
+    no_token = await client.post("/retire", json=body)
+    unknown = await client.post("/retire", json={"service": "nope", "color": "green"}, headers=AUTH)
+    active = await client.post("/retire", json={"service": "web", "color": "blue"}, headers=AUTH)
+    no_color = await client.post("/retire", json={"service": "web"}, headers=AUTH)
+    ok = await client.post("/retire", json=body, headers=AUTH)
+
+    assert [401, 404, 409, 400, 200] == [
+        r.status for r in (no_token, unknown, active, no_color, ok)
+    ]
+    assert "retire_refused" == (await active.json())["error"]
+    answer = await ok.json()
+    assert ("web", "green", "blue") == (answer["service"], answer["color"], answer["active"])
+    assert {"green"} == set(answer["marks"])
+    mark = answer["marks"]["green"]
+    assert ("retiring", "retired by api") == (mark["kind"], mark["reason"])
+    on_disk = json.loads(settings.state_file.read_text())["services"]["web"]["marks"]
+    assert answer["marks"] == on_disk
+    assert answer["marks"] == (await (await client.get("/status/web")).json())["marks"]
+    assert [] == (await (await client.get("/history")).json())["history"]
+
+    await client.post("/switch", json=body, headers=AUTH)
+    assert {} == (await (await client.get("/status/web")).json())["marks"]
+
+
+async def test_rollback_marks_the_color_it_leaves_and_checks_the_expected_color(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """POST /rollback marks the color it leaves rejected; with "color" it refuses (409,
+    nothing changed) when the previous color is another one."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
+
+    wrong = await client.post("/rollback", json={"service": "web", "color": "green"}, headers=AUTH)
+    right = await client.post("/rollback", json={"service": "web", "color": "blue"}, headers=AUTH)
+
+    assert (409, "switch_refused") == (wrong.status, (await wrong.json())["error"])
+    assert (200, "blue") == (right.status, (await right.json())["active"])
+    marks = (await (await client.get("/status/web")).json())["marks"]
+    assert ("rejected", "rollback") == (marks["green"]["kind"], marks["green"]["reason"])
+
+
+async def test_retiring_a_color_of_a_never_adopted_service_serves_the_other_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A service whose only container is still starting is not adopted; retiring that color
+    adopts the service with the other color active, and /traefik follows before the answer
+    (found by the state machine: the body kept routing to the retiring color)."""
+    starting = make_container("web", "blue", port=8081, health=Health.STARTING)
+    client = await started(aiohttp_client, make_settings(tmp_path, hold=0), [starting])
+    before = await (await client.get("/traefik")).json()
+
+    retired = await client.post("/retire", json={"service": "web", "color": "blue"}, headers=AUTH)
+    after = await (await client.get("/traefik")).json()
+
+    assert 200 == retired.status
+    assert [{"name": "web-blue", "weight": 1}] == before["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
+    assert [{"name": "web-green", "weight": 1}] == after["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
+
+
+def test_every_error_code_is_declared_once() -> None:
+    """Each code the API can answer is one constant or one class's ``code``, never two;
+    the state file's and the settings' errors are part of the one hierarchy."""
+    from provider import errors
+
+    def subclasses(cls: type[errors.BlueGreenError]) -> list[type[errors.BlueGreenError]]:
+        found = [cls]
+        for sub in cls.__subclasses__():
+            found += subclasses(sub)
+        return found
+
+    classes = subclasses(errors.BlueGreenError)
+    constants = [errors.NOT_FOUND, errors.METHOD_NOT_ALLOWED, errors.PAYLOAD_TOO_LARGE]
+    codes = [cls.code for cls in classes] + constants
+    assert sorted(set(codes)) == sorted(codes)
+    assert {errors.StateFileError, errors.SettingsError} <= set(classes)
+    assert (500, "state_write_failed") == (errors.StateFileError.status, errors.StateFileError.code)

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 
+from provider.core.labels import LabelDefaults, LabelProblem, Placement, parse
+from provider.core.model import Color, Container, Health, ServiceState, SwitchRecord
+from provider.core.render import PREVIEW_PRIORITY_BASE, render, serialize
+from provider.core.routing import Options, active_color, check_switch, initial_color, observe
+from provider.core.status import service_status
 from provider.errors import SwitchRefused
-from provider.labels import LabelDefaults, LabelProblem, Placement, parse
-from provider.model import Color, Container, Health, ServiceState
-from provider.render import PREVIEW_PRIORITY, render, serialize
-from provider.routing import Options, active_color, check_switch, initial_color, observe
 from tests.factories import make_container
 
 OPTIONS = Options()
-
-PURE_MODULES = [
-    "model",
-    "labels",
-    "routing",
-    "render",
-    "transitions",
-    "status",
-    "errors",
-    "metrics",
-    "openapi",
-    "promotion",
-]
-
-
-@pytest.mark.parametrize("module", PURE_MODULES)
-def test_pure_core_imports_no_io_framework(module: str) -> None:
-    """The core decides routing without asyncio, aiohttp or aiodocker (house style 1)."""
-    path = Path(__file__).parent.parent / "provider" / f"{module}.py"
-    if not path.exists():
-        pytest.fail(f"{path} is missing")
-    tree = ast.parse(path.read_text())
-    imported: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert set() == imported & {"asyncio", "aiohttp", "aiodocker", "socket", "subprocess"}
 
 
 @pytest.mark.parametrize(
@@ -84,6 +54,14 @@ def test_routable_is_running_and_healthy_or_unchecked(
             {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "70000"},
             "expected 1-65535",
         ),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "0"},
+            "bluegreen.port is 0; expected 1-65535",
+        ),
+        (
+            {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "65536"},
+            "bluegreen.port is 65536; expected 1-65535",
+        ),
         ({"bluegreen.service": "web", "bluegreen.color": "blue"}, "exposes 0 ports"),
         (
             {
@@ -119,7 +97,7 @@ def test_routable_is_running_and_healthy_or_unchecked(
                 "bluegreen.port": "1",
                 "bluegreen.rule": "Host(`a`)) || (Host(`b`)",
             },
-            "without its '('",
+            "found ')' at position 10",
         ),
         (
             {
@@ -330,13 +308,13 @@ def test_render_blue_active_shape() -> None:
                     "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `blue`)",
                     "service": "web-blue",
                     "entryPoints": ["web"],
-                    "priority": PREVIEW_PRIORITY,
+                    "priority": 1_000_011,  # base + len("Host(`web`)")
                 },
                 "web-preview-green": {
                     "rule": "(Host(`web`)) && Header(`X-Bluegreen-Color`, `green`)",
                     "service": "web-green",
                     "entryPoints": ["web"],
-                    "priority": PREVIEW_PRIORITY,
+                    "priority": 1_000_011,  # base + len("Host(`web`)")
                 },
             },
             "services": {
@@ -405,3 +383,362 @@ def test_render_is_byte_stable_whatever_the_input_order() -> None:
 def test_render_nothing_observed_is_empty() -> None:
     """No containers: an empty config (only ever served after the first sync)."""
     assert _config([]) == {}
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_port_bounds_are_accepted(port: int) -> None:
+    """Ports 1 and 65535 are the ends of the valid range (0 and 65536 are label errors)."""
+    placement = parse(make_container(port=port), LabelDefaults())
+    assert not isinstance(placement, LabelProblem)
+    assert port == placement.port
+
+
+def test_serialize_sorts_keys_at_every_level() -> None:
+    """The body's bytes do not depend on dict insertion order, at any depth: keys are sorted."""
+    config = {
+        "http": {
+            "services": {"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": {}},
+            "routers": {"z-router": {"service": "z", "rule": "Host(`z`)"}},
+        }
+    }
+    expected = (
+        b'{"http":{"routers":{"z-router":{"rule":"Host(`z`)","service":"z"}},'
+        b'"services":{"a":{},"b":{"a":[{"x":3,"y":2}],"z":1}}}}'
+    )
+    assert expected == serialize(config)
+
+
+def test_preview_priority_is_base_plus_rule_length() -> None:
+    """Preview routers keep Traefik's order among themselves (longer rule first) and all
+    stay above every main router, whose default priority is at most the longest rule."""
+    api = make_container(
+        "api", "blue", extra={"bluegreen.rule": "Host(`shop`) && PathPrefix(`/api`)"}
+    )
+    shop = make_container("shop", "blue", extra={"bluegreen.rule": "Host(`shop`)"})
+    routers = _config([api, shop])["http"]["routers"]  # type: ignore[index]
+    api_priority = routers["api-preview-blue"]["priority"]
+    shop_priority = routers["shop-preview-blue"]["priority"]
+    assert PREVIEW_PRIORITY_BASE + len("Host(`shop`) && PathPrefix(`/api`)") == api_priority
+    assert PREVIEW_PRIORITY_BASE + len("Host(`shop`)") == shop_priority
+    assert PREVIEW_PRIORITY_BASE > 2048  # labels refuse longer rules (rule_syntax.MAX_RULE)
+    assert "priority" not in routers["api"]  # main routers keep Traefik's default
+
+
+# --- Pinned by mutation testing (docs/mutation.md) ---------------------------------------
+
+
+def _problem(extra: dict[str, str], *, name: str = "c1") -> str:
+    """The label problem of a blue ``web`` container on port 1 with ``extra`` labels."""
+    labels = {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "1"}
+    c = Container("x" * 64, name, "running", Health.HEALTHY, {**labels, **extra}, 1.0)
+    problem = parse(c, LabelDefaults())
+    assert isinstance(problem, LabelProblem)
+    return problem.message
+
+
+def _placed(extra: dict[str, str]) -> Placement:
+    """The placement of a blue ``web`` container with ``extra`` labels (must parse)."""
+    placed = parse(make_container(extra=extra), LabelDefaults())
+    assert isinstance(placed, Placement), placed
+    return placed
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"bluegreen.entrypoints": " , "}, "bluegreen.entrypoints is empty"),
+        ({"bluegreen.entrypoints": "web, we b"}, "bluegreen.entrypoints: entrypoints item"),
+        ({"bluegreen.middlewares": "a b"}, "bluegreen.middlewares: middlewares item"),
+        ({"bluegreen.tls.certresolver": "l e"}, "bluegreen.tls.certresolver 'l e' is not"),
+        ({"bluegreen.replicas": "two"}, "bluegreen.replicas is 'two'; expected a whole"),
+        ({"bluegreen.replicas": "\u00b2"}, "expected a whole number"),
+        ({"bluegreen.replicas": "1001"}, "bluegreen.replicas is 1001; expected 1-1000"),
+    ],
+)
+def test_label_problem_names_the_label_and_the_container(
+    extra: dict[str, str], needle: str
+) -> None:
+    """Each refused label value is reported under its label's name and its container's name."""
+    message = _problem(extra, name="shop-blue-1")
+    assert message.startswith("container shop-blue-1: ")
+    assert needle in message
+
+
+@pytest.mark.parametrize(
+    ("label", "limit"),
+    [
+        ("bluegreen.color", 40),
+        ("bluegreen.port", 40),
+        ("bluegreen.tls", 40),
+        ("bluegreen.replicas", 40),
+        ("bluegreen.promote", 40),
+        ("bluegreen.tls.certresolver", 80),
+        ("bluegreen.middlewares", 80),
+        ("bluegreen.service", 80),
+    ],
+)
+def test_label_problem_echoes_a_bounded_prefix_of_the_value(label: str, limit: int) -> None:
+    """A huge bad value is quoted cut to its first characters, so one label cannot flood logs."""
+    value = "q" * limit + "!" * 200
+    message = _problem({label: value})
+    assert repr(value[:limit]) in message
+    assert value[: limit + 1] not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "replicas"),
+    [("1", 1), ("10", 10), ("0000000002", 2), (" 3 ", 3), ("1000", 1000)],
+)
+def test_replicas_label_reads_whole_numbers_up_to_the_limit(raw: str, replicas: int) -> None:
+    """Replicas are decimal: zeros count only as digits, leading zeros and blanks are ignored."""
+    assert replicas == _placed({"bluegreen.replicas": raw}).route.replicas
+
+
+def test_port_label_ignores_leading_zeros() -> None:
+    """``bluegreen.port=0000000080`` is port 80: leading zeros never push it past the range."""
+    assert 80 == _placed({"bluegreen.port": "0000000080"}).port
+
+
+@pytest.mark.parametrize(
+    ("raw", "tls"),
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("YES", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("", False),
+    ],
+)
+def test_tls_label_spellings(raw: str, tls: bool) -> None:
+    """``bluegreen.tls`` reads true/1/yes and false/0/no (any case); empty means no TLS."""
+    assert tls == _placed({"bluegreen.tls": raw}).route.tls
+
+
+@pytest.mark.parametrize("name", ["web-blue", "web-green", "api-green"])
+def test_service_names_ending_in_a_color_are_refused(name: str) -> None:
+    """``<x>-blue`` and ``<x>-green`` would collide with another service's derived names."""
+    assert "must not end in -blue or -green" in _problem({"bluegreen.service": name})
+
+
+def test_bad_service_name_message_says_what_is_allowed() -> None:
+    """The message for a bad service name tells which characters and shape are accepted."""
+    message = _problem({"bluegreen.service": "-web"})
+    assert (
+        "must be 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit"
+        in (message)
+    )
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "(Host(`a`) || (Host(`b`) && Path(`/c`)))",
+        "Path(`/a(`)",
+        "Path(`/a)`)",
+        "Host(`it's`) && Path(`/x\"`)",
+        'Host("a)") || Host(`b`)',
+    ],
+)
+def test_well_formed_rules_are_accepted(rule: str) -> None:
+    """Nested parentheses, and parentheses or other quotes inside string literals, are fine."""
+    assert rule == _placed({"bluegreen.rule": rule}).route.rule
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "   ",
+        "Host(`a`",
+        "Host(`a`))",
+        "Host(`a)",
+        "Host(`a`)\x00",
+        "Host(`a`)\x7f",
+        "Host(`a\x85`)",
+        "Host(`a\u2028`)",
+    ],
+)
+def test_malformed_rules_are_label_problems(rule: str) -> None:
+    """Blank rules, unbalanced parentheses, open quotes and control characters are refused."""
+    assert "bluegreen.rule" in _problem({"bluegreen.rule": rule})
+
+
+def test_labels_without_a_service_are_reported_unassigned() -> None:
+    """A container that names no service cannot err any service: its problem is kept apart."""
+    stray = Container("z" * 64, "stray", "running", Health.HEALTHY, {"bluegreen.color": "x"}, 1.0)
+    obs = observe([stray, make_container("web", "blue")], OPTIONS)
+    assert (("label bluegreen.service is missing",), ()) == (
+        obs.unassigned,
+        obs.services["web"].errors,
+    )
+
+
+def test_a_service_view_has_both_colors() -> None:
+    """Asking a view for a color it has no container of gives that color, empty."""
+    view = observe([make_container("web", "blue")], OPTIONS).services["web"]
+    assert (Color.BLUE, Color.GREEN) == (
+        view.color(Color.BLUE).color,
+        view.color(Color.GREEN).color,
+    )
+    assert ((), 0, None) == (
+        view.color(Color.GREEN).members,
+        view.color(Color.GREEN).routable,
+        view.color(Color.GREEN).route,
+    )
+
+
+def _networked(networks: dict[str, str], extra: dict[str, str] | None = None) -> Container:
+    base = make_container(port=80, ip="10.0.0.5", name="web-1", extra=extra)
+    return Container(
+        base.id,
+        base.name,
+        base.state,
+        base.health,
+        base.labels,
+        base.created,
+        networks=networks,
+        network_mode="bridge",
+    )
+
+
+@pytest.mark.parametrize(
+    ("container", "problem"),
+    [
+        (
+            _networked({"front": "10.1.0.2"}, {"bluegreen.network": "back"}),
+            "container web-1 is not on network back",
+        ),
+        (_networked({}), "container web-1 has no network"),
+        (
+            _networked({"front": "10.1.0.2", "back": "10.2.0.2"}),
+            "container web-1 is on several networks (back, front); set the network label",
+        ),
+        (_networked({"app": ""}), "container web-1 has no IP address yet"),
+    ],
+)
+def test_unreachable_container_is_not_routable_and_says_why(
+    container: Container, problem: str
+) -> None:
+    """A running container Traefik cannot reach gets no URL, is not routable, and says why."""
+    view = observe([container], OPTIONS).services["web"]
+    (member,) = view.color(Color.BLUE).members
+    assert (None, problem, False, ()) == (
+        member.url,
+        member.problem,
+        member.routable,
+        view.color(Color.BLUE).urls,
+    )
+    assert [problem] == list(view.errors)
+
+
+def test_disagreeing_color_has_no_route_and_names_the_labels() -> None:
+    """A color whose containers disagree has no route; the error lists the labels to compare."""
+    containers = [
+        make_container(extra={"bluegreen.rule": "Host(`a`)"}),
+        make_container(extra={"bluegreen.rule": "Host(`b`)"}),
+        make_container("web", "green"),
+    ]
+    view = observe(containers, OPTIONS).services["web"]
+    assert (None, Color.BLUE) == (view.color(Color.BLUE).route, view.color(Color.BLUE).color)
+    assert view.route == view.color(Color.GREEN).route
+    assert "(rule, entrypoints, middlewares, tls, replicas or promote)" in view.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("colors", "expected"),
+    [
+        ([("green", Health.HEALTHY)], Color.GREEN),
+        ([("blue", Health.STARTING), ("green", Health.HEALTHY)], Color.GREEN),
+        ([("blue", Health.STARTING), ("green", Health.UNHEALTHY)], Color.BLUE),
+        ([], Color.BLUE),
+    ],
+)
+def test_active_color_without_state(colors: list[tuple[str, Health]], expected: Color) -> None:
+    """Not adopted yet: the routable color serves; with none routable, blue."""
+    containers = [make_container("web", c, health=h) for c, h in colors]
+    view = observe(containers, OPTIONS).services.get("web")
+    if view is None:
+        view = observe([make_container("web", "blue", state="exited")], OPTIONS).services["web"]
+    assert expected == active_color(view, None)
+
+
+def test_render_certresolver_goes_to_router_tls() -> None:
+    """``bluegreen.tls.certresolver`` becomes the routers' ``tls.certResolver``."""
+    config = _config([make_container(extra={"bluegreen.tls.certresolver": "le"})])
+    routers = config["http"]["routers"]  # type: ignore[index]
+    assert {"certResolver": "le"} == routers["web"]["tls"]
+    assert {"certResolver": "le"} == routers["web-preview-blue"]["tls"]
+
+
+def test_render_green_active_with_no_blue_containers() -> None:
+    """A service that only has green containers, green active, gets green's services and routers."""
+    config = _config([make_container("web", "green", port=8085)], Color.GREEN)
+    http = config["http"]
+    assert {"web", "web-green"} == set(http["services"])  # type: ignore[index]
+    assert {"web", "web-preview-green"} == set(http["routers"])  # type: ignore[index]
+    assert {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8085"}]}} == http[  # type: ignore[index]
+        "services"
+    ]["web-green"]
+
+
+def test_render_a_color_without_an_agreed_route_has_no_preview_router() -> None:
+    """Blue's containers disagree: blue gets no preview router; green's is still rendered."""
+    config = _config(
+        [
+            make_container(extra={"bluegreen.rule": "Host(`a`)"}),
+            make_container(extra={"bluegreen.rule": "Host(`b`)"}),
+            make_container("web", "green"),
+        ],
+        Color.GREEN,
+    )
+    assert {"web", "web-preview-green"} == set(config["http"]["routers"])  # type: ignore[index]
+    assert {"web", "web-blue", "web-green"} == set(config["http"]["services"])  # type: ignore[index]
+
+
+def test_status_of_a_service_not_adopted() -> None:
+    """Not in the state file: ``adopted`` false, no previous color, no last switch."""
+    view = observe([make_container("web", "blue", health=Health.STARTING)], OPTIONS).services["web"]
+    doc = service_status(
+        view, None, Color.BLUE, pending=None, docker_connected=True, shown_stale=False
+    )
+    assert (False, None, None) == (doc["adopted"], doc["previous"], doc["last_switch"])
+
+
+def test_status_documents_each_color_and_container() -> None:
+    """The README's keys: per color counts, readiness, rule, promote; per container a 12-char id."""
+    blue = make_container("web", "blue", extra={"bluegreen.replicas": "2"})
+    view = observe([blue], OPTIONS).services["web"]
+    record = SwitchRecord("web", Color.GREEN, Color.BLUE, "manual", "api", 5.0, 1)
+    state = ServiceState(Color.BLUE, Color.GREEN, record, 1.0)
+    doc = service_status(
+        view, state, Color.BLUE, pending=None, docker_connected=True, shown_stale=False
+    )
+    assert (True, "green", record.to_json()) == (
+        doc["adopted"],
+        doc["previous"],
+        doc["last_switch"],
+    )
+    colors = doc["colors"]
+    assert {
+        "routable": 1,
+        "replicas": 2,
+        "ready": False,
+        "rule": "Host(`web`)",
+        "promote": "auto",
+    } == {k: v for k, v in colors["blue"].items() if k != "containers"}
+    assert {"routable": 0, "replicas": 1, "ready": False, "rule": None, "promote": None} == {
+        k: v for k, v in colors["green"].items() if k != "containers"
+    }
+    assert [blue.id[:12]] == [c["id"] for c in colors["blue"]["containers"]]
+
+
+def test_serialized_config_has_no_incidental_whitespace() -> None:
+    """The body is compact JSON: no space after a key's colon or between items."""
+    body = serialize(_config([make_container("web", "blue"), make_container("api", "green")]))
+    assert (False, False) == (b'": ' in body, b'", "' in body)
+    assert json.loads(body) == _config(
+        [make_container("web", "blue"), make_container("api", "green")]
+    )

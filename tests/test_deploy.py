@@ -110,10 +110,11 @@ def make_app(
     image: str,
     *,
     colors: tuple[str, ...] = ("blue", "green"),
+    provider_args: tuple[str, ...] = (),
     **project_options: Any,
 ) -> App:
     """Provider + Traefik + compose project; ``colors`` are started (blue first) and served."""
-    stack = stack_factory.start(service="web")
+    stack = stack_factory.start(service="web", extra_args=provider_args)
     project = compose_factory.create()
     project.add_app(
         prefix=stack.prefix,
@@ -491,6 +492,67 @@ def test_a_plain_up_after_a_deploy_changes_nothing_under_load(
     assert after and {body_of("green")} == {s.body for s in after}, summary.format()
 
 
+def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
+    stack_factory: StackFactory,
+    compose_factory: ComposeFactory,
+    containers: ContainerFactory,
+    docker_daemon: DockerDaemon,
+    app_images: dict[str, str],
+) -> None:
+    """Issue 9 defect 6, raced on the real engine: green (just deployed) dies at the start
+    of the drain. Blue takes 8 s to stop (it ignores its stop signal), and the provider's
+    rollback_after (4 s) elapses inside that stop, while blue still answers healthy. The
+    provider must not roll back to blue (the CLI retired it first), the served color is
+    never the stopped one, and the deploy exits 1 saying nothing serves."""
+    app = make_app(
+        stack_factory,
+        compose_factory,
+        containers,
+        docker_daemon,
+        app_images["v1"],
+        provider_args=("--rollback-after", "4"),
+        stop_signal="SIGWINCH",
+        stop_grace_period="8s",
+    )
+    env = app.project.cli_env(app.stack.provider.url, app.stack.provider.token)
+    argv = app.project.bluegreen_argv("deploy", "web", *app.project.compose_args())
+    argv += ["--image", V2_IMAGE, "--drain", "1", "--timeout", "90"]
+    with subprocess.Popen(
+        argv,
+        env=env,
+        cwd=app.project.work_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            seen = []
+            for line in proc.stdout:
+                seen.append(line)
+                if "draining 1s before stopping blue" in line:
+                    break
+            (green,) = app.project.container_ids("web-green")
+            app.docker.docker("kill", green)
+            out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    stdout = "".join(seen) + out
+    history = [(h["to"], h["reason"]) for h in app.stack.provider.history("web")]
+    status = app.stack.provider.status("web")
+
+    assert 1 == proc.returncode, f"{stdout}\n{err}"
+    assert "blue was stopped, but green (active) has no routable container" in err
+    assert ["exited"] == app.states("blue")
+    assert "green" == status["active"]
+    assert ("green", "auto-promote") == history[-1], history
+    assert "previous_retiring" == status["pending_rollback"]["stage"]
+    assert "<503>" == app.served()
+
+
 def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     """`docker-compose -f docker-compose.example.yml config` accepts the example."""
     from tests.infra.compose import REPO_ROOT, find_compose_v1
@@ -518,7 +580,9 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     assert blue["bluegreen.service"] == green["bluegreen.service"] == "web"
     traefik = services["traefik"]["environment"]
     assert "http://bluegreen:8080/traefik" == traefik["TRAEFIK_PROVIDERS_HTTP_ENDPOINT"]
-    assert "1s" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLINTERVAL"]
+    # pollInterval <= hold (2.5 s) < pollTimeout
+    assert "200ms" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLINTERVAL"]
+    assert "5s" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLTIMEOUT"]
     provider = services["bluegreen"]
     assert "/run/secrets/bluegreen_token" == provider["environment"]["BLUEGREEN_TOKEN_FILE"]
     assert any(

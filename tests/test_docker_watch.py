@@ -10,6 +10,7 @@ so nothing another test left on the shared daemon can reach its provider.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -22,14 +23,8 @@ from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
 from provider.controller import Controller
-from provider.docker_watch import (
-    DockerWatcher,
-    event_filters,
-    list_signature,
-    normalize,
-    parse_time,
-)
-from provider.model import Health, State
+from provider.core.model import State
+from provider.docker_watch import DockerWatcher, event_filters
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -39,12 +34,12 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.ports import free_port
 from tests.infra.traefik import TraefikFactory
 
+pytestmark = pytest.mark.docker
+
 T = TypeVar("T")
 
 HEALTH_INTERVAL = "200ms"
 PROMOTE_AFTER = 0.3
-#: Long enough for a decision that should not happen to have happened.
-SETTLE_S = 1.5
 WAIT_S = 20.0
 
 Client = TestClient[Any, Any]
@@ -288,9 +283,17 @@ async def test_unhealthy_green_is_never_promoted_and_status_says_why(
     await synced(provider)
 
     green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
-    doc = await provider.status("web")
+    async def not_routable() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        pending = doc["pending_promotion"] or {}
+        members = pending.get("containers") or [{}]
+        seen = pending.get("stage") == "not_routable" and members[0].get("health") == "unhealthy"
+        return doc if seen else None
+
+    # The provider's own verdict, not a pause: an unhealthy generation is never due
+    # (the fake-clock tables in test_promotion.py pin that nothing follows).
+    doc = await eventually("green reported not routable", not_routable, WAIT_S)
     pending = doc["pending_promotion"]
     assert "blue" == doc["active"]
     assert [] == await provider.history("web")
@@ -348,8 +351,13 @@ async def test_replicas_two_needs_two_healthy_green_containers(
     await synced(provider)
 
     await backends.run("web", "green", labels=replicas)
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
-    doc = await provider.status("web")
+
+    async def too_few() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        stage = (doc["pending_promotion"] or {}).get("stage")
+        return doc if stage == "too_few_replicas" else None
+
+    doc = await eventually("green reported too few", too_few, WAIT_S)
     pending = doc["pending_promotion"]
     assert ("blue", "too_few_replicas") == (doc["active"], pending["stage"])
     assert (1, 2) == (pending["routable"], pending["replicas"])
@@ -372,10 +380,19 @@ async def test_restarting_the_old_color_does_not_flip_back(
     await backends.run("web", "green")
     await provider.wait_active("web", "green")
 
+    created = (await provider.status("web"))["colors"]["blue"]["containers"][0]["created"]
     await backends.docker("restart", "-t", "1", blue)
     await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
+    async def blue_back() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        return doc if doc["colors"]["blue"]["routable"] == 1 else None
+
+    # What Docker must give the core: a restart keeps ``Created``, so the restarted
+    # containers predate the switch; the fake-clock tables in test_promotion.py pin
+    # that such containers are never a generation, at any later time.
+    doc = await eventually("blue routable again", blue_back, WAIT_S)
+    assert created == doc["colors"]["blue"]["containers"][0]["created"]
     assert "green" == (await provider.status("web"))["active"]
     assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
     assert None is (await provider.status("web"))["pending_promotion"]
@@ -407,8 +424,14 @@ async def test_killing_the_active_color_rolls_back_unless_disabled(
         ]
         assert history[-1]["at"] - killed_at >= rollback_after
     else:
-        await asyncio.sleep(rollback_after + SETTLE_S)
-        doc = await provider.status("web")
+
+        async def disabled() -> dict[str, Any] | None:
+            doc = await provider.status("web")
+            stage = (doc["pending_rollback"] or {}).get("stage")
+            return doc if stage == "disabled" else None
+
+        # The provider says it will not roll back (auto-rollback is off), rather than a pause.
+        doc = await eventually("rollback reported disabled", disabled, WAIT_S)
         assert ("green", ["auto-promote"]) == (
             doc["active"],
             [r["reason"] for r in await provider.history("web")],
@@ -471,7 +494,7 @@ async def test_docker_restart_keeps_serving_and_switches_nothing(
             }
 
         await eventually("reconnect and resync", reconnected_and_serving, WAIT_S)
-        await asyncio.sleep(SETTLE_S)
+        # Timers restart after a reconnect (pinned with a fake clock in test_auto_switch.py).
         assert served == await provider.config()
         assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
     finally:
@@ -504,6 +527,87 @@ async def test_bad_labels_are_an_error_of_their_service_only(
     assert [] == (await provider.status("alpha"))["errors"]
     assert {"active": ["alpha-blue"], "blue": [url(alpha_port)]} == await provider.servers("alpha")
     assert {"active": ["beta-blue"], "blue": [url(beta_port)]} == await provider.servers("beta")
+
+
+async def test_frozen_service_drops_dead_servers_and_stopped_bad_labels_freeze_nothing(
+    backends: Backends, containers: ContainerFactory, start_provider: StartProvider
+) -> None:
+    """A running bad-label container freezes beta's shape, not its servers: its dead blue
+    leaves and a healthy replacement joins. Once the bad container stops it is a warning
+    and freezes nothing."""
+    old, old_port = await backends.run("beta", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    routers = (await provider.config())["http"]["routers"]
+    purple, _ = await backends.run("beta", "purple")
+
+    async def beta_broken() -> list[str]:
+        errors: list[str] = (await provider.status("beta"))["errors"]
+        return errors
+
+    await eventually("beta label error", beta_broken, WAIT_S)
+    _, new_port = await backends.run("beta", "blue")
+    await asyncio.to_thread(containers.stop, old)
+
+    async def replaced() -> bool:
+        return await provider.servers("beta") == {"active": ["beta-blue"], "blue": [url(new_port)]}
+
+    await eventually(f"{url(old_port)} replaced by {url(new_port)}", replaced, WAIT_S)
+    assert routers == (await provider.config())["http"]["routers"]
+    assert True is (await provider.status("beta"))["serving_last_good_config"]
+
+    await asyncio.to_thread(containers.stop, purple)
+
+    async def only_warned() -> bool:
+        doc = await provider.status("beta")
+        return doc["errors"] == [] and len(doc["warnings"]) == 1
+
+    await eventually("the stopped bad container only warns", only_warned, WAIT_S)
+    assert False is (await provider.status("beta"))["serving_last_good_config"]
+
+
+async def test_unwritable_state_file_still_syncs_and_follows_docker(
+    docker_daemon: DockerDaemon,
+    backends: Backends,
+    containers: ContainerFactory,
+    start_provider: StartProvider,
+    tmp_path: Path,
+) -> None:
+    """The state file's path is a directory when the first sync adopts web (the rename
+    fails for real, EISDIR): /traefik still answers 200 and follows Docker, /readyz says
+    why it is 503, and once the path is clear the provider adopts web on its own."""
+    first, first_port = await backends.run("web", "blue")
+    link = tmp_path / "docker.sock"
+    provider = await start_provider(docker_host=f"unix://{link}")
+    provider.client.app[CONTROLLER].state_retry_delays = (0.05, 0.2)
+    obstacle = provider.settings.state_file
+    obstacle.mkdir()
+    (obstacle / "keep").write_text("x")
+    link.symlink_to(docker_daemon.socket_path)
+    await synced(provider)
+    assert {"active": ["web-blue"], "blue": [url(first_port)]} == await provider.servers("web")
+    ready, doc = await provider.get("/readyz")
+    assert (503, False) == (ready, doc["state_file"]["ok"])
+    assert "directory" in doc["state_file"]["error"].lower()
+
+    _, second_port = await backends.run("web", "blue")
+    await asyncio.to_thread(containers.stop, first)
+
+    async def followed() -> bool:
+        return await provider.servers("web") == {"active": ["web-blue"], "blue": [url(second_port)]}
+
+    await eventually("the body follows Docker", followed, WAIT_S)
+    assert False is (await provider.status("web"))["adopted"]
+
+    (obstacle / "keep").unlink()
+    obstacle.rmdir()
+
+    async def adopted() -> bool:
+        ready, _ = await provider.get("/readyz")
+        return ready == 200 and bool((await provider.status("web"))["adopted"])
+
+    await eventually("web adopted after the path is clear", adopted, WAIT_S)
+    assert "blue" == json.loads(obstacle.read_text())["services"]["web"]["active"]
 
 
 # -- 10. removing a color -------------------------------------------------------
@@ -617,102 +721,6 @@ async def test_network_connect_and_disconnect_reach_the_served_url_without_a_res
 
     await eventually("the new address served", served_on_second, WAIT_S)
     assert {second: second_ip} == dict(controller.containers[blue].networks)
-
-
-# -- normalizing (no Docker needed) ---------------------------------------------
-
-INSPECT: dict[str, Any] = {
-    "Id": "c0ffee" * 10 + "abcd",
-    "Name": "/web-green-1",
-    "Created": "2024-05-01T12:00:00.123456789Z",
-    "State": {
-        "Status": "running",
-        "StartedAt": "2024-05-01T12:00:01.5Z",
-        "Health": {
-            "Status": "healthy",
-            "Log": [
-                {"End": "2024-05-01T12:00:02Z", "ExitCode": 1, "Output": "wget: 404\n"},
-                {"End": "2024-05-01T12:00:03Z", "ExitCode": 0, "Output": "ok\n"},
-                {"End": "2024-05-01T12:00:04Z", "ExitCode": 0, "Output": "  ok  \n"},
-            ],
-        },
-    },
-    "Config": {
-        "Labels": {"bluegreen.service": "web", "bluegreen.color": "green", "other": "x"},
-        "ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "9090/tcp": {}},
-    },
-    "HostConfig": {"NetworkMode": "bridge"},
-    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}, "v6": {}}},
-}
-
-
-def test_normalize_keeps_what_the_core_needs() -> None:
-    """Inspect JSON becomes a Container: prefix labels only, health, output, ports, networks."""
-    c = normalize(INSPECT, "bluegreen")
-
-    assert (INSPECT["Id"], "web-green-1", "running", Health.HEALTHY) == (
-        c.id,
-        c.name,
-        c.state,
-        c.health,
-    )
-    assert {"bluegreen.service": "web", "bluegreen.color": "green"} == dict(c.labels)
-    assert ("ok", (8080, 9090), "bridge") == (c.health_output, c.exposed_ports, c.network_mode)
-    assert {"bridge": "172.17.0.2", "v6": ""} == dict(c.networks)
-    assert parse_time("2024-05-01T12:00:00.123456Z") == c.created
-    assert parse_time("2024-05-01T12:00:03Z") == c.healthy_since
-
-
-@pytest.mark.parametrize(
-    ("health", "started", "expected"),
-    [
-        (None, "2024-05-01T12:00:01.5Z", (Health.NONE, "2024-05-01T12:00:01.5Z")),
-        ({"Status": "starting", "Log": []}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
-        ({"Status": "unhealthy"}, "2024-05-01T12:00:01Z", (Health.UNHEALTHY, None)),
-        ({"Status": "weird"}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
-        (
-            {"Status": "healthy", "Log": [{"End": "2024-05-01T12:00:00Z", "ExitCode": 0}]},
-            "2024-05-01T12:00:01Z",
-            (Health.HEALTHY, "2024-05-01T12:00:01Z"),
-        ),
-    ],
-    ids=["no-healthcheck", "starting", "unhealthy", "unknown-is-starting", "log-before-restart"],
-)
-def test_normalize_health_and_healthy_since(
-    health: dict[str, Any] | None, started: str, expected: tuple[Health, str | None]
-) -> None:
-    """healthy_since: start time without a healthcheck, never before a (re)start, else None."""
-    doc = {**INSPECT, "State": {"Status": "running", "StartedAt": started, "Health": health}}
-
-    c = normalize(doc, "bluegreen")
-
-    since = expected[1]
-    assert (expected[0], parse_time(since) if since else None) == (c.health, c.healthy_since)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("2024-05-01T12:00:00Z", 1714564800.0),
-        ("2024-05-01T12:00:00.5+02:00", 1714557600.5),
-        ("2024-05-01T12:00:00.123456789Z", 1714564800.123456),
-        ("0001-01-01T00:00:00Z", None),
-        ("", None),
-        ("garbage", None),
-    ],
-)
-def test_parse_time(raw: str, expected: float | None) -> None:
-    """Docker's nanosecond RFC 3339 times parse; the zero time and junk are None."""
-    assert expected == parse_time(raw)
-
-
-def test_list_signature_ignores_uptime() -> None:
-    """The listing signature changes with state or health, not with the uptime text."""
-    a = list_signature({"State": "running", "Status": "Up 3 seconds (healthy)"})
-    b = list_signature({"State": "running", "Status": "Up 4 seconds (healthy)"})
-    c = list_signature({"State": "running", "Status": "Up 4 seconds (unhealthy)"})
-
-    assert (a, True) == (b, a != c)
 
 
 async def test_only_events_of_our_containers_wake_the_watcher() -> None:

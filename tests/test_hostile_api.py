@@ -33,7 +33,7 @@ from tests.hostile_http import (
 
 EXAMPLES_PER_ENDPOINT = 1000
 STRAY_EXAMPLES = 300
-MUTATING = {"/switch", "/rollback"}
+MUTATING = {"/switch", "/rollback", "/retire"}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,7 @@ def fire(server: ThreadedApp, request: HostileRequest) -> RawResponse:
     return response
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(ENDPOINTS))
 def test_endpoint_survives_hostile_requests(server: ThreadedApp, route: str) -> None:
     """1,000+ generated requests per endpoint: no 5xx, no traceback, JSON errors, state kept."""

@@ -8,16 +8,21 @@ service exactly as it would alone, and never let two services' Traefik names
 collide. A sample of the rendered configs is then served to the real Traefik
 binary through its HTTP provider: it must load every one, route the good
 service's traffic to its backend on 127.0.0.1, and log no configuration error.
+
+Router rules get their own generator (the last section): every generated rule
+the label parser accepts is served to the real Traefik, whose routing must be
+exactly what the parsed rule says.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,11 +30,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider.model import Container, Health
-from provider.render import render, serialize
-from provider.routing import Observation, Options, ServiceView, observe
-from tests.infra.ports import free_port
-from tests.infra.traefik import TraefikFactory
+from provider.core.labels import LabelDefaults, LabelProblem, parse
+from provider.core.model import Container, Health
+from provider.core.render import render, serialize
+from provider.core.routing import Observation, Options, ServiceView, observe
+from provider.core.rule_syntax import (
+    MAX_RULE,
+    And,
+    Expr,
+    Matcher,
+    Not,
+    Or,
+    parse_rule,
+    rule_problem,
+)
+from tests.infra.ports import free_port, free_ports
+from tests.infra.traefik import TraefikFactory, http_get
 
 P = "bluegreen"
 OPTIONS = Options()
@@ -168,7 +184,7 @@ def clean_views(observation: Observation) -> dict[str, ServiceView]:
 
 
 def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
-    from provider.model import Color
+    from provider.core.model import Color
 
     return render(views, dict.fromkeys(views, Color.BLUE), OPTIONS)
 
@@ -176,6 +192,7 @@ def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
 # -- the pure core ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
@@ -193,6 +210,7 @@ def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
     assert body == serialize(rendered(clean_views(observe(shuffled, OPTIONS))))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_bad_services_never_affect_the_good_one(hostile: list[Container]) -> None:
@@ -204,7 +222,9 @@ def test_bad_services_never_affect_the_good_one(hostile: list[Container]) -> Non
     for kind in ("routers", "services"):
         mine = alone["http"][kind]
         assert mine == {k: together["http"][kind][k] for k in mine}
-        per_service = [rendered({name: view})["http"].get(kind, {}) for name, view in views.items()]
+        per_service = [
+            rendered({name: view}).get("http", {}).get(kind, {}) for name, view in views.items()
+        ]
         assert sum(len(names) for names in per_service) == len(together["http"][kind])
 
 
@@ -363,3 +383,411 @@ def test_traefik_accepts_rendered_hostile_configs(
     # The bad routers were refused one by one, as Traefik does with a rule it cannot parse.
     assert any("routerName" in entry for entry in logged if entry.get("level") == "error")
     assert with_others >= TRAEFIK_SAMPLES // 3, "the samples should carry other services too"
+
+
+# -- hostile rules: the parser against the real Traefik -------------------------
+#
+# Rules are built from matcher calls whose arguments are spelled with every kind
+# of Go string literal (raw, escaped quotes, \x, \ooo, \u, \U), combined with
+# &&, || and ! under random parentheses and spacing, then mutated with comments,
+# stray quotes, backslashes, parentheses, operators and unknown matchers. The
+# parser must read each unmutated rule exactly as built; every rule it accepts
+# (mutated or not) is served to the real Traefik on its own entrypoint next to a
+# victim service ``shop``, and each probe request must reach exactly the router
+# that the parsed rule and Traefik's priorities say.
+
+
+#: Per matcher, argument lists Traefik accepts and ones it refuses (or that we refuse).
+_ARGS: dict[str, tuple[list[tuple[str, ...]], list[tuple[str, ...]]]] = {
+    "Host": (
+        [
+            *[("shop",), ("SHOP",), ("evil.test",), ("*",), ("*.test",), ('x"y',), ("a`b",)],
+            *[("\\",), ("/*",), (")",), ("a b",), ("shop.",)],
+        ],
+        [("\u00e9",), ("",), ("a", "b"), ()],
+    ),
+    "HostRegexp": (
+        [("^shop$",), ("^e.il\\.test$",), ("shop|evil",), ("(?i)^SHOP$",), ("x*",)],
+        [("^(a)\\1$",), ("[[:alpha:]]",), ("(",), ("a{2000}",), ("(?=a)",), ("\\z",)],
+    ),
+    "Path": ([("/",), ("/api",), ("/api/index.html",), ('/x"y',), ("/*/",)], [("api",)]),
+    "PathPrefix": ([("/",), ("/api",), ("/ap",), ("/index",), ("/)",)], [("api",), ("",)]),
+    "PathRegexp": ([("^/api",), ("index\\.html$",), ("^/$",)], [("(?<=a)",), ("a**",)]),
+    "Header": (
+        [
+            *[("X-Test", "a"), ("x-test", "a"), ("X-Bluegreen-Color", "green")],
+            *[("Host", "shop"), ("X-Test", 'b"c')],
+        ],
+        [("X-Test",), ("X-Test", "")],
+    ),
+    "HeaderRegexp": ([("X-Test", "^a$"), ("x-bluegreen-color", "gr.en"), ("X-Test", "x*")], []),
+    "Method": ([("GET",), ("get",), ("POST",)], [("GET", "POST")]),
+    "ClientIP": (
+        [("127.0.0.1",), ("127.0.0.0/8",), ("10.0.0.0/8",), ("::1",)],
+        [("300.1.1.1",), ("127.0.0.1%lo",), ("10.0.0.0/255.0.0.0",)],
+    ),
+    "Query": ([("a",), ("a", "b")], [("a", "b", "c")]),
+    "QueryRegexp": ([("a",), ("a", "^b$")], [("a", "(")]),
+}
+_UNKNOWN = ["Bogus", "HostRegExp", "Hosts", "PathPrefixx", "Header_", "and", "true"]
+_SPACE = st.sampled_from(["", " ", "  "])
+
+
+@st.composite
+def _literal(draw: st.DrawFn, value: str) -> str:
+    """``value`` as a Go string literal, spelled in any way Go reads back as ``value``."""
+    if "`" not in value and draw(st.booleans()):
+        return f"`{value}`"
+    out = []
+    for ch in value:
+        forms = [f"\\u{ord(ch):04x}", f"\\U{ord(ch):08x}"]
+        if ord(ch) < 0x80:
+            forms += [f"\\x{ord(ch):02x}", f"\\{ord(ch):03o}"]
+        forms.append({"\\": "\\\\", '"': '\\"'}.get(ch, ch))
+        out.append(draw(st.sampled_from(forms)))
+    return '"' + "".join(out) + '"'
+
+
+#: A built rule: its text, its tree if it is meant to be valid, and its top operator.
+Built = tuple[str, Expr | None, str]
+
+
+@st.composite
+def _call(draw: st.DrawFn) -> Built:
+    name = draw(st.sampled_from(sorted(_ARGS)))
+    valid, invalid = _ARGS[name]
+    ok = not invalid or draw(st.integers(0, 5)) > 0
+    args = draw(st.sampled_from(valid if ok else invalid))
+    spelling = draw(st.sampled_from([name, name, name.lower(), name.upper()]))
+    if draw(st.integers(0, 15)) == 0:
+        spelling, ok = draw(st.sampled_from(_UNKNOWN)), False
+    sep = "," + draw(_SPACE)
+    text = f"{spelling}{draw(_SPACE)}({sep.join(draw(_literal(a)) for a in args)})"
+    return text, Matcher(name, args) if ok else None, "call"
+
+
+def _operand(built: Built, looser: tuple[str, ...]) -> str:
+    """The operand's text, parenthesized where Go's precedence would regroup it."""
+    return f"({built[0]})" if built[2] in looser else built[0]
+
+
+def _combine(inner: st.SearchStrategy[Built]) -> st.SearchStrategy[Built]:
+    def binary(pair: tuple[Built, Built, str, str]) -> Built:
+        left, right, op, space = pair
+        tree: Expr | None = None
+        if left[1] is not None and right[1] is not None:
+            tree = And(left[1], right[1]) if op == "&&" else Or(left[1], right[1])
+        if op == "&&":
+            text = f"{_operand(left, ('or',))}{space}&&{space}{_operand(right, ('or', 'and'))}"
+            return text, tree, "and"
+        return f"{left[0]}{space}||{space}{_operand(right, ('or',))}", tree, "or"
+
+    def paren(built: Built) -> Built:
+        return f"({built[0]})", built[1], "call"
+
+    def negate(built: Built) -> Built:
+        tree = None if built[1] is None else Not(built[1])
+        return f"!{_operand(built, ('or', 'and'))}", tree, "not"
+
+    return st.one_of(
+        st.tuples(inner, inner, st.sampled_from(["&&", "||"]), _SPACE).map(binary),
+        inner.map(paren),
+        inner.map(negate),
+    )
+
+
+_built_rule = st.recursive(_call(), _combine, max_leaves=5)
+_HOSTILE_BITS = [
+    "/*", "*/", "//", '"', "`", "'", "\\", '\\"', "(", ")", "||", "&&", "!", ",", " ",
+    "Bogus(`x`)", "PathPrefix(`/`)", ") || PathPrefix(`/`) || (", "\\'", "\\x", "\\u12",
+]  # fmt: skip
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, text: str) -> str:
+    """``text`` with a few hostile insertions and deletions at random places."""
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        if draw(st.booleans()):
+            text = text[:at] + draw(st.sampled_from(_HOSTILE_BITS)) + text[at:]
+        else:
+            text = text[:at] + text[at + draw(st.integers(1, 3)) :]
+    return text
+
+
+@pytest.mark.slow
+@settings(max_examples=800, deadline=None, derandomize=True, database=None)
+@given(built=_built_rule, data=st.data())
+def test_parser_reads_generated_rules_exactly(built: Built, data: st.DataObject) -> None:
+    """A built rule parses to the tree it was built from (whatever the string spelling), a
+    rule built to be invalid is refused, and any mutation is either refused with a position
+    or still means the same thing once wrapped for a preview router."""
+    text, tree, _ = built
+    if tree is None or len(text) > MAX_RULE:
+        assert rule_problem(text) is not None
+    else:
+        assert tree == parse_rule(text)
+    mutated = data.draw(_mutated(text))
+    problem = rule_problem(mutated)
+    if problem is None:
+        wrapped = f"({mutated}) && Header(`X-Bluegreen-Color`, `blue`)"
+        header = Matcher("Header", ("X-Bluegreen-Color", "blue"))
+        assert And(parse_rule(mutated), header) == parse_rule(wrapped)
+    else:
+        assert "at position" in problem or "empty" in problem
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request sent through an entrypoint: from 127.0.0.1, method GET, no query."""
+
+    host: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+
+
+_PROBES = [
+    Probe(host, path, headers)
+    for host in ("shop", "evil.test", "other.test")
+    for path in ("/", "/api/index.html")
+    for headers in (
+        (),
+        (("X-Bluegreen-Color", "blue"),),
+        (("X-Bluegreen-Color", "green"),),
+        (("X-Test", "a"),),
+    )
+]
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _canonical_header(key: str) -> str:
+    """Go's ``http.CanonicalHeaderKey``: left alone if any byte is not a token character."""
+    if not key or not set(key) <= _TOKEN_CHARS:
+        return key
+    out, upper = [], True
+    for ch in key:
+        out.append(ch.upper() if upper else ch.lower())
+        upper = ch == "-"
+    return "".join(out)
+
+
+def _domain_matches(domain: str, expr: str) -> bool:
+    """Traefik's ``muxer.DomainMatchHostExpression``."""
+    if expr.startswith("*"):
+        labels = domain.split(".")
+        labels[0] = "*"
+        return ".".join(labels).lower() == expr.lower()
+    return domain.lower() == expr.lower()
+
+
+def _matches(expr: Expr, probe: Probe) -> bool:
+    """What Traefik v3.7's matchers (``pkg/muxer/http/matcher.go``) say about ``probe``."""
+    if isinstance(expr, And):
+        return _matches(expr.left, probe) and _matches(expr.right, probe)
+    if isinstance(expr, Or):
+        return _matches(expr.left, probe) or _matches(expr.right, probe)
+    if isinstance(expr, Not):
+        return not _matches(expr.operand, probe)
+    name, args = expr.name, expr.args
+    headers: dict[str, list[str]] = {}
+    for key, value in probe.headers:
+        headers.setdefault(_canonical_header(key), []).append(value)
+    if name == "Host":
+        host = args[0].lower()
+        return (
+            host == "*"
+            or _domain_matches(probe.host, host)
+            or (host.endswith(".") and _domain_matches(probe.host, host[:-1]))
+        )
+    if name == "HostRegexp":  # also tried on the (empty) CNAME-flattened host
+        return bool(re.search(args[0], probe.host) or re.search(args[0], ""))
+    if name == "Path":
+        return probe.path == args[0]
+    if name == "PathPrefix":
+        return probe.path.startswith(args[0])
+    if name == "PathRegexp":
+        return bool(re.search(args[0], probe.path))
+    if name == "Header":  # Go keeps Host out of req.Header
+        return args[1] in headers.get(_canonical_header(args[0]), [])
+    if name == "HeaderRegexp":
+        values = headers.get(_canonical_header(args[0]), [])
+        return any(re.search(args[1], value) for value in values)
+    if name == "Method":
+        return args[0].upper() == "GET"
+    if name == "ClientIP":
+        client = ipaddress.ip_address("127.0.0.1")
+        return client in ipaddress.ip_network(args[0], strict=False)
+    assert name in ("Query", "QueryRegexp"), name
+    return False  # probes carry no query string
+
+
+def _expected_backends(config: dict[str, Any], entrypoint: str, probe: Probe) -> set[str]:
+    """Every backend the highest-priority matching router on ``entrypoint`` may reach (a tie
+    allows each tied one); ``{"404"}`` if none matches. Priority: the router's own, else
+    Traefik's default, the length of its rule."""
+    routers = config["http"]["routers"]
+    services = config["http"]["services"]
+    best: dict[str, int] = {}
+    for router in routers.values():
+        if router["entryPoints"] != [entrypoint] or not _matches(parse_rule(router["rule"]), probe):
+            continue
+        service = services[router["service"]]
+        if "weighted" in service:
+            service = services[service["weighted"]["services"][0]["name"]]
+        url = service["loadBalancer"]["servers"][0]["url"]
+        best[url] = max(best.get(url, 0), router.get("priority") or len(router["rule"]))
+    if not best:
+        return {"404"}
+    top = max(best.values())
+    return {url for url, priority in best.items() if priority == top}
+
+
+def _label_accepts(rule: str) -> bool:
+    """Whether the product's label parser takes ``rule`` (what decides what is served)."""
+    container = _rule_container("svc", "blue", 8080, {f"{P}.rule": rule})
+    return not isinstance(parse(container, LabelDefaults()), LabelProblem)
+
+
+def _rule_cases() -> tuple[list[str], list[str]]:
+    """Accepted rules as built, and accepted rules that survived a hostile mutation."""
+    built_rules: list[str] = []
+    mutated_rules: list[str] = []
+
+    @settings(
+        max_examples=1200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(built=_built_rule, data=st.data())
+    def collect(built: Built, data: st.DataObject) -> None:
+        if built[1] is not None and _label_accepts(built[0]):
+            built_rules.append(built[0])
+        mutated = data.draw(_mutated(built[0]))
+        if mutated != built[0] and _label_accepts(mutated):
+            mutated_rules.append(mutated)
+
+    collect()
+    rng = random.Random(9)  # a fixed sample, spread over small and large rules
+    built, mutated = list(dict.fromkeys(built_rules)), list(dict.fromkeys(mutated_rules))
+    return (
+        rng.sample(built, min(len(built), RULES_PER_TRAEFIK)),
+        rng.sample(mutated, min(len(mutated), RULES_PER_TRAEFIK)),
+    )
+
+
+class _NamedBackend(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"{self.server.server_port}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+RULES_PER_TRAEFIK = 40
+
+
+def test_real_traefik_routes_accepted_hostile_rules_as_parsed(
+    traefik_factory: TraefikFactory,
+    http_servers: tuple[ThreadingHTTPServer, ThreadingHTTPServer],
+) -> None:
+    """Every generated rule the checker accepts is served to the real Traefik on its own
+    entrypoint, as service ``evil`` (blue active, green in preview) next to ``shop``: all
+    routers are enabled and every probe reaches exactly the router the parsed rules and
+    Traefik's priorities choose, so ``Host: shop`` reaches evil only if evil's rule says so."""
+    built_rules, mutated_rules = _rule_cases()
+    assert len(built_rules) >= RULES_PER_TRAEFIK and len(mutated_rules) >= RULES_PER_TRAEFIK // 2
+    _, config_server = http_servers
+    handler: Any = config_server.RequestHandlerClass
+    backends = [ThreadingHTTPServer(("127.0.0.1", free_port()), _NamedBackend) for _ in range(3)]
+    threads = [threading.Thread(target=b.serve_forever, daemon=True) for b in backends]
+    for thread in threads:
+        thread.start()
+    evil_blue, evil_green, shop = (b.server_address[1] for b in backends)
+    mismatches: list[tuple[str, Probe, set[str], str]] = []
+    probed = 0
+    try:
+        for batch in (built_rules, mutated_rules):
+            ports = free_ports(len(batch))
+            containers: list[Container] = []
+            for i, rule in enumerate(batch):
+                where = {f"{P}.entrypoints": f"e{i}"}
+                containers += [
+                    _rule_container(f"evil{i}", "blue", evil_blue, {**where, f"{P}.rule": rule}),
+                    _rule_container(f"evil{i}", "green", evil_green, {**where, f"{P}.rule": rule}),
+                    _rule_container(
+                        f"shop{i}", "blue", shop, {**where, f"{P}.rule": "Host(`shop`)"}
+                    ),
+                ]
+            views = observe(containers, OPTIONS).services
+            assert {} == {name: view.errors for name, view in views.items() if view.errors}
+            config = rendered(dict(views))
+            handler.body = serialize(config)
+            traefik = traefik_factory.start(
+                http_endpoint=f"http://127.0.0.1:{config_server.server_address[1]}/traefik",
+                poll_interval="100ms",
+                throttle="50ms",
+                log_level="INFO",
+                access_log=False,
+                extra_args=[
+                    f"--entryPoints.e{i}.address=127.0.0.1:{p}" for i, p in enumerate(ports)
+                ],
+            )
+            names = {f"{name}@http" for name in config["http"]["routers"]}
+            traefik.wait_for(
+                f"{len(names)} routers",
+                lambda names=names, traefik=traefik: (
+                    names <= {r["name"] for r in traefik.api("http/routers?per_page=1000")}
+                ),
+                20,
+            )
+            applied = traefik.api("http/routers?per_page=1000")  # the API pages by 100
+            statuses = {r["name"]: (r["status"], r.get("error")) for r in applied}
+            assert {} == {n: s for n, s in statuses.items() if n in names and s[0] != "enabled"}
+            for i, (rule, port) in enumerate(zip(batch, ports, strict=True)):
+                for probe in _PROBES:
+                    expected = {
+                        "404" if url == "404" else url.rsplit(":", 1)[1]
+                        for url in _expected_backends(config, f"e{i}", probe)
+                    }
+                    answer = http_get(
+                        port, probe.path, host=probe.host, headers=dict(probe.headers)
+                    )
+                    got = "404" if answer.status == 404 else answer.body.strip()
+                    probed += 1
+                    if got not in expected:
+                        mismatches.append((rule, probe, expected, got))
+            traefik.stop()
+    finally:
+        for backend in backends:
+            backend.shutdown()
+            backend.server_close()
+        for thread in threads:
+            thread.join(5)
+    assert [] == mismatches
+    assert probed == len(_PROBES) * (len(built_rules) + len(mutated_rules))
+
+
+def _rule_container(service: str, color: str, port: int, labels: dict[str, str]) -> Container:
+    """A host-network container of ``service`` listening on 127.0.0.1:``port``."""
+    return Container(
+        id=f"{abs(hash((service, color))):064x}"[-64:],
+        name=f"{service}-{color}",
+        state="running",
+        health=Health.HEALTHY,
+        labels={
+            f"{P}.service": service,
+            f"{P}.color": color,
+            f"{P}.port": str(port),
+            **labels,
+        },
+        created=1.0 if color == "blue" else 2.0,
+        network_mode="host",
+    )

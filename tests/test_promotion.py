@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from provider.model import Color, Container, Health, ServiceState, SwitchRecord
-from provider.promotion import (
+from provider.core.model import (
+    Color,
+    ColorMark,
+    Container,
+    Health,
+    MarkKind,
+    ServiceState,
+    SwitchRecord,
+)
+from provider.core.promotion import (
     Action,
     Decision,
+    Pending,
     Policy,
     Stage,
     Timers,
+    blocking_mark,
     decide,
     generation,
 )
-from provider.routing import Options, ServiceView, observe
+from provider.core.routing import Options, ServiceView, observe
+from provider.core.status import pending_json
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 FIRST_SEEN = 100.0
@@ -280,6 +289,152 @@ ROWS: dict[str, Row] = {
 }
 
 
+def marked(state: ServiceState, color: Color, kind: MarkKind, since: float) -> ServiceState:
+    return replace(state, marks={color: ColorMark(kind, since, "test")})
+
+
+REJECTED, RETIRING = MarkKind.REJECTED, MarkKind.RETIRING
+GREEN_LIVE_BLUE_DEAD = (DEAD_BLUE, ctr("g1", "green", 40.0))
+#: The provider-side rule of issue 9 defects 1 and 6: a marked color's containers
+#: created at or before the mark are never an automatic target, either way.
+MARK_ROWS: dict[str, Row] = {
+    "green rejected, its containers predate the mark: never promoted": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        state=marked(ADOPTED_BLUE, GREEN, REJECTED, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_REJECTED,
+    ),
+    "green retiring, its containers predate the mark: never promoted": Row(
+        (OLD_BLUE, ctr("g1", "green", 150.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_RETIRING,
+    ),
+    "green retiring, a container created exactly at the mark: still not new": Row(
+        (OLD_BLUE, ctr("g1", "green", 160.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 10.0),
+        promotion=Stage.COLOR_RETIRING,
+    ),
+    "green retiring, a deploy after the mark: a new generation, promoted": Row(
+        (OLD_BLUE, ctr("g0", "green", 150.0, state="exited"), ctr("g1", "green", 170.0)),
+        state=marked(ADOPTED_BLUE, GREEN, RETIRING, 160.0),
+        timers=Timers(GEN, NOW - 1.0),
+        action=Action.PROMOTE,
+        promotion=Stage.HOLDING,
+        ready_since=NOW - 1.0,
+        wake_at=NOW,
+    ),
+    "green rejected by the last rollback, old green restarted: nothing pending": Row(
+        (ctr("b1", "blue", 40.0), ctr("g1", "green", 50.0, healthy_since=NOW - 5.0)),
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+    ),
+    "blue (active) dead, previous green rejected: no rollback": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_REJECTED,
+    ),
+    "blue (active) dead, previous green retiring: no rollback": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), GREEN, RETIRING, 70.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_RETIRING,
+    ),
+    "blue (active) restarting, previous green rejected: no rollback": Row(
+        (ctr("b1", "blue", 50.0, health=Health.STARTING), ctr("g1", "green", 40.0)),
+        state=marked(switched(BLUE, at=60.0), GREEN, REJECTED, 60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        rollback=Stage.PREVIOUS_REJECTED,
+    ),
+    "blue (active) restarting, previous green unmarked: rolled back (restarting is dead)": Row(
+        (ctr("b1", "blue", 50.0, health=Health.STARTING), ctr("g1", "green", 40.0)),
+        state=switched(BLUE, at=60.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        action=Action.ROLLBACK,
+        rollback=Stage.HOLDING,
+        wake_at=NOW - 45.0,
+    ),
+    "a mark on the active color's other side only: blue's own rollback unaffected": Row(
+        GREEN_LIVE_BLUE_DEAD,
+        state=marked(switched(BLUE, at=60.0), BLUE, RETIRING, 70.0),
+        timers=Timers(dead_since=NOW - 50.0),
+        action=Action.ROLLBACK,
+        rollback=Stage.HOLDING,
+        wake_at=NOW - 45.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", MARK_ROWS.values(), ids=MARK_ROWS.keys())
+def test_decide_never_targets_a_marked_color(row: Row) -> None:
+    """Each marked-color scenario: no automatic switch to the marked color, and why."""
+    assert row.state is not None
+    decision = decide(
+        view_of(row.containers),
+        row.state,
+        row.timers,
+        row.policy,
+        now=NOW,
+        connected=row.connected,
+    )
+
+    expected = (row.action, row.promotion, row.rollback, row.ready_since, row.wake_at)
+    assert expected == _summary(decision)
+    if decision.action is not None:
+        assert decision.target not in row.state.marks or decision.action is Action.PROMOTE
+
+
+BLOCK_ROWS: dict[str, tuple[tuple[Container, ...], MarkKind | None, MarkKind | None]] = {
+    "no mark: nothing blocks": ((ctr("g1", "green", 150.0),), None, None),
+    "marked, only older containers: blocked": (
+        (ctr("g1", "green", 150.0),),
+        REJECTED,
+        REJECTED,
+    ),
+    "marked, a routable container after the mark: not blocked": (
+        (ctr("g1", "green", 150.0), ctr("g2", "green", 161.0)),
+        RETIRING,
+        None,
+    ),
+    "marked, the newer container not routable: blocked": (
+        (ctr("g2", "green", 161.0, health=Health.STARTING),),
+        RETIRING,
+        RETIRING,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", BLOCK_ROWS.values(), ids=BLOCK_ROWS.keys())
+def test_blocking_mark(row: tuple[tuple[Container, ...], MarkKind | None, MarkKind | None]) -> None:
+    """The controller's last check before an automatic switch: marked, and nothing newer."""
+    containers, kind, expected = row
+    state = ADOPTED_BLUE if kind is None else marked(ADOPTED_BLUE, GREEN, kind, 160.0)
+
+    found = blocking_mark(view_of((OLD_BLUE, *containers)), state, GREEN)
+
+    assert expected == (found.kind if found else None)
+
+
+def test_a_container_created_exactly_at_the_anchor_is_no_new_generation() -> None:
+    """The generation rule is strictly "created after": a container created at the very
+    instant of the last switch (or of first sight) is not a new deploy."""
+    at_switch = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 160.0)))
+    at_first_sight = view_of((OLD_BLUE, ctr("g1", "green", FIRST_SEEN)))
+
+    assert [] == list(generation(at_switch, switched(GREEN, at=160.0)))
+    assert [] == list(generation(at_first_sight, ADOPTED_BLUE))
+
+
+def test_the_anchor_in_the_daemon_clock_wins_over_the_record_time() -> None:
+    """A switch's ``anchor`` (daemon clock) decides the generation, not ``last_switch.at``
+    (the provider's clock, for the audit trail)."""
+    view = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 3650.0)))
+    state = replace(switched(GREEN, at=160.0), anchor=3660.0)
+
+    assert [] == list(generation(view, state))
+
+
 def _summary(decision: Decision) -> tuple[object, ...]:
     return (
         decision.action,
@@ -330,7 +485,7 @@ def test_pending_promotion_explains_what_it_waits_for() -> None:
     decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
 
     assert decision.promotion is not None
-    doc = decision.promotion.to_json()
+    doc = pending_json(decision.promotion)
     assert {
         "kind": "auto-promote",
         "color": "green",
@@ -364,34 +519,175 @@ def test_generation_is_anchored_at_first_seen_before_any_switch() -> None:
     assert ["g1"] == [m.container.id for m in generation(view, ADOPTED_BLUE)]
 
 
-FORBIDDEN = {"asyncio", "aiohttp", "aiodocker"}
+# --- Pinned by mutation testing (docs/mutation.md) ---------------------------------------
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+def _pendings(row: Row) -> list[tuple[str, Pending]]:
+    decision = decide(
+        view_of(row.containers), row.state, row.timers, row.policy, now=NOW, connected=row.connected
+    )
+    found = [("promotion", decision.promotion), ("rollback", decision.rollback)]
+    return [(which, p) for which, p in found if p is not None]
 
 
-def test_promotion_core_imports_no_io() -> None:
-    """promotion.py and every provider module it reaches import no asyncio, aiohttp, aiodocker."""
-    root = Path(__file__).resolve().parents[1]
-    seen: set[str] = set()
-    todo = ["provider.promotion"]
-    reached: set[str] = set()
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        for name in _imports(root / (module.replace(".", "/") + ".py")):
-            reached.add(name.split(".")[0])
-            if name.startswith("provider."):
-                todo.append(name)
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_every_pending_decision_explains_itself(row: Row) -> None:
+    """Whatever a pending promotion or rollback waits for, /status gets a sentence saying so."""
+    for _, pending in _pendings(row):
+        assert isinstance(pending.detail, str)
+        assert pending.detail.strip() != ""
+        assert "None" not in pending.detail
 
-    assert set() == reached & FORBIDDEN
-    assert {"provider.promotion", "provider.routing", "provider.model"} <= seen
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_pending_decision_kind_and_color(row: Row) -> None:
+    """A pending promotion targets the idle color, a pending rollback the previous one."""
+    for which, pending in _pendings(row):
+        assert row.state is not None
+        if which == "promotion":
+            assert (Action.PROMOTE, row.state.active.other) == (pending.kind, pending.color)
+        else:
+            assert (Action.ROLLBACK, row.state.previous) == (pending.kind, pending.color)
+
+
+def test_pending_promotion_reports_its_hold_and_counts() -> None:
+    """A held promotion shows since when it is ready, when it is due, and its counts."""
+    view = view_of((OLD_BLUE, ctr("g1", "green", 150.0), ctr("g2", "green", 151.0)))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Stage.HOLDING, NOW, NOW + 1.0, 2, 1) == (
+        decision.promotion.stage,
+        decision.promotion.since,
+        decision.promotion.due_at,
+        decision.promotion.routable,
+        decision.promotion.replicas,
+    )
+
+
+def test_pending_promotion_counts_too_few_replicas() -> None:
+    """With fewer routable containers than replicas, /status shows how many of how many."""
+    view = view_of((OLD_BLUE, ctr("g1", "green", 150.0, labels={"bluegreen.replicas": "3"})))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Stage.TOO_FEW, 1, 3) == (
+        decision.promotion.stage,
+        decision.promotion.routable,
+        decision.promotion.replicas,
+    )
+
+
+def test_pending_rollback_reports_the_previous_color() -> None:
+    """A pending rollback shows since when the active color is dead and the previous color's
+    containers and counts."""
+    green = ctr("g1", "green", 40.0)
+    view = view_of((DEAD_BLUE, green))
+    timers = Timers(dead_since=NOW - 2.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    pending = decision.rollback
+    assert pending is not None
+    assert (Action.ROLLBACK, GREEN, Stage.HOLDING, NOW - 2.0, NOW + 3.0, 1, 1, ["g1"]) == (
+        pending.kind,
+        pending.color,
+        pending.stage,
+        pending.since,
+        pending.due_at,
+        pending.routable,
+        pending.replicas,
+        [m.container.id for m in pending.containers],
+    )
+
+
+def test_a_color_deployed_between_first_sight_and_the_last_switch_is_no_generation() -> None:
+    """After a switch, the anchor is the switch: older idle containers are not a new deploy,
+    even when they are newer than the provider's first sight of the service."""
+    view = view_of((ctr("g1", "green", 150.0), ctr("b1", "blue", 120.0)))
+    state = switched(GREEN, at=160.0)
+
+    assert [] == list(generation(view, state))
+    assert None is decide(view, state, Timers(), Policy(), now=NOW, connected=True).promotion
+
+
+@pytest.mark.parametrize(
+    ("container", "shown"),
+    [
+        (ctr("g1", "green", 150.0, state="exited"), "web-g1 (exited)"),
+        (
+            ctr("g1", "green", 150.0, health=Health.UNHEALTHY, output="first\nsecond\n"),
+            "web-g1 (unhealthy: second)",
+        ),
+        (
+            ctr("g1", "green", 150.0, health=Health.UNHEALTHY, output="x" * 120 + "y" * 50),
+            "web-g1 (unhealthy: " + "x" * 120 + ")",
+        ),
+    ],
+)
+def test_not_routable_detail_shows_state_or_last_check_line(
+    container: Container, shown: str
+) -> None:
+    """A stopped container shows its state; an unhealthy one its last check line, cut short."""
+    view = view_of((OLD_BLUE, container))
+    decision = decide(view, ADOPTED_BLUE, Timers(), Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert decision.promotion.detail.endswith(shown)
+
+
+def test_active_color_removed_entirely_rolls_back() -> None:
+    """An active color whose containers are all gone counts as dead: roll back when due."""
+    view = view_of((ctr("g1", "green", 40.0),))
+    timers = Timers(dead_since=NOW - 5.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert (Action.ROLLBACK, GREEN) == (decision.action, decision.target)
+
+
+def test_no_automatic_rollback_while_the_service_has_label_errors() -> None:
+    """A running container with bad labels blocks an automatic rollback (a switch would be
+    refused); /status says so."""
+    view = view_of(
+        (
+            DEAD_BLUE,
+            ctr("g1", "green", 40.0),
+            ctr("g2", "green", 41.0, labels={"bluegreen.rule": "Host(`other`)"}),
+        )
+    )
+    timers = Timers(dead_since=NOW - 50.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.rollback is not None
+    assert (None, Stage.LABEL_ERRORS) == (decision.action, decision.rollback.stage)
+    assert "label errors" in decision.rollback.detail
+
+
+def test_promotion_hold_survives_evaluations_while_the_active_color_is_dead() -> None:
+    """A new deploy coming up while the active color is down keeps its hold across evaluations
+    and is promoted once ``promote_after`` has passed."""
+    view = view_of((DEAD_BLUE, ctr("g2", "green", 150.0)))
+    policy = Policy(promote_after=1.0, rollback_after=60.0)
+
+    first = decide(view, ADOPTED_BLUE, Timers(), policy, now=NOW, connected=True)
+    later = decide(view, ADOPTED_BLUE, first.timers, policy, now=NOW + 1.0, connected=True)
+
+    assert (None, Action.PROMOTE, NOW) == (first.action, later.action, later.timers.ready_since)
+
+
+def test_rollback_decision_still_reports_the_pending_promotion() -> None:
+    """When a rollback happens, /status still shows what the new generation waits for."""
+    view = view_of(
+        (DEAD_BLUE, ctr("g1", "green", 40.0), ctr("g2", "green", 150.0, health=Health.STARTING))
+    )
+    timers = Timers(dead_since=NOW - 5.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.promotion is not None
+    assert (Action.ROLLBACK, Stage.NOT_ROUTABLE) == (decision.action, decision.promotion.stage)
+
+
+def test_pending_rollback_counts_the_previous_colors_replicas() -> None:
+    """A pending rollback shows how many routable containers the previous color needs."""
+    two = {"bluegreen.replicas": "2"}
+    view = view_of((DEAD_BLUE, ctr("g1", "green", 40.0, labels=two)))
+    timers = Timers(dead_since=NOW - 50.0)
+    decision = decide(view, switched(BLUE, at=60.0), timers, Policy(), now=NOW, connected=True)
+    assert decision.rollback is not None
+    assert (Stage.PREVIOUS_NOT_READY, 1, 2) == (
+        decision.rollback.stage,
+        decision.rollback.routable,
+        decision.rollback.replicas,
+    )

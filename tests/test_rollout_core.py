@@ -8,28 +8,30 @@ are pinned exactly.
 
 from __future__ import annotations
 
-import ast
 import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import (
     ComposeError,
     Interrupted,
+    MissingToken,
     NothingToRollBack,
     ProviderProtocolError,
     ProviderUnreachable,
     RolloutFailed,
+    SwitchRefusedError,
     TokenError,
     UnknownServiceError,
 )
 from deploy.progress import RolloutTracker, Verdict
 from deploy.render_table import ago, history_text, status_all_text, table
-from deploy.rollout import DeployPlan, Outcome, Reporter, deploy, rollback
-from deploy.snapshot import parse_service
+from deploy.rollback import rollback
+from deploy.rollout import Outcome, Reporter
+from deploy.snapshot import parse_service, parse_status
 
 NEW = "a" * 64
 OLD = "b" * 64
@@ -171,7 +173,7 @@ def test_restarted_containers_seen_exited_are_stale_until_they_ran() -> None:
 
 def test_first_deploy_counts_as_switched_only_once_adopted() -> None:
     """Before adoption the provider reports active=blue by default; that is not a switch."""
-    tracker = RolloutTracker("blue", [OLD], first_deploy=True)
+    tracker = RolloutTracker("blue", [OLD])
     before = tracker.observe(parse_service(status(adopted=False, blue=[container(OLD)])))
     after = tracker.observe(parse_service(status(adopted=True, blue=[container(OLD)])))
     assert (Verdict.READY, Verdict.SWITCHED) == (before.verdict, after.verdict)
@@ -179,7 +181,7 @@ def test_first_deploy_counts_as_switched_only_once_adopted() -> None:
 
 def test_first_deploy_waits_for_the_new_containers_even_if_adopted() -> None:
     """Adopted thanks to an older blue container: not done until the new one is routable."""
-    tracker = RolloutTracker("blue", exclude=[OLD], first_deploy=True)
+    tracker = RolloutTracker("blue", exclude=[OLD])
     doc = status(blue=[container(OLD), container(NEW, health="starting")])
     step = tracker.observe(parse_service(doc))
     assert Verdict.WAITING == step.verdict
@@ -219,6 +221,8 @@ class FakeProvider:
         self.token_checks = 0
         self.switches: list[tuple[str, str | None]] = []
         self.rollbacks: list[str] = []
+        self.retires: list[str] = []
+        self.rollback_colors: list[str | None] = []
 
     def status(self, service: str | None = None) -> dict[str, Any]:
         doc = self.docs.pop(0) if len(self.docs) > 1 else self.docs[0]
@@ -235,9 +239,20 @@ class FakeProvider:
         self.switches.append((service, color))
         return {"service": service, "active": color, "changed": True}
 
-    def rollback(self, service: str, **_: Any) -> dict[str, Any]:
+    def rollback(self, service: str, **options: Any) -> dict[str, Any]:
         self.rollbacks.append(service)
+        self.rollback_colors.append(options.get("color"))
         return {"service": service, "active": "blue", "changed": True}
+
+    def retire(self, service: str, color: str) -> dict[str, Any]:
+        """As the provider: 409 for the active color, else the color is marked."""
+        current = self.docs[0]
+        if isinstance(current, Exception):
+            raise current
+        if current["active"] == color and current["adopted"]:
+            raise SwitchRefusedError("refused", status=409, code="retire_refused", detail="")
+        self.retires.append(color)
+        return {"service": service, "color": color, "active": current["active"], "marks": {}}
 
 
 class FakeCompose:
@@ -264,9 +279,6 @@ class FakeCompose:
     def up(self, service: str, image: str | None) -> None:
         self._call("up", service)
 
-    def container_ids(self, service: str) -> list[str]:
-        return self.ids
-
     def stop(self, service: str) -> None:
         self._call("stop", service)
 
@@ -282,8 +294,8 @@ def run_deploy(
     plan.setdefault("drain", 2.0)
     plan.setdefault("timeout", 30.0)
     result = deploy(
-        provider,  # type: ignore[arg-type]
-        lambda: compose,  # type: ignore[arg-type,return-value]
+        provider,
+        lambda: compose,
         DeployPlan("web", image="app:2", **plan),
         Reporter(out, clock),
         clock=clock,
@@ -368,11 +380,15 @@ def test_deploy_failure_leaves_a_color_the_provider_promoted_meanwhile() -> None
                 return promoted if self.late_calls > 1 else starting
             return starting
 
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            # Green was promoted before the retire arrived: the provider answers 409.
+            raise SwitchRefusedError("active", status=409, code="retire_refused", detail="")
+
     compose = FakeCompose()
     with pytest.raises(RolloutFailed, match="made green active meanwhile"):
         deploy(
-            LateProvider([]),  # type: ignore[arg-type]
-            lambda: compose,  # type: ignore[arg-type,return-value]
+            LateProvider([]),
+            lambda: compose,
             DeployPlan("web", image="app:2", timeout=5.0),
             Reporter(io.StringIO(), clock),
             clock=clock,
@@ -425,7 +441,7 @@ def test_manual_service_without_token_fails_before_deploying() -> None:
     provider = FakeProvider([status(promote="manual")])
     provider.token = None
     compose = FakeCompose()
-    with pytest.raises(TokenError, match="promote=manual"):
+    with pytest.raises(MissingToken, match="promote=manual"):
         run_deploy(provider, compose)
     assert [] == compose.calls
 
@@ -464,13 +480,15 @@ def test_rollback_with_a_rejected_token_starts_nothing() -> None:
 
 
 def test_provider_lost_mid_deploy_fails_after_the_grace() -> None:
-    """The provider unreachable for longer than the grace: failure, new color stopped."""
+    """The provider unreachable for longer than the grace: failure; the new color is left
+    running, because the provider could not be told to retire it (it might be serving)."""
     gone = ProviderUnreachable("http://127.0.0.1:1", "connection refused")
     provider = FakeProvider([status(), status(green=[container(NEW, health="starting")]), gone])
     compose = FakeCompose()
-    with pytest.raises(RolloutFailed, match="cannot reach the provider"):
+    with pytest.raises(RolloutFailed, match="cannot reach the provider") as failed:
         run_deploy(provider, compose, timeout=100.0)
-    assert ("stop", "web-green") == compose.calls[-1]
+    assert [("up", "web-green")] == compose.calls
+    assert "the new green containers were left running" in str(failed.value)
 
 
 def test_first_deploy_targets_blue_and_stops_nothing() -> None:
@@ -534,8 +552,8 @@ def test_rollback_starts_stopped_containers_then_switches() -> None:
     clock = FakeClock()
     out = io.StringIO()
     outcome = rollback(
-        provider,  # type: ignore[arg-type]
-        lambda: compose,  # type: ignore[arg-type,return-value]
+        provider,
+        lambda: compose,
         "web",
         Reporter(out, clock),
         clock=clock,
@@ -543,6 +561,7 @@ def test_rollback_starts_stopped_containers_then_switches() -> None:
     )
     assert [("start", "web-blue")] == compose.calls
     assert ["web"] == provider.rollbacks
+    assert ["blue"] == provider.rollback_colors
     assert ("green", "blue") == (outcome.from_color, outcome.to_color)
     assert "blue  c-bbbb  exited → healthy" in out.getvalue()
 
@@ -575,8 +594,8 @@ def test_rollback_refuses_containers_of_a_failed_deploy() -> None:
     clock = FakeClock()
     with pytest.raises(NothingToRollBack, match="created after the last switch"):
         rollback(
-            provider,  # type: ignore[arg-type]
-            lambda: FakeCompose(),  # type: ignore[arg-type,return-value]
+            provider,
+            lambda: FakeCompose(),
             "web",
             Reporter(io.StringIO(), clock),
             clock=clock,
@@ -607,7 +626,8 @@ def test_status_all_text_with_a_pending_promotion() -> None:
         green=[container(NEW, "exited", "none")],
         pending={"color": "green", "stage": "not_routable", "waiting_for": "x"},
     )
-    text = status_all_text({"services": {"web": svc}, "docker": {"status": "connected"}}, 0.0)
+    doc = {"services": {"web": svc}, "docker": {"status": "connected"}}
+    text = status_all_text(parse_status(doc), 0.0)
     assert "0/1 routable, 1 stopped" in text
     assert "promotion of green: not_routable" in text
 
@@ -617,16 +637,85 @@ def test_history_text_empty() -> None:
     assert "no switches recorded" == history_text([])
 
 
-def test_cli_core_imports_no_io_libraries() -> None:
-    """snapshot, progress and render_table stay pure: no asyncio, aiohttp, aiodocker, subprocess."""
-    root = Path(__file__).resolve().parents[1] / "deploy"
-    banned = {"asyncio", "aiohttp", "aiodocker", "subprocess", "urllib", "socket"}
-    for name in ("snapshot.py", "progress.py", "render_table.py"):
-        tree = ast.parse((root / name).read_text())
-        imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module.split(".")[0])
-        assert set() == imported & banned, name
+class Recorded(FakeProvider):
+    """Records retires into the compose call log, to pin their order against ``stop``."""
+
+    compose: FakeCompose
+
+    def retire(self, service: str, color: str) -> dict[str, Any]:
+        answer = super().retire(service, color)
+        self.compose.calls.append(("retire", color))
+        return answer
+
+
+def test_a_failed_deploy_retires_the_new_color_before_stopping_it() -> None:
+    """Issue 9 defect 6: the failure path tells the provider (POST /retire) before
+    `compose stop`, so promote_after cannot promote the containers during the stop."""
+    provider = Recorded([status(), status(green=[container(NEW, health="unhealthy")])])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed):
+        run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "green"), ("stop", "web-green")] == compose.calls
+
+
+def test_the_drain_retires_the_old_color_before_stopping_it() -> None:
+    """Success path: retire blue, then stop it."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    provider = Recorded([status(), promoted])
+    compose = provider.compose = FakeCompose()
+    run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "blue"), ("stop", "web-blue")] == compose.calls
+
+
+def test_an_auto_rollback_during_the_drain_stops_nothing_and_fails() -> None:
+    """Blue became active again during the drain (the provider answers 409 to the retire):
+    blue is not stopped and the deploy exits non-zero, saying so."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    rolled_back = status("blue", green=[container(NEW)], previous="green")
+    provider = Recorded([status(), promoted, rolled_back])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="made blue active meanwhile, so blue was not stopped"):
+        run_deploy(provider, compose)
+    assert [("up", "web-green")] == compose.calls
+
+
+def test_an_operator_switch_after_the_retire_still_stops_nothing() -> None:
+    """The retire succeeded but an operator switched to blue before the stop: the re-check
+    of the active color refuses to stop it."""
+    switch = {"reason": "auto-promote", "actor": "watcher"}
+    promoted = status("green", green=[container(NEW)], previous="blue", last_switch=switch)
+    switched_back = status("blue", green=[container(NEW)], previous="green")
+
+    class OperatorMeanwhile(Recorded):
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            answer = super().retire(service, color)
+            self.docs = [switched_back]
+            return answer
+
+    provider = OperatorMeanwhile([status(), promoted])
+    compose = provider.compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="blue was not stopped"):
+        run_deploy(provider, compose)
+    assert [("up", "web-green"), ("retire", "blue")] == compose.calls
+
+
+def test_without_a_token_a_stop_overtaken_by_a_switch_is_reported() -> None:
+    """No token: the retire is refused (401), the CLI warns, checks, stops, and if the
+    provider switched to the stopped color meanwhile it exits non-zero saying so."""
+    no_token = TokenError("no token", status=401, code="unauthorized", detail="")
+    starting = status(green=[container(NEW, health="unhealthy")])
+    promoted = status("green", green=[container(NEW)], previous="blue")
+
+    class Tokenless(FakeProvider):
+        token = None
+
+        def retire(self, service: str, color: str) -> dict[str, Any]:
+            raise no_token
+
+    provider = Tokenless([status(), starting, starting, promoted])
+    compose = FakeCompose()
+    with pytest.raises(RolloutFailed, match="switched web to green while its containers"):
+        run_deploy(provider, compose)
+    assert ("stop", "web-green") == compose.calls[-1]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from provider import store, transitions
+from provider import store
+from provider.core import transitions
+from provider.core.model import Color, State
 from provider.errors import SettingsError, StateFileError
-from provider.model import Color, State
 from provider.settings import Settings, parse_args
 
 
@@ -252,3 +253,205 @@ def test_unwritable_state_dir_fails_at_start(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateFileError, match="cannot create state directory"):
         store.check_writable(blocker / "sub" / "state.json")
+
+
+def test_marks_round_trip_sorted_and_byte_stable(tmp_path: Path) -> None:
+    """Marks and the switch anchor survive a save/load; the file lists colors sorted and
+    two saves of the same state are byte-identical."""
+    path = tmp_path / "state.json"
+    state = transitions.adopt(State(), "web", Color.BLUE, 5.0)
+    state, _ = transitions.switch(
+        state, "web", Color.GREEN, reason="manual", actor="api", now=10.0, anchor=11.0
+    )
+    state, _ = transitions.switch(
+        state, "web", Color.BLUE, reason="rollback", actor="api", now=20.0, reject_left=True
+    )
+    state = transitions.retire(state, "api", Color.GREEN, since=30.0, reason="retired by api")
+    state = transitions.retire(state, "api", Color.BLUE, since=31.0, reason="retired by api")
+
+    store.save(path, state)
+    first = path.read_bytes()
+    loaded = store.load(path)
+    store.save(path, loaded)
+
+    assert state == loaded
+    assert first == path.read_bytes()
+    doc = json.loads(first)
+    assert ["blue", "green"] == list(doc["services"]["api"]["marks"])
+    assert {"kind": "rejected", "since": 20.0, "reason": "rollback"} == doc["services"]["web"][
+        "marks"
+    ]["green"]
+    assert 20.0 == loaded.services["web"].anchor
+
+
+def test_a_state_file_without_marks_still_loads(tmp_path: Path) -> None:
+    """A file written before marks and anchors existed loads with none (old anchors then
+    come from the last switch's time)."""
+    path = tmp_path / "state.json"
+    record = {
+        "service": "web",
+        "from": "blue",
+        "to": "green",
+        "reason": "manual",
+        "actor": "api",
+        "at": 10.0,
+        "seq": 1,
+    }
+    old = {
+        "version": 1,
+        "seq": 1,
+        "services": {
+            "web": {"active": "green", "previous": "blue", "first_seen": 5.0, "last_switch": record}
+        },
+        "history": [record],
+    }
+    path.write_text(json.dumps(old))
+
+    loaded = store.load(path).services["web"]
+
+    assert ({}, None, Color.GREEN) == (dict(loaded.marks), loaded.anchor, loaded.active)
+
+
+# --- Pinned by mutation testing (docs/mutation.md) ---------------------------------------
+
+
+def test_first_switch_of_an_unknown_service_round_trips(tmp_path: Path) -> None:
+    """A switch of a service never adopted has no from/previous color and is first seen now."""
+    path = tmp_path / "state.json"
+    state, record = transitions.switch(
+        State(), "web", Color.GREEN, reason="manual", actor="api", now=7.0
+    )
+    assert record is not None
+    assert (None, None, 7.0) == (
+        record.from_color,
+        state.services["web"].previous,
+        state.services["web"].first_seen,
+    )
+    assert None is record.to_json()["from"]
+    store.save(path, state)
+    assert state == store.load(path)
+
+
+def test_switch_keeps_first_seen_and_records_the_old_color() -> None:
+    """Switching an adopted service keeps when it was first seen and remembers the old color."""
+    state = transitions.adopt(State(), "web", Color.BLUE, 3.0)
+    assert 3.0 == state.services["web"].first_seen
+    state, record = transitions.switch(
+        state, "web", Color.GREEN, reason="manual", actor="api", now=9.0
+    )
+    assert record is not None
+    assert (Color.BLUE, Color.BLUE, 3.0) == (
+        record.from_color,
+        state.services["web"].previous,
+        state.services["web"].first_seen,
+    )
+
+
+def test_state_file_without_first_seen_loads(tmp_path: Path) -> None:
+    """A service entry without ``first_seen`` (older files) loads as seen since the epoch."""
+    path = tmp_path / "state.json"
+    path.write_text(
+        '{"version": 1, "seq": 0, "services": {"web": {"active": "green"}}, "history": []}'
+    )
+    assert (Color.GREEN, 0.0) == (
+        store.load(path).services["web"].active,
+        store.load(path).services["web"].first_seen,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("[]", "top level is not an object"),
+        ('{"version": 2}', "unsupported version 2"),
+        ('{"version": 1, "seq": 1, "services": {}, "history": [7]}', "switch record is not"),
+        ("{", "restore it from a backup or move it away to start with no state"),
+    ],
+)
+def test_bad_state_file_message_names_the_file_and_the_problem(
+    tmp_path: Path, content: str, needle: str
+) -> None:
+    """The startup error names the state file and what is wrong with it (or how to recover)."""
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    with pytest.raises(StateFileError) as raised:
+        store.load(path)
+    assert str(path) in str(raised.value)
+    assert needle in str(raised.value)
+
+
+def test_unreadable_state_file_message_names_the_file(tmp_path: Path) -> None:
+    """A state path that cannot be read (here: a directory) stops the server, naming the path."""
+    path = tmp_path / "state.json"
+    path.mkdir()
+    with pytest.raises(StateFileError, match=f"cannot read state file {path}"):
+        store.load(path)
+
+
+def test_save_creates_missing_parent_directories(tmp_path: Path) -> None:
+    """The state file's directory is created, however deep, both at startup and on save."""
+    path = tmp_path / "a" / "b" / "state.json"
+    store.check_writable(path)
+    assert path.parent.is_dir()
+    deeper = tmp_path / "c" / "d" / "state.json"
+    store.save(deeper, State(seq=3))
+    assert State(seq=3) == store.load(deeper)
+
+
+def test_save_failure_names_the_file(tmp_path: Path) -> None:
+    """A write that fails is a ``StateFileError`` naming the state file."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    path = blocker / "state.json"
+    with pytest.raises(StateFileError, match=f"cannot write state file {path}"):
+        store.save(path, State())
+
+
+def test_failed_replace_leaves_the_old_file_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the final rename fails, the old state stays and the temp file is removed."""
+    path = tmp_path / "state.json"
+    store.save(path, State(seq=1))
+    replaced: list[Path] = []
+
+    def failing_replace(src: str, dst: object) -> None:
+        replaced.append(Path(src))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(StateFileError, match="No space left on device"):
+        store.save(path, State(seq=2))
+    assert [path.parent] == [p.parent for p in replaced]
+    assert ["state.json"] == os.listdir(tmp_path)
+    assert State(seq=1) == store.load(path)
+
+
+def test_temp_file_is_a_hidden_sibling_of_the_state_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new state is written beside the file (same filesystem, so the rename is atomic),
+    under a hidden ``.state.json.*.tmp`` name that backups and globs can tell apart."""
+    path = tmp_path / "state.json"
+    sources: list[Path] = []
+    real_replace = os.replace
+
+    def spying_replace(src: str, dst: str) -> None:
+        sources.append(Path(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spying_replace)
+    store.save(path, State(seq=1))
+    (src,) = sources
+    assert (tmp_path, True, True) == (
+        src.parent,
+        src.name.startswith(".state.json."),
+        src.name.endswith(".tmp"),
+    )
+
+
+def test_unwritable_state_dir_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state directory without write permission fails at startup, naming the directory."""
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(StateFileError, match=f"state directory {tmp_path} is not writable"):
+        store.check_writable(tmp_path / "state.json")

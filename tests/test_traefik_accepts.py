@@ -21,13 +21,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from provider.api import CONTROLLER
-from provider.model import Health
+from provider.core.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.infra.ports import free_port
 from tests.infra.tools import require
 from tests.infra.traefik import TraefikFactory
+
+pytestmark = pytest.mark.traefik
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 TOKEN = "t"
@@ -44,6 +46,8 @@ def backends(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         root = tmp_path / f"www-{port}"
         root.mkdir()
         (root / "index.html").write_text(f"{color}\n")
+        (root / "api").mkdir()
+        (root / "api" / "index.html").write_text(f"{color}\n")
         procs.append(
             subprocess.Popen(
                 [busybox, "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", str(root)],
@@ -80,7 +84,7 @@ async def test_real_traefik_routes_the_rendered_config(
     )
     green_c = make_container("web", "green", port=green, created=2.0)
     await controller.replace_containers([blue_c, green_c])
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     endpoint = f"http://127.0.0.1:{server.port}/traefik"
 
@@ -140,7 +144,7 @@ async def test_tls_entrypoints_and_certresolver_shapes_are_accepted(
             ),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
@@ -152,3 +156,91 @@ async def test_tls_entrypoints_and_certresolver_shapes_are_accepted(
     log = traefik.log_text()
     assert "cannot decode configuration data" not in log
     assert "field not found" not in log
+
+
+#: Issue 9, defect 4: passed the old check; its preview router matched every request.
+HIJACK = 'Host("\\"")) || PathPrefix(`/`) || (Host("\\"")'
+
+
+async def test_a_hijacking_rule_cannot_take_another_services_traffic(
+    aiohttp_server: ServerFactory,
+    traefik_factory: TraefikFactory,
+    backends: Callable[[str], int],
+    tmp_path: Path,
+) -> None:
+    """The rule from the issue is a label error of ``evil`` alone: through the real Traefik,
+    ``Host: shop`` reaches shop with and without the preview header, never evil."""
+    shop, evil = backends("shop"), backends("evil")
+    app = build_app(Settings(state_file=tmp_path / "s.json"), watch_docker=False)
+    controller = app[CONTROLLER]
+    await controller.replace_containers(
+        [
+            make_container("shop", "blue", port=shop),
+            *(
+                make_container("evil", color, port=evil, extra={"bluegreen.rule": HIJACK})
+                for color in ("blue", "green")
+            ),
+        ]
+    )
+    await controller.mark_synced()
+    server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
+    traefik = await asyncio.to_thread(
+        traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
+    )
+    await asyncio.to_thread(traefik.wait_router, "shop@http")
+    for headers in ({}, {"X-Bluegreen-Color": "blue"}, {"X-Bluegreen-Color": "green"}):
+        answer = await asyncio.to_thread(traefik.request, host="shop", headers=headers)
+        assert (200, "shop\n") == (answer.status, answer.body), headers
+    assert 404 == (await asyncio.to_thread(traefik.request, host="other")).status
+    assert "evil" not in controller.body.decode()
+    assert "position 11" in controller.observation.services["evil"].errors[0]
+
+
+async def test_preview_routers_keep_a_path_split_between_services(
+    aiohttp_server: ServerFactory,
+    traefik_factory: TraefikFactory,
+    backends: Callable[[str], int],
+    tmp_path: Path,
+) -> None:
+    """Two services share a host, split by ``PathPrefix``: the preview header reaches each
+    service's color on its own paths (equal preview priorities made it a coin toss).
+
+    Three such hosts, so a tie would lose at least one of six toss-ups almost surely."""
+    app = build_app(Settings(state_file=tmp_path / "s.json"), watch_docker=False)
+    controller = app[CONTROLLER]
+    hosts = ("shop-1", "shop-2", "shop-3")
+    containers = []
+    for host in hosts:
+        for color in Color:
+            containers += [
+                make_container(
+                    f"{host}-site",
+                    color,
+                    port=backends(f"{host}-site-{color}"),
+                    extra={"bluegreen.rule": f"Host(`{host}`)"},
+                ),
+                make_container(
+                    f"{host}-api",
+                    color,
+                    port=backends(f"{host}-api-{color}"),
+                    extra={"bluegreen.rule": f"Host(`{host}`) && PathPrefix(`/api`)"},
+                ),
+            ]
+    await controller.replace_containers(containers)
+    await controller.mark_synced()
+    server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
+    traefik = await asyncio.to_thread(
+        traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
+    )
+    await asyncio.to_thread(traefik.wait_router, "shop-3-site-preview-green@http")
+    await asyncio.to_thread(traefik.wait_response, host="shop-3", body="shop-3-site-blue\n")
+    expected, actual = [], []
+    for host in hosts:
+        for color in Color:
+            for path, service in (("/api/index.html", "api"), ("/index.html", "site")):
+                answer = await asyncio.to_thread(
+                    traefik.request, path, host=host, headers={"X-Bluegreen-Color": color}
+                )
+                expected.append((host, path, color, f"{host}-{service}-{color}\n"))
+                actual.append((host, path, color, answer.body))
+    assert expected == actual

@@ -132,6 +132,7 @@ class StackFactory:
         provider_token: str | None = None,
         traefik_token: str | None = None,
         poll_interval: str = POLL_INTERVAL,
+        poll_timeout: str = "5s",
         throttle: str = THROTTLE,
         access_log: bool = True,
         **provider_options: Any,
@@ -148,6 +149,7 @@ class StackFactory:
         traefik = self.traefiks.start(
             http_endpoint=provider.traefik_endpoint,
             poll_interval=poll_interval,
+            poll_timeout=poll_timeout,
             throttle=throttle,
             http_headers=headers,
             log_level="INFO",

@@ -81,9 +81,13 @@ def app_service(
     start_period: str | None = None,
     extra_labels: Mapping[str, str] | None = None,
     per_color_image: bool = False,
+    stop_signal: str | None = None,
+    stop_grace_period: str = "2s",
 ) -> dict[str, Any]:
     """One color's compose service definition; the image from ``BLUEGREEN_IMAGE``, or with
-    ``per_color_image`` from the color's own ``<SERVICE>_<COLOR>_IMAGE`` (as in the example)."""
+    ``per_color_image`` from the color's own ``<SERVICE>_<COLOR>_IMAGE`` (as in the example).
+    ``stop_signal``: e.g. one the app ignores, so that ``compose stop`` waits
+    ``stop_grace_period`` while the app keeps serving."""
     healthcheck: dict[str, Any] = {
         "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:$$APP_PORT/health"],
         "interval": health_interval,
@@ -101,11 +105,13 @@ def app_service(
     }
     labels.update(extra_labels or {})
     variable = f"{service}_{color}_IMAGE".upper() if per_color_image else "BLUEGREEN_IMAGE"
+    extra = {"stop_signal": stop_signal} if stop_signal else {}
     return {
+        **extra,
         "image": f"${{{variable}:-{default_image}}}",
         "network_mode": "host",
         "init": True,
-        "stop_grace_period": "2s",
+        "stop_grace_period": stop_grace_period,
         "environment": {"COLOR": color, "APP_PORT": str(port)},
         "command": ["sh", "-c", APP_SCRIPT],
         "healthcheck": healthcheck,

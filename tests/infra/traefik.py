@@ -145,7 +145,7 @@ class TraefikProcess(LoggedProcess):
         *,
         http_endpoint: str | None = None,
         poll_interval: str = "200ms",
-        poll_timeout: str = "2s",
+        poll_timeout: str = "5s",
         http_headers: Mapping[str, str] | None = None,
         file_path: Path | None = None,
         throttle: str = "100ms",
@@ -156,7 +156,9 @@ class TraefikProcess(LoggedProcess):
         """Launch Traefik with the given providers; returns at once (see :meth:`wait_ready`).
 
         ``throttle`` is ``--providers.providersThrottleDuration`` (Traefik's
-        default of 2s would hide fast switches).  ``http_headers`` become
+        default of 2s would hide fast switches).  ``poll_timeout`` must exceed
+        the provider's ``--hold`` (2.5 s by default), or the provider stops
+        holding this Traefik's polls.  ``http_headers`` become
         ``--providers.http.headers.<name>=<value>``.
         """
         if self.pid is not None:
@@ -292,6 +294,14 @@ class TraefikProcess(LoggedProcess):
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\nlast answer: {last[0] if last else None}") from None
         return last[0]
+
+    def kill(self) -> None:
+        """SIGKILL by PID, as a crash would; idempotent."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        self._proc = None
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM by PID, wait, SIGKILL fallback; idempotent."""

@@ -10,11 +10,17 @@ The rules (README "Automatic promotion and rollback"):
 
 * A **generation** is the idle color's containers created after the
   service's last switch (before any switch: after the provider first saw the
-  service). Restarted old containers are never a new generation.
+  service) and, when the color is marked (rejected by a rollback, or being
+  retired by an operator), after the mark. Both instants are in the Docker
+  daemon's clock, as ``created`` is. Restarted old containers are never a
+  new generation.
 * **Promote** when every container of the generation is routable, at least
   ``replicas`` of them exist, and that has held for ``promote_after``.
 * **Roll back** when the active color has had no routable container for
-  ``rollback_after`` while the previous color is ready.
+  ``rollback_after`` (stopped, unhealthy, or restarting and still in its
+  start period: all serve 503) while the previous color is ready and not
+  marked. A marked color is never an automatic target, so an operator's
+  rollback is never undone.
 * Never while Docker is disconnected (timers restart after a reconnect),
   never on label errors, never for ``promote=manual`` services, never when
   the matching global switch is off.
@@ -24,13 +30,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
-from provider.model import Color, PromoteMode, ServiceState
-from provider.routing import Member, ServiceView
-from provider.status import member_json
-
-#: Longest health-check output shown in ``/status``.
+from provider.core.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
+from provider.core.routing import Member, ServiceView
 
 
 class Action(enum.StrEnum):
@@ -53,6 +55,14 @@ class Stage(enum.StrEnum):
     TOO_FEW = "too_few_replicas"
     #: The previous color is not ready, so there is nothing to roll back to.
     PREVIOUS_NOT_READY = "previous_not_ready"
+    #: A rollback left the previous color: never rolled back to automatically.
+    PREVIOUS_REJECTED = "previous_rejected"
+    #: An operator is retiring (stopping) the previous color.
+    PREVIOUS_RETIRING = "previous_retiring"
+    #: The idle color's containers predate its REJECTED mark: not a new generation.
+    COLOR_REJECTED = "color_rejected"
+    #: The idle color's containers predate its RETIRING mark: not a new generation.
+    COLOR_RETIRING = "color_retiring"
     #: ``bluegreen.promote=manual``: only an operator switches.
     MANUAL = "manual"
     #: ``--no-auto-promote`` or ``--no-auto-rollback``.
@@ -87,7 +97,10 @@ class Timers:
 
 @dataclass(frozen=True)
 class Pending:
-    """A promotion or rollback that has not happened, and why (for ``/status``)."""
+    """A promotion or rollback that has not happened, and why.
+
+    ``provider.core.status.pending_json`` shapes it for ``/status``.
+    """
 
     kind: Action
     color: Color
@@ -99,20 +112,6 @@ class Pending:
     containers: tuple[Member, ...] = ()
     routable: int = 0
     replicas: int = 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "color": str(self.color),
-            "stage": str(self.stage),
-            "waiting_for": self.detail,
-            "since": self.since,
-            "due_at": self.due_at,
-            "generation_after": self.generation_after,
-            "routable": self.routable,
-            "replicas": self.replicas,
-            "containers": [member_json(m) for m in self.containers],
-        }
 
 
 @dataclass(frozen=True)
@@ -129,15 +128,41 @@ class Decision:
 
 
 def generation_anchor(state: ServiceState) -> float:
-    """Containers created after this instant form a new generation."""
+    """Containers created after this instant (daemon clock) form a new generation."""
+    if state.anchor is not None:
+        return state.anchor
     return state.last_switch.at if state.last_switch is not None else state.first_seen
 
 
-def generation(view: ServiceView, state: ServiceState) -> tuple[Member, ...]:
-    """The idle color's containers created after the anchor (the deploy to promote)."""
+def _after_anchor(view: ServiceView, state: ServiceState) -> tuple[Member, ...]:
     anchor = generation_anchor(state)
-    idle = view.color(state.active.other)
-    return tuple(m for m in idle.members if m.container.created > anchor)
+    return tuple(m for m in view.color(state.active.other).members if m.container.created > anchor)
+
+
+def generation(view: ServiceView, state: ServiceState) -> tuple[Member, ...]:
+    """The idle color's containers created after the anchor and its mark (the deploy to promote)."""
+    mark = state.marks.get(state.active.other)
+    members = _after_anchor(view, state)
+    return tuple(m for m in members if mark is None or m.container.created > mark.since)
+
+
+def blocking_mark(view: ServiceView, state: ServiceState, target: Color) -> ColorMark | None:
+    """The mark that forbids an automatic switch to ``target`` now, or ``None``.
+
+    Marked, and no routable container of ``target`` was created after the mark.
+    The controller re-checks this under its lock just before an automatic
+    switch, so a ``/retire`` or ``/rollback`` racing a decision always wins.
+    """
+    mark = state.marks.get(target)
+    if mark is None:
+        return None
+    members = view.color(target).members
+    fresh = any(m.routable and m.container.created > mark.since for m in members)
+    return None if fresh else mark
+
+
+def _describe_mark(color: Color, mark: ColorMark) -> str:
+    return f"{color} is {mark.kind} ({mark.reason}); only a new deploy or POST /switch uses it"
 
 
 def _why_not_routable(member: Member) -> str:
@@ -166,7 +191,23 @@ def _evaluate_promotion(
     members = generation(view, state)
     target = state.active.other
     if not members:
-        return None, Timers(dead_since=timers.dead_since), False
+        mark = state.marks.get(target)
+        stale = _after_anchor(view, state)
+        if mark is None or not stale:
+            return None, Timers(dead_since=timers.dead_since), False
+        stage = Stage.COLOR_REJECTED if mark.kind is MarkKind.REJECTED else Stage.COLOR_RETIRING
+        marked = Pending(
+            kind=Action.PROMOTE,
+            color=target,
+            stage=stage,
+            detail=_describe_mark(target, mark),
+            generation_after=mark.since,
+            containers=stale,
+            routable=sum(1 for m in stale if m.routable),
+            replicas=view.color(target).replicas,
+        )
+        return marked, Timers(dead_since=timers.dead_since), False
+    mark = state.marks.get(target)
     ids = frozenset(m.container.id for m in members)
     routable = sum(1 for m in members if m.routable)
     replicas = view.color(target).replicas
@@ -192,7 +233,7 @@ def _evaluate_promotion(
             detail=detail,
             since=ready_since,
             due_at=due_at,
-            generation_after=generation_anchor(state),
+            generation_after=max(generation_anchor(state), mark.since if mark else 0.0),
             containers=members,
             routable=routable,
             replicas=replicas,
@@ -258,6 +299,12 @@ def _evaluate_rollback(
     head = f"active {state.active} has no routable container"
     if view.errors:
         return pending(Stage.LABEL_ERRORS, f"label errors: {view.errors[0]}"), new_timers, False
+    mark = state.marks.get(previous)
+    if mark is not None:
+        stage = (
+            Stage.PREVIOUS_REJECTED if mark.kind is MarkKind.REJECTED else Stage.PREVIOUS_RETIRING
+        )
+        return pending(stage, f"{head}; {_describe_mark(previous, mark)}"), new_timers, False
     if not prev_view.ready:
         detail = (
             f"{head}; previous {previous} has {prev_view.routable} of "

@@ -74,6 +74,28 @@ class Container:
         return self.state == "running" and self.health in (Health.HEALTHY, Health.NONE)
 
 
+class MarkKind(enum.StrEnum):
+    """Why a color must not be switched to automatically."""
+
+    #: A rollback (operator or automatic) left it: its version was judged bad.
+    REJECTED = "rejected"
+    #: An operator (the CLI) is stopping it (``POST /retire``).
+    RETIRING = "retiring"
+
+
+@dataclass(frozen=True)
+class ColorMark:
+    """A color that no automatic switch may target, until a new generation is deployed.
+
+    ``since`` is in the Docker daemon's clock, like ``Container.created``: the
+    color's containers created at or before it are never an automatic target.
+    """
+
+    kind: MarkKind
+    since: float
+    reason: str
+
+
 @dataclass(frozen=True)
 class SwitchRecord:
     """One entry of the audit trail: who moved which service where, and why."""
@@ -104,13 +126,18 @@ class ServiceState:
 
     ``first_seen`` anchors the generation rule: before any switch is
     recorded, only containers created after the provider first saw the
-    service count as a new deploy.
+    service count as a new deploy. ``anchor`` is the instant of the last
+    switch; both are in the Docker daemon's clock (``None``: a state file
+    written before anchors existed, then ``last_switch.at`` stands in).
+    ``marks`` holds the colors no automatic switch may target.
     """
 
     active: Color
     previous: Color | None = None
     last_switch: SwitchRecord | None = None
     first_seen: float = 0.0
+    anchor: float | None = None
+    marks: Mapping[Color, ColorMark] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from provider.labels import RouteSpec
-from provider.model import Color
-from provider.routing import Options, ServiceView
+from provider.core.labels import RouteSpec
+from provider.core.model import Color
+from provider.core.routing import Options, ServiceView
 
-#: Preview routers must beat the main router (whose default priority is its
-#: rule's length) and any ordinary user router; Traefik reserves priorities
-#: near MaxInt for its internal routers, so stay far below those.
-PREVIEW_PRIORITY = 1_000_000
+#: Preview routers must beat every main router (whose default priority is its
+#: rule's length, at most ``rule_syntax.MAX_RULE``) and any ordinary user router,
+#: so their priority is this base plus the rule's length: among previews that
+#: leaves Traefik's own order (the longer, more specific rule first), so two
+#: services on one host split by ``PathPrefix`` keep their split under the
+#: preview header. Traefik refuses user priorities above ``MaxInt - 1000`` and
+#: keeps ``MaxInt - 2`` .. ``MaxInt`` for its internal routers; this stays far below.
+PREVIEW_PRIORITY_BASE = 1_000_000
 
 Config = dict[str, Any]
 
@@ -31,6 +35,11 @@ def color_service_name(service: str, color: Color) -> str:
 def preview_router_name(service: str, color: Color) -> str:
     """The router that reaches one color through the preview header."""
     return f"{service}-preview-{color}"
+
+
+def preview_priority(rule: str) -> int:
+    """A preview router's priority: the base plus the length of the rule it wraps."""
+    return PREVIEW_PRIORITY_BASE + len(rule)
 
 
 def _router(spec: RouteSpec, rule: str, service: str) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def render_service(
             continue
         rule = f"({spec.rule}) && Header(`{options.preview_header}`, `{color}`)"
         preview = _router(spec, rule, color_service_name(name, color))
-        preview["priority"] = PREVIEW_PRIORITY
+        preview["priority"] = preview_priority(spec.rule)
         routers[preview_router_name(name, color)] = preview
     return routers, services
 

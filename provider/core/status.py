@@ -6,10 +6,12 @@ read them); README.md documents each one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from provider.model import Color, ServiceState
-from provider.routing import ColorView, Member, ServiceView
+from provider.core.model import Color, ColorMark, ServiceState
+from provider.core.promotion import Pending
+from provider.core.routing import ColorView, Member, ServiceView
 
 
 def member_json(member: Member) -> dict[str, Any]:
@@ -25,6 +27,32 @@ def member_json(member: Member) -> dict[str, Any]:
         "created": c.created,
         "routable": member.routable,
         "problem": member.problem,
+    }
+
+
+def pending_json(pending: Pending | None) -> dict[str, Any] | None:
+    """A pending promotion or rollback as ``/status`` shows it (``None``: nothing pending)."""
+    if pending is None:
+        return None
+    return {
+        "kind": str(pending.kind),
+        "color": str(pending.color),
+        "stage": str(pending.stage),
+        "waiting_for": pending.detail,
+        "since": pending.since,
+        "due_at": pending.due_at,
+        "generation_after": pending.generation_after,
+        "routable": pending.routable,
+        "replicas": pending.replicas,
+        "containers": [member_json(m) for m in pending.containers],
+    }
+
+
+def marks_json(marks: Mapping[Color, ColorMark]) -> dict[str, Any]:
+    """A service's color marks as ``/status`` and ``/retire`` show them, sorted."""
+    return {
+        str(color): {"kind": str(mark.kind), "since": mark.since, "reason": mark.reason}
+        for color, mark in sorted(marks.items())
     }
 
 
@@ -44,8 +72,8 @@ def service_status(
     state: ServiceState | None,
     active: Color,
     *,
-    pending: dict[str, Any] | None,
-    pending_rollback: dict[str, Any] | None = None,
+    pending: Pending | None,
+    pending_rollback: Pending | None = None,
     docker_connected: bool,
     shown_stale: bool,
 ) -> dict[str, Any]:
@@ -58,9 +86,11 @@ def service_status(
         "adopted": state is not None,
         "colors": {str(color): _color(view.color(color)) for color in Color},
         "last_switch": last.to_json() if last else None,
-        "pending_promotion": pending,
-        "pending_rollback": pending_rollback,
+        "marks": marks_json(state.marks) if state else {},
+        "pending_promotion": pending_json(pending),
+        "pending_rollback": pending_json(pending_rollback),
         "errors": list(view.errors),
+        "warnings": list(view.warnings),
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,
     }

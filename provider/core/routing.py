@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from provider.core.labels import LabelDefaults, LabelProblem, Placement, RouteSpec, parse
+from provider.core.model import Color, Container, ServiceState
 from provider.errors import SwitchRefused
-from provider.labels import LabelDefaults, LabelProblem, Placement, RouteSpec, parse
-from provider.model import Color, Container, ServiceState
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,16 @@ class ColorView:
 
 @dataclass(frozen=True)
 class ServiceView:
-    """Everything observed of one service; ``errors`` non-empty means do not trust it."""
+    """Everything observed of one service; ``errors`` non-empty means do not trust it.
+
+    ``warnings`` are problems of containers that are not running (say, the
+    leftover of a failed deploy): reported, but they freeze nothing.
+    """
 
     name: str
     colors: Mapping[Color, ColorView]
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def color(self, color: Color) -> ColorView:
         return self.colors.get(color) or ColorView(color)
@@ -122,44 +127,99 @@ def _host(address: str) -> str:
 def observe(containers: Iterable[Container], options: Options) -> Observation:
     """Group containers by service and color; isolate every label problem."""
     members: dict[str, dict[Color, list[Member]]] = {}
-    routes: dict[str, dict[Color, set[RouteSpec]]] = {}
+    # Per color, each container's route and whether it runs, oldest container first.
+    routes: dict[str, dict[Color, list[tuple[RouteSpec, bool]]]] = {}
     errors: dict[str, list[str]] = {}
+    warnings: dict[str, list[str]] = {}
     unassigned: list[str] = []
     for container in sorted(containers, key=lambda c: (c.created, c.id)):
+        running = container.state == "running"
         placed = parse(container, options.labels)
         if isinstance(placed, LabelProblem):
             if placed.service is None:
                 unassigned.append(placed.message)
-            else:
+            elif running:
                 errors.setdefault(placed.service, []).append(placed.message)
+                members.setdefault(placed.service, {})
+            else:
+                warnings.setdefault(placed.service, []).append(
+                    f"{placed.message} (container is {container.state}: reported only)"
+                )
                 members.setdefault(placed.service, {})
             continue
         found = server_url(container, placed, options.host_address)
         member = Member(container, found if isinstance(found, str) else None)
         if isinstance(found, Exception):
             member = Member(container, None, str(found))
-            if container.state == "running":
+            if running:
                 errors.setdefault(placed.service, []).append(str(found))
         members.setdefault(placed.service, {}).setdefault(placed.color, []).append(member)
-        routes.setdefault(placed.service, {}).setdefault(placed.color, set()).add(placed.route)
+        routes.setdefault(placed.service, {}).setdefault(placed.color, []).append(
+            (placed.route, running)
+        )
 
     views: dict[str, ServiceView] = {}
     for name in sorted(members):
         service_errors = list(errors.get(name, ()))
+        service_warnings = list(warnings.get(name, ()))
         colors: dict[Color, ColorView] = {}
         for color, group in members[name].items():
-            specs = routes[name][color]
-            route: RouteSpec | None = None
-            if len(specs) == 1:
-                route = next(iter(specs))
-            else:
-                service_errors.append(
-                    f"{color} containers disagree on their labels "
-                    "(rule, entrypoints, middlewares, tls, replicas or promote)"
-                )
+            route, problem = _color_route(color, routes[name][color])
+            if problem is not None and route is None:
+                service_errors.append(problem)
+            elif problem is not None:
+                service_warnings.append(problem)
             colors[color] = ColorView(color, tuple(group), route)
-        views[name] = ServiceView(name, colors, tuple(service_errors))
+        views[name] = ServiceView(name, colors, tuple(service_errors), tuple(service_warnings))
     return Observation(views, tuple(unassigned))
+
+
+def _color_route(
+    color: Color, specs: list[tuple[RouteSpec, bool]]
+) -> tuple[RouteSpec | None, str | None]:
+    """One color's route: what its running containers agree on.
+
+    Running containers that disagree are an error (no route). Stopped ones do
+    not vote while any container runs; with none running, the newest one's
+    route stands (it only shapes a router without servers). Their
+    disagreement is a warning.
+    """
+    running = {spec for spec, up in specs if up}
+    if len(running) > 1:
+        return None, (
+            f"{color} containers disagree on their labels "
+            "(rule, entrypoints, middlewares, tls, replicas or promote)"
+        )
+    if running:
+        route = next(iter(running))
+        if any(spec != route for spec, _ in specs):
+            return route, (
+                f"stopped {color} containers have other labels than the running ones; ignored"
+            )
+        return route, None
+    newest = specs[-1][0]
+    if any(spec != newest for spec, _ in specs):
+        return newest, (
+            f"stopped {color} containers disagree on their labels; the newest one's are shown"
+        )
+    return newest, None
+
+
+def keep_shape(last_good: ServiceView, now: ServiceView) -> ServiceView:
+    """What a service in error serves: its last good shape, today's containers.
+
+    Label errors mean the labels cannot be trusted, so each color keeps the
+    route (rule, entrypoints, middlewares, TLS) of the last good view. Which
+    containers are alive is a fact of Docker, not of labels: each color's
+    members are those observed now, so the dead and unhealthy drop out and
+    healthy replacements with good labels join (never a dead URL).
+    """
+    colors: dict[Color, ColorView] = {}
+    for color in Color:
+        members = now.color(color).members
+        if color in last_good.colors or members:
+            colors[color] = ColorView(color, members, last_good.color(color).route)
+    return ServiceView(now.name, colors, now.errors, now.warnings)
 
 
 def initial_color(view: ServiceView) -> Color | None:

@@ -12,15 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from provider.model import Color, Container, PromoteMode
+from provider.core.model import Color, Container, PromoteMode
+from provider.core.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
 #: ``web-preview-green``): keep them to characters every provider accepts, and
 #: refuse names that would collide with another service's derived names.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 _LIST_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
-_MAX_RULE = 2048
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_REPLICAS = 1000
 
 
@@ -76,43 +75,6 @@ def service_name_problem(name: str) -> str | None:
     return None
 
 
-def rule_problem(rule: str) -> str | None:
-    """Catch rules that would break out of the ``(<rule>) && Header(...)`` wrapper.
-
-    Traefik parses the rule itself and disables a router it cannot parse; this
-    check only guarantees that wrapping the rule for preview routers keeps its
-    meaning: parentheses balance outside quoted strings and quotes close.
-    """
-    if not rule.strip():
-        return "rule is empty"
-    if len(rule) > _MAX_RULE:
-        return f"rule is longer than {_MAX_RULE} characters"
-    if _CONTROL.search(rule) or not rule.isprintable():
-        # Traefik decodes the served JSON as YAML, which refuses the whole document
-        # over one raw C1 control, BOM or lone surrogate: keep them out of rules.
-        return "rule contains control or non-printable characters"
-    depth = 0
-    quote: str | None = None
-    for ch in rule:
-        if quote is not None:
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "`\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return "rule has a ')' without its '('"
-    if quote is not None:
-        return f"rule has an unclosed {quote} quote"
-    if depth != 0:
-        return "rule has an unclosed '('"
-    return None
-
-
 def _split_list(raw: str, what: str) -> tuple[str, ...] | str:
     items = tuple(item.strip() for item in raw.split(",") if item.strip())
     for item in items:
@@ -121,13 +83,13 @@ def _split_list(raw: str, what: str) -> tuple[str, ...] | str:
     return items
 
 
-def _bool(raw: str) -> bool | None:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no", ""):
-        return False
-    return None
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def parse_bool(raw: str) -> bool | None:
+    """A yes/no word of a label or a setting (true/false, 1/0, yes/no, on/off); else ``None``."""
+    return _BOOLS.get(raw.strip().lower())
 
 
 def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelProblem:
@@ -141,8 +103,7 @@ def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelPro
     )
 
 
-@functools.lru_cache(maxsize=8192)
-def _parse(
+def _parse_uncached(
     name: str,
     label_items: tuple[tuple[str, str], ...],
     exposed_ports: tuple[int, ...],
@@ -200,7 +161,7 @@ def _parse(
     if isinstance(middlewares, str):
         return bad(f"label {p}.middlewares: {middlewares}")
 
-    tls = _bool(labels.get(f"{p}.tls", ""))
+    tls = parse_bool(labels.get(f"{p}.tls", "").strip() or "false")
     if tls is None:
         return bad(f"label {p}.tls is {labels[f'{p}.tls'][:40]!r}; expected true or false")
     certresolver = labels.get(f"{p}.tls.certresolver")
@@ -238,3 +199,7 @@ def _parse(
             promote=promote,
         ),
     )
+
+
+# Memoized by assignment, not decoration: mutmut leaves decorated functions unmutated.
+_parse = functools.lru_cache(maxsize=8192)(_parse_uncached)
