@@ -235,7 +235,7 @@ class DockerWatcher:
                     if exc.status == 404:
                         return cid, None
                     raise
-            return cid, normalize(doc, self.prefix)
+            return cid, normalize(doc, self.prefix, self.controller.containers.get(cid))
 
         return dict(await asyncio.gather(*(one(cid) for cid in ids)))
 

@@ -5,12 +5,13 @@ Pins :mod:`provider.core.docker_normalize`, the watcher's normalization step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from provider.core.docker_normalize import list_signature, normalize, parse_time
-from provider.core.model import Health
+from provider.core.model import Container, Health
 
 INSPECT: dict[str, Any] = {
     "Id": "c0ffee" * 10 + "abcd",
@@ -79,6 +80,86 @@ def test_normalize_health_and_healthy_since(
 
     since = expected[1]
     assert (expected[0], parse_time(since) if since else None) == (c.health, c.healthy_since)
+
+
+def restored(
+    status: str = "starting",
+    started: str = "2024-05-01T12:00:01.5Z",
+    newest: tuple[str, int] = ("2024-05-01T12:00:04Z", 0),
+    state: str = "running",
+) -> dict[str, Any]:
+    """INSPECT as Docker >= 25 answers for it after a live restore (moby 0e62dba): the
+    daemon reset health to ``starting``, FailingStreak 0, and kept the probe log."""
+    start, code = newest
+    log = [
+        {"Start": "2024-05-01T12:00:02Z", "End": "2024-05-01T12:00:02.1Z", "ExitCode": 0},
+        {"Start": start, "End": start, "ExitCode": code, "Output": "ok\n" if code == 0 else "x"},
+    ]
+    health = {"Status": status, "FailingStreak": 0, "Log": log}
+    return {**INSPECT, "State": {"Status": state, "StartedAt": started, "Health": health}}
+
+
+#: What Docker 20.10 recorded for a probe in flight while the test's dockerd stopped.
+DIAL_ERROR = {
+    "Start": "2024-05-01T12:00:05Z",
+    "ExitCode": -1,
+    "Output": 'connection error: desc = "transport: Error while dialing dial '
+    'unix:///tmp/bgd-k46lmuoe/x/containerd/containerd.sock: timeout"',
+}
+
+
+def with_probe(doc: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with one more probe result at the end of its health log."""
+    health = doc["State"]["Health"]
+    state = {**doc["State"], "Health": {**health, "Log": [*health["Log"], entry]}}
+    return {**doc, "State": state}
+
+
+BEFORE_RESTART = normalize({**INSPECT, "State": {**INSPECT["State"], "Health": {
+    "Status": "healthy",
+    "Log": [{"Start": "2024-05-01T12:00:02Z", "End": "2024-05-01T12:00:02.1Z", "ExitCode": 0}],
+}}}, "bluegreen")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "previous", "expected"),
+    [
+        (restored(), BEFORE_RESTART, Health.HEALTHY),
+        (restored(started="2024-05-01T12:00:03Z", newest=("2024-05-01T12:00:02.5Z", 0)),
+         BEFORE_RESTART, Health.STARTING),
+        (restored(newest=("2024-05-01T12:00:09Z", 1)), BEFORE_RESTART, Health.STARTING),
+        (restored(), replace(BEFORE_RESTART, health=Health.UNHEALTHY, healthy_since=None),
+         Health.STARTING),
+        (restored(), None, Health.STARTING),
+        (restored(state="exited"), BEFORE_RESTART, Health.STARTING),
+        (restored(status="unhealthy"), BEFORE_RESTART, Health.UNHEALTHY),
+        (with_probe(restored(status="unhealthy"), DIAL_ERROR), BEFORE_RESTART, Health.HEALTHY),
+        (with_probe(restored(status="unhealthy"), DIAL_ERROR), None, Health.UNHEALTHY),
+        (with_probe(restored(status="unhealthy"), {**DIAL_ERROR, "Output": "timeout"}),
+         BEFORE_RESTART, Health.UNHEALTHY),
+    ],
+    ids=[
+        "monitor-reset-same-run",
+        "truly-restarted",
+        "probe-failed-after-reset",
+        "was-unhealthy",
+        "first-sight",
+        "exited",
+        "unhealthy-is-unhealthy",
+        "probe-broken-by-daemon-shutdown",
+        "daemon-fault-first-sight",
+        "real-probe-failure",
+    ],
+)  # fmt: skip
+def test_a_health_monitor_reset_is_not_news(
+    doc: dict[str, Any], previous: Container | None, expected: Health
+) -> None:
+    """``starting`` in the same run, newest probe passed, healthy before: the daemon's
+    monitor restarted (live restore), the container did not; anything else stands."""
+    c = normalize(doc, "bluegreen", previous)
+
+    routable = expected is Health.HEALTHY and doc["State"]["Status"] == "running"
+    assert (expected, routable) == (c.health, c.routable)
 
 
 @pytest.mark.parametrize(

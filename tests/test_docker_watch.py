@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
 from provider.controller import Controller
+from provider.core.docker_normalize import normalize
 from provider.core.model import State
 from provider.docker_watch import DockerWatcher, event_filters
 from provider.server import build_app
@@ -33,6 +34,7 @@ from tests.infra.dockerd import DockerDaemon
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.ports import free_port
 from tests.infra.traefik import TraefikFactory
+from tests.test_docker_normalize import INSPECT, restored
 
 pytestmark = pytest.mark.docker
 
@@ -644,7 +646,29 @@ async def test_removing_all_containers_of_a_color_removes_its_servers(
     assert [] == await provider.history("web")
 
 
-# -- 11. network changes -------------------------------------------------------
+# -- 11. live restore (no Docker needed) ----------------------------------------
+
+
+async def test_live_restore_on_docker_25_leaves_the_served_body_alone(tmp_path: Path) -> None:
+    """The full resync after a daemon restart sees the active color ``starting`` (its
+    monitor was reset): the body keeps its servers, as it must until a probe fails."""
+    labels = {"bluegreen.service": "web", "bluegreen.color": "blue", "bluegreen.port": "8080"}
+    config = {**INSPECT["Config"], "Labels": labels}
+    nets = {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}
+    controller = Controller(Settings(state_file=tmp_path / "s.json"), State())
+    before = normalize({**INSPECT, "Config": config, "NetworkSettings": nets}, "bluegreen")
+    await controller.replace_containers([before])
+    served = controller.body
+
+    doc = {**restored(), "Config": config, "NetworkSettings": nets}
+    after = normalize(doc, "bluegreen", controller.containers[before.id])
+    await controller.replace_containers([after])
+
+    assert b"172.17.0.2:8080" in served
+    assert served == controller.body
+
+
+# -- 12. network changes -------------------------------------------------------
 
 
 @pytest.fixture

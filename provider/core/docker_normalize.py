@@ -61,12 +61,73 @@ def _healthy_since(state: Mapping[str, Any], health: Health) -> float | None:
     return max(streak, started) if started is not None else streak
 
 
-def normalize(doc: Mapping[str, Any], prefix: str) -> Container:
-    """One ``GET /containers/{id}/json`` answer as a :class:`Container`."""
+#: What a probe says when the daemon could not reach containerd: the check never ran.
+DAEMON_FAULTS = ("containerd.sock",)
+
+
+def _daemon_fault(entry: object) -> bool:
+    """A failed probe that never reached the container (the daemon was going down)."""
+    if not isinstance(entry, Mapping) or entry.get("ExitCode") != -1:
+        return False
+    output = str(entry.get("Output") or "")
+    return "Error while dialing" in output and any(f in output for f in DAEMON_FAULTS)
+
+
+def monitor_reset(state: Mapping[str, Any], previous: Container | None) -> bool:
+    """Docker says ``starting`` because its health monitor restarted, not the container.
+
+    Since Docker 25 (moby 0e62dba, "reinit health monitor on live-restore") a
+    daemon restart resets every live-restored container's health to
+    ``starting`` until its next probe, a whole interval later: taken at its
+    word, that empties the active color after every daemon upgrade. It is a
+    reset, not news, when all of these hold: the container runs; the last
+    observation of it was healthy; it has not started since (``StartedAt``
+    not after that healthy streak began: same run); and its newest probe
+    result, of this run, passed. A truly restarted container has a newer
+    ``StartedAt``; a probe that fails after the reset is the newest entry;
+    a container first seen now has no previous observation: none of them is
+    kept routable. Likewise ``unhealthy`` whose newest probe never ran
+    because the daemon could not reach containerd (what Docker 20.10 records
+    for a probe in flight while it shuts down, then keeps: it probes no
+    live-restored container before 23) is judged on the probes before it.
+    """
+    health_doc: Mapping[str, Any] = state.get("Health") or {}
+    log = health_doc.get("Log") or []
+    status = health_doc.get("Status")
+    if status == Health.UNHEALTHY.value and log and _daemon_fault(log[-1]):
+        # The daemon's own shutdown broke the newest probe (containerd gone): no verdict.
+        log = log[:-1]
+    elif status != Health.STARTING.value:
+        return False
+    if state.get("Status") != "running":
+        return False
+    if previous is None or not previous.routable or previous.health is not Health.HEALTHY:
+        return False
+    started = parse_time(state.get("StartedAt"))
+    since = previous.healthy_since
+    if started is None or since is None or started > since:
+        return False
+    newest = log[-1] if log else None
+    if not isinstance(newest, Mapping) or newest.get("ExitCode") != 0:
+        return False
+    probed = parse_time(newest.get("Start")) or parse_time(newest.get("End"))
+    return probed is not None and probed >= started
+
+
+def normalize(doc: Mapping[str, Any], prefix: str, previous: Container | None = None) -> Container:
+    """One ``GET /containers/{id}/json`` answer as a :class:`Container`.
+
+    ``previous`` is the last observation of the same container, if any (the
+    watcher passes the controller's): it tells a health-monitor reset from
+    news (:func:`monitor_reset`).
+    """
     state: Mapping[str, Any] = doc.get("State") or {}
     config: Mapping[str, Any] = doc.get("Config") or {}
     health_doc: Mapping[str, Any] = state.get("Health") or {}
     health = _HEALTH.get(str(health_doc.get("Status") or "none"), Health.STARTING)
+    healthy_since = _healthy_since(state, health)
+    if monitor_reset(state, previous) and previous is not None:
+        health, healthy_since = Health.HEALTHY, previous.healthy_since
     output = ""
     health_log = health_doc.get("Log") or []
     if health_log and isinstance(health_log[-1], Mapping):
@@ -96,7 +157,7 @@ def normalize(doc: Mapping[str, Any], prefix: str) -> Container:
         network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or "default"),
         exposed_ports=tuple(sorted(ports)),
         health_output=output,
-        healthy_since=_healthy_since(state, health),
+        healthy_since=healthy_since,
     )
 
 
