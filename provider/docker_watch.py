@@ -203,15 +203,20 @@ class DockerWatcher:
         subscription takes every container and network event of the wanted
         actions and this keeps those of labelled containers, and the network
         changes of containers we know (a new container's own events cover it).
+        A container we know counts without its labels: some engines leave them
+        out of a ``die`` or ``destroy`` event, and dropping that would keep a dead
+        container served until the next resync.
         """
         actor: Mapping[str, Any] = event.get("Actor") or {}
         attributes: Mapping[str, Any] = actor.get("Attributes") or {}
+        known = self.controller.containers
         if event.get("Type") == "network":
             cid = str(attributes.get("container") or "")
-            return cid if cid in self.controller.containers else None
-        if f"{self.prefix}.service" not in attributes:
+            return cid if cid in known else None
+        cid = str(actor.get("ID") or event.get("id") or "")
+        if not cid or (cid not in known and f"{self.prefix}.service" not in attributes):
             return None
-        return str(actor.get("ID") or event.get("id") or "") or None
+        return cid
 
     async def _list(self, docker: aiodocker.Docker) -> dict[str, Mapping[str, Any]]:
         listed = await docker.containers.list(

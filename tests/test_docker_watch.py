@@ -768,3 +768,28 @@ async def test_only_events_of_our_containers_wake_the_watcher() -> None:
     ]
     assert {"connect", "disconnect", "start", "die"} <= set(event_filters()["event"])
     assert ["container", "network"] == event_filters()["type"]
+
+
+async def test_a_known_containers_event_without_labels_still_wakes_the_watcher() -> None:
+    """An engine that leaves the labels out of a container event (podman's ``died``; the
+    Docker-API shims) must not hide a known container's die or destroy: without the
+    daemon-side label filter the watcher's own check decides, and the id it knows is enough
+    (else the container would be served until the next resync)."""
+    known = make_container()
+    controller = Controller(Settings(), State())
+    await controller.replace_containers([known])
+    watcher = DockerWatcher(controller, Settings())
+
+    def event(action: str, actor_id: str) -> dict[str, Any]:
+        attributes = {"name": "web-blue-1", "image": "app:1"}
+        return {
+            "Type": "container",
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": attributes},
+        }
+
+    assert [known.id, known.id, None] == [
+        watcher._relevant(event("die", known.id)),
+        watcher._relevant(event("destroy", known.id)),
+        watcher._relevant(event("destroy", "f" * 64)),
+    ]

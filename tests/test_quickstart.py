@@ -38,6 +38,9 @@ from tests.infra.ports import LOOPBACK, free_ports
 from tests.infra.traefik import find_traefik
 from tests.test_image import provider_image, python_base  # noqa: F401 - fixtures
 
+#: Builds images and runs the whole compose quickstart: 6-8 minutes on a loaded machine.
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 HOST = "web.localhost"
 EXAMPLE = "docker-compose.example.yml"
 NEW_IMAGE = "busybox:1.37"
