@@ -3,12 +3,16 @@
 Operator commands (``status``, ``switch``, ``history``, ``rollback``,
 ``deploy``) are thin clients of the provider's HTTP API at ``--url`` (env
 ``BLUEGREEN_URL``, default ``http://127.0.0.1:8080``) with the token from
-``--token`` or ``BLUEGREEN_TOKEN``. Exit codes: see ``deploy/errors.py``.
+``--token``, ``BLUEGREEN_TOKEN``, or the file named by ``--token-file`` or
+``BLUEGREEN_TOKEN_FILE``. What the environment does not set is read from the
+``.env`` beside the compose file (``-f``, ``COMPOSE_FILE``, else the current
+directory), which ``bluegreen init`` writes. Exit codes: see ``deploy/errors.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -16,14 +20,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from deploy import render_table
+from deploy import envfile, init_env, render_table
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
-from deploy.errors import CliError, UsageError
+from deploy.errors import CliError, TokenFileError, UsageError
 from deploy.rollback import rollback
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, Reporter
 from deploy.snapshot import parse_service, parse_status
@@ -31,9 +36,9 @@ from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
 
 EPILOG = """\
-exit codes: 0 done; 1 deploy/rollback failed (active color left serving); 2 bad usage;
-3 provider unreachable; 4 token missing or wrong; 5 unknown service; 6 switch refused;
-7 compose problem; 130 interrupted (active color left serving)
+exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
+2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
+6 switch refused; 7 compose problem; 130 interrupted (active color left serving)
 """
 
 
@@ -54,6 +59,11 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--token", default=None, help="operator token for changes (prefer env BLUEGREEN_TOKEN)"
+    )
+    common.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the operator token (env BLUEGREEN_TOKEN_FILE)",
     )
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     return common
@@ -87,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the provider that Traefik polls")
     provider_settings.add_arguments(serve)
+    init = sub.add_parser(
+        "init",
+        help="write .env (socket, its group, token files) beside the compose file",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the compose file whose directory gets .env and secrets/ (default: $COMPOSE_FILE, "
+        "else the current directory)",
+    )
+    init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
     common = _common()
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -149,10 +175,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment, completed from the compose directory's ``.env`` (``bluegreen init``).
+
+    Only the CLI's own settings are taken, each only when the environment lacks it; a
+    token given in any form in the environment keeps the file's token out. A relative
+    ``BLUEGREEN_TOKEN_FILE`` is relative to the ``.env``.
+    """
+    merged = dict(environ)
+    path = envfile.beside(getattr(args, "compose_file", []) or [], environ)
+    found = envfile.read(path)
+    if not found:
+        return merged
+    if "BLUEGREEN_URL" in found and not environ.get("BLUEGREEN_URL"):
+        merged["BLUEGREEN_URL"] = found["BLUEGREEN_URL"]
+    has_token = args.token or args.token_file
+    has_token = has_token or environ.get("BLUEGREEN_TOKEN") or environ.get("BLUEGREEN_TOKEN_FILE")
+    if not has_token:
+        if found.get("BLUEGREEN_TOKEN_FILE"):
+            token_file = Path(found["BLUEGREEN_TOKEN_FILE"])
+            merged["BLUEGREEN_TOKEN_FILE"] = str(path.parent / token_file)
+        elif found.get("BLUEGREEN_TOKEN"):
+            merged["BLUEGREEN_TOKEN"] = found["BLUEGREEN_TOKEN"]
+    return merged
+
+
 def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ProviderClient:
     url = args.url or environ.get("BLUEGREEN_URL") or DEFAULT_URL
-    token = args.token or environ.get("BLUEGREEN_TOKEN") or None
-    return ProviderClient(url, token)
+    return ProviderClient(url, _token(args, environ))
+
+
+def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The operator token: given as such, or read from its file (never both)."""
+    token, token_source = args.token, "--token"
+    if not token and environ.get("BLUEGREEN_TOKEN"):
+        token, token_source = environ["BLUEGREEN_TOKEN"], "BLUEGREEN_TOKEN"
+    path, path_source = args.token_file, "--token-file"
+    if not path and environ.get("BLUEGREEN_TOKEN_FILE"):
+        path, path_source = environ["BLUEGREEN_TOKEN_FILE"], "BLUEGREEN_TOKEN_FILE"
+    if not path:
+        return token or None
+    if token:
+        raise TokenFileError(f"both {token_source} and {path_source} are given: keep one")
+    try:
+        return provider_settings.read_token_file(
+            path, path_source, "--token-file", "BLUEGREEN_TOKEN_FILE"
+        )
+    except SettingsError as exc:
+        raise TokenFileError(str(exc)) from exc
 
 
 def _print_json(doc: Any) -> None:
@@ -166,6 +236,18 @@ def _opener(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[]
     return open_compose
 
 
+def _compose_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """The compose flags as the user gave them, to repeat in hints."""
+    flags: list[str] = []
+    for file in args.compose_file:
+        flags += ["-f", file]
+    if args.project_name:
+        flags += ["-p", args.project_name]
+    if args.compose_service != DEFAULT_COMPOSE_SERVICE:
+        flags += ["--compose-service", args.compose_service]
+    return tuple(flags)
+
+
 def _check_template(template: str) -> None:
     try:
         template.format(service="s", color="blue")
@@ -176,6 +258,12 @@ def _check_template(template: str) -> None:
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.command == "init":
+        result = init_env.init(args.compose_file, environ, force=args.force)
+        for line in result.lines():
+            print(line)
+        return 0
+    environ = _with_env_file(args, environ)
     client = _client(args, environ)
     now = time.time()
     if args.command == "status":
@@ -222,6 +310,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             compose_service=args.compose_service,
         )
         outcome = deploy(client, _opener(args, environ), plan, out)
+        outcome = dataclasses.replace(outcome, compose_args=_compose_flags(args))
     if args.json:
         _print_json(outcome.to_json())
     else:
@@ -257,7 +346,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             settings = provider_settings.load(args)
             serve(settings)
         except (SettingsError, StateFileError) as exc:
-            print(f"bluegreen serve: {exc}", file=sys.stderr)
+            # One line, whatever the message (a YAML error spans several).
+            print(f"bluegreen serve: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         return 0
     env = os.environ if environ is None else environ

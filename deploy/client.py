@@ -104,6 +104,10 @@ class ProviderClient:
         """``POST /retire``: ``color`` is about to be stopped; 409 if it is active."""
         return self._object("POST", "/retire", service, {"service": service, "color": color})
 
+    def check_token(self) -> None:
+        """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""
+        self._object("GET", "/auth")
+
     # -- plumbing -------------------------------------------------------------
 
     def _protocol(self, what: str) -> ProviderProtocolError:
@@ -132,7 +136,7 @@ class ProviderClient:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if method == "POST" and self.token:
+        if self.token and (method == "POST" or path == "/auth"):
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

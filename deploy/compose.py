@@ -3,8 +3,12 @@
 Only the handful of commands a blue/green rollout needs, each spelled the same
 in v1 and v2: ``config --services``, ``up -d --no-deps --force-recreate``,
 ``ps -a -q``, ``stop`` and ``start``. The new image reaches the compose file
-through the environment variable ``BLUEGREEN_IMAGE`` (the file says
-``image: ${BLUEGREEN_IMAGE:-myapp:1.0}``).
+through an environment variable: the color's own, ``<SERVICE>_<COLOR>_IMAGE``
+(the compose service's name upper-cased, e.g. ``WEB_GREEN_IMAGE`` for
+``web-green``: the file says ``image: ${WEB_GREEN_IMAGE:-myapp:1.0}``), or the
+shared ``BLUEGREEN_IMAGE``. A deploy records the color's own variable in the
+``.env`` beside the compose file, so a later plain ``up -d`` finds every color's
+definition unchanged and recreates nothing.
 
 ``BLUEGREEN_COMPOSE`` overrides the detection with a command line, e.g.
 ``BLUEGREEN_COMPOSE="docker-compose"`` or ``"docker compose"``.
@@ -13,15 +17,19 @@ through the environment variable ``BLUEGREEN_IMAGE`` (the file says
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
+from deploy import envfile
 from deploy.errors import ComposeError, ComposeFileProblem, ComposeNotFound
 
 IMAGE_ENV = "BLUEGREEN_IMAGE"
@@ -75,17 +83,56 @@ def find_compose(environ: Mapping[str, str] | None = None) -> ComposeCommand:
         return ComposeCommand((legacy,), "v1")
     raise ComposeNotFound(
         "Docker Compose not found: neither `docker compose` (v2 plugin) nor `docker-compose` "
-        "(v1) is on PATH. Install one (Debian: apt-get install docker-compose-plugin, or "
-        f"docker-compose), or name it in {COMPOSE_ENV}."
+        "(v1) is on PATH. Install one: Debian and Ubuntu `apt-get install docker-compose` "
+        "(Ubuntu also has docker-compose-v2); with Docker's own apt repository "
+        f"`apt-get install docker-compose-plugin`. Or name the command in {COMPOSE_ENV}."
     )
 
 
-def _stderr_fd() -> int | None:
-    """Our stderr's file descriptor, or ``None`` when it is not a real file (tests)."""
+def image_variable(service: str) -> str:
+    """The per-color image variable of a compose service: ``web-green`` → ``WEB_GREEN_IMAGE``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", service).upper() + "_IMAGE"
+
+
+#: Compose's own lines ("Recreating ...", "Stopping ...") are indented under the CLI's
+#: progress lines, so the two read as one story instead of interleaving.
+OUTPUT_INDENT = "    | "
+
+
+def _streamed(
+    argv: Sequence[str], environ: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``, copying its output line by line, indented, to our stderr."""
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(environ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    assert proc.stdout is not None
+    stream = proc.stdout
+
+    def copy() -> None:
+        for line in stream:
+            if line.strip():
+                sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
+                sys.stderr.flush()
+
+    reader = threading.Thread(target=copy, name="compose-output", daemon=True)
+    reader.start()
     try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=10)
+        stream.close()
+    return subprocess.CompletedProcess(list(argv), code, "", "")
 
 
 class Compose:
@@ -124,33 +171,21 @@ class Compose:
     ) -> subprocess.CompletedProcess[str]:
         argv = self._argv(*args)
         environ = {**self.environ, **(env or {})}
-        sink = None if capture else _stderr_fd()
         try:
-            if sink is None:
+            if capture:
                 result = subprocess.run(
                     argv, env=environ, capture_output=True, text=True, timeout=timeout, check=False
                 )
-                if not capture:
-                    sys.stderr.write(result.stdout + result.stderr)
             else:
                 # Compose's own progress goes to our stderr, so stdout stays clean for --json.
                 sys.stderr.flush()
-                result = subprocess.run(
-                    argv,
-                    env=environ,
-                    stdin=subprocess.DEVNULL,
-                    stdout=sink,
-                    stderr=sink,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
+                result = _streamed(argv, environ, timeout)
         except FileNotFoundError as exc:
             raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
         except subprocess.TimeoutExpired as exc:
             raise ComposeError(f"`{shlex.join(argv)}` did not finish within {timeout:g}s") from exc
         if result.returncode != 0:
-            tail = (result.stderr or "").strip()[-1500:] if sink is None else ""
+            tail = (result.stderr or "").strip()[-1500:] if capture else ""
             raise ComposeError(
                 f"`{shlex.join(argv)}` exited {result.returncode}"
                 + (f": {tail}" if tail else " (its output is above)")
@@ -174,15 +209,8 @@ class Compose:
                 "<service>-green, or pass --compose-service, -f or -p."
             )
 
-    def check_image(self, service: str, image: str) -> None:
-        """:class:`ComposeError` unless ``service`` runs ``image`` when ``BLUEGREEN_IMAGE`` is set.
-
-        Catches a compose file that hard-codes its image: ``--image`` would be ignored
-        and the deploy would silently roll out the old version.
-        """
-        out = self._run(
-            "config", env={IMAGE_ENV: image}, capture=True, timeout=QUERY_TIMEOUT_S
-        ).stdout
+    def _resolved_image(self, service: str, env: Mapping[str, str]) -> str | None:
+        out = self._run("config", env=env, capture=True, timeout=QUERY_TIMEOUT_S).stdout
         try:
             doc = yaml.safe_load(out)
         except yaml.YAMLError as exc:
@@ -190,18 +218,42 @@ class Compose:
         services = doc.get("services") if isinstance(doc, dict) else None
         if not isinstance(services, dict) or service not in services:
             self.require_services(service)
-            return
+            return None
         resolved = (services[service] or {}).get("image")
+        return str(resolved) if resolved else None
+
+    def check_image(self, service: str, image: str) -> bool:
+        """:class:`ComposeError` unless ``service`` runs ``image`` when its variable is set.
+
+        Catches a compose file that hard-codes its image: ``--image`` would be ignored
+        and the deploy would silently roll out the old version. True when the file
+        uses the color's own variable, so recording it in ``.env`` pins the image.
+        """
+        variable = image_variable(service)
+        if self._resolved_image(service, {variable: image}) == image:
+            return True
+        resolved = self._resolved_image(service, {IMAGE_ENV: image})
         if resolved != image:
             raise ComposeFileProblem(
                 f"service {service} would run {resolved or 'a built image'!s}, not {image}: "
-                f"its compose definition must say image: ${{{IMAGE_ENV}:-...}} for --image "
-                "to take effect"
+                f"its compose definition must say image: ${{{variable}:-...}} (or "
+                f"${{{IMAGE_ENV}:-...}}) for --image to take effect"
             )
+        return False
+
+    def env_file(self) -> Path:
+        """The ``.env`` compose reads for this project: beside the first compose file."""
+        return envfile.beside(list(self.files), self.environ)
+
+    def record_image(self, service: str, image: str) -> str:
+        """Write ``<SERVICE>_<COLOR>_IMAGE=image`` to the project's ``.env``; the line written."""
+        variable = image_variable(service)
+        envfile.update(self.env_file(), {variable: image})
+        return f"{variable}={image}"
 
     def up(self, service: str, image: str | None) -> None:
         """Create ``service`` anew (``--force-recreate``, ``--no-deps``), detached."""
-        env = {IMAGE_ENV: image} if image else None
+        env = {IMAGE_ENV: image, image_variable(service): image} if image else None
         self._run(
             "up", "-d", "--no-deps", "--force-recreate", service,
             env=env, capture=False, timeout=COMMAND_TIMEOUT_S,

@@ -43,8 +43,10 @@ from deploy.rollout import (
     Reporter,
     Rollout,
     Sleep,
+    check_token,
     compose_step,
     describe_containers,
+    record_image,
     stop_after_interrupt,
 )
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot
@@ -109,6 +111,8 @@ def deploy(
             f"{plan.service} is promote=manual, so the deploy must switch through the API: set "
             "BLUEGREEN_TOKEN (or pass --token) first; nothing was deployed"
         )
+    if client.token:
+        check_token(client, "deployed")  # here, not after compose changed things
     if snap is not None and snap.errors:
         out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
     compose = open_compose()
@@ -118,14 +122,15 @@ def deploy(
     out.line(f"{plan.service}: {live}; deploying {image} to {target} ({compose.describe()})")
     # What exists before `up`: everything else of the target color is what compose creates.
     before = [c.id for c in snap.color(target).containers] if snap is not None else []
-    if plan.image:
-        compose.check_image(new_name, plan.image)
+    pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
 
     phase = Phase.STARTING_NEW
     try:
         # 2-3. Bring up the target color and follow it until the provider switches.
         tracker = RolloutTracker(target, exclude=before)
         compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
+        if pins and plan.image:
+            record_image(compose, new_name, plan.image, out)
         out.line(
             f"compose started {new_name}; waiting until healthy and promoted "
             f"(timeout {plan.timeout:g}s)"

@@ -8,7 +8,7 @@ message says what to do next. The exit codes are part of the interface:
 code  meaning
 ====  =========================================================================
 0     done
-1     deploy or rollback failed; the active color was left serving
+1     deploy or rollback failed (the active color was left serving), or init failed
 2     bad command line (unknown flag, malformed --url)
 3     provider unreachable, or it answered something that is not the bluegreen API
 4     token problem: missing, wrong, or the provider has none configured
@@ -76,6 +76,12 @@ class TokenError(ApiError):
     exit_code = 4
 
 
+class TokenFileError(CliError):
+    """The operator token's file is missing, unreadable, empty, or given with a token too."""
+
+    exit_code = 4
+
+
 class MissingToken(CliError):
     """The command must switch through the API and no token was given; nothing was changed."""
 
@@ -124,3 +130,9 @@ class Interrupted(CliError):
     """Ctrl-C or SIGTERM during a deploy or rollback."""
 
     exit_code = 130
+
+
+class InitError(CliError):
+    """``bluegreen init`` cannot prepare the directory: no engine, no socket, unwritable."""
+
+    exit_code = 1

@@ -24,6 +24,7 @@ from deploy.rollout import (
     Reporter,
     Rollout,
     Sleep,
+    check_token,
     compose_step,
     describe_containers,
     stop_after_interrupt,
@@ -72,6 +73,7 @@ def rollback(
             "rollback switches through the API: set BLUEGREEN_TOKEN (or pass --token) to the "
             "token `bluegreen serve` was started with; nothing was changed"
         )
+    check_token(client, "changed")  # before compose starts anything
     color = snap.color(previous)
     newer = _undeployed_generation(snap, previous)
     if newer:

@@ -14,9 +14,11 @@ polls when that is unavailable; the snapshots, hence the output, are the same.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from deploy.client import ProviderClient
@@ -69,6 +71,8 @@ class ProviderApi(Protocol):
 
     def retire(self, service: str, color: str) -> dict[str, Any]: ...
 
+    def check_token(self) -> None: ...
+
 
 class ComposeApi(Protocol):
     """Docker Compose as the rollouts use it (``deploy.compose.Compose``)."""
@@ -77,7 +81,11 @@ class ComposeApi(Protocol):
 
     def require_services(self, *names: str) -> None: ...
 
-    def check_image(self, service: str, image: str) -> None: ...
+    def check_image(self, service: str, image: str) -> bool: ...
+
+    def env_file(self) -> Path: ...
+
+    def record_image(self, service: str, image: str) -> str: ...
 
     def up(self, service: str, image: str | None) -> None: ...
 
@@ -114,6 +122,8 @@ class Outcome:
     image: str | None = None
     switched_by: str | None = None
     old_stopped: bool = False
+    #: The compose flags the user passed (``-f``, ``-p``, ...), for the rollback hint.
+    compose_args: tuple[str, ...] = ()
 
     def summary(self) -> str:
         origin = self.from_color or "(new)"
@@ -122,7 +132,8 @@ class Outcome:
             text += f", image {self.image or '(from the compose file)'}"
         text += f", in {self.seconds:.1f}s"
         if self.old_stopped and self.from_color:
-            text += f" ({self.from_color} stopped; `bluegreen rollback {self.service}` restarts it)"
+            command = shlex.join(["bluegreen", "rollback", self.service, *self.compose_args])
+            text += f" ({self.from_color} stopped; `{command}` restarts it)"
         elif self.action == "deployed" and self.from_color:
             text += f" ({self.from_color} still running)"
         return text
@@ -365,3 +376,34 @@ def stop_after_interrupt(
         raise Interrupted(
             f"deploy interrupted, and stopping the new {color} containers failed: {exc.message}"
         ) from exc
+
+
+def record_image(compose: ComposeApi, name: str, image: str, out: Reporter) -> None:
+    """Pin the color's image in ``.env``: a later plain ``up -d`` then recreates nothing.
+
+    Written as soon as compose created the containers, so ``.env`` always says what
+    runs (after a failed deploy too: ``up -d`` then only restarts the stopped new
+    containers, which the provider never promotes unless they get healthy).
+    """
+    try:
+        line = compose.record_image(name, image)
+    except CliError as exc:
+        out.line(
+            f"warning: could not record the image ({exc.message}); a plain `up -d` "
+            f"would recreate {name} with its default image"
+        )
+        return
+    out.line(f"recorded {line} in {compose.env_file()}")
+
+
+def check_token(client: ProviderApi, nothing_was: str) -> None:
+    """``GET /auth``; a wrong token says that nothing happened yet."""
+    try:
+        client.check_token()
+    except TokenError as exc:
+        raise TokenError(
+            f"{exc.message}; nothing was {nothing_was}",
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
+        ) from None

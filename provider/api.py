@@ -218,6 +218,12 @@ async def history(request: web.Request) -> web.Response:
     return web.json_response({"history": request.app[CONTROLLER].history(service)})
 
 
+async def auth(request: web.Request) -> web.Response:
+    """An authenticated no-op: the CLI checks its token before it changes anything."""
+    _require_token(request)
+    return web.json_response({"authorized": True})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -301,6 +307,7 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/history", history)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/auth", auth)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     setup_window(app, controller)

@@ -65,6 +65,9 @@ EVENT_ACTIONS = (
     "update",
     "health_status",
 )
+#: Network events that change a container's addresses; ``Actor.Attributes.container``
+#: names the container (``Actor.ID`` is the network).
+NETWORK_ACTIONS = ("connect", "disconnect")
 _TIMED_OUT = object()
 DockerFailure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
@@ -126,11 +129,7 @@ class DockerWatcher:
             now = daemon_now or time.time()
             stream = asyncio.create_task(
                 events.run(
-                    filters={
-                        "type": ["container"],
-                        "label": [f"{self.prefix}.service"],
-                        "event": list(EVENT_ACTIONS),
-                    },
+                    filters=event_filters(),
                     since=f"{now - SINCE_SLACK_S:.6f}",
                 ),
                 name="docker-events",
@@ -170,7 +169,9 @@ class DockerWatcher:
                 continue
             if event is None:
                 return
-            touched = {_event_id(event)}
+            if (first := self._relevant(event)) is None:
+                continue
+            touched = {first}
             first_at = time.time()
             lag = first_at - float(event.get("timeNano") or first_at * 1e9) / 1e9
             ended = False
@@ -182,7 +183,8 @@ class DockerWatcher:
                 if more is None:
                     ended = True
                     break
-                touched.add(_event_id(more))
+                if (cid := self._relevant(more)) is not None:
+                    touched.add(cid)
             await self._reconcile(docker, touched)
             log.debug(
                 "docker_events_reconciled",
@@ -192,6 +194,29 @@ class DockerWatcher:
             )
             if ended:
                 return
+
+    def _relevant(self, event: Mapping[str, Any]) -> str | None:
+        """The id of the container an event concerns, or ``None`` if it concerns none of ours.
+
+        The daemon cannot filter by label across event types (a network event
+        carries the network's attributes, not the container's labels), so the
+        subscription takes every container and network event of the wanted
+        actions and this keeps those of labelled containers, and the network
+        changes of containers we know (a new container's own events cover it).
+        A container we know counts without its labels: some engines leave them
+        out of a ``die`` or ``destroy`` event, and dropping that would keep a dead
+        container served until the next resync.
+        """
+        actor: Mapping[str, Any] = event.get("Actor") or {}
+        attributes: Mapping[str, Any] = actor.get("Attributes") or {}
+        known = self.controller.containers
+        if event.get("Type") == "network":
+            cid = str(attributes.get("container") or "")
+            return cid if cid in known else None
+        cid = str(actor.get("ID") or event.get("id") or "")
+        if not cid or (cid not in known and f"{self.prefix}.service" not in attributes):
+            return None
+        return cid
 
     async def _list(self, docker: aiodocker.Docker) -> dict[str, Mapping[str, Any]]:
         listed = await docker.containers.list(
@@ -266,6 +291,14 @@ async def _next_event(subscriber: Any, timeout: float | None) -> Any:
         return _TIMED_OUT
 
 
-def _event_id(event: Mapping[str, Any]) -> str:
-    actor = event.get("Actor") or {}
-    return str(actor.get("ID") or event.get("id") or "")
+def event_filters() -> dict[str, list[str]]:
+    """The event subscription: container changes and network (dis)connects.
+
+    No label filter: the daemon ANDs it with the type, and network events do
+    not carry the container's labels, so :meth:`DockerWatcher._relevant` does
+    the label check on our side.
+    """
+    return {
+        "type": ["container", "network"],
+        "event": sorted({*EVENT_ACTIONS, *NETWORK_ACTIONS}),
+    }

@@ -389,6 +389,23 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/auth": {
+            "get": {
+                "summary": "Check the operator token without changing anything",
+                "security": _BEARER,
+                "responses": {
+                    **_ok(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["authorized"],
+                            "properties": {"authorized": {"type": "boolean", "enum": [True]}},
+                        }
+                    ),
+                    **_errors(401, 403),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",

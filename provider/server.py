@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import AsyncIterator
 
 import structlog
@@ -18,6 +20,7 @@ from aiohttp import web
 from provider import logs, store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
+from provider.errors import SettingsError
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.server")
@@ -72,10 +75,37 @@ def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Applicati
     return app
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind before anything starts, so a bad ``--listen`` is one line that says what to do."""
+    where = f"cannot listen on {host}:{port} (--listen / BLUEGREEN_LISTEN)"
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise SettingsError(
+            f"{where}: unknown host {host!r}; use an address of this host, or 0.0.0.0 for all"
+        ) from exc
+    try:
+        return socket.create_server(address, family=family)
+    except OSError as exc:
+        hints = {
+            errno.EADDRINUSE: f"port {port} is already in use; stop what uses it "
+            f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port",
+            errno.EACCES: "permission denied: ports below 1024 need root or "
+            "CAP_NET_BIND_SERVICE; choose a port from 1024 up",
+            errno.EADDRNOTAVAIL: f"{host} is not an address of this host; use one of its "
+            "addresses, or 0.0.0.0 for all",
+        }
+        hint = hints.get(exc.errno or 0, exc.strerror or str(exc))
+        raise SettingsError(f"{where}: {hint}") from exc
+
+
 def serve(settings: Settings) -> None:
     """Run the provider until SIGTERM or SIGINT."""
     logs.configure(settings.log_format, settings.log_level)
     app = build_app(settings)
+    sock = listen_socket(settings.listen_host, settings.listen_port)
     state = app[CONTROLLER].state
     log.info(
         "provider_starting",
@@ -85,8 +115,7 @@ def serve(settings: Settings) -> None:
     )
     web.run_app(
         app,
-        host=settings.listen_host,
-        port=settings.listen_port,
+        sock=sock,
         access_log=None,
         print=None,
         shutdown_timeout=5.0,

@@ -4,6 +4,11 @@ Precedence, highest first: command-line flag, ``BLUEGREEN_*`` environment
 variable, the YAML file named by ``--config`` (or ``BLUEGREEN_CONFIG``), the
 built-in default. Every problem is reported with the setting's flag and env
 name so the user knows what to change.
+
+Each token can also come from a file (``--token-file``, ``BLUEGREEN_TOKEN_FILE``,
+``token_file``: the Docker-secrets ``*_FILE`` convention), because a ``--token``
+on a command line is visible to every local user in ``ps``. Giving a token and
+its file both is an error, wherever each comes from.
 """
 
 from __future__ import annotations
@@ -141,19 +146,80 @@ def _match(pattern: re.Pattern[str], example: str) -> Callable[[str], str]:
     return parse
 
 
+#: Schemes aiodocker connects with; ``ssh://`` (a Docker CLI feature) is not one.
+_DOCKER_SCHEMES = ("unix", "tcp", "http", "https")
+
+
+def _docker_host(raw: str) -> str:
+    scheme, sep, rest = raw.strip().partition("://")
+    if scheme == "ssh":
+        raise ValueError(
+            "ssh:// is not supported; forward the socket (ssh -L) and use unix:// or tcp://"
+        )
+    if not sep or scheme not in _DOCKER_SCHEMES or not rest.strip("/"):
+        raise ValueError("expected unix:///path/to/docker.sock or tcp://HOST:PORT")
+    if scheme == "unix" and not rest.startswith("/"):
+        raise ValueError("a unix socket needs an absolute path: unix:///var/run/docker.sock")
+    if scheme != "unix":
+        host, colon, port = rest.rstrip("/").rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected {scheme}://HOST:PORT, e.g. tcp://127.0.0.1:2375")
+    return raw.strip()
+
+
 def _secret(raw: str) -> str | None:
     if raw and (raw != raw.strip() or any(ord(c) < 33 for c in raw)):
         raise ValueError("must not contain spaces or control characters")
     return raw or None
 
 
+#: The largest token file read; a token is a line, anything bigger is the wrong file.
+MAX_TOKEN_FILE = 4096
+#: Secret settings that may come from a file: (setting, its file setting, file flag).
+_SECRET_FILES = (
+    ("token", "token_file", "--token-file"),
+    ("provider_token", "provider_token_file", "--provider-token-file"),
+)
+
+
+def read_token_file(path: str, source: str, flag: str, env_name: str) -> str:
+    """A token from its file: one line, trailing newline stripped; never echoed in errors.
+
+    The CLI reads ``BLUEGREEN_TOKEN_FILE`` with it too, so both say the same.
+    """
+    where = f"token file {path!r} ({source}; flag {flag}, env {env_name})"
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOKEN_FILE + 1)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{where} does not exist") from exc
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_TOKEN_FILE:
+        raise SettingsError(f"{where} is over {MAX_TOKEN_FILE} bytes; it should hold one token")
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{where} is not UTF-8 text") from exc
+    if not text:
+        raise SettingsError(f"{where} is empty; write the token into it")
+    try:
+        token = _secret(text)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: the token {exc} (besides the trailing newline)") from exc
+    assert token is not None
+    return token
+
+
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
 _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
-    ("docker_host", "--docker-host", str, "Docker API address (default $DOCKER_HOST)"),
+    ("docker_host", "--docker-host", _docker_host, "Docker API address (default $DOCKER_HOST)"),
     ("state_file", "--state-file", Path, "JSON state file (default ./bluegreen-state.json)"),
     ("token", "--token", _secret, "bearer token required by /switch and /rollback"),
+    ("token_file", "--token-file", str, "file holding --token (keeps it out of ps)"),
     ("provider_token", "--provider-token", _secret, "bearer token required by /traefik"),
+    ("provider_token_file", "--provider-token-file", str, "file holding --provider-token"),
     ("label_prefix", "--label-prefix", _match(_NAME, "bluegreen"), "label prefix"),
     ("entrypoints", "--entrypoints", _names, "default Traefik entrypoints (default web)"),
     ("preview_header", "--preview-header", _match(_HEADER, "X-Bluegreen-Color"), "header"),
@@ -212,9 +278,13 @@ def _read_yaml(path: str) -> Mapping[str, Any]:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh)
     except OSError as exc:
-        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+        raise SettingsError(
+            f"cannot read settings file {path} (--config / BLUEGREEN_CONFIG): {exc.strerror}; "
+            "fix the path or the file's permissions"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from exc
+        where = " ".join(str(exc).split())
+        raise SettingsError(f"settings file {path} is not valid YAML: {where}") from exc
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -243,6 +313,7 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
     config_path = getattr(namespace, "config", None) or env.get("BLUEGREEN_CONFIG")
     from_file = _read_yaml(config_path) if config_path else {}
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name, flag, parse, _help in _SPECS:
         env_name = f"BLUEGREEN_{name.upper()}"
         raw: str | None = getattr(namespace, name, None)
@@ -255,12 +326,25 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
             raw, source = from_file[name], f"{name} in {config_path}"
         if raw is None:
             continue
+        sources[name] = source
         try:
             values[name] = parse(str(raw))
         except ValueError as exc:
+            shown = "(hidden)" if parse is _secret else repr(str(raw)[:80])
             raise SettingsError(
-                f"invalid {source}={str(raw)[:80]!r}: {exc} (flag {flag}, env {env_name})"
+                f"invalid {source}={shown}: {exc} (flag {flag}, env {env_name})"
             ) from exc
+    for secret, file_name, file_flag in _SECRET_FILES:
+        path = values.pop(file_name, "")
+        if not path:
+            continue
+        if values.get(secret):
+            raise SettingsError(
+                f"both {sources[secret]} and {sources[file_name]} are given: keep only the file "
+                f"(the token on a command line or in the environment is easier to leak)"
+            )
+        env_name = f"BLUEGREEN_{file_name.upper()}"
+        values[secret] = read_token_file(path, sources[file_name], file_flag, env_name)
     if "listen" in values:
         values["listen_host"], values["listen_port"] = values.pop("listen")
     values.update(_window_values(namespace, env, from_file, config_path, values))

@@ -165,12 +165,22 @@ def save(path: Path, state: State) -> str | None:
     return None
 
 
+#: Named in startup errors so the user knows which setting to change.
+STATE_FILE_SETTING = "--state-file / BLUEGREEN_STATE_FILE"
+
+
 def check_writable(path: Path) -> None:
     """Fail at startup, not at the first switch, if the state file cannot be written."""
     directory = path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StateFileError(f"cannot create state directory {directory}: {exc.strerror}") from exc
+        raise StateFileError(
+            f"cannot create state directory {directory} ({STATE_FILE_SETTING}): {exc.strerror}; "
+            "create it, or point --state-file at a writable directory"
+        ) from exc
     if not os.access(directory, os.W_OK):
-        raise StateFileError(f"state directory {directory} is not writable")
+        raise StateFileError(
+            f"state directory {directory} is not writable ({STATE_FILE_SETTING}): mount it "
+            "read-write, give the provider's user write access, or point --state-file elsewhere"
+        )

@@ -42,6 +42,7 @@ MAX_TARGET = 8000
 #: Every endpoint and the method it is declared with; ``{service}`` is filled in.
 ENDPOINTS: dict[str, str] = {
     "/traefik": "GET",
+    "/auth": "GET",
     "/status": "GET",
     "/status/{service}": "GET",
     "/switch": "POST",

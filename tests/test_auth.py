@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,25 @@ def test_token_is_compared_with_compare_digest(
     ]
 
 
+def test_get_auth_checks_the_token_and_changes_nothing(server: ThreadedApp) -> None:
+    """GET /auth: 200 for the operator token, 401 for a wrong or missing one; no state change."""
+    state = server.app[CONTROLLER].settings.state_file
+    before = state.read_bytes()
+
+    def get(auth: str | None) -> RawResponse:
+        headers = () if auth is None else (("Authorization", auth),)
+        return send(server.port, HostileRequest("GET", "/auth", "/auth", headers))
+
+    right, wrong, missing = get(f"Bearer {TOKEN}"), get(f"Bearer {TOKEN}x"), get(None)
+
+    assert (200, {"authorized": True}) == (right.status, right.json())
+    assert [(401, "unauthorized")] * 2 == [error_of(wrong), error_of(missing)]
+    assert before == state.read_bytes()
+
+
 def test_no_token_configured_is_403_with_how_to_set_one(tmp_path: Path) -> None:
-    """Without a server token /switch and /rollback answer 403 naming --token and the env var."""
+    """Without a server token /switch and /rollback answer 403 naming --token and the env var
+    (and GET /auth a 403 too)."""
     app = build_app(hostile_settings(tmp_path, token=None), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
@@ -110,6 +128,8 @@ def test_no_token_configured_is_403_with_how_to_set_one(tmp_path: Path) -> None:
                 assert (403, "forbidden") == error_of(response)
                 detail = response.json()["detail"]
                 assert "--token" in detail and "BLUEGREEN_TOKEN" in detail
+        auth = HostileRequest("GET", "/auth", "/auth", (("Authorization", f"Bearer {TOKEN}"),))
+        assert (403, "forbidden") == error_of(send(running.port, auth))
         assert 200 == send(running.port, HostileRequest("GET", "/status", "/status")).status
 
 
@@ -160,3 +180,40 @@ def test_tokens_never_reach_the_logs(tmp_path: Path) -> None:
     for secret in {token, provider_token, *wrong}:
         assert secret not in output, f"{secret!r} appears in the provider's output"
     assert "Bearer" not in output
+
+
+def test_serve_with_token_file_accepts_the_token_and_keeps_it_off_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """`bluegreen serve --token-file F` (a real process): the file's token switches, others
+    get 401, and neither /proc/<pid>/cmdline nor `ps` shows the token."""
+    token = "filetok-" + "5c2e" * 6
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    store.save(tmp_path / "state.json", State(services={"web": ServiceState(active=Color.BLUE)}))
+    provider = ProviderProcess(
+        tmp_path, docker_host=f"unix://{tmp_path}/no-docker.sock", token_file=token_file
+    )
+    provider.start()
+    try:
+        assert provider.pid is not None
+        cmdline = Path(f"/proc/{provider.pid}/cmdline").read_bytes().split(b"\0")
+        ps = subprocess.run(
+            ["ps", "-ww", "-o", "args=", "-p", str(provider.pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        wrong = provider.post("/switch", {"service": "web", "force": True}, token=token[:-1])
+        right = provider.post("/switch", {"service": "web", "color": "green", "force": True})
+    finally:
+        provider.terminate()
+    assert (401, 200) == (wrong.status, right.status), right.body
+    assert ("green", True) == (right.json["active"], right.json["changed"])
+    assert str(token_file).encode() in cmdline
+    assert "--token-file" in ps
+    assert [] == [part for part in cmdline if token.encode() in part]
+    assert token not in ps
+    assert token not in provider.log_text()

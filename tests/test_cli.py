@@ -252,6 +252,66 @@ async def test_error_messages(
     assert "" == run.out
 
 
+async def test_token_from_bluegreen_token_file(provider: Provider, tmp_path: Path) -> None:
+    """BLUEGREEN_TOKEN_FILE (and --token-file) give the CLI its token; a missing file, or a
+    file and a token both, exit 4 naming the file, before anything changes."""
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(TOKEN + "\n")
+    base = {"BLUEGREEN_URL": provider.url, "PATH": "/nonexistent"}
+
+    async def run(argv: list[str], env: dict[str, str]) -> Run:
+        provider.capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, argv, {**base, **env})
+        captured = provider.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    by_env = await run(["switch", "web", "green"], {"BLUEGREEN_TOKEN_FILE": str(token_file)})
+    by_flag = await run(["switch", "web", "blue", "--token-file", str(token_file)], {})
+    missing = await run(["switch", "web"], {"BLUEGREEN_TOKEN_FILE": str(tmp_path / "nope")})
+    both = await run(
+        ["switch", "web"],
+        {"BLUEGREEN_TOKEN_FILE": str(token_file), "BLUEGREEN_TOKEN": TOKEN},
+    )
+
+    assert (0, 0) == (by_env.code, by_flag.code), by_env.err + by_flag.err
+    assert (4, 4) == (missing.code, both.code)
+    assert f"token file '{tmp_path / 'nope'}' (BLUEGREEN_TOKEN_FILE" in missing.err
+    assert "does not exist" in missing.err
+    assert "both BLUEGREEN_TOKEN and BLUEGREEN_TOKEN_FILE are given" in both.err
+    assert ["green", "blue"] == [r["to"] for r in provider.app[CONTROLLER].history("web")]
+
+
+async def test_url_and_token_come_from_the_compose_directorys_env_file(
+    provider: Provider, tmp_path: Path
+) -> None:
+    """With nothing exported, the CLI takes BLUEGREEN_URL and BLUEGREEN_TOKEN_FILE (relative
+    to it) from the .env beside COMPOSE_FILE; the environment still wins over the file."""
+    project = tmp_path / "project"
+    (project / "secrets").mkdir(parents=True)
+    (project / "secrets" / "tok").write_text(TOKEN + "\n")
+    (project / ".env").write_text(
+        f"DOCKER_GID=999\nBLUEGREEN_URL={provider.url}\nBLUEGREEN_TOKEN_FILE=secrets/tok\n"
+    )
+    bare = {"PATH": "/nonexistent", "COMPOSE_FILE": str(project / "docker-compose.yml")}
+
+    async def run(argv: list[str], env: dict[str, str]) -> Run:
+        provider.capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, argv, env)
+        captured = provider.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    from_file = await run(["switch", "web", "green"], bare)
+    env_wins = await run(["switch", "web", "blue"], {**bare, "BLUEGREEN_TOKEN": "wrong"})
+    elsewhere = await run(["status"], {**bare, "COMPOSE_FILE": str(tmp_path / "x.yml")})
+
+    assert (0, "web: blue → green (switch #1, reason manual)\n") == (
+        from_file.code,
+        from_file.out,
+    ), from_file.err
+    assert 4 == env_wins.code
+    assert 3 == elsewhere.code and "127.0.0.1:8080" in elsewhere.err
+
+
 async def test_token_never_printed(provider: Provider) -> None:
     """A rejected token is not echoed back in the error."""
     run = await provider.run("switch", "web", token="sekrit-value")
@@ -327,6 +387,9 @@ async def test_compose_not_found(provider: Provider) -> None:
         "bluegreen deploy: Docker Compose not found: neither `docker compose` (v2 plugin) nor "
         "`docker-compose` (v1) is on PATH."
     )
+    # The package names are the ones each distribution really has.
+    assert "Debian and Ubuntu `apt-get install docker-compose`" in run.err
+    assert "with Docker's own apt repository `apt-get install docker-compose-plugin`" in run.err
 
 
 async def test_compose_override_not_found(provider: Provider) -> None:

@@ -184,10 +184,16 @@ def test_deploy_moves_traffic_to_the_new_image_and_stops_the_old_color(app: App)
     assert 0 == result.returncode, explain(result)
     summary = result.stdout.splitlines()[-1]
     assert summary.startswith(f"deployed web: blue → green, image {V2_IMAGE}, in "), summary
-    assert summary.endswith("(blue stopped; `bluegreen rollback web` restarts it)"), summary
+    # The rollback hint repeats the compose flags the deploy was given.
+    rollback = " ".join(["bluegreen", "rollback", "web", *app.project.compose_args()])
+    assert summary.endswith(f"(blue stopped; `{rollback}` restarts it)"), summary
     assert "switched web: blue → green (auto-promote by watcher)" in result.stdout
     progress = [line for line in result.stdout.splitlines() if "] green  " in line]
     assert progress and progress[-1].endswith("healthy"), explain(result)
+    # Compose's own lines come indented under the progress, never bare.
+    compose_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert [] == [line for line in compose_lines if not line.startswith("    | ")], result.stderr
+    assert any("web-green" in line for line in compose_lines), result.stderr
     assert body_of("green") == app.served()
     assert "v2\n" == app.version("green")
     assert V2_IMAGE == app.image_of("green")
@@ -257,6 +263,21 @@ def test_rollback_restarts_the_stopped_old_color_then_switches(app: App) -> None
     assert ("rollback", "api") == tuple(
         app.stack.provider.history("web")[-1][k] for k in ("reason", "actor")
     )
+
+
+def test_rollback_with_a_wrong_token_starts_nothing(app: App) -> None:
+    """A wrong token: rollback exits 4 before compose starts the stopped old color (issue 15)."""
+    deployed = app.deploy("--image", V2_IMAGE, "--drain", "0.5")
+    assert 0 == deployed.returncode, explain(deployed)
+
+    back = app.cli("rollback", "web", *app.project.compose_args(), token="not-the-token")
+
+    assert 4 == back.returncode, explain(back)
+    assert "the provider rejected the token" in back.stderr
+    assert "nothing was changed" in back.stderr
+    assert "starting" not in back.stdout
+    assert ["exited"] == app.states("blue")
+    assert "green" == app.stack.provider.active("web")
 
 
 def test_switch_force_moves_traffic_to_a_color_that_is_not_ready(app: App) -> None:
@@ -331,7 +352,8 @@ def test_deploy_refuses_a_compose_file_that_ignores_the_image(app: App) -> None:
     assert 7 == result.returncode, explain(result)
     expected = (
         f"service web-green would run bgtest-busybox:latest, not {V2_IMAGE}: its compose "
-        "definition must say image: ${BLUEGREEN_IMAGE:-...} for --image to take effect"
+        "definition must say image: ${WEB_GREEN_IMAGE:-...} (or ${BLUEGREEN_IMAGE:-...}) for "
+        "--image to take effect"
     )
     assert expected in result.stderr
     assert before == app.project.container_ids("web-green")
@@ -427,6 +449,49 @@ def test_deploy_under_load_has_zero_failed_requests(
     assert summary.total > 200, summary.format()
 
 
+def test_a_plain_up_after_a_deploy_changes_nothing_under_load(
+    stack_factory: StackFactory,
+    compose_factory: ComposeFactory,
+    containers: ContainerFactory,
+    docker_daemon: DockerDaemon,
+    app_images: dict[str, str],
+) -> None:
+    """deploy records WEB_GREEN_IMAGE in .env; the `docker-compose up -d` a user then runs
+    recreates nothing: 0 failed requests, green still serves v2 (issue 15 item 1)."""
+    app = make_app(
+        stack_factory,
+        compose_factory,
+        containers,
+        docker_daemon,
+        app_images["v1"],
+        per_color_image=True,
+    )
+    green_before_up = ""
+    with app.stack.load(concurrency=8, max_duration=120.0) as load:
+        load.wait_requests(50, timeout=10)
+        deployed = app.deploy("--image", V2_IMAGE, "--drain", "1")
+        assert 0 == deployed.returncode, explain(deployed)
+        green_before_up = app.project.container_ids("web-green")[0]
+        up = app.project.run("up", "-d")
+        up_done = time.monotonic()
+        load.wait_for(
+            "3 s of traffic after up -d",
+            lambda samples: bool(samples) and samples[-1].start > up_done + 3.0,
+            timeout=15,
+        )
+    summary = load.result.summary()
+    assert [] == [s.describe() for s in load.result.failures()[:20]], summary.format()
+    env_file = app.project.work_dir / ".env"
+    assert f"WEB_GREEN_IMAGE={V2_IMAGE}" in env_file.read_text().splitlines()
+    assert f"recorded WEB_GREEN_IMAGE={V2_IMAGE} in {env_file}" in deployed.stdout
+    assert "Recreating" not in up.stderr, up.stderr
+    assert [green_before_up] == app.project.container_ids("web-green")
+    assert (V2_IMAGE, "v2\n") == (app.image_of("green"), app.version("green"))
+    assert "green" == app.stack.provider.active("web")
+    after = [s for s in load.result.samples if s.start > up_done]
+    assert after and {body_of("green")} == {s.body for s in after}, summary.format()
+
+
 def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
     stack_factory: StackFactory,
     compose_factory: ComposeFactory,
@@ -493,11 +558,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     from tests.infra.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
-    env.update(
-        BLUEGREEN_TOKEN="example-token",
-        BLUEGREEN_PROVIDER_TOKEN="example-provider-token",
-        DOCKER_GID="999",
-    )
+    env.update(DOCKER_GID="999")
     example = REPO_ROOT / "docker-compose.example.yml"
     result = subprocess.run(
         [find_compose_v1(), "-f", str(example), "config"],
@@ -517,13 +578,13 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     blue, green = services["web-blue"]["labels"], services["web-green"]["labels"]
     assert ("blue", "green") == (blue["bluegreen.color"], green["bluegreen.color"])
     assert blue["bluegreen.service"] == green["bluegreen.service"] == "web"
-    traefik = " ".join(services["traefik"]["command"])
-    assert "--providers.http.endpoint=http://bluegreen:8080/traefik" in traefik
-    assert "--providers.http.pollInterval=200ms" in traefik  # <= hold (2.5 s) < pollTimeout
-    assert "--providers.http.pollTimeout=5s" in traefik
-    assert "--providers.http.headers.Authorization=Bearer example-provider-token" in traefik
+    traefik = services["traefik"]["environment"]
+    assert "http://bluegreen:8080/traefik" == traefik["TRAEFIK_PROVIDERS_HTTP_ENDPOINT"]
+    # pollInterval <= hold (2.5 s) < pollTimeout
+    assert "200ms" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLINTERVAL"]
+    assert "5s" == traefik["TRAEFIK_PROVIDERS_HTTP_POLLTIMEOUT"]
     provider = services["bluegreen"]
-    assert "BLUEGREEN_TOKEN" in provider["environment"]
+    assert "/run/secrets/bluegreen_token" == provider["environment"]["BLUEGREEN_TOKEN_FILE"]
     assert any(
         v.get("target") == "/var/run/docker.sock" and v.get("read_only")
         for v in provider["volumes"]
@@ -532,7 +593,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
 
 
 def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
-    """Without BLUEGREEN_TOKEN the example refuses to start, saying what to set."""
+    """Without DOCKER_GID the example refuses to start, saying what to set."""
     from tests.infra.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
@@ -547,4 +608,4 @@ def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
         check=False,
     )
     assert 0 != result.returncode
-    assert "set BLUEGREEN_" in result.stderr or "set DOCKER_GID" in result.stderr
+    assert "set DOCKER_GID" in result.stderr

@@ -25,8 +25,10 @@ from provider.api import CONTROLLER
 from provider.controller import Controller
 from provider.core.docker_normalize import normalize
 from provider.core.model import State
+from provider.docker_watch import DockerWatcher, event_filters
 from provider.server import build_app
 from provider.settings import Settings
+from tests.factories import make_container
 from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
@@ -653,3 +655,130 @@ async def test_live_restore_on_docker_25_leaves_the_served_body_alone(tmp_path: 
 
     assert b"172.17.0.2:8080" in served
     assert served == controller.body
+
+
+# -- 12. network changes -------------------------------------------------------
+
+
+@pytest.fixture
+def user_networks(
+    docker_daemon: DockerDaemon, containers: ContainerFactory
+) -> Iterator[Callable[[], str]]:
+    """Creates user networks (the private daemon has no default bridge); removes them after,
+    and the test's containers first, since a network in use cannot be removed."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"bgtest-net-{secrets.token_hex(3)}"
+        docker_daemon.docker("network", "create", name)
+        created.append(name)
+        return name
+
+    yield create
+    errors = containers.cleanup()
+    for name in created:
+        result = docker_daemon.docker("network", "rm", name, check=False)
+        if result.returncode != 0:
+            errors.append(result.stderr.strip())
+    assert [] == errors
+
+
+async def test_network_connect_and_disconnect_reach_the_served_url_without_a_resync(
+    backends: Backends,
+    containers: ContainerFactory,
+    prefix: str,
+    start_provider: StartProvider,
+    user_networks: Callable[[], str],
+) -> None:
+    """`docker network disconnect/connect` re-inspect the container at once: the served URL
+    follows the event, not the periodic resync (disabled here by a one-hour interval)."""
+    first, second = user_networks(), user_networks()
+    port = free_port()
+    labels = {
+        f"{prefix}.service": "web",
+        f"{prefix}.color": "blue",
+        f"{prefix}.port": str(port),
+    }
+    blue = await asyncio.to_thread(
+        lambda: containers.run(
+            "web-blue", labels, port, "blue", True, HEALTH_INTERVAL, network=first
+        )
+    )
+    await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
+    provider = await start_provider(resync_interval=3600.0)
+    await synced(provider)
+    controller = provider.client.app[CONTROLLER]
+
+    def address(network: str) -> str:
+        doc = containers.inspect(blue)
+        return str(doc["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+    first_ip = await asyncio.to_thread(address, first)
+    assert {"active": ["web-blue"], "blue": [f"http://{first_ip}:{port}"]} == (
+        await provider.servers("web")
+    )
+
+    await backends.docker("network", "disconnect", first, blue)
+
+    async def no_network() -> bool:
+        return dict(controller.containers[blue].networks) == {}
+
+    await eventually("the disconnect observed", no_network, WAIT_S)
+
+    await backends.docker("network", "connect", second, blue)
+    second_ip = await asyncio.to_thread(address, second)
+
+    async def served_on_second() -> bool:
+        servers = await provider.servers("web")
+        return servers == {"active": ["web-blue"], "blue": [f"http://{second_ip}:{port}"]}
+
+    await eventually("the new address served", served_on_second, WAIT_S)
+    assert {second: second_ip} == dict(controller.containers[blue].networks)
+
+
+async def test_only_events_of_our_containers_wake_the_watcher() -> None:
+    """Container events need the service label; network events count for known containers
+    only, and name the container in Actor.Attributes.container (Actor.ID is the network)."""
+    known = make_container()
+    controller = Controller(Settings(), State())
+    await controller.replace_containers([known])
+    watcher = DockerWatcher(controller, Settings())
+    ours = {"bluegreen.service": "web", "name": "web-blue-1"}
+
+    def event(kind: str, actor_id: str, attributes: dict[str, str]) -> dict[str, Any]:
+        return {"Type": kind, "Action": "x", "Actor": {"ID": actor_id, "Attributes": attributes}}
+
+    assert [known.id, None, known.id, None, None] == [
+        watcher._relevant(event("container", known.id, ours)),
+        watcher._relevant(event("container", "f" * 64, {"name": "unrelated"})),
+        watcher._relevant(event("network", "n" * 64, {"container": known.id, "name": "app"})),
+        watcher._relevant(event("network", "n" * 64, {"container": "f" * 64, "name": "app"})),
+        watcher._relevant(event("network", "n" * 64, {"name": "app", "type": "bridge"})),
+    ]
+    assert {"connect", "disconnect", "start", "die"} <= set(event_filters()["event"])
+    assert ["container", "network"] == event_filters()["type"]
+
+
+async def test_a_known_containers_event_without_labels_still_wakes_the_watcher() -> None:
+    """An engine that leaves the labels out of a container event (podman's ``died``; the
+    Docker-API shims) must not hide a known container's die or destroy: without the
+    daemon-side label filter the watcher's own check decides, and the id it knows is enough
+    (else the container would be served until the next resync)."""
+    known = make_container()
+    controller = Controller(Settings(), State())
+    await controller.replace_containers([known])
+    watcher = DockerWatcher(controller, Settings())
+
+    def event(action: str, actor_id: str) -> dict[str, Any]:
+        attributes = {"name": "web-blue-1", "image": "app:1"}
+        return {
+            "Type": "container",
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": attributes},
+        }
+
+    assert [known.id, known.id, None] == [
+        watcher._relevant(event("die", known.id)),
+        watcher._relevant(event("destroy", known.id)),
+        watcher._relevant(event("destroy", "f" * 64)),
+    ]

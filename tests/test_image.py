@@ -164,3 +164,54 @@ def test_offline_built_image_runs_the_provider_as_non_root(
         ),
         "the image's HEALTHCHECK to pass",
     )
+
+
+def _build_dockerfile(daemon: DockerDaemon, context: Path, base: str) -> str:
+    """``docker build`` deploy/Dockerfile FROM ``base``; its output (the build must fail)."""
+    (context / "deploy").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "deploy" / "Dockerfile", context / "deploy" / "Dockerfile")
+    built = subprocess.run(
+        [daemon.docker_cli, "build", "--build-arg", f"BASE={base}",
+         "-f", "deploy/Dockerfile", "-t", "bgtest-provider:must-fail", str(context)],
+        env={**daemon.env(), "DOCKER_BUILDKIT": "0"},
+        cwd=context, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert 0 != built.returncode, built.stdout[-2000:]
+    return built.stdout + built.stderr
+
+
+def test_a_base_without_python_fails_the_build_with_what_to_use(
+    docker_daemon: DockerDaemon, busybox_image: str, tmp_path: Path
+) -> None:
+    """FROM an image with no python3: the build stops at once, saying which base to use."""
+    output = _build_dockerfile(docker_daemon, tmp_path, busybox_image)
+
+    assert (
+        f"deploy/Dockerfile: the base image {busybox_image} has no python3; build FROM an image "
+        "with Python 3.11+ and its venv module" in output
+    ), output[-2000:]
+
+
+def test_a_base_without_venv_fails_the_build_naming_python3_venv(
+    docker_daemon: DockerDaemon, python_base: str, tmp_path: Path
+) -> None:
+    """FROM a Python without ensurepip (Debian without python3-venv): the build names the
+    package instead of ending in an ensurepip traceback (issue 15 item 6)."""
+    no_venv = "bgtest-python:no-venv"
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "Dockerfile").write_text(
+        f"FROM {python_base}\nRUN rm -rf /usr/lib/python3.11/ensurepip\n"
+    )
+    base = subprocess.run(
+        [docker_daemon.docker_cli, "build", "-q", "-t", no_venv, str(tmp_path / "base")],
+        env={**docker_daemon.env(), "DOCKER_BUILDKIT": "0"},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert 0 == base.returncode, base.stderr[-2000:]
+
+    output = _build_dockerfile(docker_daemon, tmp_path / "context", no_venv)
+
+    assert (
+        f"deploy/Dockerfile: the base image {no_venv} lacks Python's venv/ensurepip; install "
+        "python3-venv in it (Debian/Ubuntu: apt-get install python3-venv)" in output
+    ), output[-2000:]

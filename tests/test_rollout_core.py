@@ -30,7 +30,7 @@ from deploy.errors import (
 from deploy.progress import RolloutTracker, Verdict
 from deploy.render_table import ago, history_text, status_all_text, table
 from deploy.rollback import rollback
-from deploy.rollout import Reporter
+from deploy.rollout import Outcome, Reporter
 from deploy.snapshot import parse_service, parse_status
 
 NEW = "a" * 64
@@ -213,9 +213,12 @@ class FakeProvider:
     """Answers ``status`` from a script of documents (the last one repeats)."""
 
     token: str | None = "operator-token"
+    #: What ``GET /auth`` raises (a rejected token), if anything.
+    auth_error: Exception | None = None
 
     def __init__(self, docs: Sequence[dict[str, Any] | Exception]) -> None:
         self.docs = list(docs)
+        self.token_checks = 0
         self.switches: list[tuple[str, str | None]] = []
         self.rollbacks: list[str] = []
         self.retires: list[str] = []
@@ -226,6 +229,11 @@ class FakeProvider:
         if isinstance(doc, Exception):
             raise doc
         return doc
+
+    def check_token(self) -> None:
+        self.token_checks += 1
+        if self.auth_error is not None:
+            raise self.auth_error
 
     def switch(self, service: str, color: str | None = None, **_: Any) -> dict[str, Any]:
         self.switches.append((service, color))
@@ -438,6 +446,39 @@ def test_manual_service_without_token_fails_before_deploying() -> None:
     assert [] == compose.calls
 
 
+REJECTED = TokenError("the provider rejected the token", status=401, code="x", detail="")
+
+
+def test_a_rejected_token_fails_the_deploy_before_compose_runs() -> None:
+    """A token the provider rejects (GET /auth 401) stops the deploy before compose runs."""
+    provider = FakeProvider([status()])
+    provider.auth_error = REJECTED
+    compose = FakeCompose()
+    with pytest.raises(TokenError, match="rejected the token; nothing was deployed"):
+        run_deploy(provider, compose)
+    assert ([], 1) == (compose.calls, provider.token_checks)
+
+
+def test_rollback_with_a_rejected_token_starts_nothing() -> None:
+    """A wrong token fails the rollback before the stopped old color is started (issue 15)."""
+    stopped = status("green", green=[container(NEW)], blue=[container(OLD, "exited", "none")])
+    stopped["previous"] = "blue"
+    provider = FakeProvider([stopped])
+    provider.auth_error = REJECTED
+    compose = FakeCompose(ids=[OLD])
+    clock = FakeClock()
+    with pytest.raises(TokenError, match="rejected the token; nothing was changed"):
+        rollback(
+            provider,  # type: ignore[arg-type]
+            lambda: compose,  # type: ignore[arg-type,return-value]
+            "web",
+            Reporter(io.StringIO(), clock),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert ([], []) == (compose.calls, provider.rollbacks)
+
+
 def test_provider_lost_mid_deploy_fails_after_the_grace() -> None:
     """The provider unreachable for longer than the grace: failure; the new color is left
     running, because the provider could not be told to retire it (it might be serving)."""
@@ -523,6 +564,25 @@ def test_rollback_starts_stopped_containers_then_switches() -> None:
     assert ["blue"] == provider.rollback_colors
     assert ("green", "blue") == (outcome.from_color, outcome.to_color)
     assert "blue  c-bbbb  exited → healthy" in out.getvalue()
+
+
+def test_summary_rollback_hint_repeats_the_compose_flags() -> None:
+    """The success line's rollback hint carries the -f/-p the deploy was given (quoted)."""
+    outcome = Outcome(
+        "deployed",
+        "web",
+        "blue",
+        "green",
+        20.06,
+        image="app:2",
+        old_stopped=True,
+        compose_args=("-f", "my app/compose.yml", "-p", "shop"),
+    )
+
+    assert (
+        "deployed web: blue → green, image app:2, in 20.1s (blue stopped; "
+        "`bluegreen rollback web -f 'my app/compose.yml' -p shop` restarts it)"
+    ) == outcome.summary()
 
 
 def test_rollback_refuses_containers_of_a_failed_deploy() -> None:

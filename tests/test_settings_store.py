@@ -97,6 +97,96 @@ def test_settings_file_errors(tmp_path: Path) -> None:
         parse_args(["--config", str(tmp_path / "missing.yml")], environ={})
 
 
+@pytest.mark.parametrize(
+    ("how", "content"),
+    [("flag", "s3cret\n"), ("env", "s3cret"), ("yaml", "s3cret\r\n")],
+)
+def test_tokens_from_files(tmp_path: Path, how: str, content: str) -> None:
+    """--token-file, BLUEGREEN_TOKEN_FILE and token_file read the token, newline stripped;
+    the provider token likewise."""
+    (tmp_path / "op").write_text(content, newline="")
+    (tmp_path / "tr").write_text("tr-token\n")
+    op, tr = str(tmp_path / "op"), str(tmp_path / "tr")
+    argv: list[str] = []
+    env: dict[str, str] = {}
+    if how == "flag":
+        argv = ["--token-file", op, "--provider-token-file", tr]
+    elif how == "env":
+        env = {"BLUEGREEN_TOKEN_FILE": op, "BLUEGREEN_PROVIDER_TOKEN_FILE": tr}
+    else:
+        cfg = tmp_path / "bg.yml"
+        cfg.write_text(f"token_file: {op}\nprovider-token-file: {tr}\n")
+        argv = ["--config", str(cfg)]
+
+    s = parse_args(argv, environ=env)
+
+    assert ("s3cret", "tr-token") == (s.token, s.provider_token)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"token file '.*/op' \(--token-file; flag --token-file, .*\) does not exist"),
+        ("dir", r"cannot read token file '.*/op' .*: Is a directory"),
+        ("", "is empty; write the token into it"),
+        ("\n", "is empty"),
+        ("two words\n", "must not contain spaces or control characters"),
+        ("x" * 5000, "is over 4096 bytes"),
+        ("\udcff", "is not UTF-8 text"),
+    ],
+    ids=["missing", "unreadable", "empty", "only-newline", "space", "huge", "binary"],
+)
+def test_token_file_problems_say_what_to_fix(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    """A missing, unreadable, empty or malformed token file stops startup, naming the file
+    and the flag, and never echoing the file's content."""
+    path = tmp_path / "op"
+    if content == "dir":
+        path.mkdir()
+    elif content == "\udcff":
+        path.write_bytes(b"\xff\xfe")
+    elif content is not None:
+        path.write_text(content)
+
+    with pytest.raises(SettingsError, match=message) as caught:
+        parse_args(["--token-file", str(path)], environ={})
+
+    assert "two words" not in str(caught.value) and "xxxx" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--token", "a"], {"BLUEGREEN_TOKEN_FILE": "F"}, "both --token and BLUEGREEN_TOKEN_FILE"),
+        (
+            ["--provider-token-file", "F"],
+            {"BLUEGREEN_PROVIDER_TOKEN": "a"},
+            "both BLUEGREEN_PROVIDER_TOKEN and --provider-token-file",
+        ),
+    ],
+)
+def test_token_and_token_file_both_given_is_an_error(
+    tmp_path: Path, argv: list[str], env: dict[str, str], message: str
+) -> None:
+    """A token and its file both given (from any source) is refused, not silently ranked."""
+    token_file = tmp_path / "F"
+    token_file.write_text("from-file\n")
+    argv = [str(token_file) if a == "F" else a for a in argv]
+    env = {k: str(token_file) if v == "F" else v for k, v in env.items()}
+
+    with pytest.raises(SettingsError, match=message):
+        parse_args(argv, environ=env)
+
+
+def test_a_bad_token_value_is_not_echoed() -> None:
+    """An invalid --token is reported without its value (it is a secret)."""
+    with pytest.raises(SettingsError) as caught:
+        parse_args(["--token", "has space"], environ={})
+
+    assert "has space" not in str(caught.value) and "(hidden)" in str(caught.value)
+
+
 def test_redacted_never_shows_tokens() -> None:
     """Settings logged at startup say only whether tokens are set."""
     text = json.dumps(Settings(token="t0p", provider_token="pp").redacted())

@@ -82,10 +82,15 @@ class ProviderProcess(LoggedProcess):
         provider_token: str | None = None,
         promote_after: float = 0.5,
         extra_args: Sequence[str] = (),
+        token_file: Path | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.docker_host = docker_host
         self.label_prefix = label_prefix
+        #: With ``token_file`` the process gets ``--token-file`` (the token stays off its argv).
+        self.token_file = token_file
+        if token_file is not None:
+            token = token_file.read_text().strip()
         self.token = token if token is not None else secrets.token_hex(16)
         self.provider_token = provider_token
         self.promote_after = promote_after
@@ -115,7 +120,11 @@ class ProviderProcess(LoggedProcess):
             "--state-file", str(self.state_file),
             "--docker-host", self.docker_host,
             "--label-prefix", self.label_prefix,
-            "--token", self.token,
+            *(
+                ["--token-file", str(self.token_file)]
+                if self.token_file is not None
+                else ["--token", self.token]
+            ),
             "--promote-after", str(self.promote_after),
             "--log-format", "json",
             "--log-level", "info",

@@ -80,11 +80,14 @@ def app_service(
     health_interval: str = "300ms",
     start_period: str | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    per_color_image: bool = False,
     stop_signal: str | None = None,
     stop_grace_period: str = "2s",
 ) -> dict[str, Any]:
-    """One color's compose service definition (``stop_signal``: e.g. one the app ignores,
-    so that ``compose stop`` waits ``stop_grace_period`` while the app keeps serving)."""
+    """One color's compose service definition; the image from ``BLUEGREEN_IMAGE``, or with
+    ``per_color_image`` from the color's own ``<SERVICE>_<COLOR>_IMAGE`` (as in the example).
+    ``stop_signal``: e.g. one the app ignores, so that ``compose stop`` waits
+    ``stop_grace_period`` while the app keeps serving."""
     healthcheck: dict[str, Any] = {
         "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:$$APP_PORT/health"],
         "interval": health_interval,
@@ -101,10 +104,11 @@ def app_service(
         OWNER_LABEL: owner,
     }
     labels.update(extra_labels or {})
+    variable = f"{service}_{color}_IMAGE".upper() if per_color_image else "BLUEGREEN_IMAGE"
     extra = {"stop_signal": stop_signal} if stop_signal else {}
     return {
         **extra,
-        "image": f"${{BLUEGREEN_IMAGE:-{default_image}}}",
+        "image": f"${{{variable}:-{default_image}}}",
         "network_mode": "host",
         "init": True,
         "stop_grace_period": stop_grace_period,

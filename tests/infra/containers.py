@@ -55,6 +55,7 @@ class ContainerFactory:
         network_host: bool = True,
         extra_args: Sequence[str] = (),
         *,
+        network: str | None = None,
         health_retries: int = 1,
         healthcheck: bool = True,
     ) -> str:
@@ -63,6 +64,7 @@ class ContainerFactory:
         ``--init`` gives the container a PID 1 that forwards SIGTERM, so
         ``docker stop`` is quick instead of waiting for the SIGKILL timeout.
         ``health_retries=1`` makes health flips visible within one interval.
+        ``network`` (a user network's name) overrides ``network_host``.
         """
         name = self.unique_name(name_suffix)
         args = ["run", "-d", "--init", "--name", name, "--label", f"{OWNER_LABEL}={self.owner}"]
@@ -75,7 +77,7 @@ class ContainerFactory:
                 "--health-timeout", "2s",
                 "--health-retries", str(health_retries),
             ]  # fmt: skip
-        args += ["--network", "host" if network_host else "none"]
+        args += ["--network", network or ("host" if network_host else "none")]
         args += [*extra_args, self.image, *backend_command(port, color, healthy=healthy)]
         try:
             container = self.daemon.docker(*args).stdout.strip()
