@@ -1,0 +1,1 @@
+"""The pure core: decisions without asyncio, aiohttp or aiodocker."""
