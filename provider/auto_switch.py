@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from provider.controller import Controller
+from provider.core import canary as canaries
 from provider.errors import BlueGreenError, StateFileError
 from provider.model import Color
 from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
@@ -115,6 +116,8 @@ class AutoSwitcher:
                 wakes.append(decision.wake_at)
             if decision.action is None or decision.target is None:
                 continue
+            if canaries.running(controller.state, name) is not None:
+                continue  # a running canary owns the service's switches (promotion suspended)
             retry_at = self._retry_at.get((name, decision.action, decision.target), 0.0)
             if now < retry_at:
                 wakes.append(retry_at)

@@ -508,6 +508,10 @@ class Controller:
             current = canaries.running(self.state, service)
             if current is None:
                 raise canaries.IllegalTransition(f"no canary of {service} runs")
+            if isinstance(event, canaries.StepResult) and (
+                (event.step, event.weight) != (current.step, current.weight)
+            ):
+                raise canaries.IllegalTransition(f"the canary of {service} moved on meanwhile")
             if isinstance(event, canaries.OperatorPromote):
                 check_switch(self.view(service), current.color, force=False)
             now = self.clock()

@@ -1,6 +1,8 @@
 """Table-driven tests of the canary's pure core: plan parsing, verdicts, transitions,
 weights in the rendered config, Traefik metrics analysis and the state file."""
 
+# ruff: noqa: E501  (TRAEFIK_TEXT is Traefik's exposition as it prints it)
+
 from __future__ import annotations
 
 import ast
@@ -88,8 +90,8 @@ def test_bad_interval_is_refused(raw: object) -> None:
 
 
 def test_start_refuses_the_active_color_and_a_plan_of_only_100() -> None:
-    """A canary needs the idle color and at least one step below 100."""
-    with pytest.raises(BadRequest):
+    """A canary needs the idle color (409) and at least one step below 100 (400)."""
+    with pytest.raises(c.CanaryRefused):
         c.start("web", BLUE, BLUE, steps=(5, 100), interval=1, limits=c.Limits(), now=0)
     with pytest.raises(BadRequest):
         c.start("web", GREEN, BLUE, steps=(100,), interval=1, limits=c.Limits(), now=0)
@@ -144,7 +146,7 @@ def step(canary: c.Canary, verdict: c.Verdict) -> c.StepResult:
 
 
 def test_passing_steps_walk_the_plan_then_promote() -> None:
-    """Each pass moves to the next weight; the step before 100 promotes (weight 100 is the switch)."""
+    """Each pass moves to the next weight; the step before 100 promotes (100 is the switch)."""
     canary = running()
     weights = []
     while canary.running:

@@ -248,7 +248,7 @@ def start(
 ) -> Canary:
     """A new running canary at its first step. ``steps`` end at 100 (see :func:`parse_steps`)."""
     if color is base:
-        raise BadRequest(f"{color} is the active color of {service}; a canary needs the idle one")
+        raise CanaryRefused(f"{color} is the active color of {service}; a canary needs the idle one")
     if steps == (100,):
         raise BadRequest("field 'steps' needs a step below 100 (use POST /switch to switch)")
     return Canary(service, color, base, steps, interval, limits, now, now)
