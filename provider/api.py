@@ -226,6 +226,7 @@ async def canary_start(request: web.Request) -> web.Response:
             "max_error_rate": (int, float),
             "max_p99_ms": (int, float),
             "min_requests": int,
+            "await_ready": bool,
         },
     )
     service = _service_field(doc)
@@ -239,6 +240,7 @@ async def canary_start(request: web.Request) -> web.Response:
             doc.get("max_error_rate"), doc.get("max_p99_ms"), doc.get("min_requests")
         ),
         actor="api",
+        await_ready=bool(doc.get("await_ready")),
     )
     return web.json_response({"service": service, "canary": controller.canary_json(service)})
 

@@ -25,6 +25,7 @@ from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
 from provider.errors import BlueGreenError, StateFileError
 from provider.render import color_service_name
+from provider.routing import ColorView
 
 log = structlog.get_logger("bluegreen.canary")
 
@@ -51,6 +52,14 @@ class _Due:
     service: str
     kind: str  # "open", "judge", "lost"
     canary: canaries.Canary
+
+
+def fresh_ready(view: ColorView, canary: canaries.Canary) -> bool:
+    """A waiting canary's color has ``replicas`` routable containers created after it, all ready."""
+    after = canary.created_after if canary.created_after is not None else canary.started
+    fresh = [m for m in view.members if m.container.created > after]
+    routable = sum(1 for m in fresh if m.routable)
+    return bool(fresh) and routable == len(fresh) and routable >= max(view.replicas, 1)
 
 
 def traefik_service(service: str, canary: canaries.Canary) -> str:
@@ -110,6 +119,10 @@ class CanaryDriver:
             del self.windows[name]
         for name, canary in sorted(running.items()):
             view = controller.observation.services.get(name)
+            if canary.phase is canaries.Phase.WAITING:
+                if live and view is not None and fresh_ready(view.color(canary.color), canary):
+                    due.append(_Due(name, "ready", canary))
+                continue
             if live and (view is None or not view.color(canary.color).ready):
                 due.append(_Due(name, "lost", canary))
                 continue
@@ -138,6 +151,9 @@ class CanaryDriver:
 
     async def _act(self, due: _Due) -> None:
         canary = due.canary
+        if due.kind == "ready":
+            await self._apply(due.service, canaries.ColorReady())
+            return
         if due.kind == "open":
             baseline = await self._scrape(canary)
             self.windows[due.service] = _Window(
@@ -171,11 +187,14 @@ class CanaryDriver:
             max_extensions=self.max_extensions,
             now=self.clock(),
         )
+        await self._apply(due.service, result)
+
+    async def _apply(self, service: str, event: canaries.Event) -> None:
         try:
-            await self.controller.canary_event(due.service, result, actor="watcher")
+            await self.controller.canary_event(service, event, actor="watcher")
         except (BlueGreenError, StateFileError) as exc:
             # The canary changed meanwhile (an operator), or the write failed: look again.
-            log.warning("canary_event_not_applied", service=due.service, error=str(exc))
+            log.warning("canary_event_not_applied", service=service, error=str(exc))
             await asyncio.sleep(RETRY_AFTER_S if isinstance(exc, StateFileError) else 0)
 
 

@@ -447,11 +447,14 @@ class Controller:
         interval: float,
         limits: canaries.Limits,
         actor: str = "api",
+        await_ready: bool = False,
     ) -> canaries.Canary:
         """Start a canary of ``color`` (default: idle): persisted, then its first weight served.
 
         Refused (409) while another canary of the service runs, when the color
         is not ready, or when its containers predate a mark (a rejected deploy).
+        ``await_ready`` (the CLI, before its deploy): reserve it WAITING instead;
+        the first step starts once containers created from now on are ready.
         """
         async with self.lock:
             view = self.view(service)
@@ -465,19 +468,28 @@ class Controller:
                     f"{service} is not adopted yet or has label errors; no canary"
                 )
             colorview = view.color(target)
-            if target is not base and not colorview.ready:
+            waiting = await_ready and target is not base
+            if target is not base and not waiting and not colorview.ready:
                 raise canaries.CanaryRefused(
                     f"{target} of {service} is not ready ({colorview.routable} of "
                     f"{colorview.replicas} routable container(s))"
                 )
-            if target is not base and promotion.blocking_mark(view, known, target) is not None:
+            blocked = promotion.blocking_mark(view, known, target) is not None
+            if target is not base and not waiting and blocked:
                 raise canaries.CanaryRefused(
                     f"{target} of {service} is marked {known.marks[target].kind} and has no "
                     "newer container; deploy it again first"
                 )
             now = self.clock()
             new = canaries.start(
-                service, target, base, steps=steps, interval=interval, limits=limits, now=now
+                service,
+                target,
+                base,
+                steps=steps,
+                interval=interval,
+                limits=limits,
+                now=now,
+                await_after=self.daemon_now() if waiting else None,
             )
             state, _ = canaries.with_record(
                 canaries.with_canary(self.state, new),
@@ -487,11 +499,11 @@ class Controller:
                 reason=canaries.REASON_STEP,
                 actor=actor,
                 now=now,
-                detail={"step": 0, "weight": new.weight, "verdict": "started"},
+                detail={"step": 0, "weight": new.weight, "verdict": str(new.phase)},
                 history_limit=self.settings.history_limit,
             )
             await self._persist(state)
-            self._canary_served(new, actor=actor, verdict="started")
+            self._canary_served(new, actor=actor, verdict=str(new.phase))
             return new
 
     async def canary_event(

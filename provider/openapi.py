@@ -182,7 +182,7 @@ _CANARY: dict[str, Any] = {
     "properties": {
         "color": _COLOR,
         "base": _COLOR,
-        "phase": {"type": "string", "enum": ["running", "promoted", "aborted"]},
+        "phase": {"type": "string", "enum": ["waiting", "running", "promoted", "aborted"]},
         "steps": {"type": "array", "items": {"type": "integer"}},
         "step": {"type": "integer", "minimum": 0},
         "weight": {"type": "integer", "minimum": 0, "maximum": 100},
@@ -198,6 +198,7 @@ _CANARY: dict[str, Any] = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "ended": {"type": "number", "nullable": True},
         "reason": {"type": "string", "nullable": True},
+        "created_after": {"type": "number", "nullable": True},
         "analysis": {"type": "string", "enum": ["traefik-metrics", "health-only"]},
     },
 }
@@ -232,6 +233,10 @@ _CANARY_REQUEST: dict[str, Any] = {
         "max_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
         "max_p99_ms": {"type": "number", "nullable": True, "exclusiveMinimum": True, "minimum": 0},
         "min_requests": {"type": "integer", "minimum": 0},
+        "await_ready": {
+            "type": "boolean",
+            "description": "reserve before a deploy: start once new containers are ready",
+        },
     },
 }
 

@@ -51,6 +51,10 @@ class CanaryRefused(BlueGreenError):
 class Phase(enum.StrEnum):
     """Where a canary is."""
 
+    #: Reserved before its deploy (``await_ready``): weight 0, automatic promotion of
+    #: the color suspended; the first step starts when containers created after the
+    #: reservation are ready.
+    WAITING = "waiting"
     #: Its step's weight is served; the step's window is measured until it is judged.
     RUNNING = "running"
     #: It reached 100: the service switched to its color (history reason ``canary``).
@@ -126,7 +130,12 @@ class OperatorPromote:
     actor: str = "api"
 
 
-Event = StepResult | OperatorAbort | OperatorPromote
+@dataclass(frozen=True)
+class ColorReady:
+    """A waiting canary's new containers are ready: its first step starts."""
+
+
+Event = StepResult | OperatorAbort | OperatorPromote | ColorReady
 
 
 @dataclass(frozen=True)
@@ -154,15 +163,18 @@ class Canary:
     warnings: tuple[str, ...] = ()
     ended: float | None = None
     reason: str | None = None
+    #: Waiting canaries: only containers created after this (daemon clock) count.
+    created_after: float | None = None
 
     @property
     def running(self) -> bool:
-        return self.phase is Phase.RUNNING
+        """Not finished: it owns the service's switches (waiting or stepping)."""
+        return self.phase in (Phase.WAITING, Phase.RUNNING)
 
     @property
     def weight(self) -> int:
-        """The canary color's share now, in percent (0 once it ended)."""
-        return self.steps[self.step] if self.running else 0
+        """The canary color's share now, in percent (0 while waiting and once it ended)."""
+        return self.steps[self.step] if self.phase is Phase.RUNNING else 0
 
     def weights(self) -> dict[Color, int]:
         """Both colors' weights as served while it runs."""
@@ -245,13 +257,22 @@ def start(
     interval: float,
     limits: Limits,
     now: float,
+    await_after: float | None = None,
 ) -> Canary:
-    """A new running canary at its first step. ``steps`` end at 100 (see :func:`parse_steps`)."""
+    """A new canary at its first step, or WAITING for containers created after ``await_after``.
+
+    ``steps`` end at 100 (see :func:`parse_steps`).
+    """
     if color is base:
-        raise CanaryRefused(f"{color} is the active color of {service}; a canary needs the idle one")
+        raise CanaryRefused(
+            f"{color} is the active color of {service}; a canary needs the idle one"
+        )
     if steps == (100,):
         raise BadRequest("field 'steps' needs a step below 100 (use POST /switch to switch)")
-    return Canary(service, color, base, steps, interval, limits, now, now)
+    phase = Phase.RUNNING if await_after is None else Phase.WAITING
+    return Canary(
+        service, color, base, steps, interval, limits, now, now, phase, created_after=await_after
+    )
 
 
 def judge(
@@ -319,6 +340,12 @@ def apply(canary: Canary, event: Event, now: float) -> Canary:
         return replace(canary, phase=Phase.PROMOTED, ended=now, reason=f"promoted by {event.actor}")
     if isinstance(event, OperatorAbort):
         return replace(canary, phase=Phase.ABORTED, ended=now, reason=event.reason)
+    if isinstance(event, ColorReady):
+        if canary.phase is not Phase.WAITING:
+            raise IllegalTransition(f"the canary of {canary.service} is already stepping")
+        return replace(canary, phase=Phase.RUNNING, step_started=now)
+    if canary.phase is Phase.WAITING:
+        raise IllegalTransition(f"the canary of {canary.service} waits for {canary.color}")
     if event.verdict is Verdict.EXTEND:
         return replace(canary, extensions=canary.extensions + 1)
     results = (*canary.results, event)
@@ -394,8 +421,10 @@ def with_rejected(state: State, service: str, color: Color, *, since: float, rea
 
 
 def weights(state: State) -> dict[str, dict[Color, int]]:
-    """The weights of every running canary, for the renderer."""
-    return {name: c.weights() for name, c in sorted(state.canaries.items()) if c.running}
+    """The weights of every stepping canary, for the renderer."""
+    return {
+        name: c.weights() for name, c in sorted(state.canaries.items()) if c.phase is Phase.RUNNING
+    }
 
 
 # -- JSON (status and the state file) ------------------------------------------
@@ -422,6 +451,7 @@ def to_json(canary: Canary, *, next_decision_at: float | None = None) -> dict[st
         "warnings": list(canary.warnings),
         "ended": canary.ended,
         "reason": canary.reason,
+        "created_after": canary.created_after,
     }
 
 
@@ -472,6 +502,7 @@ def from_json(service: str, raw: Any) -> Canary:
         warnings=tuple(str(w) for w in raw.get("warnings", [])),
         ended=None if raw.get("ended") is None else float(raw["ended"]),
         reason=None if raw.get("reason") is None else str(raw["reason"]),
+        created_after=None if raw.get("created_after") is None else float(raw["created_after"]),
     )
 
 
