@@ -13,6 +13,7 @@ from tests.canary_stack import (
     start_stack,
     wait_canary,
     wait_children,
+    weighted_children,
 )
 from tests.harness.provider import ProviderFactory
 from tests.harness.stack import body_of
