@@ -104,6 +104,18 @@ class ProviderClient:
         """``POST /retire``: ``color`` is about to be stopped; 409 if it is active."""
         return self._object("POST", "/retire", service, {"service": service, "color": color})
 
+    def canary(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /canary``: start (or reserve, ``await_ready``) a weighted canary."""
+        return self._object("POST", "/canary", service, {"service": service, **body})
+
+    def canary_abort(self, service: str) -> dict[str, Any]:
+        """``POST /canary/abort``: weight 0 now; the canary color is marked rejected."""
+        return self._object("POST", "/canary/abort", service, {"service": service})
+
+    def canary_promote(self, service: str) -> dict[str, Any]:
+        """``POST /canary/promote``: skip the remaining steps and switch."""
+        return self._object("POST", "/canary/promote", service, {"service": service})
+
     # -- plumbing -------------------------------------------------------------
 
     def _protocol(self, what: str) -> ProviderProtocolError:
