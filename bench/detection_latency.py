@@ -38,7 +38,7 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
 from tests.infra.ports import LOOPBACK, free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from switch_measure import HealthyEvents  # noqa: E402
+from switch_measure import HealthyEvents, percentile  # noqa: E402
 
 SERVICE = "web"
 ROUND_TIMEOUT_S = 20.0
@@ -95,12 +95,6 @@ def _active(config: dict[str, Any]) -> str:
     services = config.get("http", {}).get("services", {})
     weighted = services.get(SERVICE, {}).get("weighted", {}).get("services", [])
     return str(weighted[0]["name"]).removeprefix(f"{SERVICE}-") if weighted else ""
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _ms(value: float) -> str:
@@ -171,13 +165,13 @@ def main() -> int:
         print(f"detection latency over {len(latencies)} promotions (--promote-after 0)")
         print("  health_status: healthy event -> changed /traefik body")
         print(f"    p50  {_ms(statistics.median(latencies))}")
-        print(f"    p90  {_ms(_percentile(latencies, 0.90))}")
-        print(f"    p99  {_ms(_percentile(latencies, 0.99))}")
+        print(f"    p90  {_ms(percentile(latencies, 0.90))}")
+        print(f"    p99  {_ms(percentile(latencies, 0.99))}")
         print(f"    max  {_ms(max(latencies))}")
         print(f"    mean {_ms(statistics.fmean(latencies))}")
         print(
             "  measurement resolution: /traefik poll round trip"
-            f" p50 {_ms(statistics.median(trips))}, p99 {_ms(_percentile(trips, 0.99))}"
+            f" p50 {_ms(statistics.median(trips))}, p99 {_ms(percentile(trips, 0.99))}"
             f" ({len(trips)} polls)"
         )
         return 0

@@ -30,9 +30,9 @@ from aiohttp import web
 from provider import logs
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
-from provider.model import Color, Container, Health, State
-from provider.render import render, serialize
-from provider.routing import observe
+from provider.core.model import Color, Container, Health, State
+from provider.core.render import render, serialize
+from provider.core.routing import observe
 from provider.settings import Settings
 
 
@@ -89,7 +89,7 @@ def _serve(port: int, services: int, ready: multiprocessing.synchronize.Event) -
         controller = Controller(settings, State())
         app = create_app(controller)
         await controller.replace_containers(fleet(services))
-        controller.mark_synced()
+        await controller.mark_synced()
 
         async def uncached(request: web.Request) -> web.Response:
             c = request.app[CONTROLLER]

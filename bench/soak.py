@@ -39,6 +39,9 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
 from tests.infra.ports import free_port  # noqa: E402
 from tests.infra.traefik import TraefikFactory  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from switch_measure import percentile  # noqa: E402  (the benches' one definition)
+
 PREFIX = "bgsoak"
 HOST = "web.test"
 
@@ -51,11 +54,6 @@ def proc_sample(pid: int) -> tuple[int, int]:
             rss = int(line.split()[1])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return rss, fds
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def run(args: argparse.Namespace, work: Path) -> None:

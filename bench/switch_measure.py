@@ -236,7 +236,7 @@ def measure(title: str, load: str, result: LoadResult, timeline: Timeline) -> Ph
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
+    """Nearest-rank percentile; 0 for no values. The one definition every bench uses."""
     if not values:
         return 0.0
     ordered = sorted(values)

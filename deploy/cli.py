@@ -20,11 +20,14 @@ from types import FrameType
 from typing import Any
 
 from deploy import render_table
-from deploy.canary import CanaryPlan, canary_rollout, parse_ms, parse_percent
+from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
+from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, UsageError
-from deploy.rollout import DEFAULT_COMPOSE_SERVICE, DeployPlan, Reporter, deploy, rollback
+from deploy.rollback import rollback
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, Reporter
+from deploy.snapshot import parse_service, parse_status
 from provider import settings as provider_settings
 from provider.errors import SettingsError, StateFileError
 
@@ -36,10 +39,11 @@ exit codes: 0 done; 1 deploy/rollback failed (active color left serving); 2 bad 
 
 
 def _seconds(raw: str) -> float:
-    value = float(raw.removesuffix("s"))
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError("expected seconds between 0 and 86400")
-    return value
+    """The provider's own seconds parser, with argparse's way of reporting an error."""
+    try:
+        return provider_settings.parse_seconds(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common() -> argparse.ArgumentParser:
@@ -224,9 +228,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if args.json:
             _print_json(doc)
         elif args.service:
-            print(render_table.service_text(doc, now))
+            print(render_table.service_text(parse_service(doc), now))
         else:
-            print(render_table.status_all_text(doc, now))
+            print(render_table.status_all_text(parse_status(doc), now))
         for line in render_table.canary_lines(doc):
             print(line)
         return 0

@@ -207,11 +207,6 @@ class Compose:
             env=env, capture=False, timeout=COMMAND_TIMEOUT_S,
         )  # fmt: skip
 
-    def container_ids(self, service: str) -> list[str]:
-        """Full ids of ``service``'s containers, running or not."""
-        out = self._run("ps", "-a", "-q", service, capture=True, timeout=QUERY_TIMEOUT_S)
-        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
-
     def stop(self, service: str) -> None:
         """``stop`` (never ``rm``): the containers stay for a fast rollback."""
         self._run("stop", service, capture=False, timeout=COMMAND_TIMEOUT_S)

@@ -76,6 +76,12 @@ class TokenError(ApiError):
     exit_code = 4
 
 
+class MissingToken(CliError):
+    """The command must switch through the API and no token was given; nothing was changed."""
+
+    exit_code = 4
+
+
 class UnknownServiceError(ApiError):
     """404 for a service no container carries."""
 

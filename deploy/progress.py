@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot
+from provider.core.model import Color, PromoteMode
+from provider.core.promotion import Stage
 
 #: Pending-promotion stages in which the provider will not switch on its own.
-OPERATOR_STAGES = frozenset({"manual", "disabled"})
+OPERATOR_STAGES = frozenset({Stage.MANUAL, Stage.DISABLED})
 
 
 class Verdict(enum.StrEnum):
@@ -52,8 +54,6 @@ class RolloutTracker:
     ``exclude`` (a deploy passes the ids that existed before ``compose up``, so
     what is left is exactly what compose created, without asking compose).
 
-    ``first_deploy``: the provider did not know the service before, so traffic
-    has moved once the provider adopted it with ``target`` active.
     ``restarting``: the watched containers were stopped and have just been
     started again, so a snapshot that still shows them exited is stale: exited
     counts as a failure only after the container was seen running.
@@ -61,21 +61,19 @@ class RolloutTracker:
 
     def __init__(
         self,
-        target: str,
+        target: Color,
         watched: Iterable[str] = (),
         *,
         exclude: Iterable[str] = (),
-        first_deploy: bool = False,
         restarting: bool = False,
     ) -> None:
         self.target = target
         self.watched = tuple(watched)
         self.exclude = tuple(exclude)
-        self.first_deploy = first_deploy
         self.restarting = restarting
         self._ran: set[str] = set()
         self._phases: dict[str, str] = {}
-        self._pending_stage: str | None = None
+        self._pending_stage: Stage | str | None = None
         self._missing_reported = -1
 
     def _mine(self, containers: Iterable[ContainerSnapshot]) -> list[ContainerSnapshot]:
@@ -104,16 +102,15 @@ class RolloutTracker:
         self._missing_reported = missing
 
         promotion = snap.pending
-        stage = promotion.get("stage") if isinstance(promotion, dict) else None
+        stage = promotion.stage if promotion is not None else None
         if (
             stage != self._pending_stage
-            and isinstance(promotion, dict)
-            and promotion.get("color") == self.target
-            and stage != "not_routable"
+            and promotion is not None
+            and promotion.color == self.target
+            and stage != Stage.NOT_ROUTABLE
         ):
-            why = promotion.get("waiting_for") or promotion.get("detail") or stage
-            lines.append(f"promotion: {why}")
-        self._pending_stage = stage if isinstance(stage, str) else None
+            lines.append(f"promotion: {promotion.why}")
+        self._pending_stage = stage
 
         all_routable = bool(mine) and missing <= 0 and all(c.routable for c in mine)
         if snap.active == self.target and snap.adopted and all_routable:
@@ -125,7 +122,7 @@ class RolloutTracker:
         if failing:
             return Step(Verdict.FAILED, tuple(lines), failing)
         if all_routable and color.ready:
-            operator = stage in OPERATOR_STAGES or color.promote == "manual"
+            operator = stage in OPERATOR_STAGES or color.promote == PromoteMode.MANUAL
             return Step(
                 Verdict.READY,
                 tuple(lines),

@@ -1,6 +1,7 @@
 """Readable text for ``bluegreen status``, ``history`` and ``switch``.
 
-Pure: JSON documents from the API in, strings out. ``now`` is passed in so
+Pure: the snapshots of ``deploy/snapshot.py`` (``/status``) and the API's
+history and switch answers in, strings out. ``now`` is passed in so
 the output of a given document is stable (and testable).
 """
 
@@ -10,7 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deploy.snapshot import COLORS
+from deploy.snapshot import ColorSnapshot, ServiceSnapshot, StatusSnapshot, SwitchSnapshot
+from provider.core.model import Color
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -44,59 +46,40 @@ def when(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
 
-def _switch(record: Mapping[str, Any] | None, now: float) -> str:
-    if not record:
+def _switch(record: SwitchSnapshot | None, now: float) -> str:
+    if record is None:
         return "never"
-    origin = record.get("from") or "(none)"
-    return (
-        f"{origin} → {record.get('to')} {ago(record.get('at'), now)} "
-        f"({record.get('reason')}, {record.get('actor')})"
-    )
+    origin = record.from_color or "(none)"
+    return f"{origin} → {record.to_color} {ago(record.at, now)} ({record.reason}, {record.actor})"
 
 
-def _pending(svc: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    """``pending_promotion`` / ``pending_rollback`` (or the older nested shape)."""
-    item = svc.get(f"pending_{kind}")
-    if isinstance(item, dict) and "stage" not in item:
-        item = item.get(kind)
-    nested = svc.get("pending_promotion")
-    if item is None and isinstance(nested, dict) and "stage" not in nested:
-        item = nested.get(kind)
-    return item if isinstance(item, dict) else None
-
-
-def _color_summary(color: Mapping[str, Any]) -> str:
-    containers = color.get("containers") or []
-    if not containers:
+def _color_summary(color: ColorSnapshot) -> str:
+    if not color.containers:
         return "-"
-    running = sum(1 for c in containers if c.get("state") == "running")
-    text = f"{color.get('routable', 0)}/{color.get('replicas', 1)} routable"
-    if running < len(containers):
-        text += f", {len(containers) - running} stopped"
+    running = sum(1 for c in color.containers if c.state == "running")
+    text = f"{color.routable}/{color.replicas} routable"
+    if running < len(color.containers):
+        text += f", {len(color.containers) - running} stopped"
     return text
 
 
-def status_all_text(doc: Mapping[str, Any], now: float) -> str:
+def status_all_text(status: StatusSnapshot, now: float) -> str:
     """``bluegreen status``: one line per service, then Docker's state."""
-    services: Mapping[str, Any] = doc.get("services") or {}
-    docker = doc.get("docker") or {}
     rows = []
-    for name in sorted(services):
-        svc = services[name]
-        colors = svc.get("colors") or {}
+    for name in sorted(status.services):
+        svc = status.services[name]
         notes = []
-        if svc.get("errors"):
-            notes.append(f"{len(svc['errors'])} error(s)")
-        pending = _pending(svc, "promotion")
-        if pending:
-            notes.append(f"promotion of {pending.get('color')}: {pending.get('stage')}")
+        if svc.errors:
+            notes.append(f"{len(svc.errors)} error(s)")
+        if svc.pending:
+            notes.append(f"promotion of {svc.pending.color}: {svc.pending.stage}")
         rows.append(
             [
                 name,
-                str(svc.get("active")),
-                _color_summary(colors.get("blue") or {}),
-                _color_summary(colors.get("green") or {}),
-                _switch(svc.get("last_switch"), now),
+                str(svc.active),
+                _color_summary(svc.color(Color.BLUE)),
+                _color_summary(svc.color(Color.GREEN)),
+                _switch(svc.last_switch, now),
                 "; ".join(notes) or "-",
             ]
         )
@@ -105,68 +88,60 @@ def status_all_text(doc: Mapping[str, Any], now: float) -> str:
         lines.append(table(["SERVICE", "ACTIVE", "BLUE", "GREEN", "LAST SWITCH", "NOTES"], rows))
     else:
         lines.append("no services: no container carries a bluegreen.service label")
-    state = docker.get("status", "unknown")
-    extra = f" ({docker['error']})" if docker.get("error") else ""
-    synced = "" if doc.get("synced", True) else ", first sync not done"
-    lines.append(f"docker: {state}{extra}{synced}")
-    for problem in doc.get("unassigned_errors") or []:
+    extra = f" ({status.docker_error})" if status.docker_error else ""
+    synced = "" if status.synced else ", first sync not done"
+    lines.append(f"docker: {status.docker_status}{extra}{synced}")
+    for problem in status.unassigned_errors:
         lines.append(f"label problem: {problem}")
     return "\n".join(lines)
 
 
-def service_text(svc: Mapping[str, Any], now: float) -> str:
+def service_text(svc: ServiceSnapshot, now: float) -> str:
     """``bluegreen status SERVICE``: colors, containers, last switch, pending, errors."""
-    colors = svc.get("colors") or {}
-    active = svc.get("active")
-    head = f"{svc.get('service')}: active {active}"
-    if svc.get("previous"):
-        head += f" (previous {svc['previous']})"
-    if not svc.get("adopted", True):
+    head = f"{svc.service}: active {svc.active}"
+    if svc.previous:
+        head += f" (previous {svc.previous})"
+    if not svc.adopted:
         head += " (not adopted yet: no color has been routable)"
-    lines = [head, f"last switch: {_switch(svc.get('last_switch'), now)}"]
+    lines = [head, f"last switch: {_switch(svc.last_switch, now)}"]
     rows = []
-    for color in COLORS:
-        view = colors.get(color) or {}
-        mark = "*" if color == active else " "
-        for c in view.get("containers") or []:
+    for color in Color:
+        view = svc.color(color)
+        mark = "*" if color == svc.active else " "
+        for c in view.containers:
             rows.append(
                 [
                     f"{mark}{color}",
-                    str(c.get("name") or "-"),
-                    str(c.get("id") or "-")[:12],
-                    str(c.get("state")),
-                    str(c.get("health")),
-                    "yes" if c.get("routable") else "no",
-                    str(c.get("address") or "-"),
-                    ago(c.get("created"), now),
+                    c.name or "-",
+                    c.id[:12] or "-",
+                    c.state,
+                    c.health,
+                    "yes" if c.routable else "no",
+                    c.address or "-",
+                    ago(c.created, now),
                 ]
             )
-        if not view.get("containers"):
+        if not view.containers:
             rows.append([f"{mark}{color}", "(no containers)", "", "", "", "", "", ""])
     headers = ["COLOR", "CONTAINER", "ID", "STATE", "HEALTH", "ROUTABLE", "ADDRESS", "CREATED"]
     lines.append(table(headers, rows))
-    for color in COLORS:
-        view = colors.get(color) or {}
-        readiness = "ready" if view.get("ready") else "not ready"
-        lines.append(
-            f"{color}: {view.get('routable', 0)} of {view.get('replicas', 1)} required "
-            f"routable, {readiness}"
-        )
-    for kind in ("promotion", "rollback"):
-        item = _pending(svc, kind)
+    for color in Color:
+        view = svc.color(color)
+        readiness = "ready" if view.ready else "not ready"
+        lines.append(f"{color}: {view.routable} of {view.replicas} required routable, {readiness}")
+    for kind, item in (("promotion", svc.pending), ("rollback", svc.pending_rollback)):
         if item:
-            why = item.get("waiting_for") or item.get("detail") or item.get("stage")
-            lines.append(f"pending {kind} to {item.get('color')}: {why}")
-    for color in COLORS:
-        for c in (colors.get(color) or {}).get("containers") or []:
-            output = str(c.get("health_output") or "").strip()
-            if c.get("health") == "unhealthy" and output:
-                lines.append(f"{c.get('name')}: last healthcheck: {output.splitlines()[-1]}")
-    for error in svc.get("errors") or []:
+            lines.append(f"pending {kind} to {item.color}: {item.why}")
+    for color in Color:
+        for c in svc.color(color).containers:
+            output = c.health_output.strip()
+            if c.health == "unhealthy" and output:
+                lines.append(f"{c.name}: last healthcheck: {output.splitlines()[-1]}")
+    for error in svc.errors:
         lines.append(f"error: {error}")
-    if svc.get("serving_last_good_config"):
+    if svc.serving_last_good_config:
         lines.append("serving the last good config until the labels are fixed")
-    if not svc.get("docker_connected", True):
+    if not svc.docker_connected:
         lines.append("docker: disconnected (serving the last known containers)")
     return "\n".join(lines)
 

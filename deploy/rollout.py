@@ -1,20 +1,12 @@
-"""``bluegreen deploy`` and ``bluegreen rollback``: the steps, their progress and their failures.
+"""What ``bluegreen deploy`` and ``bluegreen rollback`` share: polling, reports, guarded stops.
 
-Deploy, for service S whose active color is A and idle color T:
-
-1. ask the provider which color is active (a service it does not know yet is
-   a first deploy, to blue);
-2. ``compose up -d --no-deps --force-recreate S-T`` with ``BLUEGREEN_IMAGE``;
-3. follow T's new containers (created → starting → healthy) through
-   ``/status`` until the provider promotes T (or switch through the API when
-   the service is ``promote=manual`` or auto-promotion is off);
-4. wait ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
-5. print one summary line.
-
-Any failure before the switch (timeout, a new container unhealthy or exited,
-compose or the provider failing, Ctrl-C) stops T's new containers and leaves A
-serving; traffic never depended on them. The one exception is checked, not
-assumed: if the provider already made T active, T is left running.
+``deploy/deploy_rollout.py`` brings up a new color and switches to it;
+``deploy/rollback.py`` switches back to the previous one. Both drive the
+provider through :class:`ProviderApi` and compose through :class:`ComposeApi`
+(Protocols: ``deploy.client.ProviderClient`` and ``deploy.compose.Compose``
+in production, fakes in the tests), follow ``/status`` with a
+:class:`Rollout`, and never stop the active color
+(:meth:`Rollout.stop_unless_active`).
 """
 
 from __future__ import annotations
@@ -22,16 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from deploy.client import ProviderClient
-from deploy.compose import Compose
 from deploy.errors import (
     CliError,
     ComposeError,
-    ComposeFileProblem,
     Interrupted,
-    NothingToRollBack,
     ProviderUnreachable,
     RolloutFailed,
     SwitchRefusedError,
@@ -39,7 +27,8 @@ from deploy.errors import (
     UnknownServiceError,
 )
 from deploy.progress import RolloutTracker, Verdict
-from deploy.snapshot import ContainerSnapshot, ServiceSnapshot, other_color, parse_service
+from deploy.snapshot import ContainerSnapshot, ServiceSnapshot, parse_service
+from provider.core.model import Color
 
 DEFAULT_COMPOSE_SERVICE = "{service}-{color}"
 #: How long the provider may be unreachable mid-rollout before we give up.
@@ -49,6 +38,45 @@ OPERATOR_SWITCH_AFTER_S = 5.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+
+class ProviderApi(Protocol):
+    """The provider's HTTP API as the rollouts use it (``deploy.client.ProviderClient``)."""
+
+    token: str | None
+
+    def status(self, service: str | None = None) -> dict[str, Any]: ...
+
+    def switch(
+        self,
+        service: str,
+        color: str | None = None,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def rollback(
+        self, service: str, *, force: bool = False, color: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def retire(self, service: str, color: str) -> dict[str, Any]: ...
+
+
+class ComposeApi(Protocol):
+    """Docker Compose as the rollouts use it (``deploy.compose.Compose``)."""
+
+    def describe(self) -> str: ...
+
+    def require_services(self, *names: str) -> None: ...
+
+    def check_image(self, service: str, image: str) -> None: ...
+
+    def up(self, service: str, image: str | None) -> None: ...
+
+    def stop(self, service: str) -> None: ...
+
+    def start(self, service: str) -> None: ...
 
 
 class Reporter:
@@ -65,22 +93,6 @@ class Reporter:
     def line(self, text: str) -> None:
         self.stream.write(f"[{self.elapsed():6.1f}s] {text}\n")
         self.stream.flush()
-
-
-@dataclass(frozen=True)
-class DeployPlan:
-    """What ``bluegreen deploy`` was asked to do."""
-
-    service: str
-    image: str | None = None
-    timeout: float = 180.0
-    drain: float = 15.0
-    keep_old: bool = False
-    compose_service: str = DEFAULT_COMPOSE_SERVICE
-    poll_interval: float = 0.25
-
-    def compose_name(self, color: str) -> str:
-        return self.compose_service.format(service=self.service, color=color)
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,8 @@ class Outcome:
         }
 
 
-def _describe(containers: Sequence[ContainerSnapshot]) -> list[str]:
+def describe_containers(containers: Sequence[ContainerSnapshot]) -> list[str]:
+    """Each container's state, health and last healthcheck lines, for a failure report."""
     lines: list[str] = []
     for c in containers:
         lines.append(f"  {c.name or c.id} ({c.id[:12]}): {c.state}, health {c.health}")
@@ -133,12 +146,12 @@ def _describe(containers: Sequence[ContainerSnapshot]) -> list[str]:
     return lines
 
 
-class _Rollout:
-    """Shared polling machinery of deploy and rollback."""
+class Rollout:
+    """Polling, the operator switch and the guarded stop: shared by deploy and rollback."""
 
     def __init__(
         self,
-        client: ProviderClient,
+        client: ProviderApi,
         service: str,
         out: Reporter,
         clock: Clock,
@@ -206,7 +219,7 @@ class _Rollout:
             self.sleep(self.poll_interval)
         return Verdict.WAITING, tracker.not_ready(self.last)
 
-    def _operator_switch(self, target: str) -> bool:
+    def _operator_switch(self, target: Color) -> bool:
         """The provider will not promote on its own: switch through the API."""
         self.out.line(f"{target} is ready; switching through the API (needs BLUEGREEN_TOKEN)")
         try:
@@ -217,7 +230,7 @@ class _Rollout:
         return True
 
     def stop_unless_active(
-        self, compose: Compose, compose_name: str, color: str, what: str = "new"
+        self, compose: ComposeApi, compose_name: str, color: Color, what: str = "new"
     ) -> str | None:
         """Retire ``color`` at the provider, then stop its containers unless it is active.
 
@@ -251,16 +264,16 @@ class _Rollout:
         if known is not None and known.active == color and known.adopted:
             return self._leave_running(color)
         self.out.line(f"stopping the {what} {color} containers ({compose_name})")
-        _compose_step(compose, compose_name, lambda: compose.stop(compose_name))
+        compose_step(compose, compose_name, lambda: compose.stop(compose_name))
         if not retired:
             self._check_not_active_after_stop(color, compose, compose_name)
         return None
 
-    def _leave_running(self, color: str) -> str:
+    def _leave_running(self, color: Color) -> str:
         self.out.line(f"{color} is the active color now; leaving its containers running")
         return f"the provider made {color} active meanwhile"
 
-    def _check_not_active_after_stop(self, color: str, compose: Compose, name: str) -> None:
+    def _check_not_active_after_stop(self, color: Color, compose: ComposeApi, name: str) -> None:
         """Without a retire mark the watcher may have switched to ``color`` during the stop."""
         try:
             after = self.snapshot()
@@ -275,150 +288,7 @@ class _Rollout:
             )
 
 
-def deploy(
-    client: ProviderClient,
-    open_compose: Callable[[], Compose],
-    plan: DeployPlan,
-    out: Reporter,
-    *,
-    clock: Clock = time.monotonic,
-    sleep: Sleep = time.sleep,
-) -> Outcome:
-    """Steps 1-5; on failure clean up, raise :class:`RolloutFailed` or :class:`Interrupted`."""
-    started = clock()
-    run = _Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
-    # 1. Which color is live?
-    try:
-        snap: ServiceSnapshot | None = run.snapshot()
-    except UnknownServiceError:
-        snap = None
-    active = snap.active if snap is not None and snap.adopted else None
-    target = other_color(active) if active else "blue"
-    if snap is not None and not snap.docker_connected:
-        raise RolloutFailed(
-            "the provider has lost its connection to Docker, so it cannot promote anything; "
-            f"nothing was deployed. See `bluegreen status {plan.service}` and the provider's log."
-        )
-    if active and snap is not None and snap.color(active).promote == "manual" and not client.token:
-        raise TokenError(
-            f"{plan.service} is promote=manual, so the deploy must switch through the API: set "
-            "BLUEGREEN_TOKEN (or pass --token) first; nothing was deployed",
-            status=401,
-            code="unauthorized",
-            detail="no token",
-        )
-    if snap is not None and snap.errors:
-        out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
-    compose = open_compose()
-    new_name = plan.compose_name(target)
-    old_name = plan.compose_name(active) if active else None
-    image = plan.image or "the compose file's image"
-    live = f"{active} is live" if active else "first deploy"
-    out.line(f"{plan.service}: {live}; deploying {image} to {target} ({compose.describe()})")
-    # What exists before `up`: everything else of the target color is what compose creates.
-    before = [c.id for c in snap.color(target).containers] if snap is not None else []
-
-    # 2-3. Bring up the target color and follow it until the provider switches.
-    deadline = started + plan.timeout
-    tracker = RolloutTracker(target, exclude=before, first_deploy=active is None)
-    if plan.image:
-        compose.check_image(new_name, plan.image)
-    try:
-        _compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
-        out.line(
-            f"compose started {new_name}; waiting until healthy and promoted "
-            f"(timeout {plan.timeout:g}s)"
-        )
-        verdict, blamed = run.wait(tracker, deadline, may_switch=True)
-        if verdict is not Verdict.SWITCHED:
-            _fail_deploy(run, compose, plan, target, active, verdict, blamed, tracker)
-    except KeyboardInterrupt:
-        out.line("interrupted")
-        _cleanup_after_interrupt(run, compose, new_name, target)
-        raise Interrupted(
-            f"deploy interrupted; {active or 'no color'} keeps serving {plan.service} "
-            f"and the new {target} containers were stopped"
-        ) from None
-    except (RolloutFailed, ComposeFileProblem):
-        raise
-    except CliError as exc:
-        out.line(f"error: {exc.message}")
-        left: str | None = None
-        try:
-            left = run.stop_unless_active(compose, new_name, target)
-        except CliError as cleanup:
-            left = f"stopping them failed: {cleanup.message}"
-            out.line(f"could not stop the new {target} containers: {cleanup.message}")
-        fate = "were stopped" if left is None else f"were left running ({left})"
-        raise RolloutFailed(
-            f"deploy of {plan.service} to {target} failed: {exc.message}\n"
-            f"{active or 'no color'} keeps serving; the new {target} containers {fate}. "
-            f"Fix the cause above and run `bluegreen deploy {plan.service}` again."
-        ) from exc
-
-    switch = (run.last.last_switch if run.last else None) or {}
-    if active is None or not switch:
-        by = "adopted by the provider"
-    else:
-        by = f"{switch.get('reason', '?')} by {switch.get('actor', '?')}"
-    out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
-
-    # 4. Drain, then stop (not remove) the old color.
-    old_stopped = False
-    if active and old_name and not plan.keep_old:
-        try:
-            out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
-            sleep(plan.drain)
-            left = run.stop_unless_active(compose, old_name, active, "old")
-            if left is not None:
-                raise RolloutFailed(
-                    f"{plan.service}: {left}, so {active} was not stopped and is left running "
-                    f"(see `bluegreen history {plan.service}` and `bluegreen status "
-                    f"{plan.service}`)"
-                )
-            old_stopped = True
-            _check_still_serving(run, plan.service, target, active)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"interrupted after the switch: {target} serves {plan.service}; {active} still "
-                f"runs. Stop it with `{compose.describe()} stop {old_name}`, or go back with "
-                f"`bluegreen rollback {plan.service}`"
-            ) from None
-    elif active and plan.keep_old:
-        out.line(f"--keep-old: {active} keeps running for an instant rollback")
-    # 5. Summary.
-    return Outcome(
-        "deployed",
-        plan.service,
-        active,
-        target,
-        clock() - started,
-        image=plan.image,
-        switched_by=by,
-        old_stopped=old_stopped,
-    )
-
-
-def _check_still_serving(run: _Rollout, service: str, target: str, old: str) -> None:
-    """After stopping the old color, say so if the new one serves nothing (exit 1).
-
-    The retire mark keeps the watcher from rolling back to the color being
-    stopped, so a new color that died during the drain leaves the service
-    without a backend: the exit code must not claim success.
-    """
-    try:
-        now = run.snapshot()
-    except CliError:
-        return
-    if now.active == target and now.color(target).routable == 0:
-        raise RolloutFailed(
-            f"{service}: {old} was stopped, but {target} (active) has no routable container "
-            f"now, so nothing serves {service}. Look at `bluegreen status {service}`; "
-            f"`bluegreen rollback {service}` restarts {old} and switches back."
-        )
-
-
-def _compose_step(compose: Compose, service: str, step: Callable[[], None]) -> None:
+def compose_step(compose: ComposeApi, service: str, step: Callable[[], None]) -> None:
     """Run one compose command; if it fails, say whether the service is missing from the file.
 
     The check costs a compose call, so it runs only on failure, never on the happy path.
@@ -430,52 +300,10 @@ def _compose_step(compose: Compose, service: str, step: Callable[[], None]) -> N
         raise
 
 
-def _fail_deploy(
-    run: _Rollout,
-    compose: Compose,
-    plan: DeployPlan,
-    target: str,
-    active: str | None,
-    verdict: Verdict,
-    blamed: tuple[ContainerSnapshot, ...],
-    tracker: RolloutTracker,
+def stop_after_interrupt(
+    run: Rollout, compose: ComposeApi, name: str, color: Color, what: str = "new"
 ) -> None:
-    new_name = plan.compose_name(target)
-    if verdict is Verdict.FAILED:
-        what = ", ".join(f"{c.name or c.id} is {c.phase}" for c in blamed)
-        headline = f"new {target} container(s) failed: {what}"
-    elif not tracker.seen_any(run.last):
-        headline = (
-            f"the provider saw no new {target} container within {plan.timeout:g}s: check that "
-            f"{new_name} carries the labels bluegreen.service={plan.service} and "
-            f"bluegreen.color={target} (with the provider's --label-prefix)"
-        )
-    else:
-        headline = f"{target} was not promoted within {plan.timeout:g}s"
-    run.out.line(headline)
-    for line in _describe(blamed):
-        run.out.line(line)
-    left = run.stop_unless_active(compose, new_name, target)
-    if left is not None:
-        raise RolloutFailed(
-            f"deploy of {plan.service}: {headline}; but {left}, so the new {target} "
-            f"containers were left running. Check `bluegreen status {plan.service}`."
-        )
-    detail = "\n".join(_describe(blamed))
-    raise RolloutFailed(
-        f"deploy of {plan.service} to {target} failed: {headline}\n"
-        + (f"{detail}\n" if detail else "")
-        + f"{active or 'no color'} keeps serving; the new {target} containers were stopped. "
-        f"Next: look at `{compose.describe()} logs {new_name}`, fix the image or its "
-        f"healthcheck, and run `bluegreen deploy {plan.service}` again"
-        + ("" if verdict is Verdict.FAILED else " (or raise --timeout)")
-        + "."
-    )
-
-
-def _cleanup_after_interrupt(
-    run: _Rollout, compose: Compose, name: str, color: str, what: str = "new"
-) -> None:
+    """Ctrl-C before the switch: stop what this command started; a second Ctrl-C says what runs."""
     try:
         run.stop_unless_active(compose, name, color, what)
     except KeyboardInterrupt:
@@ -487,103 +315,3 @@ def _cleanup_after_interrupt(
         raise Interrupted(
             f"deploy interrupted, and stopping the new {color} containers failed: {exc.message}"
         ) from exc
-
-
-def _undeployed_generation(snap: ServiceSnapshot, color: str) -> list[str]:
-    """Names of ``color``'s containers that a deploy created but never promoted.
-
-    The provider's pending promotion lists the idle color's containers created
-    after the last switch (its "generation"): after a failed deploy those are
-    the broken ones, not the version that served before the switch.
-    """
-    pending = snap.pending or {}
-    if pending.get("color") != color:
-        return []
-    members = pending.get("containers") or []
-    return [str(m.get("name") or m.get("id")) for m in members if isinstance(m, dict)]
-
-
-def rollback(
-    client: ProviderClient,
-    open_compose: Callable[[], Compose],
-    service: str,
-    out: Reporter,
-    *,
-    timeout: float = 120.0,
-    compose_service: str = DEFAULT_COMPOSE_SERVICE,
-    poll_interval: float = 0.25,
-    clock: Clock = time.monotonic,
-    sleep: Sleep = time.sleep,
-) -> Outcome:
-    """Switch back to the previous color, starting its stopped containers first."""
-    started = clock()
-    run = _Rollout(client, service, out, clock, sleep, poll_interval)
-    snap = run.snapshot()
-    previous = snap.previous
-    if previous is None or previous == snap.active:
-        raise NothingToRollBack(
-            f"{service} has no previous color to roll back to (it was never switched; "
-            f"see `bluegreen history {service}`)"
-        )
-    if not client.token:
-        raise TokenError(
-            "rollback switches through the API: set BLUEGREEN_TOKEN (or pass --token) to the "
-            "token `bluegreen serve` was started with; nothing was changed",
-            status=401,
-            code="unauthorized",
-            detail="no token",
-        )
-    color = snap.color(previous)
-    newer = _undeployed_generation(snap, previous)
-    if newer:
-        names = ", ".join(newer)
-        raise NothingToRollBack(
-            f"the {previous} containers of {service} ({names}) were created after the last "
-            f"switch, by a deploy that did not take traffic: they are not the version that "
-            f"served before. Deploy the old image instead: `bluegreen deploy {service} "
-            "--image ...`"
-        )
-    if not color.ready:
-        if not color.containers:
-            raise NothingToRollBack(
-                f"no {previous} containers exist for {service} (removed?); nothing to start. "
-                f"Deploy the old image instead: `bluegreen deploy {service} --image ...`"
-            )
-        compose = open_compose()
-        name = compose_service.format(service=service, color=previous)
-        stopped = [c for c in color.containers if c.state != "running"]
-        try:
-            if stopped:
-                out.line(f"starting {len(stopped)} stopped {previous} container(s) ({name})")
-                _compose_step(compose, name, lambda: compose.start(name))
-            ids = [c.id for c in color.containers]
-            out.line(f"waiting until {previous} is routable (timeout {timeout:g}s)")
-            tracker = RolloutTracker(previous, ids, restarting=bool(stopped))
-            verdict, blamed = run.wait(tracker, started + timeout, may_switch=False)
-        except KeyboardInterrupt:
-            out.line("interrupted")
-            _cleanup_after_interrupt(run, compose, name, previous, "restarted")
-            raise Interrupted(
-                f"rollback interrupted; {snap.active} keeps serving {service}"
-            ) from None
-        if verdict is not Verdict.READY:
-            why = "failed" if verdict is Verdict.FAILED else f"not routable within {timeout:g}s"
-            detail = "\n".join(_describe(blamed))
-            if stopped:
-                run.stop_unless_active(compose, name, previous, "restarted")
-            raise RolloutFailed(
-                f"rollback of {service}: {previous} {why}\n"
-                + (f"{detail}\n" if detail else "")
-                + f"{snap.active} keeps serving; nothing was switched."
-            )
-    # Name the color: if the provider's previous color changed meanwhile, it refuses.
-    result = client.rollback(service, color=previous)
-    out.line(f"switched {service}: {snap.active} → {result.get('active', previous)}")
-    return Outcome(
-        "rolled back",
-        service,
-        snap.active,
-        str(result.get("active", previous)),
-        clock() - started,
-        switched_by="rollback by api",
-    )

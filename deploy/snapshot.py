@@ -1,7 +1,8 @@
-"""The provider's ``/status/{service}`` document, normalized into frozen dataclasses.
+"""The provider's ``/status`` documents, normalized into frozen dataclasses.
 
-Pure. The rollout logic reads these, never the raw JSON, so a renamed key in
-the provider fails here, at the edge, with a clear message.
+Pure. The rollout logic and the text renderer read these, never the raw JSON,
+so a renamed key in the provider fails here, at the edge, with a clear
+message. Colors and pending stages are the provider's own enums.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.errors import ProviderProtocolError
-
-COLORS = ("blue", "green")
-
-
-def other_color(color: str) -> str:
-    """The idle counterpart of ``color``."""
-    return "green" if color == "blue" else "blue"
+from provider.core.model import Color
+from provider.core.promotion import Stage
 
 
 @dataclass(frozen=True)
@@ -66,31 +62,67 @@ class ColorSnapshot:
     ready: bool = False
     promote: str | None = None
 
+
+@dataclass(frozen=True)
+class PendingSnapshot:
+    """A promotion or rollback the provider has not made yet, and why.
+
+    ``stage`` is a :class:`Stage`, or the raw text of a stage this CLI does not know.
+    """
+
+    color: Color
+    stage: Stage | str
+    waiting_for: str = ""
+    containers: tuple[ContainerSnapshot, ...] = ()
+
     @property
-    def running(self) -> tuple[ContainerSnapshot, ...]:
-        return tuple(c for c in self.containers if c.state == "running")
+    def why(self) -> str:
+        """What the provider waits for, in words."""
+        return self.waiting_for or str(self.stage)
+
+
+@dataclass(frozen=True)
+class SwitchSnapshot:
+    """The last switch of a service (``last_switch``), as the provider recorded it."""
+
+    to_color: Color | None
+    from_color: Color | None = None
+    reason: str = "?"
+    actor: str = "?"
+    at: float | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
 class ServiceSnapshot:
-    """One service: active color, both colors, last switch, pending promotion, errors.
-
-    ``pending`` is the provider's ``pending_promotion`` object (``kind``, ``color``,
-    ``stage``, ``waiting_for``...), or ``None``.
-    """
+    """One service: active color, both colors, last switch, pending switches, errors."""
 
     service: str
-    active: str
-    previous: str | None
+    active: Color
+    previous: Color | None
     adopted: bool
-    colors: Mapping[str, ColorSnapshot] = field(default_factory=dict)
-    last_switch: Mapping[str, Any] | None = None
-    pending: Mapping[str, Any] | None = None
+    colors: Mapping[Color, ColorSnapshot] = field(default_factory=dict)
+    last_switch: SwitchSnapshot | None = None
+    #: The provider's ``pending_promotion``.
+    pending: PendingSnapshot | None = None
+    pending_rollback: PendingSnapshot | None = None
     errors: tuple[str, ...] = ()
+    serving_last_good_config: bool = False
     docker_connected: bool = True
 
-    def color(self, color: str) -> ColorSnapshot:
+    def color(self, color: Color) -> ColorSnapshot:
         return self.colors.get(color) or ColorSnapshot()
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """``GET /status``: every service, and the provider's view of Docker."""
+
+    services: Mapping[str, ServiceSnapshot]
+    docker_status: str = "unknown"
+    docker_error: str | None = None
+    synced: bool = True
+    unassigned_errors: tuple[str, ...] = ()
 
 
 def _need(doc: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
@@ -131,25 +163,88 @@ def _color(raw: Any) -> ColorSnapshot:
     )
 
 
+def _color_value(raw: Any, where: str) -> Color:
+    try:
+        return Color(raw)
+    except ValueError:
+        raise ProviderProtocolError(
+            f"the provider's {where} names color {str(raw)[:20]!r}, not blue or green"
+        ) from None
+
+
+def _optional_color(raw: Any, where: str) -> Color | None:
+    return _color_value(raw, where) if isinstance(raw, str) else None
+
+
+def _stage(raw: str) -> Stage | str:
+    try:
+        return Stage(raw)
+    except ValueError:
+        return raw  # a newer provider's stage: shown as it is
+
+
+def _pending(raw: Any) -> PendingSnapshot | None:
+    if not isinstance(raw, dict):
+        return None
+    where = "pending switch"
+    containers = raw.get("containers")
+    return PendingSnapshot(
+        color=_color_value(_need(raw, "color", str, where), where),
+        stage=_stage(str(_need(raw, "stage", str, where))),
+        waiting_for=str(raw.get("waiting_for") or ""),
+        containers=tuple(_container(c) for c in containers or ())
+        if isinstance(containers, list)
+        else (),
+    )
+
+
+def _switch(raw: Any) -> SwitchSnapshot | None:
+    if not isinstance(raw, dict):
+        return None
+    where = "last_switch"
+    at, seq = raw.get("at"), raw.get("seq")
+    return SwitchSnapshot(
+        to_color=_optional_color(raw.get("to"), where),
+        from_color=_optional_color(raw.get("from"), where),
+        reason=str(raw.get("reason") or "?"),
+        actor=str(raw.get("actor") or "?"),
+        at=float(at) if isinstance(at, int | float) else None,
+        seq=seq if isinstance(seq, int) else None,
+    )
+
+
 def parse_service(doc: Mapping[str, Any]) -> ServiceSnapshot:
     """``/status/{service}`` JSON to a :class:`ServiceSnapshot`; missing keys raise."""
     where = "/status answer"
-    active = _need(doc, "active", str, where)
+    active = _color_value(_need(doc, "active", str, where), where)
     colors = _need(doc, "colors", dict, where)
-    previous = doc.get("previous")
     errors = doc.get("errors") or []
-    last = doc.get("last_switch")
-    pending = doc.get("pending_promotion")
-    if isinstance(pending, dict) and "stage" not in pending:  # older shape: {"promotion": {...}}
-        pending = pending.get("promotion")
     return ServiceSnapshot(
         service=str(_need(doc, "service", str, where)),
         active=active,
-        previous=previous if isinstance(previous, str) else None,
+        previous=_optional_color(doc.get("previous"), where),
         adopted=bool(doc.get("adopted", True)),
-        colors={c: _color(colors.get(c)) for c in COLORS},
-        last_switch=last if isinstance(last, dict) else None,
-        pending=pending if isinstance(pending, dict) else None,
+        colors={c: _color(colors.get(str(c))) for c in Color},
+        last_switch=_switch(doc.get("last_switch")),
+        pending=_pending(doc.get("pending_promotion")),
+        pending_rollback=_pending(doc.get("pending_rollback")),
         errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
+        serving_last_good_config=bool(doc.get("serving_last_good_config")),
         docker_connected=bool(doc.get("docker_connected", True)),
+    )
+
+
+def parse_status(doc: Mapping[str, Any]) -> StatusSnapshot:
+    """``/status`` JSON (every service) to a :class:`StatusSnapshot`."""
+    services = doc.get("services") or {}
+    if not isinstance(services, dict):
+        raise ProviderProtocolError("the provider's /status answer lacks 'services'")
+    docker = doc.get("docker") or {}
+    unassigned = doc.get("unassigned_errors") or []
+    return StatusSnapshot(
+        services={str(name): parse_service(svc) for name, svc in services.items()},
+        docker_status=str(docker.get("status") or "unknown"),
+        docker_error=str(docker["error"]) if docker.get("error") else None,
+        synced=bool(doc.get("synced", True)),
+        unassigned_errors=tuple(str(e) for e in unassigned),
     )

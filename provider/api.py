@@ -18,22 +18,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from provider import long_poll
 from provider.controller import Controller, SwitchResult
 from provider.core import canary as canaries
+from provider.core.model import Color
+from provider.core.status import marks_json
 from provider.errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
     BadRequest,
     BlueGreenError,
     Forbidden,
-    MethodNotAllowed,
-    NotFound,
     NotReady,
-    PayloadTooLarge,
-    StateFileError,
     Unauthorized,
     UnsupportedMediaType,
 )
 from provider.metrics import Exposition
-from provider.model import Color
 from provider.openapi import SPEC
-from provider.status import marks_json
 
 log = structlog.get_logger("bluegreen.api")
 
@@ -53,23 +53,21 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     controller = request.app[CONTROLLER]
     try:
         response = await handler(request)
-    except BlueGreenError as exc:
+    except BlueGreenError as exc:  # StateFileError: 500 state_write_failed
         response = _error(exc.status, exc.code, exc.detail)
-    except StateFileError as exc:
-        response = _error(500, "state_write_failed", str(exc))
     except web.HTTPRequestEntityTooLarge:
-        exc2 = PayloadTooLarge(f"request body is larger than {request.app[MAX_BODY]} bytes")
-        response = _error(exc2.status, exc2.code, exc2.detail)
+        detail = f"request body is larger than {request.app[MAX_BODY]} bytes"
+        response = _error(413, PAYLOAD_TOO_LARGE, detail)
     except web.HTTPMethodNotAllowed as exc:
-        response = _error(405, MethodNotAllowed.code, f"{request.method} is not allowed here")
+        response = _error(405, METHOD_NOT_ALLOWED, f"{request.method} is not allowed here")
         response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
     except web.HTTPNotFound:
-        response = _error(404, NotFound.code, f"no endpoint at {request.path[:200]}")
+        response = _error(404, NOT_FOUND, f"no endpoint at {request.path[:200]}")
     except web.HTTPException as exc:
         response = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path[:200])
-        response = _error(500, "internal_error", "the provider failed; see its logs")
+        response = _error(500, INTERNAL_ERROR, "the provider failed; see its logs")
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     controller.metrics.api_requests[(request.method, name, response.status)] += 1

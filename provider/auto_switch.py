@@ -4,7 +4,7 @@ It re-evaluates every service after each change of the controller's
 observations or state (the controller notifies its ``changed`` condition) and
 when a hold (``promote_after``, ``rollback_after``) elapses. Decisions are
 computed under the controller's lock, from one consistent snapshot, by the
-pure :func:`provider.promotion.decide`; the switch itself goes through
+pure :func:`provider.core.promotion.decide`; the switch itself goes through
 ``Controller.switch`` like an API call, which re-checks readiness.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import structlog
 
-from provider.controller import Controller
+from provider.controller import Controller, PendingSwitches
 from provider.core import canary as canaries
-from provider.errors import BlueGreenError, StateFileError
-from provider.model import Color
-from provider.promotion import Action, Decision, Pending, Policy, Stage, Timers, decide
+from provider.core.model import Color
+from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
+from provider.errors import BlueGreenError
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")
@@ -96,6 +96,7 @@ class AutoSwitcher:
         connected = controller.docker_connected and controller.synced
         planned: list[_Planned] = []
         wakes: list[float] = []
+        pending: dict[str, PendingSwitches] = {}
         services = controller.observation.services
         for name in list(self.timers):
             if name not in services:
@@ -111,7 +112,9 @@ class AutoSwitcher:
                 connected=connected,
             )
             self.timers[name] = decision.timers
-            self._publish(name, decision)
+            pending[name] = PendingSwitches(decision.promotion, decision.rollback)
+            self._log_stage(name, Action.PROMOTE, decision.promotion)
+            self._log_stage(name, Action.ROLLBACK, decision.rollback)
             if decision.wake_at is not None:
                 wakes.append(decision.wake_at)
             if decision.action is None or decision.target is None:
@@ -123,25 +126,11 @@ class AutoSwitcher:
                 wakes.append(retry_at)
                 continue
             planned.append(_Planned(name, decision.action, decision.target))
-        for pending in (self.controller.pending, self.controller.pending_rollback):
-            for name in [n for n in pending if n not in services]:
-                del pending[name]
+        controller.publish_pending(pending)
         return planned, min(wakes) if wakes else None
 
-    def _publish(self, service: str, decision: Decision) -> None:
-        """Show what is pending in ``/status`` and log each change of stage once."""
-        if decision.promotion is not None:
-            self.controller.pending[service] = decision.promotion.to_json()
-        else:
-            self.controller.pending.pop(service, None)
-        if decision.rollback is not None:
-            self.controller.pending_rollback[service] = decision.rollback.to_json()
-        else:
-            self.controller.pending_rollback.pop(service, None)
-        self._log_stage(service, Action.PROMOTE, decision.promotion)
-        self._log_stage(service, Action.ROLLBACK, decision.rollback)
-
     def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
+        """Log each change of a pending switch's stage once."""
         key = (service, kind)
         stage = pending.stage if pending is not None else None
         if self._stages.get(key) == stage:
@@ -170,7 +159,7 @@ class AutoSwitcher:
                 automatic=True,
                 reject=item.action is Action.ROLLBACK,
             )
-        except (BlueGreenError, StateFileError) as exc:
+        except BlueGreenError as exc:  # refused, or the state file (StateFileError)
             self._retry_at[(item.service, item.action, item.target)] = self.clock() + RETRY_AFTER_S
             log.warning(
                 "auto_switch_failed",

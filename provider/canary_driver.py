@@ -23,9 +23,9 @@ import structlog
 from provider.controller import Controller
 from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
+from provider.core.render import color_service_name
+from provider.core.routing import ColorView
 from provider.errors import BlueGreenError, StateFileError
-from provider.render import color_service_name
-from provider.routing import ColorView
 
 log = structlog.get_logger("bluegreen.canary")
 

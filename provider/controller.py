@@ -16,19 +16,13 @@ from typing import Any
 
 import structlog
 
-from provider import promotion, store, transitions
+from provider import store
 from provider.core import canary as canaries
-from provider.errors import (
-    BadRequest,
-    RetireRefused,
-    StateFileError,
-    SwitchRefused,
-    UnknownService,
-)
-from provider.metrics import Metrics
-from provider.model import Color, Container, ServiceState, State, SwitchRecord
-from provider.render import render, serialize
-from provider.routing import (
+from provider.core import promotion, transitions
+from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
+from provider.core.promotion import Pending
+from provider.core.render import render, serialize
+from provider.core.routing import (
     Observation,
     ServiceView,
     active_color,
@@ -36,14 +30,32 @@ from provider.routing import (
     initial_color,
     keep_shape,
 )
-from provider.routing import observe as group
+from provider.core.routing import observe as group
+from provider.core.status import service_status
+from provider.errors import (
+    BadRequest,
+    CanaryNotRunning,
+    CanaryRefused,
+    RetireRefused,
+    StateFileError,
+    SwitchRefused,
+    UnknownService,
+)
+from provider.metrics import Metrics
 from provider.settings import Settings
-from provider.status import service_status
 
 log = structlog.get_logger("bluegreen.controller")
 
 #: After a failed state write, retry after this many seconds, doubling up to the second.
 STATE_RETRY_DELAYS = (0.5, 30.0)
+
+
+@dataclass(frozen=True)
+class PendingSwitches:
+    """What one service's automatic promotion and rollback wait for; typed until ``/status``."""
+
+    promotion: Pending | None = None
+    rollback: Pending | None = None
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,8 @@ class Controller:
         self.state_write_error: str | None = None
         self.state_retry_delays = STATE_RETRY_DELAYS
         self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        #: Per service, what the watcher's automatic promotion waits for.
-        self.pending: dict[str, dict[str, Any]] = {}
-        #: Per service, what the watcher's automatic rollback waits for.
-        self.pending_rollback: dict[str, dict[str, Any]] = {}
+        #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
+        self._pending: dict[str, PendingSwitches] = {}
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}
@@ -130,17 +140,37 @@ class Controller:
             log.info("docker_clock_offset", offset_s=round(seconds, 3))
         self.daemon_offset = seconds
 
-    def mark_synced(self) -> None:
+    async def mark_synced(self) -> None:
         """The first full sync finished: ``/traefik`` may answer 200 from now on."""
-        if not self.synced:
-            self.synced = True
-            log.info("first_sync_done", services=len(self.observation.services))
+        async with self.lock:
+            if not self.synced:
+                self.synced = True
+                log.info("first_sync_done", services=len(self.observation.services))
+            self.changed.notify_all()
 
-    def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
-        if connected != self.docker_connected:
-            log.info("docker_connection", connected=connected, error=error)
-        self.docker_connected = connected
-        self.docker_error = None if connected else error
+    async def set_docker_connected(self, connected: bool, error: str | None = None) -> None:
+        """Docker answers again, or not; the automatic switcher must notice at once."""
+        async with self.lock:
+            if connected != self.docker_connected:
+                log.info("docker_connection", connected=connected, error=error)
+            self.docker_connected = connected
+            self.docker_error = None if connected else error
+            self.changed.notify_all()
+
+    def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None:
+        """What every service's automatic switch waits for now. Caller holds the lock.
+
+        Replaces the whole table: a service left out has nothing pending.
+        """
+        self._pending = {
+            name: item
+            for name, item in pending.items()
+            if item.promotion is not None or item.rollback is not None
+        }
+
+    def pending(self, service: str) -> PendingSwitches:
+        """What ``service``'s automatic promotion and rollback wait for."""
+        return self._pending.get(service) or PendingSwitches()
 
     async def _refresh(self) -> None:
         """Recompute views, adopt new services, rebuild the body. Caller holds the lock."""
@@ -413,8 +443,7 @@ class Controller:
         except StateFileError:
             log.error("switch_not_persisted", service=service, to=str(target), reason=reason)
             raise
-        self.pending.pop(service, None)
-        self.pending_rollback.pop(service, None)
+        self._pending.pop(service, None)
         self._rebuild()
         self.changed.notify_all()
         if record is not None:
@@ -459,24 +488,22 @@ class Controller:
         async with self.lock:
             view = self.view(service)
             if canaries.running(self.state, service) is not None:
-                raise canaries.CanaryRefused(f"a canary of {service} already runs")
+                raise CanaryRefused(f"a canary of {service} already runs")
             base = self.active(service)
             target = color or base.other
             known = self.state.services.get(service)
             if known is None or view.errors:
-                raise canaries.CanaryRefused(
-                    f"{service} is not adopted yet or has label errors; no canary"
-                )
+                raise CanaryRefused(f"{service} is not adopted yet or has label errors; no canary")
             colorview = view.color(target)
             waiting = await_ready and target is not base
             if target is not base and not waiting and not colorview.ready:
-                raise canaries.CanaryRefused(
+                raise CanaryRefused(
                     f"{target} of {service} is not ready ({colorview.routable} of "
                     f"{colorview.replicas} routable container(s))"
                 )
             blocked = promotion.blocking_mark(view, known, target) is not None
             if target is not base and not waiting and blocked:
-                raise canaries.CanaryRefused(
+                raise CanaryRefused(
                     f"{target} of {service} is marked {known.marks[target].kind} and has no "
                     "newer container; deploy it again first"
                 )
@@ -519,11 +546,11 @@ class Controller:
             self.view(service)
             current = canaries.running(self.state, service)
             if current is None:
-                raise canaries.IllegalTransition(f"no canary of {service} runs")
+                raise CanaryNotRunning(f"no canary of {service} runs")
             if isinstance(event, canaries.StepResult) and (
                 (event.step, event.weight) != (current.step, current.weight)
             ):
-                raise canaries.IllegalTransition(f"the canary of {service} moved on meanwhile")
+                raise CanaryNotRunning(f"the canary of {service} moved on meanwhile")
             if isinstance(event, canaries.OperatorPromote):
                 check_switch(self.view(service), current.color, force=False)
             now = self.clock()
@@ -582,8 +609,7 @@ class Controller:
                 )
             await self._persist(state)
             if record is not None:
-                self.pending.pop(service, None)
-                self.pending_rollback.pop(service, None)
+                self._pending.pop(service, None)
                 self.metrics.switches[(service, canaries.REASON_PROMOTE)] += 1
             verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
             self._canary_served(new, actor=actor, verdict=verdict)
@@ -621,12 +647,13 @@ class Controller:
 
     def status(self, service: str) -> dict[str, Any]:
         view = self.view(service)
+        pending = self.pending(service)
         out = service_status(
             view,
             self.state.services.get(service),
             self.active(service),
-            pending=self.pending.get(service),
-            pending_rollback=self.pending_rollback.get(service),
+            pending=pending.promotion,
+            pending_rollback=pending.rollback,
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
         )

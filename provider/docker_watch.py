@@ -5,14 +5,16 @@ Level-triggered, as Traefik's Docker provider: events are only wake-ups. On
 (running or not), inspects each, and hands the controller the whole set;
 after an event burst it re-lists and re-inspects what the burst touched or
 what the listing shows has changed; a periodic full resync heals anything a
-missed event left wrong. Raw Docker JSON stops here: :func:`normalize` turns
-it into :class:`provider.model.Container`.
+missed event left wrong. Raw Docker JSON stops here:
+:func:`provider.core.docker_normalize.normalize` turns it into
+:class:`provider.core.model.Container`.
 
 Losing Docker (socket gone, daemon restarted, event stream ended: in
 aiodocker a ``None`` from the subscriber) keeps the last observations, marks
 Docker disconnected, and reconnects with capped exponential backoff; the
 automatic switcher decides nothing until the full resync after the
-reconnect has finished.
+reconnect has finished. The watcher and the switcher share nothing but the
+controller: ``provider/server.py`` starts and stops them side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 import aiodocker
@@ -28,9 +29,9 @@ import aiohttp
 import structlog
 from aiodocker.events import DockerEvents
 
-from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
-from provider.model import Container, Health
+from provider.core.docker_normalize import list_signature, normalize, parse_time
+from provider.core.model import Container
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.docker")
@@ -42,7 +43,6 @@ DEBOUNCE_MAX_S = 0.05
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 INSPECT_CONCURRENCY = 8
-MAX_HEALTH_OUTPUT = 500
 #: Plain API calls; the event stream itself has no read timeout.
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
 #: Replay this much of the daemon's event log when subscribing, so nothing that
@@ -65,105 +65,8 @@ EVENT_ACTIONS = (
     "update",
     "health_status",
 )
-_HEALTH = {h.value: h for h in Health}
-_UNSET_TIME = "0001-01-01T00:00:00Z"
 _TIMED_OUT = object()
 DockerFailure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
-
-
-# -- normalizing ----------------------------------------------------------------
-
-
-def parse_time(raw: object) -> float | None:
-    """Docker's RFC 3339 timestamps (nanoseconds, ``Z``) as POSIX seconds; unset is ``None``."""
-    if not isinstance(raw, str) or not raw or raw.startswith("0001-01-01"):
-        return None
-    text = raw.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    main, dot, rest = text.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{main}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
-
-
-def _healthy_since(state: Mapping[str, Any], health: Health) -> float | None:
-    """When the container last became routable, from Docker's own records.
-
-    For a healthcheck: the end of the first check of the current run of
-    passing checks (Docker keeps the last five), never before the start.
-    Without a healthcheck: when it started.
-    """
-    if state.get("Status") != "running":
-        return None
-    started = parse_time(state.get("StartedAt"))
-    if health is Health.NONE:
-        return started
-    if health is not Health.HEALTHY:
-        return None
-    streak: float | None = None
-    for entry in reversed((state.get("Health") or {}).get("Log") or []):
-        if not isinstance(entry, Mapping) or entry.get("ExitCode") != 0:
-            break
-        streak = parse_time(entry.get("End")) or streak
-    if streak is None:
-        return None
-    return max(streak, started) if started is not None else streak
-
-
-def normalize(doc: Mapping[str, Any], prefix: str) -> Container:
-    """One ``GET /containers/{id}/json`` answer as a :class:`Container`."""
-    state: Mapping[str, Any] = doc.get("State") or {}
-    config: Mapping[str, Any] = doc.get("Config") or {}
-    health_doc: Mapping[str, Any] = state.get("Health") or {}
-    health = _HEALTH.get(str(health_doc.get("Status") or "none"), Health.STARTING)
-    output = ""
-    health_log = health_doc.get("Log") or []
-    if health_log and isinstance(health_log[-1], Mapping):
-        output = str(health_log[-1].get("Output") or "").strip()[-MAX_HEALTH_OUTPUT:]
-    labels = {
-        str(k): str(v)
-        for k, v in (config.get("Labels") or {}).items()
-        if str(k).startswith(f"{prefix}.")
-    }
-    networks: dict[str, str] = {}
-    for name, net in ((doc.get("NetworkSettings") or {}).get("Networks") or {}).items():
-        net = net or {}
-        networks[str(name)] = str(net.get("IPAddress") or net.get("GlobalIPv6Address") or "")
-    ports: set[int] = set()
-    for spec in config.get("ExposedPorts") or {}:
-        number, _, proto = str(spec).partition("/")
-        if number.isdigit() and proto in ("", "tcp"):
-            ports.add(int(number))
-    return Container(
-        id=str(doc["Id"]),
-        name=str(doc.get("Name") or "").lstrip("/"),
-        state=str(state.get("Status") or "unknown"),
-        health=health,
-        labels=labels,
-        created=parse_time(doc.get("Created")) or 0.0,
-        networks=networks,
-        network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or "default"),
-        exposed_ports=tuple(sorted(ports)),
-        health_output=output,
-        healthy_since=_healthy_since(state, health),
-    )
-
-
-def list_signature(summary: Mapping[str, Any]) -> tuple[str, str]:
-    """What ``GET /containers/json`` says of a container that inspect would refine.
-
-    ``Status`` reads like ``Up 3 seconds (healthy)``: only the state and the
-    parenthesised health are kept, so the signature changes exactly when a
-    re-inspect is worth it.
-    """
-    status = str(summary.get("Status") or "")
-    health = status[status.rfind("(") :] if status.endswith(")") else ""
-    return str(summary.get("State") or ""), health
 
 
 def _describe(exc: BaseException) -> str:
@@ -175,21 +78,14 @@ def _describe(exc: BaseException) -> str:
 
 
 class DockerWatcher:
-    """Feeds the controller from one Docker Engine and runs the automatic switcher."""
+    """Feeds the controller from one Docker Engine; the server's ``cleanup_ctx`` owns its task."""
 
     def __init__(self, controller: Controller, settings: Settings) -> None:
         self.controller = controller
         self.settings = settings
         self.prefix = settings.label_prefix
-        self.switcher = AutoSwitcher(controller, policy_from(settings), clock=controller.clock)
         self._docker: aiodocker.Docker | None = None
         self._signatures: dict[str, tuple[str, str]] = {}
-
-    async def run(self) -> None:
-        """Watch until cancelled; the switcher runs alongside and stops with it."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._watch(), name="docker-watch")
-            group.create_task(self.switcher.run(), name="auto-switch")
 
     async def close(self) -> None:
         """Release the Docker client if a cancelled session left it open."""
@@ -197,12 +93,13 @@ class DockerWatcher:
         if docker is not None:
             await docker.close()
 
-    async def _watch(self) -> None:
+    async def run(self) -> None:
+        """Watch until cancelled, reconnecting with capped exponential backoff."""
         delay = BACKOFF_FIRST_S
         failures = 0
         while True:
             reason, synced = await self._session()
-            await self._set_connected(False, reason)
+            await self.controller.set_docker_connected(False, reason)
             if synced:
                 delay, failures = BACKOFF_FIRST_S, 0
             failures += 1
@@ -240,8 +137,8 @@ class DockerWatcher:
             )
             await self._full_sync(docker)
             synced = True
-            self.controller.mark_synced()
-            await self._set_connected(True)
+            await self.controller.mark_synced()
+            await self.controller.set_docker_connected(True)
             await self._follow(docker, subscriber)
             reason = "the Docker event stream ended"
         except DockerFailure as exc:
@@ -258,12 +155,6 @@ class DockerWatcher:
             self._docker = None
             await docker.close()
         return reason, synced
-
-    async def _set_connected(self, connected: bool, error: str | None = None) -> None:
-        """Flip the flag and wake the switcher, which must notice at once."""
-        async with self.controller.changed:
-            self.controller.set_docker_connected(connected, error)
-            self.controller.changed.notify_all()
 
     async def _follow(self, docker: aiodocker.Docker, subscriber: Any) -> None:
         """Reconcile after every event burst and every resync interval; return at stream end."""

@@ -7,12 +7,20 @@ aiohttp import, so the core can raise them.
 
 from __future__ import annotations
 
+#: Codes the API answers for failures that are not a :class:`BlueGreenError` raised by
+#: the provider (aiohttp's own routing and body limit, an unexpected exception).
+#: Every other code is the ``code`` of one class below: each code is declared once.
+INTERNAL_ERROR = "internal_error"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+
 
 class BlueGreenError(Exception):
-    """Base of every error the provider reports to a client."""
+    """Base of every error the provider raises (and reports to a client, if one asked)."""
 
     status = 500
-    code = "internal_error"
+    code = INTERNAL_ERROR
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -47,20 +55,6 @@ class UnknownService(BlueGreenError):
     code = "unknown_service"
 
 
-class NotFound(BlueGreenError):
-    """No such endpoint."""
-
-    status = 404
-    code = "not_found"
-
-
-class MethodNotAllowed(BlueGreenError):
-    """The endpoint exists but not with this method."""
-
-    status = 405
-    code = "method_not_allowed"
-
-
 class SwitchRefused(BlueGreenError):
     """The target color cannot take traffic now (not enough routable containers)."""
 
@@ -75,11 +69,18 @@ class RetireRefused(BlueGreenError):
     code = "retire_refused"
 
 
-class PayloadTooLarge(BlueGreenError):
-    """The request body exceeds the server's cap."""
+class CanaryRefused(BlueGreenError):
+    """A canary cannot start: the color is not ready or marked, or another one runs."""
 
-    status = 413
-    code = "payload_too_large"
+    status = 409
+    code = "canary_refused"
+
+
+class CanaryNotRunning(BlueGreenError):
+    """An event for a canary that is not running (already promoted or aborted)."""
+
+    status = 409
+    code = "canary_not_running"
 
 
 class UnsupportedMediaType(BlueGreenError):
@@ -96,9 +97,16 @@ class NotReady(BlueGreenError):
     code = "not_synced"
 
 
-class StateFileError(Exception):
+class StateFileError(BlueGreenError):
     """The state file cannot be read or written; the server must not guess."""
 
+    status = 500
+    code = "state_write_failed"
 
-class SettingsError(Exception):
-    """A setting is invalid; the message says which and how to fix it."""
+
+class SettingsError(BlueGreenError):
+    """A setting is invalid; the message says which and how to fix it (never answered by
+    the API: ``bluegreen serve`` exits 2 with it before serving)."""
+
+    status = 500
+    code = "invalid_settings"

@@ -1,8 +1,9 @@
 """``bluegreen serve``: wire settings, state, controller, API and watcher together.
 
-The watcher runs as a background task owned by the application's
-``cleanup_ctx``: started before the server accepts requests, cancelled and
-awaited on shutdown (``run_app`` handles SIGTERM and SIGINT).
+The Docker watcher, the automatic switcher and the state-write retry run as
+background tasks owned by the application's ``cleanup_ctx``: started before
+the server accepts requests, cancelled and awaited on shutdown (``run_app``
+handles SIGTERM and SIGINT).
 """
 
 from __future__ import annotations
@@ -23,16 +24,33 @@ from provider.settings import Settings
 log = structlog.get_logger("bluegreen.server")
 
 
-async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for each to finish."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the Docker watcher and the automatic switcher, side by side.
+
+    Each is one task fed by (and feeding) only the controller, so neither's
+    lifetime hangs off the other; both stop on shutdown.
+    """
+    from provider.auto_switch import AutoSwitcher, policy_from
     from provider.docker_watch import DockerWatcher
 
     controller = app[CONTROLLER]
     watcher = DockerWatcher(controller, controller.settings)
-    task = asyncio.create_task(watcher.run(), name="docker-watcher")
+    switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=controller.clock)
+    tasks = [
+        asyncio.create_task(watcher.run(), name="docker-watcher"),
+        asyncio.create_task(switcher.run(), name="auto-switch"),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _cancel_and_wait(tasks)
     await watcher.close()
 
 
@@ -40,9 +58,7 @@ async def _state_writer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the task that retries failed state writes (adoptions) with backoff."""
     task = asyncio.create_task(app[CONTROLLER].keep_state_written(), name="state-writer")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _cancel_and_wait([task])
 
 
 async def _canary_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +85,7 @@ def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Applicati
     app.cleanup_ctx.append(_state_writer_ctx)
     app.cleanup_ctx.append(_canary_ctx)
     if watch_docker:
-        app.cleanup_ctx.append(_watcher_ctx)
+        app.cleanup_ctx.append(_docker_ctx)
     return app
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from provider.core.labels import LabelDefaults, parse_bool
+from provider.core.routing import Options
 from provider.errors import SettingsError
-from provider.labels import LabelDefaults
-from provider.routing import Options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -88,15 +88,14 @@ def _listen(raw: str) -> tuple[str, int]:
 
 
 def _bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
+    value = parse_bool(raw)
+    if value is None:
+        raise ValueError("expected true or false")
+    return value
 
 
-def _seconds(raw: str) -> float:
+def parse_seconds(raw: str) -> float:
+    """``5``, ``2.5`` or ``5s``, between 0 and a day (settings and the CLI's flags)."""
     value = float(raw.strip().removesuffix("s"))
     if not 0 <= value <= 86400:
         raise ValueError("expected seconds between 0 and 86400")
@@ -178,14 +177,14 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("host_address", "--host-address", str, "address of host-network containers"),
     ("log_format", "--log-format", _choice("auto", "json", "console"), "auto, json, console"),
     ("log_level", "--log-level", _choice("debug", "info", "warning", "error"), "log level"),
-    ("promote_after", "--promote-after", _seconds, "seconds a new color must stay ready"),
-    ("rollback_after", "--rollback-after", _seconds, "seconds of a dead active color"),
+    ("promote_after", "--promote-after", parse_seconds, "seconds a new color must stay ready"),
+    ("rollback_after", "--rollback-after", parse_seconds, "seconds of a dead active color"),
     ("auto_promote", "--auto-promote", _bool, "promote ready deploys (default true)"),
     ("auto_rollback", "--auto-rollback", _bool, "roll back dead colors (default true)"),
-    ("resync_interval", "--resync-interval", _seconds, "seconds between full resyncs"),
+    ("resync_interval", "--resync-interval", parse_seconds, "seconds between full resyncs"),
     ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
     ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
-    ("hold", "--hold", _seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
+    ("hold", "--hold", parse_seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),

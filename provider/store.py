@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from provider.core import canary
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 from provider.errors import StateFileError
-from provider.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 
 FORMAT_VERSION = 1
 

@@ -17,21 +17,33 @@ from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.traefik import TraefikFactory
+from tests.reports import REPORTS_KEY, failed
 
 pytest_plugins = ["tests.harness.fixtures"]
 
-FAILED_KEY = pytest.StashKey[bool]()
+#: Fixtures that start real processes: a test using one (directly or through another
+#: fixture) gets the marker, so ``-m "not docker and not traefik"`` leaves the pure and
+#: API tiers. Modules made only of such tests also say so with ``pytestmark``.
+TIER_FIXTURES = {"docker_daemon": "docker", "traefik_factory": "traefik"}
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Remember whether a test's call phase failed, so teardown can show Traefik's log."""
+    """Keep each phase's report, so fixtures can print logs after a failure (``failed``)."""
     report = yield
-    if report.when == "call" and report.failed:
-        item.stash[FAILED_KEY] = True
+    item.stash.setdefault(REPORTS_KEY, []).append(report)
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the tiers its fixtures start (see ``TIER_FIXTURES``)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in TIER_FIXTURES.items():
+            if fixture in names and marker not in {m.name for m in item.iter_markers()}:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +86,7 @@ def traefik_factory(
     try:
         yield factory
     finally:
-        if request.node.stash.get(FAILED_KEY, False):
+        if failed(request.node):
             for process in factory.started:
                 print(f"--- {process.log_path} (tail) ---\n{process.log_text()[-3000:]}")
         factory.stop_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from provider.model import Container, Health
+from provider.core.model import Container, Health
 
 _ids = itertools.count(1)
 

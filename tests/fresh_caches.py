@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from provider import labels
+from provider.core import labels
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from aiohttp import web
 from hypothesis import strategies as st
 
 from provider.api import CONTROLLER
-from provider.model import Container, Health
+from provider.core.model import Container, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -377,5 +377,5 @@ def synced_server(state_dir: Path) -> Iterator[ThreadedApp]:
     with ThreadedApp(app) as running:
         controller = app[CONTROLLER]
         running.call(controller.replace_containers(observed()))
-        controller.mark_synced()
+        running.call(controller.mark_synced())
         yield running

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from provider import store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
+from provider.core.model import Color, Health
 from provider.errors import StateFileError
-from provider.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -45,7 +45,7 @@ async def started(
     if containers is not None:
         await controller.replace_containers(containers)
     if sync:
-        controller.mark_synced()
+        await controller.mark_synced()
     return await aiohttp_client(app)
 
 
@@ -66,7 +66,7 @@ async def test_traefik_answers_503_until_first_sync(
     assert resp.status == 503
     assert (await resp.json())["error"] == "not_synced"
     assert (await client.get("/readyz")).status == 503
-    client.app[CONTROLLER].mark_synced()
+    await client.app[CONTROLLER].mark_synced()
     resp = await client.get("/traefik")
     assert resp.status == 200
     config = await resp.json()
@@ -375,7 +375,7 @@ async def test_no_state_adopts_routable_color(
 
 def test_app_is_created_without_docker(tmp_path: Path) -> None:
     """create_app needs only a controller."""
-    from provider.model import State
+    from provider.core.model import State
 
     app = create_app(Controller(make_settings(tmp_path), State()))
     assert isinstance(app[CONTROLLER], Controller)
@@ -430,3 +430,44 @@ async def test_rollback_marks_the_color_it_leaves_and_checks_the_expected_color(
     assert (200, "blue") == (right.status, (await right.json())["active"])
     marks = (await (await client.get("/status/web")).json())["marks"]
     assert ("rejected", "rollback") == (marks["green"]["kind"], marks["green"]["reason"])
+
+
+async def test_retiring_a_color_of_a_never_adopted_service_serves_the_other_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A service whose only container is still starting is not adopted; retiring that color
+    adopts the service with the other color active, and /traefik follows before the answer
+    (found by the state machine: the body kept routing to the retiring color)."""
+    starting = make_container("web", "blue", port=8081, health=Health.STARTING)
+    client = await started(aiohttp_client, make_settings(tmp_path, hold=0), [starting])
+    before = await (await client.get("/traefik")).json()
+
+    retired = await client.post("/retire", json={"service": "web", "color": "blue"}, headers=AUTH)
+    after = await (await client.get("/traefik")).json()
+
+    assert 200 == retired.status
+    assert [{"name": "web-blue", "weight": 1}] == before["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
+    assert [{"name": "web-green", "weight": 1}] == after["http"]["services"]["web"]["weighted"][
+        "services"
+    ]
+
+
+def test_every_error_code_is_declared_once() -> None:
+    """Each code the API can answer is one constant or one class's ``code``, never two;
+    the state file's and the settings' errors are part of the one hierarchy."""
+    from provider import errors
+
+    def subclasses(cls: type[errors.BlueGreenError]) -> list[type[errors.BlueGreenError]]:
+        found = [cls]
+        for sub in cls.__subclasses__():
+            found += subclasses(sub)
+        return found
+
+    classes = subclasses(errors.BlueGreenError)
+    constants = [errors.NOT_FOUND, errors.METHOD_NOT_ALLOWED, errors.PAYLOAD_TOO_LARGE]
+    codes = [cls.code for cls in classes] + constants
+    assert sorted(set(codes)) == sorted(codes)
+    assert {errors.StateFileError, errors.SettingsError} <= set(classes)
+    assert (500, "state_write_failed") == (errors.StateFileError.status, errors.StateFileError.code)

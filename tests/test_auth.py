@@ -19,7 +19,7 @@ import pytest
 
 from provider import store
 from provider.api import CONTROLLER
-from provider.model import Color, ServiceState, State
+from provider.core.model import Color, ServiceState, State
 from provider.server import build_app
 from tests.harness.provider import ProviderProcess, api_request
 from tests.hostile_http import (
@@ -57,7 +57,7 @@ def server(tmp_path: Path) -> Iterator[ThreadedApp]:
     app = build_app(hostile_settings(tmp_path, token=TOKEN, max_body=1024), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
-        app[CONTROLLER].mark_synced()
+        running.call(app[CONTROLLER].mark_synced())
         yield running
 
 
@@ -101,7 +101,7 @@ def test_no_token_configured_is_403_with_how_to_set_one(tmp_path: Path) -> None:
     app = build_app(hostile_settings(tmp_path, token=None), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
-        app[CONTROLLER].mark_synced()
+        running.call(app[CONTROLLER].mark_synced())
         for path in ("/switch", "/rollback"):
             for auth in (None, f"Bearer {TOKEN}", "Bearer "):
                 request = switch_request(auth)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
-from provider.model import Color, Container, Health, State
+from provider.core.model import Color, Container, Health, State
 from provider.settings import Settings
 
 
@@ -39,8 +39,8 @@ async def connected_controller(tmp_path: Path, clock: Clock, promote_after: floa
         clock=clock,
     )
     await controller.replace_containers([ctr("b1", "blue", clock.now - 50)])
-    controller.set_docker_connected(True)
-    controller.mark_synced()
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
     return controller
 
 
@@ -70,7 +70,7 @@ async def test_disconnected_docker_shows_in_status_and_decides_nothing(tmp_path:
     clock = Clock(1000.0)
     controller = await connected_controller(tmp_path, clock, promote_after=0.0)
     switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=clock)
-    controller.set_docker_connected(False, "socket gone")
+    await controller.set_docker_connected(False, "socket gone")
     await controller.update_containers([ctr("g1", "green", clock.now + 1)])
     clock.now += 60
 
@@ -86,8 +86,8 @@ async def test_run_loop_switches_on_change_and_stops_on_cancel(tmp_path: Path) -
     """The loop wakes on the controller's change notification and is cancelled cleanly."""
     controller = Controller(Settings(state_file=tmp_path / "s.json", promote_after=0.0), State())
     await controller.replace_containers([ctr("b1", "blue", 0.0)])
-    controller.set_docker_connected(True)
-    controller.mark_synced()
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
     switcher = AutoSwitcher(controller, policy_from(controller.settings))
     task = asyncio.create_task(switcher.run())
     try:
@@ -247,8 +247,8 @@ async def test_an_idle_old_color_is_not_promoted_when_the_daemon_clock_is_ahead(
     await controller.replace_containers(
         [ctr("b1", "blue", daemon - 50), ctr("g1", "green", daemon - 40, Health.STARTING)]
     )
-    controller.set_docker_connected(True)
-    controller.mark_synced()
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
     switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=clock)
     await controller.update_containers([ctr("g1", "green", daemon - 40)])
     clock.now += 5

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from provider import store
 from provider.api import CONTROLLER
-from provider.model import Health, MarkKind
+from provider.core.model import Health, MarkKind
 from tests.test_api import AUTH, ClientFactory, blue_and_green, make_settings, started
 
 START = {"service": "web", "steps": [10, 100], "interval": "600s"}

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from provider import store, transitions
+from provider import store
 from provider.core import canary as c
+from provider.core import transitions
 from provider.core.canary_analysis import Snapshot, Window, delta, quantile, snapshot
-from provider.errors import BadRequest
-from provider.model import Color, MarkKind, State
-from provider.render import render
-from provider.routing import Options, observe
+from provider.core.model import Color, MarkKind, State
+from provider.core.render import render
+from provider.core.routing import Options, observe
+from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
 from tests.factories import make_container
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
@@ -91,7 +92,7 @@ def test_bad_interval_is_refused(raw: object) -> None:
 
 def test_start_refuses_the_active_color_and_a_plan_of_only_100() -> None:
     """A canary needs the idle color (409) and at least one step below 100 (400)."""
-    with pytest.raises(c.CanaryRefused):
+    with pytest.raises(CanaryRefused):
         c.start("web", BLUE, BLUE, steps=(5, 100), interval=1, limits=c.Limits(), now=0)
     with pytest.raises(BadRequest):
         c.start("web", GREEN, BLUE, steps=(100,), interval=1, limits=c.Limits(), now=0)
@@ -181,7 +182,7 @@ def test_aborting_verdicts_end_at_weight_zero(verdict: c.Verdict) -> None:
 def test_no_event_after_the_end(event: c.Event) -> None:
     """A finished canary refuses every event with a typed error (409)."""
     done = c.apply(running(), c.OperatorAbort("stop"), 11.0)
-    with pytest.raises(c.IllegalTransition):
+    with pytest.raises(CanaryNotRunning):
         c.apply(done, event, 12.0)
 
 

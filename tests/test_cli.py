@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from deploy import cli
 from provider.api import CONTROLLER
-from provider.model import Health
+from provider.core.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -72,8 +72,8 @@ async def start_provider(
     app = build_app(Settings(**values), watch_docker=False)
     controller = app[CONTROLLER]
     await controller.replace_containers(containers)
-    controller.set_docker_connected(True)
-    controller.mark_synced()
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
     server = await aiohttp_server(app)
     return Provider(f"http://127.0.0.1:{server.port}", app, capsys)
 

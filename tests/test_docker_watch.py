@@ -22,8 +22,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provider.api import CONTROLLER
-from provider.docker_watch import list_signature, normalize, parse_time
-from provider.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.infra.containers import ContainerFactory
@@ -32,12 +30,12 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.ports import free_port
 from tests.infra.traefik import TraefikFactory
 
+pytestmark = pytest.mark.docker
+
 T = TypeVar("T")
 
 HEALTH_INTERVAL = "200ms"
 PROMOTE_AFTER = 0.3
-#: Long enough for a decision that should not happen to have happened.
-SETTLE_S = 1.5
 WAIT_S = 20.0
 
 Client = TestClient[Any, Any]
@@ -281,9 +279,17 @@ async def test_unhealthy_green_is_never_promoted_and_status_says_why(
     await synced(provider)
 
     green, _ = await backends.run("web", "green", healthy=False, wait="unhealthy")
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
-    doc = await provider.status("web")
+    async def not_routable() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        pending = doc["pending_promotion"] or {}
+        members = pending.get("containers") or [{}]
+        seen = pending.get("stage") == "not_routable" and members[0].get("health") == "unhealthy"
+        return doc if seen else None
+
+    # The provider's own verdict, not a pause: an unhealthy generation is never due
+    # (the fake-clock tables in test_promotion.py pin that nothing follows).
+    doc = await eventually("green reported not routable", not_routable, WAIT_S)
     pending = doc["pending_promotion"]
     assert "blue" == doc["active"]
     assert [] == await provider.history("web")
@@ -341,8 +347,13 @@ async def test_replicas_two_needs_two_healthy_green_containers(
     await synced(provider)
 
     await backends.run("web", "green", labels=replicas)
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
-    doc = await provider.status("web")
+
+    async def too_few() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        stage = (doc["pending_promotion"] or {}).get("stage")
+        return doc if stage == "too_few_replicas" else None
+
+    doc = await eventually("green reported too few", too_few, WAIT_S)
     pending = doc["pending_promotion"]
     assert ("blue", "too_few_replicas") == (doc["active"], pending["stage"])
     assert (1, 2) == (pending["routable"], pending["replicas"])
@@ -365,10 +376,19 @@ async def test_restarting_the_old_color_does_not_flip_back(
     await backends.run("web", "green")
     await provider.wait_active("web", "green")
 
+    created = (await provider.status("web"))["colors"]["blue"]["containers"][0]["created"]
     await backends.docker("restart", "-t", "1", blue)
     await asyncio.to_thread(containers.wait_health, blue, "healthy", WAIT_S)
-    await asyncio.sleep(PROMOTE_AFTER + SETTLE_S)
 
+    async def blue_back() -> dict[str, Any] | None:
+        doc = await provider.status("web")
+        return doc if doc["colors"]["blue"]["routable"] == 1 else None
+
+    # What Docker must give the core: a restart keeps ``Created``, so the restarted
+    # containers predate the switch; the fake-clock tables in test_promotion.py pin
+    # that such containers are never a generation, at any later time.
+    doc = await eventually("blue routable again", blue_back, WAIT_S)
+    assert created == doc["colors"]["blue"]["containers"][0]["created"]
     assert "green" == (await provider.status("web"))["active"]
     assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
     assert None is (await provider.status("web"))["pending_promotion"]
@@ -400,8 +420,14 @@ async def test_killing_the_active_color_rolls_back_unless_disabled(
         ]
         assert history[-1]["at"] - killed_at >= rollback_after
     else:
-        await asyncio.sleep(rollback_after + SETTLE_S)
-        doc = await provider.status("web")
+
+        async def disabled() -> dict[str, Any] | None:
+            doc = await provider.status("web")
+            stage = (doc["pending_rollback"] or {}).get("stage")
+            return doc if stage == "disabled" else None
+
+        # The provider says it will not roll back (auto-rollback is off), rather than a pause.
+        doc = await eventually("rollback reported disabled", disabled, WAIT_S)
         assert ("green", ["auto-promote"]) == (
             doc["active"],
             [r["reason"] for r in await provider.history("web")],
@@ -464,7 +490,7 @@ async def test_docker_restart_keeps_serving_and_switches_nothing(
             }
 
         await eventually("reconnect and resync", reconnected_and_serving, WAIT_S)
-        await asyncio.sleep(SETTLE_S)
+        # Timers restart after a reconnect (pinned with a fake clock in test_auto_switch.py).
         assert served == await provider.config()
         assert ["auto-promote"] == [r["reason"] for r in await provider.history("web")]
     finally:
@@ -612,99 +638,3 @@ async def test_removing_all_containers_of_a_color_removes_its_servers(
 
     await eventually("blue emptied", blue_empty, WAIT_S)
     assert [] == await provider.history("web")
-
-
-# -- normalizing (no Docker needed) ---------------------------------------------
-
-INSPECT: dict[str, Any] = {
-    "Id": "c0ffee" * 10 + "abcd",
-    "Name": "/web-green-1",
-    "Created": "2024-05-01T12:00:00.123456789Z",
-    "State": {
-        "Status": "running",
-        "StartedAt": "2024-05-01T12:00:01.5Z",
-        "Health": {
-            "Status": "healthy",
-            "Log": [
-                {"End": "2024-05-01T12:00:02Z", "ExitCode": 1, "Output": "wget: 404\n"},
-                {"End": "2024-05-01T12:00:03Z", "ExitCode": 0, "Output": "ok\n"},
-                {"End": "2024-05-01T12:00:04Z", "ExitCode": 0, "Output": "  ok  \n"},
-            ],
-        },
-    },
-    "Config": {
-        "Labels": {"bluegreen.service": "web", "bluegreen.color": "green", "other": "x"},
-        "ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "9090/tcp": {}},
-    },
-    "HostConfig": {"NetworkMode": "bridge"},
-    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}, "v6": {}}},
-}
-
-
-def test_normalize_keeps_what_the_core_needs() -> None:
-    """Inspect JSON becomes a Container: prefix labels only, health, output, ports, networks."""
-    c = normalize(INSPECT, "bluegreen")
-
-    assert (INSPECT["Id"], "web-green-1", "running", Health.HEALTHY) == (
-        c.id,
-        c.name,
-        c.state,
-        c.health,
-    )
-    assert {"bluegreen.service": "web", "bluegreen.color": "green"} == dict(c.labels)
-    assert ("ok", (8080, 9090), "bridge") == (c.health_output, c.exposed_ports, c.network_mode)
-    assert {"bridge": "172.17.0.2", "v6": ""} == dict(c.networks)
-    assert parse_time("2024-05-01T12:00:00.123456Z") == c.created
-    assert parse_time("2024-05-01T12:00:03Z") == c.healthy_since
-
-
-@pytest.mark.parametrize(
-    ("health", "started", "expected"),
-    [
-        (None, "2024-05-01T12:00:01.5Z", (Health.NONE, "2024-05-01T12:00:01.5Z")),
-        ({"Status": "starting", "Log": []}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
-        ({"Status": "unhealthy"}, "2024-05-01T12:00:01Z", (Health.UNHEALTHY, None)),
-        ({"Status": "weird"}, "2024-05-01T12:00:01Z", (Health.STARTING, None)),
-        (
-            {"Status": "healthy", "Log": [{"End": "2024-05-01T12:00:00Z", "ExitCode": 0}]},
-            "2024-05-01T12:00:01Z",
-            (Health.HEALTHY, "2024-05-01T12:00:01Z"),
-        ),
-    ],
-    ids=["no-healthcheck", "starting", "unhealthy", "unknown-is-starting", "log-before-restart"],
-)
-def test_normalize_health_and_healthy_since(
-    health: dict[str, Any] | None, started: str, expected: tuple[Health, str | None]
-) -> None:
-    """healthy_since: start time without a healthcheck, never before a (re)start, else None."""
-    doc = {**INSPECT, "State": {"Status": "running", "StartedAt": started, "Health": health}}
-
-    c = normalize(doc, "bluegreen")
-
-    since = expected[1]
-    assert (expected[0], parse_time(since) if since else None) == (c.health, c.healthy_since)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("2024-05-01T12:00:00Z", 1714564800.0),
-        ("2024-05-01T12:00:00.5+02:00", 1714557600.5),
-        ("2024-05-01T12:00:00.123456789Z", 1714564800.123456),
-        ("0001-01-01T00:00:00Z", None),
-        ("", None),
-        ("garbage", None),
-    ],
-)
-def test_parse_time(raw: str, expected: float | None) -> None:
-    """Docker's nanosecond RFC 3339 times parse; the zero time and junk are None."""
-    assert expected == parse_time(raw)
-
-
-def test_list_signature_ignores_uptime() -> None:
-    """The listing signature changes with state or health, not with the uptime text."""
-    a = list_signature({"State": "running", "Status": "Up 3 seconds (healthy)"})
-    b = list_signature({"State": "running", "Status": "Up 4 seconds (healthy)"})
-    c = list_signature({"State": "running", "Status": "Up 4 seconds (unhealthy)"})
-
-    assert (a, True) == (b, a != c)

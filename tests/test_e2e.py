@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.harness.gate import DockerGate
 from tests.harness.load import LoadResult
 from tests.harness.stack import Stack, StackFactory, body_of
 from tests.infra.dockerd import DockerDaemon
+
+pytestmark = pytest.mark.docker
 
 BLUE = body_of("blue")
 GREEN = body_of("green")

@@ -89,6 +89,7 @@ def fire(server: ThreadedApp, request: HostileRequest) -> RawResponse:
     return response
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(ENDPOINTS))
 def test_endpoint_survives_hostile_requests(server: ThreadedApp, route: str) -> None:
     """1,000+ generated requests per endpoint: no 5xx, no traceback, JSON errors, state kept."""

@@ -30,11 +30,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider.labels import LabelDefaults, LabelProblem, parse
-from provider.model import Container, Health
-from provider.render import render, serialize
-from provider.routing import Observation, Options, ServiceView, observe
-from provider.rule_syntax import MAX_RULE, And, Expr, Matcher, Not, Or, parse_rule, rule_problem
+from provider.core.labels import LabelDefaults, LabelProblem, parse
+from provider.core.model import Container, Health
+from provider.core.render import render, serialize
+from provider.core.routing import Observation, Options, ServiceView, observe
+from provider.core.rule_syntax import (
+    MAX_RULE,
+    And,
+    Expr,
+    Matcher,
+    Not,
+    Or,
+    parse_rule,
+    rule_problem,
+)
 from tests.infra.ports import free_port, free_ports
 from tests.infra.traefik import TraefikFactory, http_get
 
@@ -175,7 +184,7 @@ def clean_views(observation: Observation) -> dict[str, ServiceView]:
 
 
 def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
-    from provider.model import Color
+    from provider.core.model import Color
 
     return render(views, dict.fromkeys(views, Color.BLUE), OPTIONS)
 
@@ -183,6 +192,7 @@ def rendered(views: dict[str, ServiceView]) -> dict[str, Any]:
 # -- the pure core ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
@@ -200,6 +210,7 @@ def test_core_survives_hostile_labels(hostile: list[Container]) -> None:
     assert body == serialize(rendered(clean_views(observe(shuffled, OPTIONS))))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(hostile=scenarios)
 def test_bad_services_never_affect_the_good_one(hostile: list[Container]) -> None:
@@ -504,6 +515,7 @@ def _mutated(draw: st.DrawFn, text: str) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None, derandomize=True, database=None)
 @given(built=_built_rule, data=st.data())
 def test_parser_reads_generated_rules_exactly(built: Built, data: st.DataObject) -> None:

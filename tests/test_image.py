@@ -23,6 +23,8 @@ from tests.infra.dockerd import DockerDaemon
 from tests.infra.ports import free_port
 from tests.infra.tools import require
 
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "bgtest-python:bookworm"
 PROVIDER_IMAGE = "bgtest-provider:local"

@@ -19,13 +19,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from provider import routing, store
+from provider import store
 from provider.api import CONTROLLER
 from provider.controller import Controller
+from provider.core import routing
+from provider.core.model import Color, Container, Health
+from provider.core.render import render
+from provider.core.routing import Options, ServiceView, check_switch, observe
 from provider.errors import SwitchRefused
-from provider.model import Color, Container, Health
-from provider.render import render
-from provider.routing import Options, ServiceView, check_switch, observe
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -212,7 +213,7 @@ async def test_stopped_bad_container_does_not_freeze_the_service(
     client = await client_for(aiohttp_client, tmp_path)
     controller: Controller = client.app[CONTROLLER]
     await controller.replace_containers([web(8081, created=1.0), bad_port(state="exited")])
-    controller.mark_synced()
+    await controller.mark_synced()
     await controller.replace_containers([web(8083, created=3.0), bad_port(state="exited")])
     assert ["http://127.0.0.1:8083"] == urls(body_of(controller))
     status = await (await client.get("/status/web")).json()
@@ -230,7 +231,7 @@ async def test_frozen_service_drops_dead_servers_and_adds_replacements(
     controller: Controller = client.app[CONTROLLER]
     first = web(8081, created=1.0)
     await controller.replace_containers([first])
-    controller.mark_synced()
+    await controller.mark_synced()
     good = body_of(controller)
     bad = bad_port(state="running", created=2.0)
     await controller.update_containers([bad])
@@ -251,7 +252,7 @@ async def test_manual_switch_of_a_service_with_label_errors_is_409(
     client = await client_for(aiohttp_client, tmp_path)
     controller: Controller = client.app[CONTROLLER]
     await controller.replace_containers([web(8081), web(8082, color="green")])
-    controller.mark_synced()
+    await controller.mark_synced()
     await controller.update_containers([bad_port(state="running")])
     resp = await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
     assert 409 == resp.status
@@ -270,7 +271,7 @@ async def test_service_with_label_errors_is_not_adopted(
     controller: Controller = client.app[CONTROLLER]
     green = web(8082, color="green")
     await controller.replace_containers([green, bad_port(color="blue", state="running")])
-    controller.mark_synced()
+    await controller.mark_synced()
     assert "web" not in store.load(tmp_path / "state.json").services
     assert False is (await (await client.get("/status/web")).json())["adopted"]
     await controller.replace_containers([green])

@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from provider.api import CONTROLLER
+from provider.core.model import Color
 from provider.long_poll import LONG_POLL, LongPoll
-from provider.model import Color
 from provider.server import build_app
 from provider.settings import Settings, parse_args
 from tests.factories import make_container
@@ -49,7 +49,7 @@ def synced_app(tmp_path: Path, *, sync: bool = True, **overrides: Any) -> web.Ap
             ]
         )
         if sync:
-            controller.mark_synced()
+            await controller.mark_synced()
 
     app.on_startup.append(observe)
     return app
@@ -225,7 +225,7 @@ async def test_not_synced_and_unauthorized_polls_are_never_held(
     good = pollers(base_of(client), {"Authorization": "Bearer ptok"})
     bad = pollers(base_of(client))
     assert [503, 503] == [(await good.poll())[0] for _ in range(2)]
-    client.app[CONTROLLER].mark_synced()
+    await client.app[CONTROLLER].mark_synced()
     assert 200 == (await good.poll())[0]
     assert [401, 401] == [(await bad.poll())[0] for _ in range(2)]
     assert 0 == long_poll_of(client).held

@@ -133,6 +133,7 @@ def test_document_lists_exactly_the_routes(server: ThreadedApp) -> None:
     assert set(ENDPOINTS) == {path for path, _ in served}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(ENDPOINTS))
 def test_answers_match_the_document(server: ThreadedApp, route: str) -> None:
     """Generated requests with the declared method get declared statuses and bodies."""
@@ -185,7 +186,7 @@ def test_forbidden_without_token_matches_the_document(tmp_path: Path) -> None:
     app = build_app(hostile_settings(tmp_path, token=None), watch_docker=False)
     with ThreadedApp(app) as running:
         running.call(app[CONTROLLER].replace_containers(observed()))
-        app[CONTROLLER].mark_synced()
+        running.call(app[CONTROLLER].mark_synced())
         for route in ("/switch", "/rollback", "/retire"):
             request = HostileRequest(
                 "POST",

@@ -10,8 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provider.labels import LabelDefaults, LabelProblem, parse
-from provider.rule_syntax import And, Matcher, Not, Or, RuleSyntaxError, parse_rule, rule_problem
+from provider.core.labels import LabelDefaults, LabelProblem, parse
+from provider.core.rule_syntax import (
+    And,
+    Matcher,
+    Not,
+    Or,
+    RuleSyntaxError,
+    parse_rule,
+    rule_problem,
+)
 from tests.factories import make_container
 
 #: Issue 9, defect 4: the old quote-toggling check passed it, Traefik rejects the main
@@ -158,6 +166,7 @@ _chunk = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None, derandomize=True, database=None)
 @given(rule=st.lists(_chunk, min_size=1, max_size=12).map("".join))
 def test_wrapping_an_accepted_rule_keeps_its_meaning(rule: str) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from provider import store, transitions
+from provider import store
+from provider.core import transitions
+from provider.core.model import Color, State
 from provider.errors import SettingsError, StateFileError
-from provider.model import Color, State
 from provider.settings import Settings, parse_args
 
 

@@ -47,9 +47,9 @@ from hypothesis.stateful import (
 from provider import store
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller, SwitchResult
+from provider.core.model import Color, Container, Health, ServiceState, State
+from provider.core.promotion import Action
 from provider.errors import BlueGreenError, StateFileError, SwitchRefused, UnknownService
-from provider.model import Color, Container, Health, ServiceState, State
-from provider.promotion import Action
 from provider.settings import Settings
 
 T = TypeVar("T")
@@ -483,7 +483,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
             event("defect 2: an observation update raised StateFileError")
             self.stale = True
             # The watcher's session ends on the exception; it reconnects and resyncs later.
-            self.controller.set_docker_connected(False, "watcher error")
+            self.run(self.controller.set_docker_connected(False, "watcher error"))
             self.session_broken = True
             return False
         self.stale = False
@@ -503,10 +503,10 @@ class BlueGreenMachine(RuleBasedStateMachine):
             if not self._feed(lambda: self.controller.replace_containers(world.values())):
                 return
         self.session_broken = False
-        self.controller.mark_synced()
+        self.run(self.controller.mark_synced())
         if hasattr(self.controller, "set_daemon_offset"):
             self.controller.set_daemon_offset(self.docker.offset)
-        self.controller.set_docker_connected(True)
+        self.run(self.controller.set_docker_connected(True))
         self._note_adoptions()
 
     def _deliver(self, changed: list[Container], removed: Sequence[str] = ()) -> None:
@@ -960,7 +960,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
         """The daemon goes away and the watcher notices; it is back (and the watcher
         resyncs) at once, or once time passes (``time_passes``)."""
         self.docker_up = False
-        self.controller.set_docker_connected(False, "daemon stopped")
+        self.run(self.controller.set_docker_connected(False, "daemon stopped"))
         self._settle()
         if back_now:
             self.docker_up = True

@@ -23,11 +23,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from provider import store, transitions
+from provider import store
 from provider.api import CONTROLLER
 from provider.controller import Controller
+from provider.core import transitions
+from provider.core.model import Color, State
 from provider.errors import StateFileError
-from provider.model import Color, State
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
@@ -99,7 +100,7 @@ async def test_failed_adoption_write_does_not_freeze_the_body(
     controller: Controller = client.app[CONTROLLER]
     blue = make_container("web", "blue", port=8081, created=1.0)
     await controller.replace_containers([blue])
-    controller.mark_synced()
+    await controller.mark_synced()
 
     first = await client.get("/traefik")
     assert 200 == first.status
@@ -151,7 +152,7 @@ async def test_failed_switch_write_changes_nothing_and_is_reported(
             make_container("web", "green", port=8082, created=2.0),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     body = controller.body
     failing_save.failing = True
     resp = await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
@@ -181,7 +182,7 @@ async def test_real_rename_failure_keeps_serving_then_adopts(
     (obstacle / "keep").write_text("x")
 
     await controller.replace_containers([make_container("web", "green", port=8082)])
-    controller.mark_synced()
+    await controller.mark_synced()
     assert ["http://127.0.0.1:8082"] == servers(
         await (await client.get("/traefik")).read(), "web-green"
     )
@@ -256,7 +257,7 @@ async def test_directory_fsync_failure_answers_the_switch(
     await controller.replace_containers(
         [make_container("web", "blue", port=8081), make_container("web", "green", port=8082)]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     monkeypatch.setattr(store.os, "fsync", _fail_on_directories(os.fsync))
     resp = await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
     assert 200 == resp.status

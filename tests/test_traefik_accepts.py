@@ -21,13 +21,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from provider.api import CONTROLLER
-from provider.model import Color, Health
+from provider.core.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.infra.ports import free_port
 from tests.infra.tools import require
 from tests.infra.traefik import TraefikFactory
+
+pytestmark = pytest.mark.traefik
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 TOKEN = "t"
@@ -82,7 +84,7 @@ async def test_real_traefik_routes_the_rendered_config(
     )
     green_c = make_container("web", "green", port=green, created=2.0)
     await controller.replace_containers([blue_c, green_c])
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     endpoint = f"http://127.0.0.1:{server.port}/traefik"
 
@@ -142,7 +144,7 @@ async def test_tls_entrypoints_and_certresolver_shapes_are_accepted(
             ),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
@@ -180,7 +182,7 @@ async def test_a_hijacking_rule_cannot_take_another_services_traffic(
             ),
         ]
     )
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"
@@ -225,7 +227,7 @@ async def test_preview_routers_keep_a_path_split_between_services(
                 ),
             ]
     await controller.replace_containers(containers)
-    controller.mark_synced()
+    await controller.mark_synced()
     server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
     traefik = await asyncio.to_thread(
         traefik_factory.start, http_endpoint=f"http://127.0.0.1:{server.port}/traefik"

@@ -1,9 +1,9 @@
 """The canary state machine: weights, steps, and the verdict of each step.
 
 Pure: no asyncio, aiohttp or aiodocker. A :class:`Canary` is part of the
-persisted :class:`provider.model.State` (``State.canaries``); :func:`apply` is
+persisted :class:`provider.core.model.State` (``State.canaries``); :func:`apply` is
 the one place its phase changes, and it refuses an event on a canary that is
-no longer running (:class:`IllegalTransition`). :func:`judge` turns one step's
+no longer running (:class:`CanaryNotRunning`). :func:`judge` turns one step's
 figures (:mod:`provider.core.canary_analysis`) and the color's health into a
 verdict. The controller persists every change before it is served.
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from provider.core.canary_analysis import Window
-from provider.errors import BadRequest, BlueGreenError
-from provider.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
+from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
 
 #: History reasons: a passed or extended step, the promotion, the abort.
 REASON_STEP = "canary-step"
@@ -32,20 +32,6 @@ DEFAULT_STEPS = (5, 25, 50, 100)
 DEFAULT_INTERVAL = 60.0
 MAX_STEPS = 20
 MAX_INTERVAL = 86400.0
-
-
-class IllegalTransition(BlueGreenError):
-    """An event for a canary that is not running (already promoted or aborted)."""
-
-    status = 409
-    code = "canary_not_running"
-
-
-class CanaryRefused(BlueGreenError):
-    """A canary cannot start: the color is not ready or marked, or another one runs."""
-
-    status = 409
-    code = "canary_refused"
 
 
 class Phase(enum.StrEnum):
@@ -333,7 +319,7 @@ def judge(
 def apply(canary: Canary, event: Event, now: float) -> Canary:
     """The canary after ``event``: the only place a canary's phase or step changes."""
     if not canary.running:
-        raise IllegalTransition(
+        raise CanaryNotRunning(
             f"the canary of {canary.service} is {canary.phase}; start a new one with POST /canary"
         )
     if isinstance(event, OperatorPromote):
@@ -342,10 +328,10 @@ def apply(canary: Canary, event: Event, now: float) -> Canary:
         return replace(canary, phase=Phase.ABORTED, ended=now, reason=event.reason)
     if isinstance(event, ColorReady):
         if canary.phase is not Phase.WAITING:
-            raise IllegalTransition(f"the canary of {canary.service} is already stepping")
+            raise CanaryNotRunning(f"the canary of {canary.service} is already stepping")
         return replace(canary, phase=Phase.RUNNING, step_started=now)
     if canary.phase is Phase.WAITING:
-        raise IllegalTransition(f"the canary of {canary.service} waits for {canary.color}")
+        raise CanaryNotRunning(f"the canary of {canary.service} waits for {canary.color}")
     if event.verdict is Verdict.EXTEND:
         return replace(canary, extensions=canary.extensions + 1)
     results = (*canary.results, event)

@@ -7,28 +7,17 @@ container is stopped or removed at teardown, pass or fail.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.infra.traefik import TraefikFactory
+from tests.reports import failed
 
 from .provider import ProviderFactory
 from .stack import Stack, StackFactory
-
-REPORTS_KEY = pytest.StashKey[list[pytest.TestReport]]()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report, so fixtures can print logs after a failure."""
-    report = yield
-    item.stash.setdefault(REPORTS_KEY, []).append(report)
-    return report
 
 
 @pytest.fixture
@@ -46,7 +35,7 @@ def provider_factory(
         yield factory
     finally:
         factory.stop_all()
-        if any(report.failed for report in request.node.stash.get(REPORTS_KEY, [])):
+        if failed(request.node):
             for process in factory.started:
                 print(f"--- {process.log_path} (tail) ---\n{process.log_text()[-4000:]}")
 

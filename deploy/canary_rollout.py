@@ -6,20 +6,53 @@ color on its own), brings the color up with the deploy's compose steps, and
 follows ``/status`` step by step. Promoted: exit 0. Aborted (a breach, the
 color lost, an operator): the new containers are stopped, the live color is
 untouched, exit 1. Ctrl-C aborts; ``--detach`` leaves the provider in charge.
+
+As in ``deploy/deploy_rollout.py``, each step belongs to a :class:`Phase`
+whose value is what a failure or Ctrl-C cleans up.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from deploy.client import ProviderClient
-from deploy.compose import Compose
-from deploy.errors import CliError, Interrupted, RolloutFailed, UsageError
-from deploy.rollout import Clock, Outcome, Reporter, Sleep, _compose_step, _Rollout
-from deploy.snapshot import other_color
+from deploy.errors import CliError, ComposeFileProblem, Interrupted, RolloutFailed, UsageError
+from deploy.rollout import (
+    DEFAULT_COMPOSE_SERVICE,
+    Clock,
+    ComposeApi,
+    Outcome,
+    ProviderApi,
+    Reporter,
+    Rollout,
+    Sleep,
+    compose_step,
+    stop_after_interrupt,
+)
+from provider.core.model import Color
+
+
+class CanaryApi(ProviderApi, Protocol):
+    """The provider's API plus the canary calls (``deploy.client.ProviderClient``)."""
+
+    def canary(self, service: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def canary_abort(self, service: str) -> dict[str, Any]: ...
+
+
+class Phase(enum.Enum):
+    """Where a canary rollout stands; the value is what a failure or Ctrl-C cleans up."""
+
+    #: Asking the provider, reading the compose file: nothing was reserved or started.
+    PREPARING = "nothing"
+    #: From the reservation (``POST /canary``) until the provider promotes or aborts:
+    #: abort the canary, then stop the new color unless the provider made it active.
+    CANARY = "abort the canary, stop the new color unless active"
+    #: Promoted, or ``--detach`` handed the canary to the provider: leave both colors.
+    HANDED_OVER = "leave both colors as they are"
 
 
 @dataclass(frozen=True)
@@ -35,13 +68,13 @@ class CanaryPlan:
     min_requests: int | None = None
     timeout: float = 180.0
     detach: bool = False
-    compose_service: str = "{service}-{color}"
+    compose_service: str = DEFAULT_COMPOSE_SERVICE
     poll_interval: float = 0.5
 
-    def compose_name(self, color: str) -> str:
+    def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
 
-    def body(self, color: str) -> dict[str, Any]:
+    def body(self, color: Color) -> dict[str, Any]:
         body: dict[str, Any] = {
             "color": color,
             "steps": self.steps,
@@ -86,68 +119,117 @@ def _figures(result: dict[str, Any]) -> str:
 
 
 def canary_rollout(
-    client: ProviderClient,
-    open_compose: Callable[[], Compose],
+    client: CanaryApi,
+    open_compose: Callable[[], ComposeApi],
     plan: CanaryPlan,
     out: Reporter,
     *,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> Outcome:
-    """Reserve, deploy, follow; raise :class:`RolloutFailed` when the canary is aborted."""
+    """Reserve, deploy, follow; a failure cleans up by phase (RolloutFailed, Interrupted)."""
     started = clock()
-    run = _Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
+    run = Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
     snap = run.snapshot()
     if not snap.adopted or snap.active is None:
         raise UsageError(f"{plan.service} has no live color yet: run `bluegreen deploy` first")
     active = snap.active
-    target = other_color(active)
+    target = active.other
     compose = open_compose()
     new_name = plan.compose_name(target)
     if plan.image:
         compose.check_image(new_name, plan.image)
     client.canary(plan.service, plan.body(target))
+    phase = Phase.CANARY
     out.line(
         f"{plan.service}: {active} is live; canary of {plan.image or 'the compose image'} on "
         f"{target}, steps {plan.steps}, interval {plan.interval} (provider-owned)"
     )
     try:
-        try:
-            _compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
-        except CliError:
-            client.canary_abort(plan.service)
-            raise
+        compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
         out.line(f"compose started {new_name}; the first step starts once it is ready")
         final = _follow(client, plan, out, clock, sleep, started + plan.timeout)
-    except KeyboardInterrupt:
-        out.line("interrupted: aborting the canary")
-        try:
-            client.canary_abort(plan.service)
-        except CliError as exc:
-            out.line(f"abort failed: {exc.message}")
-        run.stop_unless_active(compose, new_name, target)
-        raise Interrupted(
-            f"canary interrupted; {active} keeps serving {plan.service} and the new {target} "
-            "containers were stopped"
-        ) from None
-    if final is None:  # detached
-        return Outcome("canary started (detached)", plan.service, active, target, clock() - started)
-    if final.get("phase") == "promoted":
+        if final is None:
+            phase = Phase.HANDED_OVER
+            return Outcome(
+                "canary started (detached)", plan.service, active, target, clock() - started
+            )
+        if final.get("phase") != "promoted":
+            why = str(final.get("reason") or "aborted")
+            raise _failed(run, client, compose, plan, target, active, why)
+        phase = Phase.HANDED_OVER
         out.line(f"switched {plan.service}: {active} → {target} (canary)")
         return Outcome(
             "canary promoted", plan.service, active, target, clock() - started, image=plan.image
         )
-    reason = final.get("reason") or "aborted"
-    left = run.stop_unless_active(compose, new_name, target)
+    except KeyboardInterrupt:
+        raise _interrupted(phase, run, client, compose, plan, target, active) from None
+    except RolloutFailed:
+        raise  # _failed cleaned up already
+    except ComposeFileProblem:
+        _abort(client, plan.service, out)  # the compose file lacks the service: nothing started
+        raise
+    except CliError as exc:
+        if phase is not Phase.CANARY:
+            raise
+        raise _failed(run, client, compose, plan, target, active, exc.message) from exc
+
+
+def _interrupted(
+    phase: Phase,
+    run: Rollout,
+    client: CanaryApi,
+    compose: ComposeApi,
+    plan: CanaryPlan,
+    target: Color,
+    active: Color,
+) -> Interrupted:
+    """Ctrl-C: clean up by ``phase`` and say what runs now."""
+    if phase is Phase.CANARY:
+        run.out.line("interrupted: aborting the canary")
+        _abort(client, plan.service, run.out)
+        stop_after_interrupt(run, compose, plan.compose_name(target), target)
+        return Interrupted(
+            f"canary interrupted; {active} keeps serving {plan.service} and the new {target} "
+            "containers were stopped"
+        )
+    return Interrupted(
+        f"interrupted after the canary was handed over: see `bluegreen status {plan.service}`"
+    )
+
+
+def _abort(client: CanaryApi, service: str, out: Reporter) -> None:
+    """Abort the canary at the provider (weight 0, the color rejected); a failure is reported."""
+    try:
+        client.canary_abort(service)
+    except CliError as exc:
+        out.line(f"abort failed: {exc.message}")
+
+
+def _failed(
+    run: Rollout,
+    client: CanaryApi,
+    compose: ComposeApi,
+    plan: CanaryPlan,
+    target: Color,
+    active: Color,
+    why: str,
+) -> RolloutFailed:
+    """The canary ended without promotion: abort it (if it still runs), stop the new color."""
+    _abort(client, plan.service, run.out)
+    try:
+        left = run.stop_unless_active(compose, plan.compose_name(target), target)
+    except CliError as cleanup:
+        left = f"stopping them failed: {cleanup.message}"
     fate = "were stopped" if left is None else f"were left running ({left})"
-    raise RolloutFailed(
-        f"canary of {plan.service} on {target} aborted: {reason}\n"
+    return RolloutFailed(
+        f"canary of {plan.service} on {target} aborted: {why}\n"
         f"{active} keeps serving; the new {target} containers {fate}."
     )
 
 
 def _follow(
-    client: ProviderClient,
+    client: CanaryApi,
     plan: CanaryPlan,
     out: Reporter,
     clock: Clock,

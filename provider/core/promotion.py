@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
-from provider.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
-from provider.routing import Member, ServiceView
-from provider.status import member_json
-
-#: Longest health-check output shown in ``/status``.
+from provider.core.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
+from provider.core.routing import Member, ServiceView
 
 
 class Action(enum.StrEnum):
@@ -101,7 +97,10 @@ class Timers:
 
 @dataclass(frozen=True)
 class Pending:
-    """A promotion or rollback that has not happened, and why (for ``/status``)."""
+    """A promotion or rollback that has not happened, and why.
+
+    ``provider.core.status.pending_json`` shapes it for ``/status``.
+    """
 
     kind: Action
     color: Color
@@ -113,20 +112,6 @@ class Pending:
     containers: tuple[Member, ...] = ()
     routable: int = 0
     replicas: int = 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "color": str(self.color),
-            "stage": str(self.stage),
-            "waiting_for": self.detail,
-            "since": self.since,
-            "due_at": self.due_at,
-            "generation_after": self.generation_after,
-            "routable": self.routable,
-            "replicas": self.replicas,
-            "containers": [member_json(m) for m in self.containers],
-        }
 
 
 @dataclass(frozen=True)

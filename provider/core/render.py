@@ -11,9 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from provider.labels import RouteSpec
-from provider.model import Color
-from provider.routing import Options, ServiceView
+from provider.core.labels import RouteSpec
+from provider.core.model import Color
+from provider.core.routing import Options, ServiceView
 
 #: Preview routers must beat every main router (whose default priority is its
 #: rule's length, at most ``rule_syntax.MAX_RULE``) and any ordinary user router,

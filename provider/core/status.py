@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provider.model import Color, ColorMark, ServiceState
-from provider.routing import ColorView, Member, ServiceView
+from provider.core.model import Color, ColorMark, ServiceState
+from provider.core.promotion import Pending
+from provider.core.routing import ColorView, Member, ServiceView
 
 
 def member_json(member: Member) -> dict[str, Any]:
@@ -26,6 +27,24 @@ def member_json(member: Member) -> dict[str, Any]:
         "created": c.created,
         "routable": member.routable,
         "problem": member.problem,
+    }
+
+
+def pending_json(pending: Pending | None) -> dict[str, Any] | None:
+    """A pending promotion or rollback as ``/status`` shows it (``None``: nothing pending)."""
+    if pending is None:
+        return None
+    return {
+        "kind": str(pending.kind),
+        "color": str(pending.color),
+        "stage": str(pending.stage),
+        "waiting_for": pending.detail,
+        "since": pending.since,
+        "due_at": pending.due_at,
+        "generation_after": pending.generation_after,
+        "routable": pending.routable,
+        "replicas": pending.replicas,
+        "containers": [member_json(m) for m in pending.containers],
     }
 
 
@@ -53,8 +72,8 @@ def service_status(
     state: ServiceState | None,
     active: Color,
     *,
-    pending: dict[str, Any] | None,
-    pending_rollback: dict[str, Any] | None = None,
+    pending: Pending | None,
+    pending_rollback: Pending | None = None,
     docker_connected: bool,
     shown_stale: bool,
 ) -> dict[str, Any]:
@@ -68,8 +87,8 @@ def service_status(
         "colors": {str(color): _color(view.color(color)) for color in Color},
         "last_switch": last.to_json() if last else None,
         "marks": marks_json(state.marks) if state else {},
-        "pending_promotion": pending,
-        "pending_rollback": pending_rollback,
+        "pending_promotion": pending_json(pending),
+        "pending_rollback": pending_json(pending_rollback),
         "errors": list(view.errors),
         "warnings": list(view.warnings),
         "serving_last_good_config": shown_stale,

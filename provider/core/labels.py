@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from provider.model import Color, Container, PromoteMode
-from provider.rule_syntax import rule_problem
+from provider.core.model import Color, Container, PromoteMode
+from provider.core.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
 #: ``web-preview-green``): keep them to characters every provider accepts, and
@@ -83,13 +83,13 @@ def _split_list(raw: str, what: str) -> tuple[str, ...] | str:
     return items
 
 
-def _bool(raw: str) -> bool | None:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no", ""):
-        return False
-    return None
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def parse_bool(raw: str) -> bool | None:
+    """A yes/no word of a label or a setting (true/false, 1/0, yes/no, on/off); else ``None``."""
+    return _BOOLS.get(raw.strip().lower())
 
 
 def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelProblem:
@@ -161,7 +161,7 @@ def _parse_uncached(
     if isinstance(middlewares, str):
         return bad(f"label {p}.middlewares: {middlewares}")
 
-    tls = _bool(labels.get(f"{p}.tls", ""))
+    tls = parse_bool(labels.get(f"{p}.tls", "").strip() or "false")
     if tls is None:
         return bad(f"label {p}.tls is {labels[f'{p}.tls'][:40]!r}; expected true or false")
     certresolver = labels.get(f"{p}.tls.certresolver")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from provider.core.labels import LabelDefaults, LabelProblem, Placement, RouteSpec, parse
+from provider.core.model import Color, Container, ServiceState
 from provider.errors import SwitchRefused
-from provider.labels import LabelDefaults, LabelProblem, Placement, RouteSpec, parse
-from provider.model import Color, Container, ServiceState
 
 
 @dataclass(frozen=True)

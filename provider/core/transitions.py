@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from provider.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 
 #: How many switch records the audit trail keeps (oldest dropped first).
 DEFAULT_HISTORY_LIMIT = 1000

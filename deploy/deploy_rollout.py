@@ -1,0 +1,300 @@
+"""``bluegreen deploy``: bring up the idle color with a new image and switch to it.
+
+For service S whose active color is A and idle color T:
+
+1. ask the provider which color is active (a service it does not know yet is
+   a first deploy, to blue);
+2. ``compose up -d --no-deps --force-recreate S-T`` with ``BLUEGREEN_IMAGE``;
+3. follow T's new containers (created → starting → healthy) through
+   ``/status`` until the provider promotes T (or switch through the API when
+   the service is ``promote=manual`` or auto-promotion is off);
+4. wait ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
+5. print one summary line.
+
+Each step belongs to a :class:`Phase`, and each phase has one cleanup rule
+for a failure or Ctrl-C: before the switch the new containers are stopped
+(traffic never depended on them; unless the provider already made T active,
+which is checked, not assumed), after it both colors are left as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from deploy.errors import (
+    CliError,
+    ComposeFileProblem,
+    Interrupted,
+    MissingToken,
+    RolloutFailed,
+    UnknownServiceError,
+)
+from deploy.progress import RolloutTracker, Verdict
+from deploy.rollout import (
+    DEFAULT_COMPOSE_SERVICE,
+    Clock,
+    ComposeApi,
+    Outcome,
+    ProviderApi,
+    Reporter,
+    Rollout,
+    Sleep,
+    compose_step,
+    describe_containers,
+    stop_after_interrupt,
+)
+from deploy.snapshot import ContainerSnapshot, ServiceSnapshot
+from provider.core.model import Color, PromoteMode
+
+
+class Phase(enum.Enum):
+    """Where a deploy stands; the value is what a failure or Ctrl-C cleans up."""
+
+    #: Asking the provider, reading the compose file: nothing was started, nothing to clean.
+    PREPARING = "nothing"
+    #: ``compose up`` and following the new color until the provider switches:
+    #: stop the new containers, unless the provider made their color active meanwhile.
+    STARTING_NEW = "stop the new color unless active"
+    #: Traffic is on the new color (drain, stop the old one): leave both as they are.
+    SWITCHED = "leave both colors as they are"
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What ``bluegreen deploy`` was asked to do."""
+
+    service: str
+    image: str | None = None
+    timeout: float = 180.0
+    drain: float = 15.0
+    keep_old: bool = False
+    compose_service: str = DEFAULT_COMPOSE_SERVICE
+    poll_interval: float = 0.25
+
+    def compose_name(self, color: Color) -> str:
+        return self.compose_service.format(service=self.service, color=color)
+
+
+def deploy(
+    client: ProviderApi,
+    open_compose: Callable[[], ComposeApi],
+    plan: DeployPlan,
+    out: Reporter,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Outcome:
+    """Steps 1-5; a failure cleans up by phase and raises RolloutFailed or Interrupted."""
+    started = clock()
+    run = Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
+    # 1. Which color is live?
+    try:
+        snap: ServiceSnapshot | None = run.snapshot()
+    except UnknownServiceError:
+        snap = None
+    active = snap.active if snap is not None and snap.adopted else None
+    target = active.other if active else Color.BLUE
+    if snap is not None and not snap.docker_connected:
+        raise RolloutFailed(
+            "the provider has lost its connection to Docker, so it cannot promote anything; "
+            f"nothing was deployed. See `bluegreen status {plan.service}` and the provider's log."
+        )
+    manual = snap is not None and active and snap.color(active).promote == PromoteMode.MANUAL
+    if manual and not client.token:
+        raise MissingToken(
+            f"{plan.service} is promote=manual, so the deploy must switch through the API: set "
+            "BLUEGREEN_TOKEN (or pass --token) first; nothing was deployed"
+        )
+    if snap is not None and snap.errors:
+        out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
+    compose = open_compose()
+    new_name = plan.compose_name(target)
+    image = plan.image or "the compose file's image"
+    live = f"{active} is live" if active else "first deploy"
+    out.line(f"{plan.service}: {live}; deploying {image} to {target} ({compose.describe()})")
+    # What exists before `up`: everything else of the target color is what compose creates.
+    before = [c.id for c in snap.color(target).containers] if snap is not None else []
+    if plan.image:
+        compose.check_image(new_name, plan.image)
+
+    phase = Phase.STARTING_NEW
+    try:
+        # 2-3. Bring up the target color and follow it until the provider switches.
+        tracker = RolloutTracker(target, exclude=before)
+        compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
+        out.line(
+            f"compose started {new_name}; waiting until healthy and promoted "
+            f"(timeout {plan.timeout:g}s)"
+        )
+        verdict, blamed = run.wait(tracker, started + plan.timeout, may_switch=True)
+        if verdict is not Verdict.SWITCHED:
+            _fail_deploy(run, compose, plan, target, active, verdict, blamed, tracker)
+        phase = Phase.SWITCHED
+        by = _switched_by(run.last, active)
+        out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
+        # 4. Drain, then stop (not remove) the old color.
+        old_stopped = _retire_old(run, compose, plan, target, active)
+    except KeyboardInterrupt:
+        raise _interrupted(phase, run, compose, plan, target, active) from None
+    except (RolloutFailed, ComposeFileProblem):
+        raise
+    except CliError as exc:
+        if phase is not Phase.STARTING_NEW:
+            raise
+        raise _failed_before_switch(run, compose, plan, target, active, exc) from exc
+    # 5. Summary.
+    return Outcome(
+        "deployed",
+        plan.service,
+        active,
+        target,
+        clock() - started,
+        image=plan.image,
+        switched_by=by,
+        old_stopped=old_stopped,
+    )
+
+
+def _switched_by(last: ServiceSnapshot | None, active: Color | None) -> str:
+    switch = last.last_switch if last is not None else None
+    if active is None or switch is None:
+        return "adopted by the provider"
+    return f"{switch.reason} by {switch.actor}"
+
+
+def _retire_old(
+    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, active: Color | None
+) -> bool:
+    """Drain, then stop the old color unless ``--keep-old``; whether it was stopped."""
+    if active is None:
+        return False
+    if plan.keep_old:
+        run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
+        return False
+    old_name = plan.compose_name(active)
+    run.out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
+    run.sleep(plan.drain)
+    left = run.stop_unless_active(compose, old_name, active, "old")
+    if left is not None:
+        raise RolloutFailed(
+            f"{plan.service}: {left}, so {active} was not stopped and is left running "
+            f"(see `bluegreen history {plan.service}` and `bluegreen status "
+            f"{plan.service}`)"
+        )
+    _check_still_serving(run, plan.service, target, active)
+    return True
+
+
+def _interrupted(
+    phase: Phase,
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+) -> Interrupted:
+    """Ctrl-C: clean up by ``phase`` and say what runs now."""
+    if phase is Phase.STARTING_NEW:
+        run.out.line("interrupted")
+        stop_after_interrupt(run, compose, plan.compose_name(target), target)
+        return Interrupted(
+            f"deploy interrupted; {active or 'no color'} keeps serving {plan.service} "
+            f"and the new {target} containers were stopped"
+        )
+    old_name = plan.compose_name(active) if active else "(none)"
+    return Interrupted(
+        f"interrupted after the switch: {target} serves {plan.service}; {active} still "
+        f"runs. Stop it with `{compose.describe()} stop {old_name}`, or go back with "
+        f"`bluegreen rollback {plan.service}`"
+    )
+
+
+def _failed_before_switch(
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    exc: CliError,
+) -> RolloutFailed:
+    """Compose or the provider failed before the switch: stop the new color, say what serves."""
+    run.out.line(f"error: {exc.message}")
+    left: str | None = None
+    try:
+        left = run.stop_unless_active(compose, plan.compose_name(target), target)
+    except CliError as cleanup:
+        left = f"stopping them failed: {cleanup.message}"
+        run.out.line(f"could not stop the new {target} containers: {cleanup.message}")
+    fate = "were stopped" if left is None else f"were left running ({left})"
+    return RolloutFailed(
+        f"deploy of {plan.service} to {target} failed: {exc.message}\n"
+        f"{active or 'no color'} keeps serving; the new {target} containers {fate}. "
+        f"Fix the cause above and run `bluegreen deploy {plan.service}` again."
+    )
+
+
+def _check_still_serving(run: Rollout, service: str, target: Color, old: Color) -> None:
+    """After stopping the old color, say so if the new one serves nothing (exit 1).
+
+    The retire mark keeps the watcher from rolling back to the color being
+    stopped, so a new color that died during the drain leaves the service
+    without a backend: the exit code must not claim success.
+    """
+    try:
+        now = run.snapshot()
+    except CliError:
+        return
+    if now.active == target and now.color(target).routable == 0:
+        raise RolloutFailed(
+            f"{service}: {old} was stopped, but {target} (active) has no routable container "
+            f"now, so nothing serves {service}. Look at `bluegreen status {service}`; "
+            f"`bluegreen rollback {service}` restarts {old} and switches back."
+        )
+
+
+def _fail_deploy(
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    verdict: Verdict,
+    blamed: tuple[ContainerSnapshot, ...],
+    tracker: RolloutTracker,
+) -> NoReturn:
+    """The new color failed or timed out: stop it (unless active) and raise why."""
+    new_name = plan.compose_name(target)
+    if verdict is Verdict.FAILED:
+        what = ", ".join(f"{c.name or c.id} is {c.phase}" for c in blamed)
+        headline = f"new {target} container(s) failed: {what}"
+    elif not tracker.seen_any(run.last):
+        headline = (
+            f"the provider saw no new {target} container within {plan.timeout:g}s: check that "
+            f"{new_name} carries the labels bluegreen.service={plan.service} and "
+            f"bluegreen.color={target} (with the provider's --label-prefix)"
+        )
+    else:
+        headline = f"{target} was not promoted within {plan.timeout:g}s"
+    run.out.line(headline)
+    for line in describe_containers(blamed):
+        run.out.line(line)
+    left = run.stop_unless_active(compose, new_name, target)
+    if left is not None:
+        raise RolloutFailed(
+            f"deploy of {plan.service}: {headline}; but {left}, so the new {target} "
+            f"containers were left running. Check `bluegreen status {plan.service}`."
+        )
+    detail = "\n".join(describe_containers(blamed))
+    raise RolloutFailed(
+        f"deploy of {plan.service} to {target} failed: {headline}\n"
+        + (f"{detail}\n" if detail else "")
+        + f"{active or 'no color'} keeps serving; the new {target} containers were stopped. "
+        f"Next: look at `{compose.describe()} logs {new_name}`, fix the image or its "
+        f"healthcheck, and run `bluegreen deploy {plan.service}` again"
+        + ("" if verdict is Verdict.FAILED else " (or raise --timeout)")
+        + "."
+    )

@@ -1,0 +1,128 @@
+"""``bluegreen rollback``: switch back to the previous color, starting its stopped containers.
+
+The previous color's containers are those that served before the last switch
+(never a failed deploy's newer ones). If they were stopped, they are started
+and followed until routable; a failure or Ctrl-C stops them again (unless
+the provider made their color active meanwhile) and leaves the active color
+serving. The switch itself names the color, so a provider whose previous
+color changed meanwhile refuses instead of switching somewhere unexpected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from deploy.errors import Interrupted, MissingToken, NothingToRollBack, RolloutFailed
+from deploy.progress import RolloutTracker, Verdict
+from deploy.rollout import (
+    DEFAULT_COMPOSE_SERVICE,
+    Clock,
+    ComposeApi,
+    Outcome,
+    ProviderApi,
+    Reporter,
+    Rollout,
+    Sleep,
+    compose_step,
+    describe_containers,
+    stop_after_interrupt,
+)
+from deploy.snapshot import ServiceSnapshot
+from provider.core.model import Color
+
+
+def _undeployed_generation(snap: ServiceSnapshot, color: Color) -> list[str]:
+    """Names of ``color``'s containers that a deploy created but never promoted.
+
+    The provider's pending promotion lists the idle color's containers created
+    after the last switch (its "generation"): after a failed deploy those are
+    the broken ones, not the version that served before the switch.
+    """
+    pending = snap.pending
+    if pending is None or pending.color != color:
+        return []
+    return [c.name or c.id for c in pending.containers]
+
+
+def rollback(
+    client: ProviderApi,
+    open_compose: Callable[[], ComposeApi],
+    service: str,
+    out: Reporter,
+    *,
+    timeout: float = 120.0,
+    compose_service: str = DEFAULT_COMPOSE_SERVICE,
+    poll_interval: float = 0.25,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Outcome:
+    """Switch back to the previous color, starting its stopped containers first."""
+    started = clock()
+    run = Rollout(client, service, out, clock, sleep, poll_interval)
+    snap = run.snapshot()
+    previous = snap.previous
+    if previous is None or previous == snap.active:
+        raise NothingToRollBack(
+            f"{service} has no previous color to roll back to (it was never switched; "
+            f"see `bluegreen history {service}`)"
+        )
+    if not client.token:
+        raise MissingToken(
+            "rollback switches through the API: set BLUEGREEN_TOKEN (or pass --token) to the "
+            "token `bluegreen serve` was started with; nothing was changed"
+        )
+    color = snap.color(previous)
+    newer = _undeployed_generation(snap, previous)
+    if newer:
+        names = ", ".join(newer)
+        raise NothingToRollBack(
+            f"the {previous} containers of {service} ({names}) were created after the last "
+            f"switch, by a deploy that did not take traffic: they are not the version that "
+            f"served before. Deploy the old image instead: `bluegreen deploy {service} "
+            "--image ...`"
+        )
+    if not color.ready:
+        if not color.containers:
+            raise NothingToRollBack(
+                f"no {previous} containers exist for {service} (removed?); nothing to start. "
+                f"Deploy the old image instead: `bluegreen deploy {service} --image ...`"
+            )
+        compose = open_compose()
+        name = compose_service.format(service=service, color=previous)
+        stopped = [c for c in color.containers if c.state != "running"]
+        try:
+            if stopped:
+                out.line(f"starting {len(stopped)} stopped {previous} container(s) ({name})")
+                compose_step(compose, name, lambda: compose.start(name))
+            ids = [c.id for c in color.containers]
+            out.line(f"waiting until {previous} is routable (timeout {timeout:g}s)")
+            tracker = RolloutTracker(previous, ids, restarting=bool(stopped))
+            verdict, blamed = run.wait(tracker, started + timeout, may_switch=False)
+        except KeyboardInterrupt:
+            out.line("interrupted")
+            stop_after_interrupt(run, compose, name, previous, "restarted")
+            raise Interrupted(
+                f"rollback interrupted; {snap.active} keeps serving {service}"
+            ) from None
+        if verdict is not Verdict.READY:
+            why = "failed" if verdict is Verdict.FAILED else f"not routable within {timeout:g}s"
+            detail = "\n".join(describe_containers(blamed))
+            if stopped:
+                run.stop_unless_active(compose, name, previous, "restarted")
+            raise RolloutFailed(
+                f"rollback of {service}: {previous} {why}\n"
+                + (f"{detail}\n" if detail else "")
+                + f"{snap.active} keeps serving; nothing was switched."
+            )
+    # Name the color: if the provider's previous color changed meanwhile, it refuses.
+    result = client.rollback(service, color=previous)
+    out.line(f"switched {service}: {snap.active} → {result.get('active', previous)}")
+    return Outcome(
+        "rolled back",
+        service,
+        snap.active,
+        str(result.get("active", previous)),
+        clock() - started,
+        switched_by="rollback by api",
+    )

@@ -1,0 +1,112 @@
+"""Docker's JSON to the core's observations: the watcher's pure normalization step.
+
+Pure: no asyncio, aiohttp or aiodocker. :func:`normalize` turns one
+``GET /containers/{id}/json`` answer into a frozen :class:`Container`, so the
+rest of the core never sees Docker's dicts; :func:`list_signature` tells the
+watcher when a listing entry is worth a re-inspect; :func:`parse_time` reads
+Docker's timestamps (the daemon's clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from provider.core.model import Container, Health
+
+#: Longest health-check output kept per container.
+MAX_HEALTH_OUTPUT = 500
+_HEALTH = {h.value: h for h in Health}
+
+
+def parse_time(raw: object) -> float | None:
+    """Docker's RFC 3339 timestamps (nanoseconds, ``Z``) as POSIX seconds; unset is ``None``."""
+    if not isinstance(raw, str) or not raw or raw.startswith("0001-01-01"):
+        return None
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    main, dot, rest = text.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{main}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _healthy_since(state: Mapping[str, Any], health: Health) -> float | None:
+    """When the container last became routable, from Docker's own records.
+
+    For a healthcheck: the end of the first check of the current run of
+    passing checks (Docker keeps the last five), never before the start.
+    Without a healthcheck: when it started.
+    """
+    if state.get("Status") != "running":
+        return None
+    started = parse_time(state.get("StartedAt"))
+    if health is Health.NONE:
+        return started
+    if health is not Health.HEALTHY:
+        return None
+    streak: float | None = None
+    for entry in reversed((state.get("Health") or {}).get("Log") or []):
+        if not isinstance(entry, Mapping) or entry.get("ExitCode") != 0:
+            break
+        streak = parse_time(entry.get("End")) or streak
+    if streak is None:
+        return None
+    return max(streak, started) if started is not None else streak
+
+
+def normalize(doc: Mapping[str, Any], prefix: str) -> Container:
+    """One ``GET /containers/{id}/json`` answer as a :class:`Container`."""
+    state: Mapping[str, Any] = doc.get("State") or {}
+    config: Mapping[str, Any] = doc.get("Config") or {}
+    health_doc: Mapping[str, Any] = state.get("Health") or {}
+    health = _HEALTH.get(str(health_doc.get("Status") or "none"), Health.STARTING)
+    output = ""
+    health_log = health_doc.get("Log") or []
+    if health_log and isinstance(health_log[-1], Mapping):
+        output = str(health_log[-1].get("Output") or "").strip()[-MAX_HEALTH_OUTPUT:]
+    labels = {
+        str(k): str(v)
+        for k, v in (config.get("Labels") or {}).items()
+        if str(k).startswith(f"{prefix}.")
+    }
+    networks: dict[str, str] = {}
+    for name, net in ((doc.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        net = net or {}
+        networks[str(name)] = str(net.get("IPAddress") or net.get("GlobalIPv6Address") or "")
+    ports: set[int] = set()
+    for spec in config.get("ExposedPorts") or {}:
+        number, _, proto = str(spec).partition("/")
+        if number.isdigit() and proto in ("", "tcp"):
+            ports.add(int(number))
+    return Container(
+        id=str(doc["Id"]),
+        name=str(doc.get("Name") or "").lstrip("/"),
+        state=str(state.get("Status") or "unknown"),
+        health=health,
+        labels=labels,
+        created=parse_time(doc.get("Created")) or 0.0,
+        networks=networks,
+        network_mode=str((doc.get("HostConfig") or {}).get("NetworkMode") or "default"),
+        exposed_ports=tuple(sorted(ports)),
+        health_output=output,
+        healthy_since=_healthy_since(state, health),
+    )
+
+
+def list_signature(summary: Mapping[str, Any]) -> tuple[str, str]:
+    """What ``GET /containers/json`` says of a container that inspect would refine.
+
+    ``Status`` reads like ``Up 3 seconds (healthy)``: only the state and the
+    parenthesised health are kept, so the signature changes exactly when a
+    re-inspect is worth it.
+    """
+    status = str(summary.get("Status") or "")
+    health = status[status.rfind("(") :] if status.endswith(")") else ""
+    return str(summary.get("State") or ""), health
