@@ -382,10 +382,29 @@ class Controller:
                     f"{color} is the active color of {service}; switch away from it first"
                 )
             reason = f"retired by {actor}"
+            now = self.clock()
             new_state = transitions.retire(
                 self.state, service, color, since=self.daemon_now(), reason=reason
             )
+            running = canaries.running(self.state, service)
+            ended = None
+            if running is not None and running.color is color:
+                # A color being stopped takes no share: its canary ends in the same write.
+                ended = canaries.apply(running, canaries.OperatorAbort(reason, reject=False), now)
+                new_state, _ = canaries.with_record(
+                    canaries.with_canary(new_state, ended),
+                    service,
+                    running.base,
+                    color,
+                    reason=canaries.REASON_ABORT,
+                    actor=actor,
+                    now=now,
+                    detail={"reason": reason, "weight": running.weight},
+                    history_limit=self.settings.history_limit,
+                )
             await self._persist(new_state)
+            if ended is not None:
+                self._canary_served(ended, actor=actor, verdict=None)
             # Retiring a never-adopted service adopts it: the body must follow at once.
             self._rebuild()
             self.changed.notify_all()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from provider import store
 from provider.api import CONTROLLER
-from provider.core.model import Health, MarkKind
+from provider.core.model import Color, Health, MarkKind
 from tests.test_api import AUTH, ClientFactory, blue_and_green, make_settings, started
 
 START = {"service": "web", "steps": [10, 100], "interval": "600s"}
@@ -112,3 +112,23 @@ async def test_operator_switch_ends_the_canary(
     assert 200 == resp.status
     status = await (await client.get("/status/web")).json()
     assert ("aborted", {}) == (status["canary"]["phase"], status["marks"])
+
+
+async def test_retiring_the_canary_color_ends_its_canary(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """POST /retire of the canary's color (its containers are about to stop): the canary
+    ends in the same write, so no share goes to a retiring color (found by the state
+    machine's weight_only_on_ready_unmarked_colors)."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    await client.post("/canary", json=START, headers=AUTH)
+    resp = await client.post("/retire", json={"service": "web", "color": "green"}, headers=AUTH)
+    assert 200 == resp.status, await resp.text()
+    assert {"services": [{"name": "web-blue", "weight": 1}]} == await weighted(client)
+    persisted = store.load(tmp_path / "state.json")
+    assert ("aborted", 0) == (
+        str(persisted.canaries["web"].phase),
+        persisted.canaries["web"].weight,
+    )
+    assert MarkKind.RETIRING == persisted.services["web"].marks[Color.GREEN].kind
+    assert "canary-abort" == persisted.history[-1].reason
