@@ -4,6 +4,7 @@ metrics, and the provider as a subprocess that reads them. Traffic only to 127.0
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tests.canary_stack import (
     canary,
@@ -19,6 +20,11 @@ from tests.harness.provider import ProviderFactory
 from tests.harness.stack import body_of
 from tests.infra.containers import ContainerFactory
 from tests.infra.traefik import TraefikFactory
+
+
+def ended(canary: dict[str, Any]) -> bool:
+    """Promoted or aborted (a canary still ``waiting`` for its color has not begun)."""
+    return canary.get("phase") in ("promoted", "aborted")
 
 
 def test_failing_green_is_aborted_at_the_first_step(
@@ -38,7 +44,7 @@ def test_failing_green_is_aborted_at_the_first_step(
     assert ("waiting", 0) == (waiting["phase"], waiting["weight"])
     flaky_backend(stack, "green", 30)
     with stack.load(concurrency=4, max_duration=60, max_requests=20_000) as load:
-        done = wait_canary(stack, lambda c: c["phase"] != "running", "an end")
+        done = wait_canary(stack, ended, "an end")
         wait_children(stack, [("web-blue", 1)])
         time.sleep(0.2)  # requests in flight when Traefik applied it
         after_abort = len(load.samples)
@@ -66,9 +72,10 @@ def test_good_green_is_promoted_through_every_step(
     stack.backend("blue")
     stack.wait_serving("blue")
     stack.backend("green", labels={"promote": "manual"})
+    stack.provider.wait_routable("web", "green")  # Docker healthy is not yet seen
     canary(stack, color="green", steps=[10, 50, 100], interval="2s", min_requests=20)
     with stack.load(concurrency=4, max_duration=80, max_requests=50_000) as load:
-        done = wait_canary(stack, lambda c: c["phase"] != "running", "an end")
+        done = wait_canary(stack, ended, "an end")
         stack.wait_serving("green")
     result = load.stop()
     assert "promoted" == done["phase"], done
@@ -90,6 +97,7 @@ def test_weight_10_share_and_sticky_clients(
     stack.backend("blue")
     stack.wait_serving("blue")
     stack.backend("green", labels={"promote": "manual"})
+    stack.provider.wait_routable("web", "green")  # Docker healthy is not yet seen
     canary(stack, color="green", steps=[10, 100], interval="600s")
     wait_children(stack, [("web-blue", 90), ("web-green", 10)])
     with stack.load(concurrency=8, max_duration=120, max_requests=5_000) as load:
@@ -120,6 +128,7 @@ def test_provider_sigkilled_mid_canary_resumes_and_finishes(
     stack.backend("blue")
     stack.wait_serving("blue")
     stack.backend("green", labels={"promote": "manual"})
+    stack.provider.wait_routable("web", "green")  # Docker healthy is not yet seen
     canary(stack, color="green", steps=[10, 50, 100], interval="3s", min_requests=10)
     with stack.load(concurrency=4, max_duration=90, max_requests=60_000) as load:
         wait_canary(stack, lambda c: c["weight"] == 50, "weight 50")
@@ -128,7 +137,7 @@ def test_provider_sigkilled_mid_canary_resumes_and_finishes(
         stack.provider.start()
         stack.provider.wait_ready()
         resumed = canary_status(stack)
-        done = wait_canary(stack, lambda c: c["phase"] != "running", "an end")
+        done = wait_canary(stack, ended, "an end")
         stack.wait_serving("green")
     result = load.stop()
     assert (1, 50, "running") == (resumed["step"], resumed["weight"], resumed["phase"])
@@ -145,12 +154,13 @@ def test_green_dies_mid_canary_share_dropped_and_aborted(
     stack.backend("blue")
     stack.wait_serving("blue")
     green = stack.backend("green", labels={"promote": "manual"})
+    stack.provider.wait_routable("web", "green")  # Docker healthy is not yet seen
     canary(stack, color="green", steps=[50, 100], interval="600s")
     with stack.load(concurrency=4, max_duration=60, max_requests=50_000) as load:
         load.wait_body(body_of("green"), timeout=20)
         killed_at = len(load.samples)
         stack.containers.kill(green.id)
-        done = wait_canary(stack, lambda c: c["phase"] != "running", "an end", timeout=30)
+        done = wait_canary(stack, ended, "an end", timeout=30)
         wait_children(stack, [("web-blue", 1)])
         time.sleep(0.2)  # requests in flight when Traefik applied it
         applied = len(load.samples)
