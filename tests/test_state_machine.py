@@ -584,13 +584,19 @@ class BlueGreenMachine(RuleBasedStateMachine):
         """What the switcher's and the canary driver's loops do after a change: evaluate,
         switch (or judge a canary step) what is due."""
         stuck: set[tuple[str, str]] = set()
-        for _ in range(MAX_SETTLE_ROUNDS):
+        switching = 0
+        # Canary steps (ready, window opened, judged) may follow each other at one instant;
+        # only the switcher's rounds count towards flapping.
+        for _ in range(MAX_SETTLE_ROUNDS * 4):
+            if switching > MAX_SETTLE_ROUNDS:
+                break
             planned, wake = self.run(self._evaluate())
             due, canary_wake = self.run(self._evaluate_canaries())
             due = [d for d in due if (d.service, d.kind) not in stuck]
             if not planned and not due:
                 wakes = [t for t in (wake, canary_wake) if t is not None]
                 return min(wakes) if wakes else None
+            switching += bool(planned)
             for item in planned:
                 self._auto_switch(item)
             for item in due:
@@ -676,6 +682,14 @@ class BlueGreenMachine(RuleBasedStateMachine):
                     service, record.to_color, record.reason, record.actor, marks_left=False
                 )
         return new
+
+    def _blocked(self, service: str, color: Color) -> bool:
+        """``color`` is marked and the provider has seen no container of it created since."""
+        mark = self.marks.get((service, color))
+        if mark is None:
+            return False
+        since = mark + self.docker.offset  # the mark's time in the daemon's clock
+        return not any(c.created > since for c in self._members(service, color))
 
     def _running_canary(self, service: str) -> canaries.Canary | None:
         return canaries.running(self.controller.state, service)
@@ -1070,8 +1084,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
     def canary_start(self, service: str, steps: tuple[int, ...], await_ready: bool) -> None:
         """``POST /canary`` of the idle color (``await_ready``: the CLI's reservation)."""
         target = self._current(service).other
-        mark = self.marks.get((service, target))
-        blocked = mark is not None and self.deployed_at.get((service, target), -1.0) <= mark
+        blocked = self._blocked(service, target)
         running = self._running_canary(service) is not None
         adopted = service in self.active
         state, body = self.controller.state, self.controller.body
@@ -1114,8 +1127,27 @@ class BlueGreenMachine(RuleBasedStateMachine):
 
     @rule(
         service=st.sampled_from(SERVICES),
-        ok=st.sampled_from([0, 10, 40]),
-        errors=st.sampled_from([0, 0, 1, 10]),
+        steps=st.sampled_from([(50, 100), (10, 50, 100)]),
+        replicas=st.integers(1, 2),
+        checks=st.sampled_from(["none", "pass_soon"]),
+    )
+    def canary_rollout(
+        self, service: str, steps: tuple[int, ...], replicas: int, checks: str
+    ) -> None:
+        """``bluegreen canary``: reserve the canary (``await_ready``), then ``compose up``
+        the idle color; the driver starts the first step once it is ready."""
+        before = self._running_canary(service)
+        self.canary_start(service, steps, True)
+        reserved = self._running_canary(service)
+        if reserved is None or reserved is before:
+            return
+        self.deploy(service, True, replicas, False, checks, 0.01)
+        self._advance(2.0)
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        ok=st.sampled_from([0, 25, 40]),
+        errors=st.sampled_from([0, 0, 1, 10, 40]),
         metrics_up=st.sampled_from([True, True, True, False]),
     )
     def canary_traffic(self, service: str, ok: int, errors: int, metrics_up: bool) -> None:
@@ -1346,9 +1378,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 )
                 if color is canary.base:
                     continue
-                mark = self.marks.get((service, color))
-                deployed = self.deployed_at.get((service, color), -1.0)
-                assert mark is None or deployed > mark, f"{service}: weight on marked {color}"
+                assert not self._blocked(service, color), f"{service}: weight on marked {color}"
                 if self.controller.state_write_error is None:
                     assert self._ready(service, color), f"{service}: weight on unready {color}"
 
