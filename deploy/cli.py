@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from deploy import envfile, init_env, render_table
+from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
     _compose_args(dep)
+    _canary_commands(command)
     return parser
 
 
@@ -198,6 +200,49 @@ def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
         elif found.get("BLUEGREEN_TOKEN"):
             merged["BLUEGREEN_TOKEN"] = found["BLUEGREEN_TOKEN"]
     return merged
+
+
+def _canary_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``canary``, ``canary-abort``, ``canary-promote`` (the provider owns the canary)."""
+    can = command("canary", "deploy the idle color and shift traffic to it step by step")
+    can.add_argument("service")
+    can.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
+    can.add_argument("--steps", default="5,25,50,100", help="percentages (default 5,25,50,100)")
+    can.add_argument("--interval", default="60s", help="time per step (default 60s)")
+    can.add_argument("--max-error-rate", default=None, help="e.g. 1%% (default 1%%)")
+    can.add_argument("--max-p99", default=None, help="e.g. 500ms (default: no latency limit)")
+    can.add_argument("--min-requests", type=int, default=None, help="per step (default 50)")
+    can.add_argument(
+        "--timeout", type=_seconds, default=180.0, help="seconds until ready (default 180)"
+    )
+    can.add_argument("--detach", action="store_true", help="return once the first step runs")
+    _compose_args(can)
+    for name, text in (
+        ("canary-abort", "stop a running canary: weight 0, the color marked rejected"),
+        ("canary-promote", "skip a canary's remaining steps and switch"),
+    ):
+        command(name, text).add_argument("service")
+
+
+def _canary_plan(args: argparse.Namespace) -> CanaryPlan:
+    try:
+        steps = [int(x) for x in args.steps.split(",") if x.strip()]
+        rate = parse_percent(args.max_error_rate) if args.max_error_rate else None
+        p99 = parse_ms(args.max_p99) if args.max_p99 else None
+    except ValueError as exc:
+        raise UsageError(f"bad canary option: {exc}") from exc
+    return CanaryPlan(
+        service=args.service,
+        image=args.image,
+        steps=steps,
+        interval=args.interval,
+        max_error_rate=rate,
+        max_p99_ms=p99,
+        min_requests=args.min_requests,
+        timeout=args.timeout,
+        detach=args.detach,
+        compose_service=args.compose_service,
+    )
 
 
 def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ProviderClient:
@@ -274,6 +319,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             print(render_table.service_text(parse_service(doc), now))
         else:
             print(render_table.status_all_text(parse_status(doc), now))
+        for line in render_table.canary_lines(doc):
+            print(line)
         return 0
     if args.command == "switch":
         doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)
@@ -281,6 +328,14 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             _print_json(doc)
         else:
             print(render_table.switch_text(doc))
+        return 0
+    if args.command in ("canary-abort", "canary-promote"):
+        call = client.canary_abort if args.command == "canary-abort" else client.canary_promote
+        doc = call(args.service)
+        if args.json:
+            _print_json(doc)
+        else:
+            print(render_table.canary_text(args.service, doc.get("canary")))
         return 0
     if args.command == "history":
         records = client.history(args.service)[-max(args.limit, 1) :]
@@ -291,7 +346,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return 0
     _check_template(args.compose_service)
     out = Reporter(sys.stderr if args.json else sys.stdout)
-    if args.command == "rollback":
+    if args.command == "canary":
+        outcome = canary_rollout(client, _opener(args, environ), _canary_plan(args), out)
+    elif args.command == "rollback":
         outcome = rollback(
             client,
             _opener(args, environ),

@@ -108,6 +108,18 @@ class ProviderClient:
         """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""
         self._object("GET", "/auth")
 
+    def canary(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /canary``: start (or reserve, ``await_ready``) a weighted canary."""
+        return self._object("POST", "/canary", service, {"service": service, **body})
+
+    def canary_abort(self, service: str) -> dict[str, Any]:
+        """``POST /canary/abort``: weight 0 now; the canary color is marked rejected."""
+        return self._object("POST", "/canary/abort", service, {"service": service})
+
+    def canary_promote(self, service: str) -> dict[str, Any]:
+        """``POST /canary/promote``: skip the remaining steps and switch."""
+        return self._object("POST", "/canary/promote", service, {"service": service})
+
     # -- plumbing -------------------------------------------------------------
 
     def _protocol(self, what: str) -> ProviderProtocolError:

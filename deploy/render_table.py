@@ -175,3 +175,36 @@ def switch_text(doc: Mapping[str, Any]) -> str:
         f"{service}: {record.get('from') or doc.get('previous')} → {doc.get('active')} "
         f"(switch #{record.get('seq')}, reason {record.get('reason')})"
     )
+
+
+def canary_text(service: str, canary: Any) -> str:
+    """One line about a service's canary (``bluegreen status``, ``canary-abort``/``-promote``)."""
+    if not isinstance(canary, dict):
+        return f"{service}: no canary"
+    phase = canary.get("phase")
+    color, base = canary.get("color"), canary.get("base")
+    if phase == "running":
+        weight = int(canary.get("weight", 0))
+        steps = canary.get("steps") or []
+        return (
+            f"canary {service}: {base} {100 - weight} % / {color} {weight} % "
+            f"(step {int(canary.get('step', 0)) + 1} of {max(len(steps) - 1, 1)}, "
+            f"analysis {canary.get('analysis')})"
+        )
+    if phase == "waiting":
+        return f"canary {service}: waiting for {color} to be ready (weight 0 %)"
+    return f"canary {service}: {phase} ({canary.get('reason')})"
+
+
+def canary_lines(doc: Any) -> list[str]:
+    """The weights of running canaries in a ``/status`` or ``/status/<service>`` document."""
+    if not isinstance(doc, dict):
+        return []
+    services = doc.get("services")
+    docs = services if isinstance(services, dict) else {str(doc.get("service")): doc}
+    lines = []
+    for name, svc in sorted(docs.items()):
+        canary = svc.get("canary") if isinstance(svc, dict) else None
+        if isinstance(canary, dict) and canary.get("phase") in ("running", "waiting"):
+            lines.append(canary_text(name, canary))
+    return lines

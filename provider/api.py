@@ -13,9 +13,11 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from provider import long_poll
 from provider.controller import Controller, SwitchResult
+from provider.core import canary as canaries
 from provider.core.model import Color
 from provider.core.status import marks_json
 from provider.errors import (
@@ -210,6 +212,62 @@ async def retire(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def canary_start(request: web.Request) -> web.Response:
+    """Start a canary: the color takes a growing share, judged step by step."""
+    _require_token(request)
+    doc = await _json_body(
+        request,
+        {
+            "service": str,
+            "color": str,
+            "steps": list,
+            "interval": (str, int, float),
+            "max_error_rate": (int, float),
+            "max_p99_ms": (int, float),
+            "min_requests": int,
+            "await_ready": bool,
+        },
+    )
+    service = _service_field(doc)
+    controller = request.app[CONTROLLER]
+    await controller.start_canary(
+        service,
+        _color_field(doc),
+        steps=canaries.parse_steps(doc.get("steps")),
+        interval=canaries.parse_interval(doc.get("interval", canaries.DEFAULT_INTERVAL)),
+        limits=canaries.parse_limits(
+            doc.get("max_error_rate"), doc.get("max_p99_ms"), doc.get("min_requests")
+        ),
+        actor="api",
+        await_ready=bool(doc.get("await_ready")),
+    )
+    return web.json_response({"service": service, "canary": controller.canary_json(service)})
+
+
+async def _canary_operator(request: web.Request, event: canaries.Event) -> web.Response:
+    _require_token(request)
+    doc = await _json_body(request, {"service": str})
+    service = _service_field(doc)
+    controller = request.app[CONTROLLER]
+    await controller.canary_event(service, event, actor="api")
+    body = {
+        "service": service,
+        "active": str(controller.active(service)),
+        "canary": controller.canary_json(service),
+    }
+    return web.json_response(body)
+
+
+async def canary_abort(request: web.Request) -> web.Response:
+    """Stop the running canary: weight 0 at once, the color marked rejected."""
+    return await _canary_operator(request, canaries.OperatorAbort("aborted by api"))
+
+
+async def canary_promote(request: web.Request) -> web.Response:
+    """Skip the remaining steps: switch to the canary color now (reason ``canary``)."""
+    return await _canary_operator(request, canaries.OperatorPromote("api"))
+
+
 async def history(request: web.Request) -> web.Response:
     unknown = set(request.query) - {"service"}
     if unknown:
@@ -259,6 +317,12 @@ async def metrics(request: web.Request) -> web.Response:
     out.family("bluegreen_routable_containers", "gauge", "Routable containers per color.")
     for name, color_name, count in routable:
         out.sample("bluegreen_routable_containers", count, service=name, color=color_name)
+    out.family("bluegreen_canary_weight", "gauge", "A canary's share per color, in percent.")
+    for name, canary in sorted(controller.state.canaries.items()):
+        weights = canary.weights() if canary.running else {}
+        for color in Color:
+            share = weights.get(color, 100 if controller.active(name) is color else 0)
+            out.sample("bluegreen_canary_weight", share, service=name, color=str(color))
     out.family("bluegreen_renders_total", "counter", "Times the served config changed.")
     out.sample("bluegreen_renders_total", m.renders)
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
@@ -284,7 +348,7 @@ async def metrics(request: web.Request) -> web.Response:
     out.family("bluegreen_webhook_deliveries_total", "counter", "Webhook outcomes by result.")
     for result, count in sorted(m.webhook_deliveries.items()):
         out.sample("bluegreen_webhook_deliveries_total", count, result=result)
-    return web.Response(text=out.text(), content_type="text/plain", charset="utf-8")
+    return web.Response(text=out.text(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -304,6 +368,9 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_post("/switch", switch)
     app.router.add_post("/rollback", rollback)
     app.router.add_post("/retire", retire)
+    app.router.add_post("/canary", canary_start)
+    app.router.add_post("/canary/abort", canary_abort)
+    app.router.add_post("/canary/promote", canary_promote)
     app.router.add_get("/history", history)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from provider.controller import Controller, PendingSwitches
+from provider.core import canary as canaries
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
 from provider.errors import BlueGreenError
@@ -119,6 +120,8 @@ class AutoSwitcher:
                 wakes.append(decision.wake_at)
             if decision.action is None or decision.target is None:
                 continue
+            if canaries.running(controller.state, name) is not None:
+                continue  # a running canary owns the service's switches (promotion suspended)
             retry_at = self._retry_at.get((name, decision.action, decision.target), 0.0)
             if now < retry_at:
                 wakes.append(retry_at)

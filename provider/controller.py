@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from provider import store
+from provider.core import canary as canaries
 from provider.core import promotion, transitions
 from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
 from provider.core.promotion import Pending
@@ -33,6 +34,8 @@ from provider.core.routing import observe as group
 from provider.core.status import service_status
 from provider.errors import (
     BadRequest,
+    CanaryNotRunning,
+    CanaryRefused,
     RetireRefused,
     StateFileError,
     SwitchRefused,
@@ -108,6 +111,8 @@ class Controller:
         self._last_good: dict[str, ServiceView] = {}
         self.observation = Observation({})
         self.body = serialize({})
+        #: Per service, when the running canary's step is judged next (set by its driver).
+        self.canary_next: dict[str, float] = {}
         #: Bumped whenever observations or state change, so watchers can wait on it.
         self.changed = asyncio.Condition(self.lock)
         #: Typed events of every state change (``GET /events``, the status page, webhooks).
@@ -296,7 +301,8 @@ class Controller:
     def _rebuild(self) -> None:
         views = self.effective_views()
         actives = {name: self.active(name) for name in views}
-        body = serialize(render(views, actives, self.options))
+        weights = canaries.weights(self.state)
+        body = serialize(render(views, actives, self.options, weights))
         if body != self.body:
             self.body = body
             self.metrics.renders += 1
@@ -402,10 +408,29 @@ class Controller:
                     f"{color} is the active color of {service}; switch away from it first"
                 )
             reason = f"retired by {actor}"
+            now = self.clock()
             new_state = transitions.retire(
                 self.state, service, color, since=self.daemon_now(), reason=reason
             )
+            running = canaries.running(self.state, service)
+            ended = None
+            if running is not None and running.color is color:
+                # A color being stopped takes no share: its canary ends in the same write.
+                ended = canaries.apply(running, canaries.OperatorAbort(reason, reject=False), now)
+                new_state, _ = canaries.with_record(
+                    canaries.with_canary(new_state, ended),
+                    service,
+                    running.base,
+                    color,
+                    reason=canaries.REASON_ABORT,
+                    actor=actor,
+                    now=now,
+                    detail={"reason": reason, "weight": running.weight},
+                    history_limit=self.settings.history_limit,
+                )
             await self._persist(new_state)
+            if ended is not None:
+                self._canary_served(ended, actor=actor, verdict=None)
             # Retiring a never-adopted service adopts it: the body must follow at once.
             self._rebuild()
             self.changed.notify_all()
@@ -437,8 +462,14 @@ class Controller:
                     f"{target} of {service} is {mark.kind} ({mark.reason}); "
                     "no automatic switch goes there"
                 )
+        running = canaries.running(self.state, service)
+        if automatic and running is not None:
+            raise SwitchRefused(f"a canary of {service} runs; no automatic switch until it ends")
         check_switch(view, target, force=force)
         state = self.state
+        if running is not None:  # an operator's switch ends the canary (no mark)
+            stop = canaries.OperatorAbort(f"ended by a switch ({reason}, {actor})", reject=False)
+            state = canaries.with_canary(state, canaries.apply(running, stop, self.clock()))
         if service not in state.services:
             state = transitions.adopt(state, service, current, self._first_seen.get(service, 0.0))
         new_state, record = transitions.switch(
@@ -476,12 +507,194 @@ class Controller:
         svc = self.state.services[service]
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
 
+    # -- canary ---------------------------------------------------------------
+
+    def canary(self, service: str) -> canaries.Canary | None:
+        """The service's latest canary (running or finished), or ``None``."""
+        return self.state.canaries.get(service)
+
+    async def start_canary(
+        self,
+        service: str,
+        color: Color | None,
+        *,
+        steps: tuple[int, ...],
+        interval: float,
+        limits: canaries.Limits,
+        actor: str = "api",
+        await_ready: bool = False,
+    ) -> canaries.Canary:
+        """Start a canary of ``color`` (default: idle): persisted, then its first weight served.
+
+        Refused (409) while another canary of the service runs, when the color
+        is not ready, or when its containers predate a mark (a rejected deploy).
+        ``await_ready`` (the CLI, before its deploy): reserve it WAITING instead;
+        the first step starts once containers created from now on are ready.
+        """
+        async with self.lock:
+            view = self.view(service)
+            if canaries.running(self.state, service) is not None:
+                raise CanaryRefused(f"a canary of {service} already runs")
+            base = self.active(service)
+            target = color or base.other
+            known = self.state.services.get(service)
+            if known is None or view.errors:
+                raise CanaryRefused(f"{service} is not adopted yet or has label errors; no canary")
+            colorview = view.color(target)
+            waiting = await_ready and target is not base
+            if target is not base and not waiting and not colorview.ready:
+                raise CanaryRefused(
+                    f"{target} of {service} is not ready ({colorview.routable} of "
+                    f"{colorview.replicas} routable container(s))"
+                )
+            blocked = promotion.blocking_mark(view, known, target) is not None
+            if target is not base and not waiting and blocked:
+                raise CanaryRefused(
+                    f"{target} of {service} is marked {known.marks[target].kind} and has no "
+                    "newer container; deploy it again first"
+                )
+            now = self.clock()
+            new = canaries.start(
+                service,
+                target,
+                base,
+                steps=steps,
+                interval=interval,
+                limits=limits,
+                now=now,
+                await_after=self.daemon_now() if waiting else None,
+            )
+            state, _ = canaries.with_record(
+                canaries.with_canary(self.state, new),
+                service,
+                base,
+                target,
+                reason=canaries.REASON_STEP,
+                actor=actor,
+                now=now,
+                detail={"step": 0, "weight": new.weight, "verdict": str(new.phase)},
+                history_limit=self.settings.history_limit,
+            )
+            await self._persist(state)
+            self._canary_served(new, actor=actor, verdict=str(new.phase))
+            return new
+
+    async def canary_event(
+        self, service: str, event: canaries.Event, *, actor: str = "api"
+    ) -> canaries.Canary:
+        """Apply one event to the running canary of ``service``; persist it, then serve it.
+
+        A passed last step or an operator's promote switches (reason
+        ``canary``); an abort records ``canary-abort`` with the figures and marks
+        the color REJECTED. An extension changes only the canary.
+        """
+        async with self.lock:
+            self.view(service)
+            current = canaries.running(self.state, service)
+            if current is None:
+                raise CanaryNotRunning(f"no canary of {service} runs")
+            if isinstance(event, canaries.StepResult) and (
+                (event.step, event.weight) != (current.step, current.weight)
+            ):
+                raise CanaryNotRunning(f"the canary of {service} moved on meanwhile")
+            if isinstance(event, canaries.OperatorPromote):
+                check_switch(self.view(service), current.color, force=False)
+            now = self.clock()
+            new = canaries.apply(current, event, now)
+            state = canaries.with_canary(self.state, new)
+            limit = self.settings.history_limit
+            if (
+                isinstance(event, canaries.StepResult)
+                and event.verdict is not canaries.Verdict.EXTEND
+            ):
+                state, _ = canaries.with_record(
+                    state,
+                    service,
+                    current.base,
+                    current.color,
+                    reason=canaries.REASON_STEP,
+                    actor=actor,
+                    now=now,
+                    detail=canaries.figures(event) | {"detail": event.detail},
+                    history_limit=limit,
+                )
+            record = None
+            if new.phase is canaries.Phase.ABORTED:
+                detail: dict[str, Any] = {"reason": new.reason, "weight": current.weight}
+                if isinstance(event, canaries.StepResult):
+                    detail |= canaries.figures(event)
+                state, _ = canaries.with_record(
+                    state,
+                    service,
+                    current.base,
+                    current.color,
+                    reason=canaries.REASON_ABORT,
+                    actor=actor,
+                    now=now,
+                    detail=detail,
+                    history_limit=limit,
+                )
+                if not isinstance(event, canaries.OperatorAbort) or event.reject:
+                    state = canaries.with_rejected(
+                        state,
+                        service,
+                        current.color,
+                        since=self.daemon_now(),
+                        reason=f"{canaries.REASON_ABORT}: {new.reason}",
+                    )
+            elif new.phase is canaries.Phase.PROMOTED:
+                state, record = transitions.switch(
+                    state,
+                    service,
+                    current.color,
+                    reason=canaries.REASON_PROMOTE,
+                    actor=actor,
+                    now=now,
+                    history_limit=limit,
+                    anchor=self.daemon_now(),
+                )
+            await self._persist(state)
+            if record is not None:
+                self._pending.pop(service, None)
+                self.metrics.switches[(service, canaries.REASON_PROMOTE)] += 1
+            verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
+            self._canary_served(new, actor=actor, verdict=verdict)
+            return new
+
+    def _canary_served(self, canary: canaries.Canary, *, actor: str, verdict: str | None) -> None:
+        """Serve and announce a persisted canary change. Caller holds the lock."""
+        if not canary.running:
+            self.canary_next.pop(canary.service, None)
+        self._rebuild()
+        self.changed.notify_all()
+        log.info(
+            "canary_transition",
+            service=canary.service,
+            color=str(canary.color),
+            phase=str(canary.phase),
+            step=canary.step,
+            weight=canary.weight,
+            extensions=canary.extensions,
+            verdict=verdict,
+            reason=canary.reason,
+            actor=actor,
+        )
+
+    def canary_json(self, service: str) -> dict[str, Any] | None:
+        """``/status``'s ``canary`` object: the latest canary, or ``None``."""
+        canary = self.state.canaries.get(service)
+        if canary is None:
+            return None
+        out = canaries.to_json(canary, next_decision_at=self.canary_next.get(service))
+        out["analysis"] = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
+        return out
+
     # -- reading --------------------------------------------------------------
 
     def status(self, service: str) -> dict[str, Any]:
         view = self.view(service)
         pending = self.pending(service)
-        return service_status(
+        out = service_status(
             view,
             self.state.services.get(service),
             self.active(service),
@@ -490,6 +703,8 @@ class Controller:
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
         )
+        out["canary"] = self.canary_json(service)
+        return out
 
     def status_all(self) -> dict[str, Any]:
         names = sorted(set(self.observation.services) | set(self.state.services))

@@ -69,6 +69,20 @@ class RetireRefused(BlueGreenError):
     code = "retire_refused"
 
 
+class CanaryRefused(BlueGreenError):
+    """A canary cannot start: the color is not ready or marked, or another one runs."""
+
+    status = 409
+    code = "canary_refused"
+
+
+class CanaryNotRunning(BlueGreenError):
+    """An event for a canary that is not running (already promoted or aborted)."""
+
+    status = 409
+    code = "canary_not_running"
+
+
 class UnsupportedMediaType(BlueGreenError):
     """The request body is not JSON."""
 

@@ -1,4 +1,4 @@
-"""Prometheus text exposition of the provider's counters and gauges.
+"""Prometheus exposition of the provider's counters and gauges, through ``prometheus_client``.
 
 Counters are kept here; gauges (active color, routable containers, Docker
 connectivity) are read from the controller at scrape time so they can never
@@ -11,14 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    return "{" + inner + "}" if inner else ""
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 
 
 @dataclass
@@ -39,19 +33,33 @@ class Metrics:
     traefik_releases: Counter[str] = field(default_factory=Counter)
 
 
+class _Families:
+    """A collector that yields one scrape's families (a registry per scrape, nothing global)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
 @dataclass
 class Exposition:
-    """Builds one scrape's text, a metric family at a time."""
+    """Builds one scrape's families, a family at a time; ``prometheus_client`` writes the text.
 
-    lines: list[str] = field(default_factory=list)
+    Counter families are declared with their ``_total`` name, as they are exposed.
+    """
+
+    families: list[Metric] = field(default_factory=list)
 
     def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
+        base = name.removesuffix("_total") if kind == "counter" else name
+        self.families.append(Metric(base, help_text, kind))
 
     def sample(self, name: str, value: float, **labels: str) -> None:
-        number = int(value) if float(value).is_integer() else value
-        self.lines.append(f"{name}{_labels(sorted(labels.items()))} {number}")
+        self.families[-1].add_sample(name, dict(sorted(labels.items())), float(value))
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families(self.families))
+        return generate_latest(registry).decode()

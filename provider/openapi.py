@@ -51,6 +51,7 @@ _SWITCH_RECORD: dict[str, Any] = {
         "actor": {"type": "string"},
         "at": {"type": "number"},
         "seq": {"type": "integer"},
+        "detail": {"type": "object", "description": "a canary step's or abort's figures"},
     },
 }
 
@@ -136,6 +137,131 @@ _COLOR_STATUS: dict[str, Any] = {
     },
 }
 
+_STEP_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["step", "weight", "verdict", "detail", "at", "figures"],
+    "properties": {
+        "step": {"type": "integer", "minimum": 0},
+        "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+        "verdict": {
+            "type": "string",
+            "enum": ["pass", "pass_health_only", "extend", "breach", "not_ready", "no_figures"],
+        },
+        "detail": {"type": "string"},
+        "at": {"type": "number"},
+        "figures": {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "requests": {"type": "integer"},
+                "errors": {"type": "integer"},
+                "error_rate": {"type": "number"},
+                "p99_ms": {"type": "number", "nullable": True},
+            },
+        },
+    },
+}
+
+_CANARY: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "color",
+        "base",
+        "phase",
+        "steps",
+        "step",
+        "weight",
+        "interval",
+        "started",
+        "step_started",
+        "next_decision_at",
+        "results",
+        "warnings",
+        "analysis",
+    ],
+    "properties": {
+        "color": _COLOR,
+        "base": _COLOR,
+        "phase": {"type": "string", "enum": ["waiting", "running", "promoted", "aborted"]},
+        "steps": {"type": "array", "items": {"type": "integer"}},
+        "step": {"type": "integer", "minimum": 0},
+        "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+        "interval": {"type": "number"},
+        "max_error_rate": {"type": "number"},
+        "max_p99_ms": {"type": "number", "nullable": True},
+        "min_requests": {"type": "integer"},
+        "started": {"type": "number"},
+        "step_started": {"type": "number"},
+        "extensions": {"type": "integer"},
+        "next_decision_at": {"type": "number", "nullable": True},
+        "results": {"type": "array", "items": _ref("CanaryStep")},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "ended": {"type": "number", "nullable": True},
+        "reason": {"type": "string", "nullable": True},
+        "created_after": {"type": "number", "nullable": True},
+        "analysis": {"type": "string", "enum": ["traefik-metrics", "health-only"]},
+    },
+}
+
+_CANARY_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["service", "canary"],
+    "properties": {"service": {"type": "string"}, "active": _COLOR, "canary": _ref("Canary")},
+}
+
+_CANARY_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service"],
+    "properties": {
+        "service": {"type": "string", "minLength": 1},
+        "color": _COLOR,
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {"type": "integer", "minimum": 1, "maximum": 100},
+            "description": "strictly increasing percentages; 100 is appended if missing",
+        },
+        "interval": {
+            "oneOf": [
+                {"type": "number", "minimum": 0.1, "maximum": 86400},
+                {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$"},
+            ],
+            "description": "seconds, or a duration such as 60s, 2m, 500ms (default 60s)",
+        },
+        "max_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_p99_ms": {"type": "number", "nullable": True, "exclusiveMinimum": True, "minimum": 0},
+        "min_requests": {"type": "integer", "minimum": 0},
+        "await_ready": {
+            "type": "boolean",
+            "description": "reserve before a deploy: start once new containers are ready",
+        },
+    },
+}
+
+
+def _canary_operation(summary: str, request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "security": _BEARER,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                **_ok(_ref("CanaryResult")),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+            },
+        }
+    }
+
+
+_SERVICE_ONLY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service"],
+    "properties": {"service": {"type": "string", "minLength": 1}},
+}
+
 #: The keys scripts and the CLI rely on (README documents each one).
 _SERVICE_STATUS: dict[str, Any] = {
     "type": "object",
@@ -170,6 +296,7 @@ _SERVICE_STATUS: dict[str, Any] = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "serving_last_good_config": {"type": "boolean"},
         "docker_connected": {"type": "boolean"},
+        "canary": _nullable_ref("Canary"),
     },
 }
 
@@ -363,6 +490,15 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/canary": _canary_operation(
+            "Start a weighted canary of the idle color, judged step by step", _CANARY_REQUEST
+        ),
+        "/canary/abort": _canary_operation(
+            "Stop the running canary: weight 0 now, the color marked rejected", _SERVICE_ONLY
+        ),
+        "/canary/promote": _canary_operation(
+            "Skip the remaining steps: switch to the canary color now", _SERVICE_ONLY
+        ),
         "/history": {
             "get": {
                 "summary": "The audit trail of switches",
@@ -468,6 +604,9 @@ SPEC: dict[str, Any] = {
             "Docker": _DOCKER,
             "StateFile": _STATE_FILE,
             "Ready": _READY,
+            "Canary": _CANARY,
+            "CanaryStep": _STEP_RESULT,
+            "CanaryResult": _CANARY_RESULT,
         },
     },
 }

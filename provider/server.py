@@ -14,6 +14,7 @@ import errno
 import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 import structlog
 from aiohttp import web
 
@@ -63,6 +64,21 @@ async def _state_writer_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel_and_wait([task])
 
 
+async def _canary_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the canary driver and the HTTP session it scrapes Traefik's metrics with."""
+    from provider.canary_driver import CanaryDriver, http_fetch
+
+    controller = app[CONTROLLER]
+    url = controller.settings.traefik_metrics_url
+    async with aiohttp.ClientSession() as session:
+        fetch = http_fetch(session, url) if url else None
+        task = asyncio.create_task(CanaryDriver(controller, fetch=fetch).run(), name="canary")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Application:
     """Load state (refusing a corrupt file) and build the application."""
     store.check_writable(settings.state_file)
@@ -70,6 +86,7 @@ def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Applicati
     controller = Controller(settings, state)
     app = create_app(controller)
     app.cleanup_ctx.append(_state_writer_ctx)
+    app.cleanup_ctx.append(_canary_ctx)
     if watch_docker:
         app.cleanup_ctx.append(_docker_ctx)
     return app

@@ -65,6 +65,10 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_queue: int = 1000
     hold: float = 2.5
+    #: Canaries: Traefik's Prometheus endpoint, the sticky cookie's name, extensions per step.
+    traefik_metrics_url: str | None = None
+    canary_cookie: str = "bluegreen_{service}"
+    canary_max_extensions: int = 3
 
     @property
     def options(self) -> Options:
@@ -73,6 +77,7 @@ class Settings:
             labels=LabelDefaults(prefix=self.label_prefix, entrypoints=self.entrypoints),
             host_address=self.host_address,
             preview_header=self.preview_header,
+            canary_cookie=self.canary_cookie,
         )
 
     def redacted(self) -> dict[str, Any]:
@@ -211,6 +216,30 @@ def read_token_file(path: str, source: str, flag: str, env_name: str) -> str:
     return token
 
 
+_COOKIE = re.compile(r"^[A-Za-z0-9_.-]*(\{service\}[A-Za-z0-9_.-]*)?$")
+
+
+def _metrics_url(raw: str) -> str | None:
+    if raw and not re.match(r"^https?://[^\s/]+(/\S*)?$", raw):
+        raise ValueError("expected an http(s) URL, e.g. http://127.0.0.1:8082/metrics")
+    return raw or None
+
+
+def _cookie(raw: str) -> str:
+    if raw.lower() in ("", "off", "false", "none"):
+        return ""
+    if not _COOKIE.match(raw) or len(raw) > 64:
+        raise ValueError("expected a cookie name (letters, digits, _ . -; {service} allowed)")
+    return raw
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 100:
+        raise ValueError("expected a whole number between 0 and 100")
+    return value
+
+
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
 _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
@@ -242,6 +271,9 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("webhook_timeout", "--webhook-timeout", parse_seconds, "seconds per webhook attempt"),
     ("webhook_queue", "--webhook-queue", _positive_int, "undelivered events kept per hook"),
     ("hold", "--hold", parse_seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
+    ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
+    ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
+    ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
 )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from provider.core import canary
 from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 from provider.errors import StateFileError
 
@@ -38,6 +39,7 @@ def _record_from_json(raw: Any) -> SwitchRecord:
         actor=str(raw["actor"]),
         at=float(raw["at"]),
         seq=int(raw["seq"]),
+        detail=dict(raw["detail"]) if raw.get("detail") is not None else None,
     )
 
 
@@ -77,7 +79,24 @@ def to_json(state: State) -> dict[str, Any]:
             for name, svc in sorted(state.services.items())
         },
         "history": [_record_to_json(r) for r in state.history],
+        **_canaries_to_json(state),
     }
+
+
+def _canaries_to_json(state: State) -> dict[str, Any]:
+    """Files without canaries keep their old shape (no ``canaries`` key)."""
+    if not state.canaries:
+        return {}
+    return {"canaries": {n: canary.to_json(c) for n, c in sorted(state.canaries.items())}}
+
+
+def _canaries_from_json(raw: Any) -> dict[str, canary.Canary]:
+    """Files written before canaries existed have none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError("canaries is not an object")
+    return {str(name): canary.from_json(str(name), c) for name, c in raw.items()}
 
 
 def from_json(doc: Any) -> State:
@@ -99,7 +118,8 @@ def from_json(doc: Any) -> State:
                 marks=_marks_from_json(raw.get("marks")),
             )
         history = tuple(_record_from_json(r) for r in doc["history"])
-        return State(services=services, history=history, seq=int(doc["seq"]))
+        canaries = _canaries_from_json(doc.get("canaries"))
+        return State(services=services, history=history, seq=int(doc["seq"]), canaries=canaries)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         # OverflowError: JSON allows 1e999, which parses as inf and has no int.
         raise StateFileError(f"state file has an unexpected shape: {exc}") from exc

@@ -470,7 +470,7 @@ async def test_docker_restart_keeps_serving_and_switches_nothing(
         metrics = await (await provider.client.get("/metrics")).text()
         ready_status, ready = await provider.get("/readyz")
         assert [200, 200, 200] == [status for status, _ in outage]
-        assert "bluegreen_docker_connected 0" in metrics.splitlines()
+        assert "bluegreen_docker_connected 0.0" in metrics.splitlines()
         assert (200, "disconnected") == (ready_status, ready["docker"]["status"])
 
         await asyncio.to_thread(own_daemon.restart)

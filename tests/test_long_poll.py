@@ -317,10 +317,10 @@ async def test_metrics_show_held_polls_and_releases(
     await switch(client, "green")
     await held
     after = (await (await client.get("/metrics")).text()).splitlines()
-    assert "bluegreen_traefik_held_requests 1" in during
-    assert "bluegreen_traefik_held_requests 0" in after
-    assert 'bluegreen_traefik_releases_total{cause="change"} 1' in after
-    assert "bluegreen_traefik_polls_total 2" in after
+    assert "bluegreen_traefik_held_requests 1.0" in during
+    assert "bluegreen_traefik_held_requests 0.0" in after
+    assert 'bluegreen_traefik_releases_total{cause="change"} 1.0' in after
+    assert "bluegreen_traefik_polls_total 2.0" in after
 
 
 def test_hold_setting_from_flag_env_and_yaml(tmp_path: Path) -> None:

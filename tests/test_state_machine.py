@@ -35,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import aiohttp
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -44,12 +45,21 @@ from hypothesis.stateful import (
     rule,
 )
 
-from provider import store
+from provider import canary_driver, store
 from provider.auto_switch import AutoSwitcher, policy_from
+from provider.canary_driver import CanaryDriver
 from provider.controller import Controller, SwitchResult
-from provider.core.model import Color, Container, Health, ServiceState, State
+from provider.core import canary as canaries
+from provider.core.model import Color, Container, Health, MarkKind, ServiceState, State
 from provider.core.promotion import Action
-from provider.errors import BlueGreenError, StateFileError, SwitchRefused, UnknownService
+from provider.errors import (
+    BlueGreenError,
+    CanaryNotRunning,
+    CanaryRefused,
+    StateFileError,
+    SwitchRefused,
+    UnknownService,
+)
 from provider.settings import Settings
 from tests.factories import make_container
 
@@ -72,6 +82,11 @@ CHECKS: dict[str, float | str | None] = {
     "pass_late": 12.0,
     "never_pass": None,
 }
+#: A canary step's interval, and the limits its steps are judged by.
+CANARY_INTERVAL = 2.0
+CANARY_LIMITS = canaries.Limits(max_error_rate=0.1, max_p99_ms=None, min_requests=20)
+#: History reasons that are canary records (a step, an abort) or its promotion (a switch).
+CANARY_RECORDS = (canaries.REASON_STEP, canaries.REASON_ABORT)
 #: Bad labels that make ``labels.parse`` refuse a container but still name its service.
 BAD_LABELS = {
     "port": {"bluegreen.port": "http"},
@@ -245,6 +260,31 @@ class FakeDocker:
         self.containers.pop(cid)
         self.passes_after.pop(cid, None)  # ``bad`` keeps the id: the controller may know it
         self.pass_at.pop(cid, None)
+
+
+class FakeTraefikMetrics:
+    """Traefik's ``/metrics`` as the canary driver scrapes it: request counters per color
+    service, moved only by the machine; ``up`` false makes the scrape fail."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, service: str, color: Color, ok: int, errors: int) -> None:
+        name = f"{service}-{color}@http"
+        self.counts[(name, "200")] = self.counts.get((name, "200"), 0) + ok
+        self.counts[(name, "500")] = self.counts.get((name, "500"), 0) + errors
+
+    async def fetch(self) -> str:
+        if not self.up:
+            raise aiohttp.ClientConnectionError("traefik metrics down")
+        lines = ["# TYPE traefik_service_requests_total counter"]
+        for (name, code), count in sorted(self.counts.items()):
+            lines.append(
+                f'traefik_service_requests_total{{code="{code}",method="GET",'
+                f'protocol="http",service="{name}"}} {count}'
+            )
+        return "\n".join(lines) + "\n"
 
 
 class _FailingOs(ModuleType):
@@ -424,6 +464,10 @@ class BlueGreenMachine(RuleBasedStateMachine):
         self.docker = FakeDocker(self.clock)
         self.disk = StateDisk()
         self.disk.install()
+        self.metrics = FakeTraefikMetrics()
+        #: The driver's retry pause is real time; the machine has none to spare.
+        self._retry_after = canary_driver.RETRY_AFTER_S
+        canary_driver.RETRY_AFTER_S = 0.0
         #: Docker's daemon is reachable (the watcher's session may still be down).
         self.docker_up = True
         #: The watcher's session ended on an error and must resync before events flow.
@@ -432,7 +476,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
         self.stale = False
         #: What the controller was told, container by container.
         self.seen: dict[str, Container] = {}
-        self.controller, self.switcher = self._new_provider(State())
+        self.controller, self.switcher, self.driver = self._new_provider(State())
         # The model: what happened, by the machine's own account.
         self.history: list[tuple[str, Color | None, Color, str, str, float]] = []
         self.active: dict[str, Color] = {}
@@ -454,6 +498,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
         finally:
             self.loop.close()
             self.disk.uninstall()
+            canary_driver.RETRY_AFTER_S = self._retry_after
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- driving the provider ------------------------------------------------------
@@ -461,11 +506,13 @@ class BlueGreenMachine(RuleBasedStateMachine):
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
-    def _new_provider(self, state: State) -> tuple[Controller, AutoSwitcher]:
+    def _new_provider(self, state: State) -> tuple[Controller, AutoSwitcher, CanaryDriver]:
         controller = Controller(self.settings, state, clock=self.clock)
         if hasattr(controller, "set_daemon_offset"):
             controller.set_daemon_offset(self.docker.offset)
-        return controller, AutoSwitcher(controller, policy_from(self.settings), clock=self.clock)
+        switcher = AutoSwitcher(controller, policy_from(self.settings), clock=self.clock)
+        driver = CanaryDriver(controller, fetch=self.metrics.fetch, clock=self.clock)
+        return controller, switcher, driver
 
     @property
     def session_live(self) -> bool:
@@ -533,18 +580,118 @@ class BlueGreenMachine(RuleBasedStateMachine):
             )
 
     def _settle(self) -> float | None:
-        """What the switcher's loop does after a change: evaluate, switch what is due."""
-        for _ in range(MAX_SETTLE_ROUNDS):
+        """What the switcher's and the canary driver's loops do after a change: evaluate,
+        switch (or judge a canary step) what is due."""
+        stuck: set[tuple[str, str]] = set()
+        switching = 0
+        # Canary steps (ready, window opened, judged) may follow each other at one instant;
+        # only the switcher's rounds count towards flapping.
+        for _ in range(MAX_SETTLE_ROUNDS * 4):
+            if switching > MAX_SETTLE_ROUNDS:
+                break
             planned, wake = self.run(self._evaluate())
-            if not planned:
-                return wake
+            due, canary_wake = self.run(self._evaluate_canaries())
+            due = [d for d in due if (d.service, d.kind) not in stuck]
+            if not planned and not due:
+                wakes = [t for t in (wake, canary_wake) if t is not None]
+                return min(wakes) if wakes else None
+            switching += bool(planned)
             for item in planned:
                 self._auto_switch(item)
+            for item in due:
+                if not self._canary_due(item):
+                    # Not written (a failing disk): the driver retries after a pause.
+                    stuck.add((item.service, item.kind))
         raise AssertionError(f"the switcher still switches after {MAX_SETTLE_ROUNDS} rounds")
 
     async def _evaluate(self) -> tuple[list[Any], float | None]:
         async with self.controller.lock:
             return self.switcher.evaluate()
+
+    async def _evaluate_canaries(self) -> tuple[list[Any], float | None]:
+        async with self.controller.lock:
+            return self.driver.evaluate()
+
+    def _canary_due(self, due: Any) -> bool:
+        """One action of the canary driver, checked against what it may never do; whether
+        it took effect."""
+        service, canary = due.service, due.canary
+        ready = self._ready(service, canary.color)
+        state, windows = self.controller.state, dict(self.driver.windows)
+        self.run(self.driver._act(due))
+        if due.kind == "lost":
+            assert not ready, f"the canary of {service} aborted as lost; {canary.color} is ready"
+        new = self._take_canary_records(service)
+        if self.controller.state.seq == state.seq:
+            return self.controller.state is not state or self.driver.windows != windows
+        latest = self.controller.state.canaries[service]
+        if latest.phase is canaries.Phase.ABORTED:
+            assert due.kind != "ready"
+            mark = self.controller.state.services[service].marks.get(canary.color)
+            assert mark is not None and mark.kind is MarkKind.REJECTED, "abort left no mark"
+            self.marks[(service, canary.color)] = self.clock.now
+            event(f"canary aborted ({due.kind})")
+        for record in new:
+            if record.reason == canaries.REASON_STEP and record.detail:
+                self._check_step_figures(record.detail)
+        if latest.phase is canaries.Phase.PROMOTED:
+            assert ready, f"a canary promoted {service} to {canary.color}, which is not ready"
+            event("canary promoted")
+        return True
+
+    def _check_step_figures(self, detail: dict[str, Any]) -> None:
+        """A judged step's verdict agrees with its figures and the limits."""
+        verdict = detail.get("verdict")
+        if "requests" not in detail:
+            assert verdict in ("not_ready", "no_figures", "waiting", "running"), detail
+            return
+        rate, requests = float(detail["error_rate"]), int(detail["requests"])
+        limits = CANARY_LIMITS
+        if verdict == "breach":
+            assert requests > 0 and rate > limits.max_error_rate, detail
+        elif verdict == "pass":
+            assert requests >= limits.min_requests and rate <= limits.max_error_rate, detail
+        elif verdict == "pass_health_only":
+            assert requests < limits.min_requests, detail
+        event(f"canary step {verdict}")
+
+    def _take_canary_records(self, service: str) -> list[Any]:
+        """Adopt the canary's new history records (steps, abort, its switch) into the model."""
+        known = len(self.history)
+        records = list(self.controller.state.history)
+        if len(records) < known:
+            return []  # the history limit trimmed it; the invariant reports that
+        new = records[known:]
+        for record in new:
+            assert record.service == service, f"a canary of {service} wrote {record}"
+            if record.reason in CANARY_RECORDS:
+                self.history.append(
+                    (
+                        record.service,
+                        record.from_color,
+                        record.to_color,
+                        record.reason,
+                        record.actor,
+                        record.at,
+                    )
+                )
+            else:
+                assert record.reason == canaries.REASON_PROMOTE, f"unexpected {record}"
+                self._record_switch(
+                    service, record.to_color, record.reason, record.actor, marks_left=False
+                )
+        return new
+
+    def _blocked(self, service: str, color: Color) -> bool:
+        """``color`` is marked and the provider has seen no container of it created since."""
+        mark = self.marks.get((service, color))
+        if mark is None:
+            return False
+        since = mark + self.docker.offset  # the mark's time in the daemon's clock
+        return not any(c.created > since for c in self._members(service, color))
+
+    def _running_canary(self, service: str) -> canaries.Canary | None:
+        return canaries.running(self.controller.state, service)
 
     # -- the model ---------------------------------------------------------------------
 
@@ -923,8 +1070,131 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 self.previous[service] = None
             self._note_adoptions()
             self.marks[(service, color)] = self.clock.now
+            if self._take_canary_records(service):
+                event("retire ended the canary")
             event("retire")
             self._settle()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        steps=st.sampled_from([(50, 100), (10, 50, 100), (25, 100)]),
+        await_ready=st.sampled_from([False, False, True]),
+    )
+    def canary_start(self, service: str, steps: tuple[int, ...], await_ready: bool) -> None:
+        """``POST /canary`` of the idle color (``await_ready``: the CLI's reservation)."""
+        target = self._current(service).other
+        blocked = self._blocked(service, target)
+        running = self._running_canary(service) is not None
+        adopted = service in self.active
+        state, body = self.controller.state, self.controller.body
+        try:
+            started = self.run(
+                self.controller.start_canary(
+                    service,
+                    None,
+                    steps=steps,
+                    interval=CANARY_INTERVAL,
+                    limits=CANARY_LIMITS,
+                    actor="operator",
+                    await_ready=await_ready,
+                )
+            )
+        except UnknownService:
+            assert not self._known(service)
+            return
+        except CanaryRefused as exc:
+            assert (state, body) == (self.controller.state, self.controller.body)
+            why = running or not adopted or self._freezes(service) is not False
+            if not await_ready:
+                why = why or blocked or not self._ready(service, target)
+            assert why, f"canary of {service} to {target} refused: {exc}"
+            event("canary refused")
+            return
+        except StateFileError:
+            assert self.disk.mode != "ok"
+            if self.controller.state.seq != state.seq:
+                self._take_canary_records(service)  # renamed, then the directory fsync failed
+            event("canary start not written")
+            return
+        assert adopted and not running, f"a canary of {service} started over {state}"
+        if not await_ready:
+            assert self._ready(service, target) and not blocked
+        assert target is started.color
+        self._take_canary_records(service)
+        event(f"canary started{' (waiting)' if await_ready else ''}")
+        self._settle()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        steps=st.sampled_from([(50, 100), (10, 50, 100)]),
+        replicas=st.integers(1, 2),
+        checks=st.sampled_from(["none", "pass_soon"]),
+    )
+    def canary_rollout(
+        self, service: str, steps: tuple[int, ...], replicas: int, checks: str
+    ) -> None:
+        """``bluegreen canary``: reserve the canary (``await_ready``), then ``compose up``
+        the idle color; the driver starts the first step once it is ready."""
+        before = self._running_canary(service)
+        self.canary_start(service, steps, True)
+        reserved = self._running_canary(service)
+        if reserved is None or reserved is before:
+            return
+        self.deploy(service, True, replicas, False, checks, 0.01)
+        self._advance(2.0)
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        ok=st.sampled_from([0, 25, 40]),
+        errors=st.sampled_from([0, 0, 1, 10, 40]),
+        metrics_up=st.sampled_from([True, True, True, False]),
+    )
+    def canary_traffic(self, service: str, ok: int, errors: int, metrics_up: bool) -> None:
+        """Users reach the canary color through Traefik (its counters move), and Traefik's
+        metrics endpoint answers or not."""
+        canary = self._running_canary(service)
+        color = canary.color if canary is not None else self._current(service).other
+        self.metrics.add(service, color, ok, errors)
+        self.metrics.up = metrics_up
+        self._advance(CANARY_INTERVAL / 2)
+
+    @rule(service=st.sampled_from(SERVICES), promote=st.booleans())
+    def canary_operator(self, service: str, promote: bool) -> None:
+        """``POST /canary/abort`` or ``POST /canary/promote``."""
+        canary = self._running_canary(service)
+        state, body = self.controller.state, self.controller.body
+        event_: canaries.Event = (
+            canaries.OperatorPromote("operator") if promote else canaries.OperatorAbort("operator")
+        )
+        try:
+            self.run(self.controller.canary_event(service, event_, actor="operator"))
+        except UnknownService:
+            assert not self._known(service)
+            return
+        except (CanaryNotRunning, SwitchRefused) as exc:
+            assert (state, body) == (self.controller.state, self.controller.body)
+            if isinstance(exc, CanaryNotRunning):
+                assert canary is None, f"the canary of {service} runs, yet {exc}"
+            else:
+                assert promote and canary is not None
+                assert not self._ready(service, canary.color) or self._freezes(service)
+            event(f"canary {'promote' if promote else 'abort'} refused")
+            return
+        except StateFileError:
+            assert self.disk.mode != "ok"
+            if self.controller.state.seq != state.seq:
+                self._take_canary_records(service)
+            return
+        assert canary is not None
+        self._take_canary_records(service)
+        if not promote:
+            mark = self.controller.state.services[service].marks.get(canary.color)
+            assert mark is not None and mark.kind is MarkKind.REJECTED, "abort left no mark"
+            self.marks[(service, canary.color)] = self.clock.now
+        else:
+            assert self.active[service] is canary.color
+        event(f"operator canary {'promote' if promote else 'abort'}")
+        self._settle()
 
     @rule()
     def provider_restarts(self) -> None:
@@ -934,7 +1204,7 @@ class BlueGreenMachine(RuleBasedStateMachine):
         for name in set(self.active) - set(state.services):
             # Adopted in memory, never acknowledged on disk (a failing disk): forgotten.
             del self.active[name], self.previous[name]
-        self.controller, self.switcher = self._new_provider(state)
+        self.controller, self.switcher, self.driver = self._new_provider(state)
         self.session_broken = False
         self.stale = False
         self.seen = {}
@@ -1065,7 +1335,8 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 continue
             active = self._current(service)
             weighted = services[service]["weighted"]["services"]
-            assert [{"name": f"{service}-{active}", "weight": 1}] == weighted
+            if canaries.weights(self.controller.state).get(service) is None:
+                assert [{"name": f"{service}-{active}", "weight": 1}] == weighted
             frozen = service in observed and bool(observed[service].errors)
             if frozen and not EXPECT_FROZEN_LIVE:
                 continue
@@ -1079,6 +1350,86 @@ class BlueGreenMachine(RuleBasedStateMachine):
                     assert served <= live[color], f"{service}-{color} serves dead {served}"
                 else:
                     assert live[color] == served, f"{service}-{color} serves {served}"
+
+    @invariant()
+    def weight_only_on_ready_unmarked_colors(self) -> None:
+        """No share of traffic goes to a color that is not ready, nor to one marked
+        rejected or retiring (and not deployed since), nor to any but the canary's color.
+
+        A failing disk may keep a lost canary's weight (its abort cannot be written
+        before it is served); a child without routable containers is dropped anyway.
+        """
+        if not self.controller.synced or self.stale:
+            return
+        services = json.loads(self.controller.body).get("http", {}).get("services", {})
+        for service in SERVICES:
+            if service not in services or self._freezes(service) is not False:
+                continue
+            children = services[service]["weighted"]["services"]
+            served = [Color(c["name"].rsplit("-", 1)[1]) for c in children]
+            assert all(self._live(service, color) for color in served) or len(served) == 1
+            canary = self._running_canary(service)
+            for color in served:
+                if color is self._current(service) and len(served) == 1:
+                    continue
+                assert canary is not None and color in (canary.color, canary.base), (
+                    f"{service}: weight on {color} without a canary"
+                )
+                if color is canary.base:
+                    continue
+                assert not self._blocked(service, color), f"{service}: weight on marked {color}"
+                if self.controller.state_write_error is None:
+                    assert self._ready(service, color), f"{service}: weight on unready {color}"
+
+    @invariant()
+    def body_weights_are_the_persisted_canary(self) -> None:
+        """The weights Traefik gets are the canary the state file holds (with a healthy
+        disk): the running step's share, minus a color without routable containers."""
+        if not self.controller.synced or self.stale or self.controller.state_write_error:
+            return
+        persisted = store.load(self.path)
+        services = json.loads(self.controller.body).get("http", {}).get("services", {})
+        for service in SERVICES:
+            if service not in services or (
+                service in self.controller.observation.services
+                and (self.controller.observation.services[service].errors)
+            ):
+                continue
+            children = services[service]["weighted"]["services"]
+            served = {Color(c["name"].rsplit("-", 1)[1]): c["weight"] for c in children}
+            shares = canaries.weights(persisted).get(service)
+            if shares is None or len([w for w in shares.values() if w > 0]) < 2:
+                assert {self.controller.active(service): 1} == served
+                continue
+            live = {c: w for c, w in shares.items() if w > 0 and self._live(service, c)}
+            if len(live) == 2:
+                assert live == served
+            else:
+                assert len(served) == 1 and set(served.values()) == {1}
+
+    @invariant()
+    def an_abort_leaves_its_color_rejected(self) -> None:
+        """The latest canary, if aborted (not ended by a switch, by a retire or by a
+        newer deploy), left its color marked rejected until something replaced the mark."""
+        for service, canary in self.controller.state.canaries.items():
+            if canary.phase is not canaries.Phase.ABORTED or canary.ended is None:
+                continue
+            svc = self.controller.state.services.get(service)
+            if svc is None or svc.active is canary.color:
+                continue
+            reason = canary.reason or ""
+            if reason.startswith(("ended by a switch", "retired by")):
+                continue
+            history = self.controller.state.history
+            aborts = [r.seq for r in history if r.service == service and r.reason == "canary-abort"]
+            if not aborts or any(
+                r.seq > aborts[-1] and r.to_color is canary.color and r.reason not in CANARY_RECORDS
+                for r in history
+                if r.service == service
+            ):
+                continue  # a switch to the color since cleared its mark
+            mark = svc.marks.get(canary.color)
+            assert mark is not None, f"aborted canary of {service} left {canary.color} unmarked"
 
 
 BlueGreenMachine.TestCase.settings = settings(

@@ -121,7 +121,7 @@ async def test_failed_adoption_write_does_not_freeze_the_body(
     errors_line = next(
         line for line in metrics.splitlines() if line.startswith("bluegreen_state_write_errors")
     )
-    assert int(errors_line.split()[1]) >= 1
+    assert float(errors_line.split()[1]) >= 1
     assert State() == store.load(tmp_path / "state.json")
 
     failing_save.failing = False
@@ -261,7 +261,7 @@ async def test_directory_fsync_failure_answers_the_switch(
     assert Color.GREEN == on_disk.services["web"].active
     assert controller.state_write_error is None
     metrics = await (await client.get("/metrics")).text()
-    assert "bluegreen_state_dir_fsync_errors_total 1" in metrics.splitlines()
+    assert "bluegreen_state_dir_fsync_errors_total 1.0" in metrics.splitlines()
 
 
 @pytest.mark.parametrize(

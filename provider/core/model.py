@@ -11,6 +11,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provider.core.canary import Canary
 
 
 class Color(enum.StrEnum):
@@ -109,9 +113,11 @@ class SwitchRecord:
     actor: str
     at: float
     seq: int
+    #: Figures of a canary step or abort (``None`` for a plain switch).
+    detail: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "service": self.service,
             "from": self.from_color.value if self.from_color else None,
             "to": self.to_color.value,
@@ -120,6 +126,9 @@ class SwitchRecord:
             "at": self.at,
             "seq": self.seq,
         }
+        if self.detail is not None:
+            out["detail"] = dict(self.detail)
+        return out
 
 
 @dataclass(frozen=True)
@@ -144,8 +153,12 @@ class ServiceState:
 
 @dataclass(frozen=True)
 class State:
-    """The whole persisted state: every service's colors and the audit trail."""
+    """The whole persisted state: every service's colors and the audit trail.
+
+    ``canaries`` holds each service's latest canary (running or finished).
+    """
 
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     history: tuple[SwitchRecord, ...] = ()
     seq: int = 0
+    canaries: Mapping[str, Canary] = field(default_factory=dict)

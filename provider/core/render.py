@@ -55,10 +55,43 @@ def _router(spec: RouteSpec, rule: str, service: str) -> dict[str, Any]:
     return router
 
 
+def weighted(
+    view: ServiceView, active: Color, options: Options, weights: Mapping[Color, int] | None
+) -> dict[str, Any]:
+    """The service's ``weighted`` parent: ``active`` alone, or both colors while a canary runs.
+
+    A color with no routable container is dropped at once (a weighted child
+    without servers answers 503 for its share), unless no color has one. The
+    sticky cookie keeps a client on the color it first got.
+    """
+    name = view.name
+    shares = [(c, w) for c, w in sorted((weights or {}).items()) if w > 0]
+    if len(shares) < 2:
+        return {"services": [{"name": color_service_name(name, active), "weight": 1}]}
+    live = [(c, w) for c, w in shares if view.color(c).urls]
+    if len(live) == 1:
+        return {"services": [{"name": color_service_name(name, live[0][0]), "weight": 1}]}
+    if not live:
+        return {"services": [{"name": color_service_name(name, active), "weight": 1}]}
+    out: dict[str, Any] = {
+        "services": [{"name": color_service_name(name, c), "weight": w} for c, w in live]
+    }
+    if options.canary_cookie:
+        cookie = options.canary_cookie.replace("{service}", name)
+        out["sticky"] = {"cookie": {"name": cookie, "httpOnly": True, "sameSite": "lax"}}
+    return out
+
+
 def render_service(
-    view: ServiceView, active: Color, options: Options
+    view: ServiceView,
+    active: Color,
+    options: Options,
+    weights: Mapping[Color, int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The routers and services of one service, with ``active`` taking its traffic."""
+    """The routers and services of one service, with ``active`` taking its traffic.
+
+    ``weights``: a running canary's share per color (see :func:`weighted`).
+    """
     routers: dict[str, Any] = {}
     services: dict[str, Any] = {}
     main_spec = view.color(active).route or view.route
@@ -66,9 +99,7 @@ def render_service(
         return routers, services
     name = view.name
     routers[name] = _router(main_spec, main_spec.rule, name)
-    services[name] = {
-        "weighted": {"services": [{"name": color_service_name(name, active), "weight": 1}]}
-    }
+    services[name] = {"weighted": weighted(view, active, options, weights)}
     for color in Color:
         color_view = view.color(color)
         if color is not active and not color_view.members:
@@ -87,13 +118,18 @@ def render_service(
 
 
 def render(
-    views: Mapping[str, ServiceView], actives: Mapping[str, Color], options: Options
+    views: Mapping[str, ServiceView],
+    actives: Mapping[str, Color],
+    options: Options,
+    weights: Mapping[str, Mapping[Color, int]] | None = None,
 ) -> Config:
-    """The whole dynamic configuration for the services given."""
+    """The whole dynamic configuration for the services given (``weights``: running canaries)."""
     routers: dict[str, Any] = {}
     services: dict[str, Any] = {}
     for name in sorted(views):
-        svc_routers, svc_services = render_service(views[name], actives[name], options)
+        svc_routers, svc_services = render_service(
+            views[name], actives[name], options, (weights or {}).get(name)
+        )
         routers.update(svc_routers)
         services.update(svc_services)
     http: dict[str, Any] = {}

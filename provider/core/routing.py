@@ -23,6 +23,8 @@ class Options:
     labels: LabelDefaults = field(default_factory=LabelDefaults)
     host_address: str = "127.0.0.1"
     preview_header: str = "X-Bluegreen-Color"
+    #: Sticky cookie of a canary's weighted service (``{service}`` filled in); "" turns it off.
+    canary_cookie: str = "bluegreen_{service}"
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def switch(
         marks=marks,
     )
     history = (*state.history, record)[-history_limit:]
-    return State(services=services, history=history, seq=seq), record
+    return replace(state, services=services, history=history, seq=seq), record
 
 
 def retire(state: State, service: str, color: Color, *, since: float, reason: str) -> State:

@@ -9,6 +9,8 @@ decided by its image's environment, so a "new version" is a new image:
 - ``APP_VERSION`` is served at ``/version`` (``/`` answers the color, as the
   harness's backends do);
 - ``APP_BROKEN=1`` never creates ``/health``: the container never gets healthy.
+- ``APP_FAIL=1`` gets healthy but answers ``/`` with 500 (a CGI script): a bad
+  version only its traffic reveals (canary tests).
 
 Every project carries the container factory's owner label, so its cleanup
 removes what ``down`` might miss, and :meth:`ComposeProject.down` is always
@@ -39,7 +41,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: ``$$`` is compose's escape for a literal ``$`` (expanded by the container's shell).
 APP_SCRIPT = """set -e
 mkdir -p /tmp/www
-printf '%s\\n' "$$COLOR" > /tmp/www/index.html
+if [ "$${APP_FAIL:-0}" = 1 ]; then
+  mkdir -p /tmp/www/cgi-bin
+  cgi='printf "Status: 500 Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nfail\\n"'
+  printf '#!/bin/sh\\n%s\\n' "$$cgi" > /tmp/www/cgi-bin/index.cgi
+  chmod +x /tmp/www/cgi-bin/index.cgi
+else
+  printf '%s\\n' "$$COLOR" > /tmp/www/index.html
+fi
 printf '%s\\n' "$${APP_VERSION:-v1}" > /tmp/www/version
 if [ "$${APP_BROKEN:-0}" != 1 ]; then echo ok > /tmp/www/health; fi
 exec httpd -f -p 127.0.0.1:$$APP_PORT -h /tmp/www

@@ -58,6 +58,7 @@ class ContainerFactory:
         network: str | None = None,
         health_retries: int = 1,
         healthcheck: bool = True,
+        command: Sequence[str] | None = None,
     ) -> str:
         """Start a busybox backend answering ``color`` on ``127.0.0.1:port``; return its id.
 
@@ -65,6 +66,7 @@ class ContainerFactory:
         ``docker stop`` is quick instead of waiting for the SIGKILL timeout.
         ``health_retries=1`` makes health flips visible within one interval.
         ``network`` (a user network's name) overrides ``network_host``.
+        ``command`` replaces the backend's ``sh -c`` argv (it must serve ``/health``).
         """
         name = self.unique_name(name_suffix)
         args = ["run", "-d", "--init", "--name", name, "--label", f"{OWNER_LABEL}={self.owner}"]
@@ -78,7 +80,10 @@ class ContainerFactory:
                 "--health-retries", str(health_retries),
             ]  # fmt: skip
         args += ["--network", network or ("host" if network_host else "none")]
-        args += [*extra_args, self.image, *backend_command(port, color, healthy=healthy)]
+        argv = (
+            list(command) if command is not None else backend_command(port, color, healthy=healthy)
+        )
+        args += [*extra_args, self.image, *argv]
         try:
             container = self.daemon.docker(*args).stdout.strip()
         except DockerCommandError:

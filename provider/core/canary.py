@@ -1,0 +1,499 @@
+"""The canary state machine: weights, steps, and the verdict of each step.
+
+Pure: no asyncio, aiohttp or aiodocker. A :class:`Canary` is part of the
+persisted :class:`provider.core.model.State` (``State.canaries``); :func:`apply` is
+the one place its phase changes, and it refuses an event on a canary that is
+no longer running (:class:`CanaryNotRunning`). :func:`judge` turns one step's
+figures (:mod:`provider.core.canary_analysis`) and the color's health into a
+verdict. The controller persists every change before it is served.
+
+A step with weight 100 is the switch itself: when the step before it passes
+(or an operator promotes), the provider switches with reason ``canary``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from provider.core.canary_analysis import Window
+from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
+from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
+
+#: History reasons: a passed or extended step, the promotion, the abort.
+REASON_STEP = "canary-step"
+REASON_PROMOTE = "canary"
+REASON_ABORT = "canary-abort"
+
+DEFAULT_STEPS = (5, 25, 50, 100)
+DEFAULT_INTERVAL = 60.0
+MAX_STEPS = 20
+MAX_INTERVAL = 86400.0
+
+
+class Phase(enum.StrEnum):
+    """Where a canary is."""
+
+    #: Reserved before its deploy (``await_ready``): weight 0, automatic promotion of
+    #: the color suspended; the first step starts when containers created after the
+    #: reservation are ready.
+    WAITING = "waiting"
+    #: Its step's weight is served; the step's window is measured until it is judged.
+    RUNNING = "running"
+    #: It reached 100: the service switched to its color (history reason ``canary``).
+    PROMOTED = "promoted"
+    #: A breach, a lost color or an operator stopped it: weight 0, color marked rejected.
+    ABORTED = "aborted"
+
+
+class Verdict(enum.StrEnum):
+    """What the analysis of one step concluded."""
+
+    #: Error rate and p99 within the limits over at least ``min_requests``.
+    PASS = "pass"
+    #: Passed on health alone: no metrics URL, or too few requests after every extension.
+    PASS_HEALTH_ONLY = "pass_health_only"
+    #: Too few requests (or no figures) yet: the step waits one more interval.
+    EXTEND = "extend"
+    #: Error rate or p99 above the limit: abort.
+    BREACH = "breach"
+    #: The canary color stopped being ready: abort.
+    NOT_READY = "not_ready"
+    #: The metrics could not be read through every extension: abort (no hope-based pass).
+    NO_FIGURES = "no_figures"
+
+
+PASSING = (Verdict.PASS, Verdict.PASS_HEALTH_ONLY)
+ABORTING = (Verdict.BREACH, Verdict.NOT_READY, Verdict.NO_FIGURES)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a step must stay within, and how many requests make a verdict."""
+
+    max_error_rate: float = 0.01
+    max_p99_ms: float | None = None
+    min_requests: int = 50
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The verdict of one step (or extension) and the figures behind it."""
+
+    step: int
+    weight: int
+    verdict: Verdict
+    detail: str
+    at: float
+    window: Window | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "weight": self.weight,
+            "verdict": str(self.verdict),
+            "detail": self.detail,
+            "at": self.at,
+            "figures": self.window.to_json() if self.window is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class OperatorAbort:
+    """``POST /canary/abort`` (or the CLI's Ctrl-C), or a switch that ends the canary."""
+
+    reason: str
+    reject: bool = True
+
+
+@dataclass(frozen=True)
+class OperatorPromote:
+    """``POST /canary/promote``: skip to 100."""
+
+    actor: str = "api"
+
+
+@dataclass(frozen=True)
+class ColorReady:
+    """A waiting canary's new containers are ready: its first step starts."""
+
+
+Event = StepResult | OperatorAbort | OperatorPromote | ColorReady
+
+
+@dataclass(frozen=True)
+class Canary:
+    """One service's canary: which color, its plan, where it is, and what each step showed.
+
+    ``base`` is the active color when it started. ``step_started`` is when the
+    current step's weight was first served (wall clock). ``extensions``
+    counts the current step's extra intervals. ``results`` are the finished
+    steps' verdicts; ``warnings`` say what passed on health alone.
+    """
+
+    service: str
+    color: Color
+    base: Color
+    steps: tuple[int, ...]
+    interval: float
+    limits: Limits
+    started: float
+    step_started: float
+    phase: Phase = Phase.RUNNING
+    step: int = 0
+    extensions: int = 0
+    results: tuple[StepResult, ...] = ()
+    warnings: tuple[str, ...] = ()
+    ended: float | None = None
+    reason: str | None = None
+    #: Waiting canaries: only containers created after this (daemon clock) count.
+    created_after: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """Not finished: it owns the service's switches (waiting or stepping)."""
+        return self.phase in (Phase.WAITING, Phase.RUNNING)
+
+    @property
+    def weight(self) -> int:
+        """The canary color's share now, in percent (0 while waiting and once it ended)."""
+        return self.steps[self.step] if self.phase is Phase.RUNNING else 0
+
+    def weights(self) -> dict[Color, int]:
+        """Both colors' weights as served while it runs."""
+        return {self.base: 100 - self.weight, self.color: self.weight}
+
+
+def parse_interval(raw: object) -> float:
+    """``"60s"``, ``"2m"``, ``"500ms"`` or a number of seconds."""
+    if isinstance(raw, bool):
+        raise BadRequest("field 'interval' must be seconds or a duration like '60s'")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", raw)
+        if match is None:
+            raise BadRequest("field 'interval' must look like '60s', '2m', '500ms' or 90")
+        unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+        value = float(match.group(1)) * unit
+    else:
+        raise BadRequest("field 'interval' must be seconds or a duration like '60s'")
+    if not 0.1 <= value <= MAX_INTERVAL:
+        raise BadRequest("field 'interval' must be between 0.1 s and 24 h")
+    return value
+
+
+def parse_steps(raw: object) -> tuple[int, ...]:
+    """Strictly increasing whole percentages in 1..100 that end at 100."""
+    if raw is None:
+        return DEFAULT_STEPS
+    if isinstance(raw, str):
+        raw = [s.strip() for s in raw.split(",") if s.strip()]
+    if not isinstance(raw, Sequence) or not raw or len(raw) > MAX_STEPS:
+        raise BadRequest(f"field 'steps' must list 1 to {MAX_STEPS} percentages, e.g. [5, 50, 100]")
+    steps: list[int] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise BadRequest("field 'steps' must hold whole percentages")
+        try:
+            value = int(item)
+        except ValueError as exc:
+            raise BadRequest("field 'steps' must hold whole percentages") from exc
+        if not 1 <= value <= 100 or (steps and value <= steps[-1]):
+            raise BadRequest("field 'steps' must increase strictly within 1..100")
+        steps.append(value)
+    if steps[-1] != 100:
+        steps.append(100)
+    return tuple(steps)
+
+
+def parse_limits(max_error_rate: object, max_p99_ms: object, min_requests: object) -> Limits:
+    """The limits of ``POST /canary``; ``None`` fields take the defaults."""
+    limits = Limits()
+    if max_error_rate is not None:
+        if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, int | float):
+            raise BadRequest("field 'max_error_rate' must be a number in 0..1")
+        if not 0.0 <= float(max_error_rate) <= 1.0:
+            raise BadRequest("field 'max_error_rate' must be a number in 0..1")
+        limits = replace(limits, max_error_rate=float(max_error_rate))
+    if max_p99_ms is not None:
+        if isinstance(max_p99_ms, bool) or not isinstance(max_p99_ms, int | float):
+            raise BadRequest("field 'max_p99_ms' must be a positive number or null")
+        if not 0.0 < float(max_p99_ms) <= 3_600_000.0:
+            raise BadRequest("field 'max_p99_ms' must be a positive number or null")
+        limits = replace(limits, max_p99_ms=float(max_p99_ms))
+    if min_requests is not None:
+        if isinstance(min_requests, bool) or not isinstance(min_requests, int):
+            raise BadRequest("field 'min_requests' must be a whole number >= 0")
+        if not 0 <= min_requests <= 10_000_000:
+            raise BadRequest("field 'min_requests' must be a whole number >= 0")
+        limits = replace(limits, min_requests=min_requests)
+    return limits
+
+
+def start(
+    service: str,
+    color: Color,
+    base: Color,
+    *,
+    steps: tuple[int, ...],
+    interval: float,
+    limits: Limits,
+    now: float,
+    await_after: float | None = None,
+) -> Canary:
+    """A new canary at its first step, or WAITING for containers created after ``await_after``.
+
+    ``steps`` end at 100 (see :func:`parse_steps`).
+    """
+    if color is base:
+        raise CanaryRefused(
+            f"{color} is the active color of {service}; a canary needs the idle one"
+        )
+    if steps == (100,):
+        raise BadRequest("field 'steps' needs a step below 100 (use POST /switch to switch)")
+    phase = Phase.RUNNING if await_after is None else Phase.WAITING
+    return Canary(
+        service, color, base, steps, interval, limits, now, now, phase, created_after=await_after
+    )
+
+
+def judge(
+    canary: Canary,
+    window: Window | None,
+    *,
+    ready: bool,
+    metrics: bool,
+    max_extensions: int,
+    now: float,
+) -> StepResult:
+    """The verdict of the current step.
+
+    ``ready``: the canary color still has its replicas routable. ``metrics``:
+    a Traefik metrics URL is configured (without one a canary is health-gated
+    and time-based). ``window``: the step's figures, ``None`` when the scrape
+    failed. Too few requests extend the step up to ``max_extensions`` times,
+    then it passes on health alone (with a warning); missing figures extend it
+    too, then abort: an unmeasured canary is never promoted on hope.
+    """
+
+    def result(verdict: Verdict, detail: str) -> StepResult:
+        return StepResult(canary.step, canary.weight, verdict, detail, now, window)
+
+    more = canary.extensions < max_extensions
+    if not ready:
+        return result(Verdict.NOT_READY, f"{canary.color} stopped being ready")
+    if not metrics:
+        return result(Verdict.PASS_HEALTH_ONLY, "no Traefik metrics URL: health-gated only")
+    if window is None:
+        if more:
+            return result(Verdict.EXTEND, "Traefik's metrics could not be read; step extended")
+        return result(Verdict.NO_FIGURES, "Traefik's metrics could not be read in any extension")
+    limits = canary.limits
+    if window.requests > 0 and window.error_rate > limits.max_error_rate:
+        return result(
+            Verdict.BREACH,
+            f"error rate {window.error_rate:.2%} above {limits.max_error_rate:.2%} "
+            f"({window.errors} of {window.requests} requests)",
+        )
+    p99, max_p99 = window.p99_ms, limits.max_p99_ms
+    if max_p99 is not None and p99 is not None and p99 > max_p99:
+        return result(Verdict.BREACH, f"p99 {p99:.0f} ms above {max_p99:.0f} ms")
+    if window.requests < limits.min_requests:
+        if more:
+            return result(
+                Verdict.EXTEND,
+                f"{window.requests} of {limits.min_requests} requests; step extended",
+            )
+        return result(
+            Verdict.PASS_HEALTH_ONLY,
+            f"only {window.requests} of {limits.min_requests} requests after "
+            f"{canary.extensions} extension(s): passed on health alone",
+        )
+    return result(Verdict.PASS, f"{window.errors} errors in {window.requests} requests")
+
+
+def apply(canary: Canary, event: Event, now: float) -> Canary:
+    """The canary after ``event``: the only place a canary's phase or step changes."""
+    if not canary.running:
+        raise CanaryNotRunning(
+            f"the canary of {canary.service} is {canary.phase}; start a new one with POST /canary"
+        )
+    if isinstance(event, OperatorPromote):
+        return replace(canary, phase=Phase.PROMOTED, ended=now, reason=f"promoted by {event.actor}")
+    if isinstance(event, OperatorAbort):
+        return replace(canary, phase=Phase.ABORTED, ended=now, reason=event.reason)
+    if isinstance(event, ColorReady):
+        if canary.phase is not Phase.WAITING:
+            raise CanaryNotRunning(f"the canary of {canary.service} is already stepping")
+        return replace(canary, phase=Phase.RUNNING, step_started=now)
+    if canary.phase is Phase.WAITING:
+        raise CanaryNotRunning(f"the canary of {canary.service} waits for {canary.color}")
+    if event.verdict is Verdict.EXTEND:
+        return replace(canary, extensions=canary.extensions + 1)
+    results = (*canary.results, event)
+    if event.verdict in ABORTING:
+        return replace(canary, phase=Phase.ABORTED, results=results, ended=now, reason=event.detail)
+    warnings = canary.warnings
+    if event.verdict is Verdict.PASS_HEALTH_ONLY:
+        warnings = (*warnings, f"step {event.step + 1} ({event.weight}%): {event.detail}")
+    nxt = canary.step + 1
+    if nxt >= len(canary.steps) or canary.steps[nxt] >= 100:
+        return replace(
+            canary,
+            phase=Phase.PROMOTED,
+            step=min(nxt, len(canary.steps) - 1),
+            results=results,
+            warnings=warnings,
+            ended=now,
+            reason="every step passed",
+        )
+    return replace(
+        canary,
+        step=nxt,
+        extensions=0,
+        step_started=now,
+        results=results,
+        warnings=warnings,
+    )
+
+
+# -- the persisted State ------------------------------------------------------
+
+
+def running(state: State, service: str) -> Canary | None:
+    """The service's canary if one runs."""
+    canary = state.canaries.get(service)
+    return canary if canary is not None and canary.running else None
+
+
+def with_canary(state: State, canary: Canary) -> State:
+    """``state`` holding ``canary`` as its service's (latest) canary."""
+    canaries = dict(state.canaries)
+    canaries[canary.service] = canary
+    return replace(state, canaries=canaries)
+
+
+def with_record(
+    state: State,
+    service: str,
+    from_color: Color | None,
+    to_color: Color,
+    *,
+    reason: str,
+    actor: str,
+    now: float,
+    detail: Mapping[str, Any] | None,
+    history_limit: int,
+) -> tuple[State, SwitchRecord]:
+    """Append a history record that is not a switch (a canary step, an abort)."""
+    seq = state.seq + 1
+    record = SwitchRecord(service, from_color, to_color, reason, actor, now, seq, detail=detail)
+    history = (*state.history, record)[-history_limit:]
+    return replace(state, history=history, seq=seq), record
+
+
+def with_rejected(state: State, service: str, color: Color, *, since: float, reason: str) -> State:
+    """Mark ``color`` REJECTED (an aborted canary): no automatic switch goes there."""
+    current = state.services.get(service) or ServiceState(active=color.other, first_seen=since)
+    marks = dict(current.marks)
+    marks[color] = ColorMark(MarkKind.REJECTED, since, reason)
+    services = dict(state.services)
+    services[service] = replace(current, marks=marks)
+    return replace(state, services=services)
+
+
+def weights(state: State) -> dict[str, dict[Color, int]]:
+    """The weights of every stepping canary, for the renderer."""
+    return {
+        name: c.weights() for name, c in sorted(state.canaries.items()) if c.phase is Phase.RUNNING
+    }
+
+
+# -- JSON (status and the state file) ------------------------------------------
+
+
+def to_json(canary: Canary, *, next_decision_at: float | None = None) -> dict[str, Any]:
+    """The canary as ``/status`` shows it and the state file stores it."""
+    return {
+        "color": str(canary.color),
+        "base": str(canary.base),
+        "phase": str(canary.phase),
+        "steps": list(canary.steps),
+        "step": canary.step,
+        "weight": canary.weight,
+        "interval": canary.interval,
+        "max_error_rate": canary.limits.max_error_rate,
+        "max_p99_ms": canary.limits.max_p99_ms,
+        "min_requests": canary.limits.min_requests,
+        "started": canary.started,
+        "step_started": canary.step_started,
+        "extensions": canary.extensions,
+        "next_decision_at": next_decision_at,
+        "results": [r.to_json() for r in canary.results],
+        "warnings": list(canary.warnings),
+        "ended": canary.ended,
+        "reason": canary.reason,
+        "created_after": canary.created_after,
+    }
+
+
+def _window_from_json(raw: Any) -> Window | None:
+    if raw is None:
+        return None
+    p99 = raw.get("p99_ms")
+    return Window(int(raw["requests"]), int(raw["errors"]), None if p99 is None else float(p99))
+
+
+def from_json(service: str, raw: Any) -> Canary:
+    """Parse a stored canary; the store turns any error into ``StateFileError``."""
+    if not isinstance(raw, dict):
+        raise TypeError("canary is not an object")
+    p99 = raw.get("max_p99_ms")
+    results = tuple(
+        StepResult(
+            step=int(r["step"]),
+            weight=int(r["weight"]),
+            verdict=Verdict(r["verdict"]),
+            detail=str(r["detail"]),
+            at=float(r["at"]),
+            window=_window_from_json(r.get("figures")),
+        )
+        for r in raw.get("results", [])
+    )
+    steps = tuple(int(s) for s in raw["steps"])
+    step = int(raw["step"])
+    if not steps or not 0 <= step < len(steps):
+        raise ValueError("canary step out of range")
+    return Canary(
+        service=service,
+        color=Color(raw["color"]),
+        base=Color(raw["base"]),
+        steps=steps,
+        interval=float(raw["interval"]),
+        limits=Limits(
+            float(raw["max_error_rate"]),
+            None if p99 is None else float(p99),
+            int(raw["min_requests"]),
+        ),
+        started=float(raw["started"]),
+        step_started=float(raw["step_started"]),
+        phase=Phase(raw["phase"]),
+        step=step,
+        extensions=int(raw.get("extensions", 0)),
+        results=results,
+        warnings=tuple(str(w) for w in raw.get("warnings", [])),
+        ended=None if raw.get("ended") is None else float(raw["ended"]),
+        reason=None if raw.get("reason") is None else str(raw["reason"]),
+        created_after=None if raw.get("created_after") is None else float(raw["created_after"]),
+    )
+
+
+def figures(result: StepResult) -> dict[str, Any]:
+    """A history record's ``detail`` for one judged step."""
+    return {"step": result.step, "weight": result.weight, "verdict": str(result.verdict)} | (
+        result.window.to_json() if result.window is not None else {}
+    )
