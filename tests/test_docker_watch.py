@@ -607,7 +607,8 @@ async def test_unwritable_state_file_still_syncs_and_follows_docker(
 async def test_removing_all_containers_of_a_color_removes_its_servers(
     backends: Backends, containers: ContainerFactory, start_provider: StartProvider
 ) -> None:
-    """Removing green's containers drops web-green; removing blue's empties web-blue (503)."""
+    """Removing green's containers drops web-green; stopping blue's empties web-blue (503,
+    the router stays); removing the last container takes the service out of the body."""
     blue, blue_port = await backends.run("web", "blue")
     green, green_port = await backends.run("web", "green")
     provider = await start_provider()
@@ -626,12 +627,20 @@ async def test_removing_all_containers_of_a_color_removes_its_servers(
     await eventually("green removed", green_gone, WAIT_S)
     assert "web-preview-green" not in (await provider.config())["http"]["routers"]
 
-    await asyncio.to_thread(containers.remove, blue)
+    await asyncio.to_thread(containers.stop, blue)
 
     async def blue_empty() -> bool:
         return await provider.servers("web") == {"active": ["web-blue"], "blue": []}
 
     await eventually("blue emptied", blue_empty, WAIT_S)
+    assert "web" in (await provider.config())["http"]["routers"]
+
+    await asyncio.to_thread(containers.remove, blue)
+
+    async def service_gone() -> bool:
+        return await provider.servers("web") is None
+
+    await eventually("web gone", service_gone, WAIT_S)
     assert [] == await provider.history("web")
 
 
