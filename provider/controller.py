@@ -667,6 +667,18 @@ class Controller:
             self.canary_next.pop(canary.service, None)
         self._rebuild()
         self.changed.notify_all()
+        self.events.publish(
+            EventKind.CANARY,
+            canary.service,
+            from_=str(canary.base),
+            to=str(canary.color),
+            reason=canary.reason,
+            actor=actor,
+            phase=str(canary.phase),
+            step=canary.step,
+            weight=canary.weight,
+            verdict=verdict,
+        )
         log.info(
             "canary_transition",
             service=canary.service,

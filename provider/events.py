@@ -44,7 +44,7 @@ class EventKind(enum.StrEnum):
     #: A rollback: a pending automatic one changed stage, or one (automatic or
     #: by an operator) was done or refused.
     ROLLBACK = "rollback"
-    #: A canary step, abort or promotion (reserved until canaries exist).
+    #: A canary's reservation, step, extension, abort or promotion.
     CANARY = "canary"
     #: A labelled container appeared, changed state or health, or went away.
     CONTAINER = "container"

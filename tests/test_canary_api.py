@@ -132,3 +132,18 @@ async def test_retiring_the_canary_color_ends_its_canary(
     )
     assert MarkKind.RETIRING == persisted.services["web"].marks[Color.GREEN].kind
     assert "canary-abort" == persisted.history[-1].reason
+
+
+async def test_canary_transitions_are_events(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """Each persisted canary change is one ``canary`` event (for /events, the page, webhooks):
+    the start at weight 10 and the operator's abort, with the base and canary colors."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    await client.post("/canary", json=START, headers=AUTH)
+    await client.post("/canary/abort", json={"service": "web"}, headers=AUTH)
+
+    bus = client.app[CONTROLLER].events  # type: ignore[index]
+    canary = [e.to_json() for e in bus.recent if str(e.kind) == "canary"]
+    assert [("running", 10), ("aborted", 0)] == [
+        (e["detail"]["phase"], e["detail"]["weight"]) for e in canary
+    ]
+    assert {("web", "blue", "green")} == {(e["service"], e["from"], e["to"]) for e in canary}
