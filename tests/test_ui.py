@@ -65,3 +65,32 @@ async def test_ui_off_removes_the_page(aiohttp_client: ClientFactory, tmp_path: 
         resp = await client.get(path)
         assert (404, "not_found") == (resp.status, (await resp.json())["error"])
     assert 200 == (await client.get("/status")).status
+
+
+async def test_a_running_canary_shows_its_weights_and_actions(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """During a canary the page shows the served weights (90/10), the step and the canary's
+    promote/abort buttons; after the abort, the rejected mark and all-or-nothing weights."""
+    app = build_app(Settings(state_file=tmp_path / "state.json", token="t"), watch_docker=False)
+    await app[CONTROLLER].replace_containers(
+        [
+            make_container("web", "blue", port=8081, created=1.0),
+            make_container("web", "green", port=8082, created=2.0),
+        ]
+    )
+    await app[CONTROLLER].mark_synced()
+    client = await aiohttp_client(app)
+    auth = {"Authorization": "Bearer t"}
+    body = {"service": "web", "steps": [10, 100], "interval": "600s"}
+    assert 200 == (await client.post("/canary", json=body, headers=auth)).status
+
+    during = await (await client.get("/ui/services")).text()
+    await client.post("/canary/abort", json={"service": "web"}, headers=auth)
+    after = await (await client.get("/ui/services")).text()
+
+    assert "Weights: blue 90% · green 10%" in during
+    assert "Canary of green (running): step 1 of 2 (10%, 100%), weight 10%" in during
+    assert 'data-action="canary/abort"' in during and 'data-action="canary/promote"' in during
+    assert "Weights: blue 100% · green 0%" in after
+    assert "green is rejected" in after and 'data-action="canary/abort"' not in after
