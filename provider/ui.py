@@ -4,8 +4,8 @@ The page is the ``/status`` document as HTML (``aiohttp-jinja2``, autoescaped),
 one section per service. ``/ui/app.js`` (served from the package, no CDN, no
 build step) follows ``GET /events`` and, on each event, fetches the services
 again as an HTML fragment from ``/ui/services``: events are wake-ups, the
-server's rendering is the truth. Actions (switch, rollback, canary promote and abort) send the operator
-token, entered once and kept in ``sessionStorage``, as a bearer header with
+server's rendering is the truth. Actions (switch, rollback, canary promote and
+abort) send the operator token, entered once and kept in ``sessionStorage``, as a bearer header with
 ``fetch``; no cookies, so no cross-site request can act. A strict
 Content-Security-Policy allows only the provider's own script and style.
 ``--ui off`` leaves these routes out.
