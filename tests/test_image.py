@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,10 +29,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "bgtest-python:bookworm"
 PROVIDER_IMAGE = "bgtest-provider:local"
+#: The package's own dependencies (read from pyproject.toml, so the offline build cannot
+#: drift from them) and the build backend.
 DEPENDENCIES = (
-    "aiohttp", "aiodocker", "pyyaml", "structlog", "aiohttp-sse", "aiohttp-jinja2", "jinja2",
+    *tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"],
     "setuptools>=68",
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
