@@ -77,18 +77,7 @@ class AutoSwitcher:
 
     async def _wait_for_due(self) -> list[_Planned]:
         """Block until some switch is due; evaluate on every change and timer."""
-        changed = self.controller.changed
-        async with changed:
-            while True:
-                planned, wake_at = self.evaluate()
-                if planned:
-                    return planned
-                timeout = None if wake_at is None else max(0.0, wake_at - self.clock())
-                try:
-                    async with asyncio.timeout(timeout):
-                        await changed.wait()
-                except TimeoutError:
-                    pass
+        return await self.controller.wait_until_due(self.evaluate, self.clock)
 
     def evaluate(self) -> tuple[list[_Planned], float | None]:
         """Decide every service from the current snapshot. Caller holds the lock."""

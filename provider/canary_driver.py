@@ -94,18 +94,8 @@ class CanaryDriver:
                 await asyncio.sleep(RETRY_AFTER_S)
 
     async def _wait_for_due(self) -> list[_Due]:
-        changed = self.controller.changed
-        async with changed:
-            while True:
-                due, wake_at = self.evaluate()
-                if due:
-                    return due
-                timeout = None if wake_at is None else max(0.0, wake_at - self.clock())
-                try:
-                    async with asyncio.timeout(timeout):
-                        await changed.wait()
-                except TimeoutError:
-                    pass
+        """Block until some canary decision is due (a step's end, a change of state)."""
+        return await self.controller.wait_until_due(self.evaluate, self.clock)
 
     def evaluate(self) -> tuple[list[_Due], float | None]:
         """What is due now, and when to look again. Caller holds the controller's lock."""

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -53,6 +53,8 @@ from provider.metrics import Metrics
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.controller")
+
+T = TypeVar("T")
 
 #: After a failed state write, retry after this many seconds, doubling up to the second.
 STATE_RETRY_DELAYS = (0.5, 30.0)
@@ -700,6 +702,31 @@ class Controller:
         out = canaries.to_json(canary, next_decision_at=self.canary_next.get(service))
         out["analysis"] = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
         return out
+
+    # -- waiting ----------------------------------------------------------------
+
+    async def wait_until_due(
+        self,
+        evaluate: Callable[[], tuple[list[T], float | None]],
+        clock: Callable[[], float],
+    ) -> list[T]:
+        """Block until ``evaluate`` finds something due; what it returns then.
+
+        ``evaluate`` runs under the lock, on every change the controller
+        announces and at the wake time it asked for: the automatic switcher
+        and the canary driver both wait this way (level-triggered, no polling).
+        """
+        async with self.changed:
+            while True:
+                due, wake_at = evaluate()
+                if due:
+                    return due
+                timeout = None if wake_at is None else max(0.0, wake_at - clock())
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self.changed.wait()
+                except TimeoutError:
+                    pass
 
     # -- reading --------------------------------------------------------------
 
