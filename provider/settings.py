@@ -69,6 +69,12 @@ class Settings:
     traefik_metrics_url: str | None = None
     canary_cookie: str = "bluegreen_{service}"
     canary_max_extensions: int = 3
+    #: Swarm mode: watch Swarm services and their tasks, keep the state in Swarm configs.
+    swarm: bool = False
+    #: Swarm mode: seconds between task listings (Swarm emits no task events).
+    swarm_poll: float = 1.0
+    #: Swarm mode: state versions kept as Swarm configs (older ones are pruned).
+    swarm_keep: int = 10
 
     @property
     def options(self) -> Options:
@@ -274,14 +280,24 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
+    ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
+    ("swarm_poll", "--swarm-poll", parse_seconds, "Swarm mode: seconds between task listings"),
+    ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),
 )
+
+
+#: Settings whose flag takes no value (``--swarm``); BLUEGREEN_SWARM=true and YAML still work.
+_SWITCHES = frozenset({"swarm"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare every setting as a flag that defaults to 'not given'."""
     parser.add_argument("--config", help="YAML settings file (env BLUEGREEN_CONFIG)")
     for name, flag, _parse, help_text in _SPECS:
-        parser.add_argument(flag, dest=name, default=None, help=help_text)
+        if name in _SWITCHES:  # a bare flag; its env var and YAML key take true/false
+            parser.add_argument(flag, dest=name, action="store_const", const="true", help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
     parser.add_argument(
         "--webhook",
         dest="webhooks",
