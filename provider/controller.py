@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from provider import store
 from provider.core import canary as canaries
 from provider.core import promotion, transitions
 from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
@@ -38,6 +37,7 @@ from provider.errors import (
     CanaryRefused,
     RetireRefused,
     StateFileError,
+    StateStoreUnavailable,
     SwitchRefused,
     UnknownService,
 )
@@ -51,6 +51,7 @@ from provider.events import (
 )
 from provider.metrics import Metrics
 from provider.settings import Settings
+from provider.state_store import FileStateStore, StateConflict, StateStore
 
 log = structlog.get_logger("bluegreen.controller")
 
@@ -58,6 +59,9 @@ T = TypeVar("T")
 
 #: After a failed state write, retry after this many seconds, doubling up to the second.
 STATE_RETRY_DELAYS = (0.5, 30.0)
+#: A change recomputed on other replicas' newer states this often before it is refused
+#: (each conflict means another replica committed, so the system as a whole progressed).
+CONFLICT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,11 @@ class Controller:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         events: EventBus | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self.settings = settings
+        #: Where states are committed: the state file, or Swarm configs shared by replicas.
+        self.store: StateStore = store or FileStateStore(settings.state_file)
         self.options = settings.options
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -104,6 +111,8 @@ class Controller:
         self.docker_error: str | None = None
         #: Why the last state-file write failed; ``None`` once a write succeeds again.
         self.state_write_error: str | None = None
+        #: Why the shared state store cannot be read (Swarm without quorum); ``None`` if it can.
+        self.store_error: str | None = None
         self.state_retry_delays = STATE_RETRY_DELAYS
         self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
@@ -205,10 +214,9 @@ class Controller:
         self.observation = group(self._containers.values(), self.options)
         for name in self.observation.services:
             self._first_seen.setdefault(name, now)
-        state = self._with_adoptions(self.state)
-        if state is not self.state and self.state_write_error is None:
+        if self._with_adoptions(self.state) is not self.state and self.state_write_error is None:
             # While writes fail, only the retry task writes (with backoff).
-            await self._persist_adoptions(state)
+            await self._on_latest(lambda: self._persist_adoptions(self._with_adoptions(self.state)))
         self._rebuild()
         self._seen = publish_observed(self.events, self.observation, self._seen)
         self.changed.notify_all()
@@ -270,7 +278,10 @@ class Controller:
         async with self.lock:
             if not self._write_pending():
                 return True
-            if not await self._persist_adoptions(self._with_adoptions(self.state)):
+            written = await self._on_latest(
+                lambda: self._persist_adoptions(self._with_adoptions(self.state))
+            )
+            if not written:
                 return False
             self._rebuild()
             self.changed.notify_all()
@@ -310,9 +321,17 @@ class Controller:
             self.metrics.renders += 1
 
     async def _persist(self, state: State) -> None:
-        """Write ``state``, then make it current; record the write's outcome. Holds the lock."""
+        """Commit ``state``, then make it current; record the write's outcome. Holds the lock.
+
+        When another replica committed first (:class:`StateConflict`), its state
+        becomes current here before the conflict propagates to :meth:`_on_latest`,
+        which computes the change again on top of it.
+        """
         try:
-            warning = await asyncio.to_thread(store.save, self.settings.state_file, state)
+            warning = await self.store.commit(state)
+        except StateConflict as conflict:
+            self._follow(conflict.latest, conflict.version)
+            raise
         except StateFileError as exc:
             self.metrics.state_write_errors += 1
             self.state_write_error = str(exc)
@@ -326,6 +345,59 @@ class Controller:
         if self.state_write_error is not None:
             log.info("state_write_recovered", previous_error=self.state_write_error)
             self.state_write_error = None
+
+    async def _on_latest(self, change: Callable[[], Awaitable[T]]) -> T:
+        """Run ``change`` (which commits); again on the newer state if another replica won.
+
+        Caller holds the lock. A change is a function of ``self.state``, so
+        running it again after a conflict re-validates it on what the other
+        replica committed: a switch it already made answers "unchanged", a
+        promotion it already did is not done twice.
+        """
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                return await change()
+            except StateConflict:
+                continue
+        raise StateStoreUnavailable(
+            f"other replicas committed {CONFLICT_ATTEMPTS} states in a row; try again"
+        )
+
+    async def set_store_error(self, error: str | None) -> None:
+        """The state follower could (not) read the shared store; one log line per change."""
+        async with self.lock:
+            if error != self.store_error:
+                if error is None:
+                    log.info("state_store_available")
+                else:
+                    log.error("state_store_unavailable", error=error)
+                self.store_error = error
+                self.changed.notify_all()
+
+    async def follow(self, state: State, version: int) -> bool:
+        """Another replica committed ``state`` as ``version``: serve it (the state follower).
+
+        Ignored unless newer than what this replica has; ``True`` if it was taken.
+        """
+        async with self.lock:
+            if version <= self.store.version:
+                return False
+            self._follow(state, version)
+            return True
+
+    def _follow(self, state: State, version: int) -> None:
+        """Make a state committed elsewhere current, serve it, announce its switches. Locked."""
+        before = self.state
+        self.state = state
+        self.store.version = version
+        self._rebuild()
+        for record in state.history:
+            if record.seq > before.seq and record.reason not in canaries.RECORD_ONLY:
+                view = self.observation.services.get(record.service)
+                images = images_of(view) if view is not None else {}
+                self.events.publish_switch(record, images, forced=False, followed=True)
+        log.info("state_followed", version=version, seq=state.seq)
+        self.changed.notify_all()
 
     # -- switching ------------------------------------------------------------
 
@@ -355,14 +427,20 @@ class Controller:
         landed since the decision. ``reject``: mark the color left REJECTED.
         """
         async with self.lock:
-            return await self._switch(
-                service,
-                color,
-                force=force,
-                reason=reason,
-                actor=actor,
-                automatic=automatic,
-                reject=reject,
+            # "The other color" is resolved once: run again after a conflict, the
+            # change must not toggle back what another replica just switched.
+            self.view(service)
+            target = color or self.active(service).other
+            return await self._on_latest(
+                lambda: self._switch(
+                    service,
+                    target,
+                    force=force,
+                    reason=reason,
+                    actor=actor,
+                    automatic=automatic,
+                    reject=reject,
+                )
             )
 
     async def rollback(
@@ -378,19 +456,30 @@ class Controller:
         ``expect``: the color the caller means to go back to; refused if the
         previous color is another (the state changed since the caller looked).
         """
-        async with self.lock:
+
+        target: list[Color] = []  # the first attempt's previous color, kept for retries
+
+        async def change() -> SwitchResult:
             self.view(service)
             state = self.state.services.get(service)
+            if target and state is not None and state.active is target[0]:
+                # Another replica rolled back (or switched) there meanwhile: done, once.
+                return SwitchResult(service, state.active, state.previous, False, None)
             if state is None or state.previous is None:
                 raise SwitchRefused(f"service {service} has no previous color to roll back to")
-            if expect is not None and expect is not state.previous:
+            target[:] = target or [state.previous]
+            expected = expect or target[0]
+            if expected is not state.previous:
                 raise SwitchRefused(
-                    f"the previous color of {service} is {state.previous}, not {expect} "
+                    f"the previous color of {service} is {state.previous}, not {expected} "
                     f"(active {state.active}); nothing was switched"
                 )
             return await self._switch(
                 service, state.previous, force=force, reason="rollback", actor=actor, reject=True
             )
+
+        async with self.lock:
+            return await self._on_latest(change)
 
     async def retire(self, service: str, color: Color, *, actor: str = "api") -> ServiceState:
         """Mark ``color`` RETIRING: an operator is about to stop it (``POST /retire``).
@@ -399,7 +488,8 @@ class Controller:
         from then on no automatic switch targets ``color`` until a new
         generation of it is deployed or an operator switches to it.
         """
-        async with self.lock:
+
+        async def change() -> ServiceState:
             view = self.view(service)
             known = self.state.services.get(service)
             # Not adopted yet: only a color that serves (label errors hold adoption) counts.
@@ -438,6 +528,9 @@ class Controller:
             self.changed.notify_all()
             log.info("color_retiring", service=service, color=str(color), actor=actor)
             return self.state.services[service]
+
+        async with self.lock:
+            return await self._on_latest(change)
 
     async def _switch(
         self,
@@ -533,7 +626,8 @@ class Controller:
         ``await_ready`` (the CLI, before its deploy): reserve it WAITING instead;
         the first step starts once containers created from now on are ready.
         """
-        async with self.lock:
+
+        async def change() -> canaries.Canary:
             view = self.view(service)
             if canaries.running(self.state, service) is not None:
                 raise CanaryRefused(f"a canary of {service} already runs")
@@ -581,6 +675,9 @@ class Controller:
             self._canary_served(new, actor=actor, verdict=str(new.phase))
             return new
 
+        async with self.lock:
+            return await self._on_latest(change)
+
     async def canary_event(
         self, service: str, event: canaries.Event, *, actor: str = "api"
     ) -> canaries.Canary:
@@ -590,7 +687,8 @@ class Controller:
         ``canary``); an abort records ``canary-abort`` with the figures and marks
         the color REJECTED. An extension changes only the canary.
         """
-        async with self.lock:
+
+        async def change() -> canaries.Canary:
             self.view(service)
             current = canaries.running(self.state, service)
             if current is None:
@@ -662,6 +760,9 @@ class Controller:
             verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
             self._canary_served(new, actor=actor, verdict=verdict)
             return new
+
+        async with self.lock:
+            return await self._on_latest(change)
 
     def _canary_served(self, canary: canaries.Canary, *, actor: str, verdict: str | None) -> None:
         """Serve and announce a persisted canary change. Caller holds the lock."""
@@ -756,8 +857,19 @@ class Controller:
         }
 
     def state_file_summary(self) -> dict[str, Any]:
-        """Whether the last state-file write succeeded, and why not."""
-        return {"ok": self.state_write_error is None, "error": self.state_write_error}
+        """Whether the last state write (and the last read of a shared store) succeeded.
+
+        ``store``: ``file`` or ``swarm``; ``version``: the state version served.
+        """
+        error = self.state_write_error or self.store_error
+        summary = self.store.summary()
+        return {
+            "ok": error is None,
+            "error": error,
+            "store": summary["kind"],
+            "version": summary["version"],
+            "location": summary["location"],
+        }
 
     def docker_summary(self) -> dict[str, Any]:
         return {

@@ -111,6 +111,17 @@ class StateFileError(BlueGreenError):
     code = "state_write_failed"
 
 
+class StateStoreUnavailable(StateFileError):
+    """The shared state store (Swarm's Raft store) cannot commit now, e.g. without a quorum.
+
+    Nothing was committed; the replica keeps serving its last state. A
+    ``StateFileError`` so every path that handles a failed write handles it.
+    """
+
+    status = 503
+    code = "state_store_unavailable"
+
+
 class SettingsError(BlueGreenError):
     """A setting is invalid; the message says which and how to fix it (never answered by
     the API: ``bluegreen serve`` exits 2 with it before serving)."""

@@ -208,13 +208,24 @@ class EventBus:
         return event
 
     def publish_switch(
-        self, record: SwitchRecord, images: Mapping[str, str | None], *, forced: bool
+        self,
+        record: SwitchRecord,
+        images: Mapping[str, str | None],
+        *,
+        forced: bool,
+        followed: bool = False,
     ) -> None:
-        """``switch`` for every change of color; also ``promotion``/``rollback`` done."""
+        """``switch`` for every change of color; also ``promotion``/``rollback`` done.
+
+        ``followed``: another Swarm replica committed it (its webhooks are that
+        replica's to send); shown as ``detail.followed``.
+        """
         service = record.service
         from_ = str(record.from_color) if record.from_color else None
         to, reason, actor = str(record.to_color), record.reason, record.actor
         moved: dict[str, Any] = dict(from_=from_, to=to, reason=reason, actor=actor, images=images)
+        if followed:
+            moved["followed"] = True
         self.publish(EventKind.SWITCH, service, seq=record.seq, forced=forced, **moved)
         if reason == "auto-promote":
             self.publish(EventKind.PROMOTION, service, stage="done", **moved)

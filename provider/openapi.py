@@ -313,11 +313,17 @@ _DOCKER: dict[str, Any] = {
 
 _STATE_FILE: dict[str, Any] = {
     "type": "object",
-    "description": "whether the last state-file write succeeded (error: why not)",
-    "required": ["ok", "error"],
+    "description": (
+        "whether the last state write (and, on Swarm, the last read of the shared "
+        "store) succeeded (error: why not)"
+    ),
+    "required": ["ok", "error", "store", "version", "location"],
     "properties": {
         "ok": {"type": "boolean"},
         "error": {"type": "string", "nullable": True},
+        "store": {"type": "string", "enum": ["file", "swarm"]},
+        "version": {"type": "integer", "description": "state versions committed or followed"},
+        "location": {"type": "string", "description": "the file, or the newest Swarm config"},
     },
 }
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from provider import logs, store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
+from provider.core.model import State
 from provider.errors import SettingsError
 from provider.settings import Settings
 
@@ -79,12 +80,44 @@ async def _canary_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _swarm_state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the newest state from the Swarm before anything is served; then follow it.
+
+    First in ``cleanup_ctx``: the watcher must not adopt services, nor the
+    API serve a body, on an empty state while the Swarm holds another one.
+    """
+    from provider.swarm_state import StateFollower, SwarmStateStore
+
+    controller = app[CONTROLLER]
+    assert isinstance(controller.store, SwarmStateStore)
+    follower = StateFollower(controller, controller.store, poll=controller.settings.swarm_poll)
+    try:
+        await follower.load()
+        task = asyncio.create_task(follower.run(), name="state-follower")
+        yield
+        await _cancel_and_wait([task])
+    finally:
+        await controller.store.close()
+
+
 def build_app(settings: Settings, *, watch_docker: bool = True) -> web.Application:
-    """Load state (refusing a corrupt file) and build the application."""
-    store.check_writable(settings.state_file)
-    state = store.load(settings.state_file)
-    controller = Controller(settings, state)
-    app = create_app(controller)
+    """Load state (refusing a corrupt file) and build the application.
+
+    In Swarm mode the state is read from the Swarm's configs at startup instead.
+    """
+    if settings.swarm:
+        from provider.swarm_state import SwarmStateStore
+
+        swarm_store = SwarmStateStore(
+            settings.docker_host, prefix=settings.label_prefix, keep=settings.swarm_keep
+        )
+        controller = Controller(settings, State(), store=swarm_store)
+        app = create_app(controller)
+        app.cleanup_ctx.append(_swarm_state_ctx)
+    else:
+        store.check_writable(settings.state_file)
+        controller = Controller(settings, store.load(settings.state_file))
+        app = create_app(controller)
     app.cleanup_ctx.append(_state_writer_ctx)
     app.cleanup_ctx.append(_canary_ctx)
     if watch_docker:

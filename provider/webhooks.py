@@ -81,7 +81,13 @@ class WebhookDispatcher:
         self.backoff = backoff
 
     def offer(self, event: Event) -> None:
-        """Queue ``event`` for every hook that wants it; never waits (a bus listener)."""
+        """Queue ``event`` for every hook that wants it; never waits (a bus listener).
+
+        A switch another Swarm replica committed (``detail.followed``) is that
+        replica's to deliver: every replica sending it would repeat each hook.
+        """
+        if event.detail.get("followed"):
+            return
         for hook in self.hooks:
             if not hook.spec.wants(str(event.kind)):
                 continue

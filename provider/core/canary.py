@@ -27,6 +27,8 @@ from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
 REASON_STEP = "canary-step"
 REASON_PROMOTE = "canary"
 REASON_ABORT = "canary-abort"
+#: History records of a canary that do not change the active color.
+RECORD_ONLY = frozenset({REASON_STEP, REASON_ABORT})
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 DEFAULT_INTERVAL = 60.0

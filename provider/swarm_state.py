@@ -1,0 +1,288 @@
+"""The state in Swarm's Raft store: one immutable Swarm config per state version.
+
+Version ``n`` of the state is the config ``<prefix>-state-<n>`` (label
+``<prefix>.state-version=<n>``), holding the same JSON document as the state
+file. Committing version ``n`` is creating that config: the managers' Raft
+log orders the creates, and a name that exists already is refused with 409
+(``AlreadyExists``), so of any number of replicas that read version ``n - 1``
+exactly one commits ``n``; the others get :class:`StateConflict` with what
+won, and the controller computes its change again on top of it.
+
+Chosen over one config whose labels are updated with its ``Version.Index``
+(which Swarm also refuses out of sequence) because a config's data is
+immutable, so labels would have to carry the whole state; and every version
+stays readable until pruned, which the follower of other replicas' commits
+needs. ``docs/swarm-findings.md`` has the measurements. Only the newest
+``keep`` versions are kept: older configs are removed after each commit and
+at every reload.
+
+Without a Raft quorum the managers answer every create and list with an
+error: nothing is committed, the switch is refused with 503
+(:class:`provider.errors.StateStoreUnavailable`), and the replica keeps
+serving its last state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiodocker
+import aiohttp
+import structlog
+from aiodocker.events import DockerEvents
+
+from provider import store
+from provider.controller import Controller
+from provider.core.model import State
+from provider.errors import StateFileError, StateStoreUnavailable
+from provider.state_store import StateConflict
+
+log = structlog.get_logger("bluegreen.swarm_state")
+
+#: Swarm refuses config data of 1,024,000 bytes or more (measured: "config data must be
+#: larger than 0 and less than 1024000 bytes").
+MAX_CONFIG_BYTES = 1_024_000
+#: Reloads after a conflict before giving up (each one means another replica progressed).
+RELOAD_ATTEMPTS = 5
+#: A manager without quorum answers within seconds; a hung one must not hold the lock longer.
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+Failure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One state version as read from the Swarm."""
+
+    version: int
+    state: State
+
+
+def config_name(prefix: str, version: int) -> str:
+    return f"{prefix}-state-{version}"
+
+
+def encode(state: State) -> bytes:
+    """The config's data: the state file's JSON, compact and byte-stable."""
+    return json.dumps(store.to_json(state), sort_keys=True, separators=(",", ":")).encode()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiodocker.DockerError):
+        message = exc.message if isinstance(exc.message, str) else str(exc.message)
+        return f"{exc.status}: {message}"[:300]
+    return (str(exc) or type(exc).__name__)[:300]
+
+
+class SwarmStateStore:
+    """Commits and reads state versions as Swarm configs, through one manager's API.
+
+    The Docker client is made on first use, inside the running event loop.
+    """
+
+    kind = "swarm"
+
+    def __init__(self, docker_host: str, *, prefix: str = "bluegreen", keep: int = 10) -> None:
+        self.docker_host = docker_host
+        self._docker: aiodocker.Docker | None = None
+        self.prefix = prefix
+        self.keep = max(2, keep)
+        self.version = 0
+        self.label = f"{prefix}.state-version"
+        self._name = re.compile(rf"^{re.escape(prefix)}-state-(\d+)$")
+
+    @property
+    def docker(self) -> aiodocker.Docker:
+        if self._docker is None:
+            self._docker = aiodocker.Docker(url=self.docker_host, timeout=REQUEST_TIMEOUT)
+        return self._docker
+
+    async def close(self) -> None:
+        docker, self._docker = self._docker, None
+        if docker is not None:
+            await docker.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "location": f"swarm configs {config_name(self.prefix, self.version)}",
+        }
+
+    # -- reading ----------------------------------------------------------------
+
+    async def _versions(self) -> dict[int, Mapping[str, Any]]:
+        """Every state version's config, by version (one list call, data included)."""
+        configs = await self.docker._query_json(
+            "configs", params={"filters": json.dumps({"label": [self.label]})}
+        )
+        found: dict[int, Mapping[str, Any]] = {}
+        for config in configs or []:
+            spec = config.get("Spec") or {}
+            match = self._name.match(str(spec.get("Name", "")))
+            if match is not None:
+                found[int(match.group(1))] = config
+        return found
+
+    async def latest(self) -> Stored:
+        """The newest committed version (version 0, an empty state, when there is none).
+
+        Raises ``StateStoreUnavailable`` when the managers cannot answer (no
+        quorum), ``StateFileError`` when the newest version cannot be parsed:
+        as with a corrupt state file, guessing would flip services back.
+        """
+        try:
+            versions = await self._versions()
+        except Failure as exc:
+            raise StateStoreUnavailable(
+                f"cannot read the state from the Swarm: {_describe(exc)}"
+            ) from exc
+        if not versions:
+            return Stored(0, State())
+        newest = max(versions)
+        name = config_name(self.prefix, newest)
+        try:
+            raw = base64.b64decode(versions[newest]["Spec"]["Data"], validate=True)
+            doc = json.loads(raw)
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise StateFileError(f"swarm config {name} does not hold a state: {exc}") from exc
+        try:
+            state = store.from_json(doc)
+        except StateFileError as exc:
+            raise StateFileError(f"swarm config {name}: {exc}") from exc
+        await self._prune(sorted(v for v in versions if v <= newest - self.keep))
+        return Stored(newest, state)
+
+    # -- committing --------------------------------------------------------------
+
+    async def commit(self, state: State) -> str | None:
+        """Create ``<prefix>-state-<version + 1>``; see :class:`StateStore`."""
+        data = encode(state)
+        version = self.version + 1
+        name = config_name(self.prefix, version)
+        if len(data) >= MAX_CONFIG_BYTES:
+            raise StateFileError(
+                f"the state is {len(data)} bytes, over Swarm's config limit of "
+                f"{MAX_CONFIG_BYTES - 1}; lower --history-limit"
+            )
+        body = {
+            "Name": name,
+            "Labels": {self.label: str(version)},
+            "Data": base64.b64encode(data).decode(),
+        }
+        try:
+            await self.docker._query_json("configs/create", "POST", data=json.dumps(body))
+        except aiodocker.DockerError as exc:
+            if exc.status == 409:
+                raise await self._conflict(version) from exc
+            raise StateStoreUnavailable(
+                f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
+            ) from exc
+        except Failure as exc:
+            raise StateStoreUnavailable(
+                f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
+            ) from exc
+        self.version = version
+        await self._prune([version - self.keep])
+        return None
+
+    async def _conflict(self, version: int) -> StateConflict:
+        """Another replica committed ``version``: read what won (at least that version)."""
+        for _ in range(RELOAD_ATTEMPTS):
+            latest = await self.latest()
+            if latest.version >= version:
+                self.version = latest.version
+                return StateConflict(latest.state, latest.version)
+        raise StateStoreUnavailable(
+            f"state version {version} exists in the Swarm but could not be read back"
+        )
+
+    async def _prune(self, versions: list[int]) -> None:
+        """Remove old versions; best effort (another replica may be removing them too)."""
+        for version in versions:
+            if version <= 0:
+                continue
+            try:
+                await self.docker._query_json(
+                    f"configs/{config_name(self.prefix, version)}", "DELETE"
+                )
+            except aiodocker.DockerError as exc:
+                if exc.status != 404:
+                    log.debug("state_prune_failed", version=version, error=_describe(exc))
+            except Failure as exc:
+                log.debug("state_prune_failed", version=version, error=_describe(exc))
+
+
+class StateFollower:
+    """Keeps this replica on the newest committed state; the server's ``cleanup_ctx`` owns it.
+
+    Level-triggered like the watchers: a ``config`` event (another replica
+    committed) only wakes it; it reads the newest version and hands it to
+    :meth:`provider.controller.Controller.follow`, which ignores what it has.
+    A read every ``poll`` seconds heals a missed event or a broken stream.
+    While the managers cannot answer (no quorum) it keeps the last state,
+    and ``/readyz`` says why.
+    """
+
+    def __init__(self, controller: Controller, store: SwarmStateStore, *, poll: float) -> None:
+        self.controller = controller
+        self.store = store
+        self.poll = max(0.05, poll)
+
+    async def load(self) -> None:
+        """The first read, before anything is served: retried until the managers answer."""
+        delay = 0.1
+        while True:
+            try:
+                latest = await self.store.latest()
+            except StateStoreUnavailable as exc:
+                log.warning("state_load_waiting", error=exc.detail, retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            await self.controller.follow(latest.state, latest.version)
+            log.info("state_loaded", version=latest.version, services=len(latest.state.services))
+            return
+
+    async def run(self) -> None:
+        """Follow until cancelled."""
+        while True:
+            events = DockerEvents(self.store.docker)  # type: ignore[no-untyped-call]
+            subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
+            stream = asyncio.create_task(
+                events.run(filters={"type": ["config"]}), name="state-events"
+            )
+            try:
+                await self._follow(subscriber)
+            finally:
+                stream.cancel()
+                await asyncio.wait([stream])
+                if not stream.cancelled() and (failure := stream.exception()) is not None:
+                    log.debug("state_events_ended", error=_describe(failure))
+
+    async def _follow(self, subscriber: Any) -> None:
+        """Read on every config event and every ``poll`` seconds; return when the stream ends."""
+        while True:
+            await self.read()
+            try:
+                async with asyncio.timeout(self.poll):
+                    if await subscriber.get() is None:
+                        await asyncio.sleep(self.poll)  # the stream ended: resubscribe soon
+                        return
+            except TimeoutError:
+                pass
+
+    async def read(self) -> None:
+        """One read of the newest version; its outcome goes to the controller."""
+        try:
+            latest = await self.store.latest()
+        except StateFileError as exc:
+            await self.controller.set_store_error(exc.detail)
+            return
+        await self.controller.set_store_error(None)
+        await self.controller.follow(latest.state, latest.version)
