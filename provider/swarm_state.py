@@ -28,6 +28,7 @@ import asyncio
 import base64
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ log = structlog.get_logger("bluegreen.swarm_state")
 #: Swarm refuses config data of 1,024,000 bytes or more (measured: "config data must be
 #: larger than 0 and less than 1024000 bytes").
 MAX_CONFIG_BYTES = 1_024_000
+#: Seconds of the daemon's event log replayed on (re)subscribing.
+EVENT_SLACK_S = 2.0
 #: Reloads after a conflict before giving up (each one means another replica progressed).
 RELOAD_ATTEMPTS = 5
 #: A manager without quorum answers within seconds; a hung one must not hold the lock longer.
@@ -254,8 +257,11 @@ class StateFollower:
         while True:
             events = DockerEvents(self.store.docker)  # type: ignore[no-untyped-call]
             subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
+            # Replay a little of the daemon's event log: a commit between the first
+            # read below and the stream's start must still wake us.
+            since = f"{time.time() - EVENT_SLACK_S:.6f}"
             stream = asyncio.create_task(
-                events.run(filters={"type": ["config"]}), name="state-events"
+                events.run(filters={"type": ["config"]}, since=since), name="state-events"
             )
             try:
                 await self._follow(subscriber)

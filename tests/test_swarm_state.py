@@ -1,0 +1,253 @@
+"""The state in Swarm configs, against a real single-manager Swarm.
+
+Several stores (several aiodocker clients, as several provider replicas have)
+commit to one manager at the same time: Swarm's Raft store must let exactly
+one commit each version, and the controllers built on them must end with one
+history equal to the switches they acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provider.controller import Controller, SwitchResult
+from provider.core.model import Color, State
+from provider.errors import StateFileError, StateStoreUnavailable
+from provider.settings import Settings
+from provider.state_store import StateConflict
+from provider.swarm_state import StateFollower, SwarmStateStore, config_name
+from tests.factories import make_container
+from tests.infra.dockerd import DockerDaemon
+from tests.infra.ports import free_port
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+_prefixes = itertools.count(1)
+WAIT_S = 30.0
+
+
+def _free_udp_port() -> int:
+    """A UDP port Swarm accepts as its data-path port (1024-49151) that is free here."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(40000, 49151)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free UDP port in 40000-49151")
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
+    """A private dockerd made a single-manager Swarm on loopback-only addresses."""
+    daemon = DockerDaemon.start(tmp_path_factory.mktemp("swarm-state"))
+    try:
+        daemon.docker(
+            "swarm", "init",
+            "--advertise-addr", "127.0.0.1",
+            "--listen-addr", f"127.0.0.1:{free_port()}",
+            "--data-path-port", str(_free_udp_port()),
+        )  # fmt: skip
+        yield daemon
+    finally:
+        daemon.destroy()
+
+
+def new_store(manager: DockerDaemon, prefix: str, keep: int = 10) -> SwarmStateStore:
+    return SwarmStateStore(manager.host, prefix=prefix, keep=keep)
+
+
+def unique_prefix() -> str:
+    """Each test keeps its versions under its own config names."""
+    return f"bgt{next(_prefixes)}"
+
+
+def config_versions(manager: DockerDaemon, prefix: str) -> list[int]:
+    names = manager.docker("config", "ls", "--format", "{{.Name}}").stdout.split()
+    return sorted(int(n.rsplit("-", 1)[1]) for n in names if n.startswith(f"{prefix}-state-"))
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(state_file=tmp_path / "unused.json", token="t", promote_after=0.0)
+
+
+async def controller_on(manager: DockerDaemon, prefix: str, tmp_path: Path) -> Controller:
+    """A controller committing to the Swarm, observing one blue and one green container."""
+    store = new_store(manager, prefix)
+    controller = Controller(settings(tmp_path), State(), store=store)
+    latest = await store.latest()
+    await controller.follow(latest.state, latest.version)
+    await controller.replace_containers(
+        [
+            make_container("web", "blue", cid="b" * 64, ip="10.0.0.2"),
+            make_container("web", "green", cid="g" * 64, ip="10.0.0.3"),
+        ]
+    )
+    return controller
+
+
+async def test_racing_replicas_commit_each_version_exactly_once(manager: DockerDaemon) -> None:
+    """Four stores that all read version 0 commit at once: one wins, three see its state."""
+    prefix = unique_prefix()
+    stores = [new_store(manager, prefix) for _ in range(4)]
+    states = [State(seq=n + 1) for n in range(4)]
+    try:
+        outcomes = await asyncio.gather(
+            *(s.commit(state) for s, state in zip(stores, states, strict=True)),
+            return_exceptions=True,
+        )
+        winners = [i for i, out in enumerate(outcomes) if not isinstance(out, BaseException)]
+        assert 1 == len(winners)
+        winner = states[winners[0]]
+        conflicts = [out for out in outcomes if isinstance(out, StateConflict)]
+        assert [(winner, 1)] * 3 == [(c.latest, c.version) for c in conflicts]
+        assert [1, 1, 1, 1] == [s.version for s in stores]
+        assert (1, winner) == ((await stores[0].latest()).version, (await stores[0].latest()).state)
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_old_versions_are_pruned_to_the_newest_kept(manager: DockerDaemon) -> None:
+    """``keep`` bounds the configs a busy service leaves in the Raft store."""
+    prefix = unique_prefix()
+    store = new_store(manager, prefix, keep=3)
+    try:
+        for n in range(1, 8):
+            await store.commit(State(seq=n))
+        assert [5, 6, 7] == config_versions(manager, prefix)
+        assert (7, State(seq=7)) == ((await store.latest()).version, (await store.latest()).state)
+    finally:
+        await store.close()
+
+
+async def test_a_newest_version_that_is_not_a_state_is_an_error(manager: DockerDaemon) -> None:
+    """As with a corrupt state file, a replica must not start over on an empty state."""
+    prefix = unique_prefix()
+    store = new_store(manager, prefix)
+    try:
+        await store.commit(State(seq=1))
+        body = {
+            "Name": config_name(prefix, 2),
+            "Labels": {f"{prefix}.state-version": "2"},
+            "Data": base64.b64encode(b'{"version": 1, "seq": "x"}').decode(),
+        }
+        await store.docker._query_json("configs/create", "POST", data=json.dumps(body))
+        with pytest.raises(StateFileError, match=config_name(prefix, 2)):
+            await store.latest()
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_manager_refuses_the_commit_with_503(tmp_path: Path) -> None:
+    """No manager to answer (as without a quorum): nothing is committed, the code says so."""
+    store = SwarmStateStore(f"unix://{tmp_path / 'no-such.sock'}", prefix="bgx")
+    try:
+        with pytest.raises(StateStoreUnavailable) as refused:
+            await store.commit(State(seq=1))
+        assert (503, "state_store_unavailable", 0) == (
+            refused.value.status,
+            refused.value.code,
+            store.version,
+        )
+    finally:
+        await store.close()
+
+
+async def test_concurrent_switches_through_two_replicas_leave_one_history(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """50 switches split over two replicas: the history is exactly the acknowledged ones."""
+    prefix = unique_prefix()
+    replicas = [await controller_on(manager, prefix, tmp_path) for _ in range(2)]
+    rng = random.Random(14)
+    try:
+        results = await asyncio.gather(
+            *(
+                replicas[n % 2].switch(
+                    "web", rng.choice([Color.BLUE, Color.GREEN]), actor=f"op{n}", reason="manual"
+                )
+                for n in range(50)
+            )
+        )
+        for replica in replicas:  # each follows the other's last commit
+            latest = await replica.store.latest()  # type: ignore[attr-defined]
+            await replica.follow(latest.state, latest.version)
+        acknowledged = sorted(
+            (r.record.seq, r.record.actor, r.record.to_color)
+            for r in results
+            if isinstance(r, SwitchResult) and r.record is not None
+        )
+        for replica in replicas:
+            history = [(r.seq, r.actor, r.to_color) for r in replica.state.history]
+            assert acknowledged == history
+        assert replicas[0].body == replicas[1].body
+        assert replicas[0].state == replicas[1].state
+        assert len(acknowledged) >= 1
+    finally:
+        for replica in replicas:
+            await replica.store.close()  # type: ignore[attr-defined]
+
+
+async def test_a_promotion_decided_by_two_replicas_at_once_is_done_once(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """The loser of the compare-and-swap reads the winner's switch and finds it done."""
+    prefix = unique_prefix()
+    replicas = [await controller_on(manager, prefix, tmp_path) for _ in range(3)]
+    try:
+        results = await asyncio.gather(
+            *(
+                r.switch("web", Color.GREEN, reason="auto-promote", actor="watcher", automatic=True)
+                for r in replicas
+            )
+        )
+        assert [True, False, False] == sorted((r.changed for r in results), reverse=True)
+        latest = await replicas[0].store.latest()  # type: ignore[attr-defined]
+        assert [("auto-promote", Color.GREEN)] == [
+            (r.reason, r.to_color) for r in latest.state.history
+        ]
+    finally:
+        for replica in replicas:
+            await replica.store.close()  # type: ignore[attr-defined]
+
+
+async def test_a_switch_through_one_replica_reaches_the_other_by_its_config_event(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """The follower wakes on the ``config`` event, long before its 60 s poll."""
+    prefix = unique_prefix()
+    first, second = [await controller_on(manager, prefix, tmp_path) for _ in range(2)]
+    follower = StateFollower(second, second.store, poll=60.0)  # type: ignore[arg-type]
+    task = asyncio.create_task(follower.run())
+    try:
+        await first.switch("web", Color.GREEN, actor="op")
+        await eventually(
+            "the second replica serves green", lambda: second.active("web") is Color.GREEN, WAIT_S
+        )
+        # Now the follower waits on its stream: only the event can wake it in time.
+        await first.switch("web", Color.BLUE, actor="op")
+        await eventually(
+            "the second replica serves blue", lambda: second.active("web") is Color.BLUE, WAIT_S
+        )
+        assert first.body == second.body
+        followed = [e.detail.get("followed") for e in second.events.recent if e.kind == "switch"]
+        assert [True, True] == followed
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for replica in (first, second):
+            await replica.store.close()  # type: ignore[attr-defined]
