@@ -249,7 +249,7 @@ def _canary_operation(summary: str, request: dict[str, Any]) -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
             "responses": {
                 **_ok(_ref("CanaryResult")),
-                **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 500, 503),
             },
         }
     }
@@ -435,7 +435,7 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     **_ok(_ref("SwitchResult")),
-                    **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 500, 503),
                 },
             }
         },
@@ -466,7 +466,7 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     **_ok(_ref("SwitchResult")),
-                    **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 500, 503),
                 },
             }
         },
@@ -492,7 +492,7 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     **_ok(_ref("RetireResult")),
-                    **_errors(400, 401, 403, 404, 409, 413, 415, 500),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 500, 503),
                 },
             }
         },

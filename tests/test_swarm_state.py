@@ -16,9 +16,11 @@ import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from provider.api import create_app
 from provider.controller import Controller, SwitchResult
 from provider.core.model import Color, State
 from provider.errors import StateFileError, StateStoreUnavailable
@@ -251,3 +253,30 @@ async def test_a_switch_through_one_replica_reaches_the_other_by_its_config_even
         await asyncio.gather(task, return_exceptions=True)
         for replica in (first, second):
             await replica.store.close()  # type: ignore[attr-defined]
+
+
+async def test_a_switch_the_swarm_cannot_commit_is_refused_with_503_and_not_served(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """The API's answer when no manager can commit (as without a quorum): 503, old color kept."""
+    store = SwarmStateStore(f"unix://{tmp_path / 'no-such.sock'}", prefix="bgx")
+    controller = Controller(settings(tmp_path), State(), store=store)
+    await controller.replace_containers(
+        [
+            make_container("web", "blue", cid="b" * 64, ip="10.0.0.2"),
+            make_container("web", "green", cid="g" * 64, ip="10.0.0.3"),
+        ]
+    )
+    before = controller.body
+    client = await aiohttp_client(create_app(controller))
+    try:
+        resp = await client.post(
+            "/switch",
+            json={"service": "web", "color": "green"},
+            headers={"Authorization": "Bearer t"},
+        )
+        doc = await resp.json()
+        assert (503, "state_store_unavailable") == (resp.status, doc["error"])
+        assert (before, Color.BLUE) == (controller.body, controller.active("web"))
+    finally:
+        await store.close()
