@@ -91,9 +91,9 @@ def running(daemon: DockerDaemon, name: str, count: int, image: str = DEFAULT_IM
     def check() -> list[str] | None:
         listed = [t for t in tasks(daemon, name) if t["DesiredState"] == "Running"]
         ids = [t["ID"] for t in listed if t["CurrentState"].startswith("Running")]
-        if len(listed) == count and len(ids) == count:
-            if all(t["Image"].startswith(image) for t in listed):
-                return ids or ["none"]
+        on_image = all(t["Image"].startswith(image) for t in listed)
+        if len(listed) == count and len(ids) == count and on_image:
+            return ids or ["none"]
         return None
 
     return wait_until(f"{count} running tasks of {name} on {image}", check, TASK_WAIT_S)
@@ -179,7 +179,7 @@ def test_update_out_of_sequence_is_reread_and_retried(
 def test_check_image_needs_the_image_on_this_node(pair: SwarmServices) -> None:
     """A present image pins nothing (False); a missing one is refused before any change."""
     assert False is pair.check_image("web-green", V2)
-    with pytest.raises(SwarmSetupProblem, match="bgtest-busybox:nope is not on this node"):
+    with pytest.raises(SwarmSetupProblem, match=r"bgtest-busybox:nope is not on this node"):
         pair.check_image("web-green", "bgtest-busybox:nope")
     expected = "nothing: the Swarm service spec of web-green is the record of x:1"
     assert expected == pair.record_image("web-green", "x:1")
@@ -188,7 +188,7 @@ def test_check_image_needs_the_image_on_this_node(pair: SwarmServices) -> None:
 def test_missing_color_is_a_setup_problem(swarm: DockerDaemon, pair: SwarmServices) -> None:
     """Without a green-labelled service the pair is refused (exit 7), naming the labels."""
     swarm.docker("service", "update", "--detach", "--label-rm", "bluegreen.color", GREEN)
-    with pytest.raises(SwarmSetupProblem, match="none has bluegreen.color=green") as caught:
+    with pytest.raises(SwarmSetupProblem, match=r"none has bluegreen\.color=green") as caught:
         pair.up("web-green", V2)
     assert 7 == caught.value.exit_code
     assert isinstance(caught.value, ComposeFileProblem)
