@@ -31,9 +31,11 @@ from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, TokenFileError, UsageError
 from deploy.rollback import rollback
-from deploy.rollout import DEFAULT_COMPOSE_SERVICE, Reporter
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Reporter
 from deploy.snapshot import parse_service, parse_status
+from deploy.swarm_services import SwarmServices
 from provider import settings as provider_settings
+from provider.core.labels import parse_bool
 from provider.errors import SettingsError, StateFileError
 
 EPILOG = """\
@@ -70,7 +72,15 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _compose_args(parser: argparse.ArgumentParser) -> None:
+def _compose_args(parser: argparse.ArgumentParser, *, swarm: bool = False) -> None:
+    if swarm:
+        parser.add_argument(
+            "--swarm",
+            action="store_true",
+            default=None,
+            help="drive Docker Swarm services (found by label) instead of compose "
+            "(env BLUEGREEN_SWARM=true); needs a manager's Docker API (DOCKER_HOST)",
+        )
     parser.add_argument(
         "-f",
         "--compose-file",
@@ -154,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     back.add_argument("service")
     back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
-    _compose_args(back)
+    _compose_args(back, swarm=True)
 
     dep = command(
         "deploy",
@@ -172,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between the switch and stopping the old color (default 15)",
     )
     dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
-    _compose_args(dep)
+    _compose_args(dep, swarm=True)
     _canary_commands(command)
     return parser
 
@@ -281,6 +291,41 @@ def _opener(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[]
     return open_compose
 
 
+def _swarm_mode(args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """``--swarm``, else ``BLUEGREEN_SWARM`` (the provider's variable); checks what it needs."""
+    swarm = getattr(args, "swarm", None)
+    if swarm is None:
+        raw = environ.get("BLUEGREEN_SWARM", "").strip()
+        swarm = parse_bool(raw) if raw else False
+        if swarm is None:
+            raise UsageError(f"BLUEGREEN_SWARM={raw!r}: expected true or false")
+    if not swarm:
+        return False
+    if args.command not in ("deploy", "rollback"):
+        raise UsageError(f"`bluegreen {args.command}` is not available in Swarm mode yet")
+    if args.compose_file or args.project_name:
+        raise UsageError(
+            "Swarm mode finds the colors' services by label: -f/-p (compose) do not apply"
+        )
+    if args.command == "deploy" and not args.image:
+        raise UsageError("Swarm mode needs --image: the new color's service gets that image")
+    return True
+
+
+def _swarm_opener(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> Callable[[], SwarmServices]:
+    def open_swarm() -> SwarmServices:
+        return SwarmServices.open(
+            args.service,
+            environ,
+            label_prefix=environ.get("BLUEGREEN_LABEL_PREFIX") or "bluegreen",
+            compose_service=args.compose_service,
+        )
+
+    return open_swarm
+
+
 def _compose_flags(args: argparse.Namespace) -> tuple[str, ...]:
     """The compose flags as the user gave them, to repeat in hints."""
     flags: list[str] = []
@@ -345,17 +390,22 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             print(render_table.history_text(records))
         return 0
     _check_template(args.compose_service)
+    swarm = _swarm_mode(args, environ)
     out = Reporter(sys.stderr if args.json else sys.stdout)
+    opener: Callable[[], ComposeApi] = (
+        _swarm_opener(args, environ) if swarm else _opener(args, environ)
+    )
     if args.command == "canary":
         outcome = canary_rollout(client, _opener(args, environ), _canary_plan(args), out)
     elif args.command == "rollback":
         outcome = rollback(
             client,
-            _opener(args, environ),
+            opener,
             args.service,
             out,
             timeout=args.timeout,
             compose_service=args.compose_service,
+            swarm=swarm,
         )
     else:
         plan = DeployPlan(
@@ -366,8 +416,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             keep_old=args.keep_old,
             compose_service=args.compose_service,
         )
-        outcome = deploy(client, _opener(args, environ), plan, out)
-        outcome = dataclasses.replace(outcome, compose_args=_compose_flags(args))
+        outcome = deploy(client, opener, plan, out)
+        flags = ("--swarm",) if swarm else _compose_flags(args)
+        outcome = dataclasses.replace(outcome, compose_args=flags)
     if args.json:
         _print_json(outcome.to_json())
     else:

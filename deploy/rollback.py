@@ -57,8 +57,13 @@ def rollback(
     poll_interval: float = 0.25,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    swarm: bool = False,
 ) -> Outcome:
-    """Switch back to the previous color, starting its stopped containers first."""
+    """Switch back to the previous color, starting its stopped containers first.
+
+    ``swarm``: the color is a Swarm service scaled to 0, whose tasks are gone;
+    starting it scales it back up, which makes new tasks: those are followed.
+    """
     started = clock()
     run = Rollout(client, service, out, clock, sleep, poll_interval)
     snap = run.snapshot()
@@ -84,7 +89,9 @@ def rollback(
             f"served before. Deploy the old image instead: `bluegreen deploy {service} "
             "--image ...`"
         )
-    if not color.ready:
+    if not color.ready and swarm:
+        _start_swarm_color(run, open_compose(), compose_service, service, previous, timeout)
+    elif not color.ready:
         if not color.containers:
             raise NothingToRollBack(
                 f"no {previous} containers exist for {service} (removed?); nothing to start. "
@@ -118,6 +125,58 @@ def rollback(
                 + f"{snap.active} keeps serving; nothing was switched."
             )
     # Name the color: if the provider's previous color changed meanwhile, it refuses.
+    return _switch_back(client, service, snap, previous, out, clock() - started)
+
+
+def _start_swarm_color(
+    run: Rollout,
+    compose: ComposeApi,
+    compose_service: str,
+    service: str,
+    previous: Color,
+    timeout: float,
+) -> None:
+    """Scale ``previous``'s Swarm service back up and follow its tasks until routable.
+
+    Tasks that are not running are the scaled-down ones: excluded, so the new
+    tasks (and any still running) are what must become routable.
+    """
+    started = run.clock()
+    name = compose_service.format(service=service, color=previous)
+    snap = run.last
+    gone = [c.id for c in snap.color(previous).containers if c.state != "running"] if snap else []
+    try:
+        run.out.line(f"scaling {previous} back up ({name})")
+        compose_step(compose, name, lambda: compose.start(name))
+        run.out.line(f"waiting until {previous} is routable (timeout {timeout:g}s)")
+        tracker = RolloutTracker(previous, exclude=gone)
+        verdict, blamed = run.wait(tracker, started + timeout, may_switch=False)
+    except KeyboardInterrupt:
+        run.out.line("interrupted")
+        stop_after_interrupt(run, compose, name, previous, "restarted")
+        active = previous.other
+        raise Interrupted(f"rollback interrupted; {active} keeps serving {service}") from None
+    if verdict is not Verdict.READY:
+        why = "failed" if verdict is Verdict.FAILED else f"not routable within {timeout:g}s"
+        detail = "\n".join(describe_containers(blamed))
+        run.stop_unless_active(compose, name, previous, "restarted")
+        raise RolloutFailed(
+            f"rollback of {service}: {previous} {why}\n"
+            + (f"{detail}\n" if detail else "")
+            + f"{previous.other} keeps serving; {previous} was scaled down again and nothing "
+            "was switched."
+        )
+
+
+def _switch_back(
+    client: ProviderApi,
+    service: str,
+    snap: ServiceSnapshot,
+    previous: Color,
+    out: Reporter,
+    seconds: float,
+) -> Outcome:
+    """``POST /rollback`` naming the color, then the outcome."""
     result = client.rollback(service, color=previous)
     out.line(f"switched {service}: {snap.active} → {result.get('active', previous)}")
     return Outcome(
@@ -125,6 +184,6 @@ def rollback(
         service,
         snap.active,
         str(result.get("active", previous)),
-        clock() - started,
+        seconds,
         switched_by="rollback by api",
     )
