@@ -244,3 +244,39 @@ def test_state_table(desired: str, current: str, expected: tuple[str, Health, bo
     service = labelled_services(doc["services"], PREFIX)[task["ServiceID"]]
     c = normalize_task(task, service, PREFIX)
     assert expected == (None if c is None else (c.state, c.health, c.routable))
+
+
+# -- the watcher's pure helpers (no Docker needed) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("swarm", "expected"),
+    [
+        ({"LocalNodeState": "active", "ControlAvailable": True}, None),
+        ({"LocalNodeState": "active", "ControlAvailable": False}, "is a Swarm worker,"),
+        ({"LocalNodeState": "inactive"}, "is not in a Swarm (inactive),"),
+        ({"LocalNodeState": "pending"}, "is not in a Swarm (pending),"),
+        (None, "is not in a Swarm (inactive),"),
+    ],
+)
+def test_manager_problem(swarm: dict[str, Any] | None, expected: str | None) -> None:
+    """Only an active manager serves --swarm; a worker or a node outside a swarm is named."""
+    from provider.swarm_watch import manager_problem
+
+    problem = manager_problem({"Swarm": swarm}, "unix:///d.sock")
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert problem.startswith(
+            f"--swarm (BLUEGREEN_SWARM): the Docker daemon at unix:///d.sock {expected}"
+        )
+
+
+def test_swarm_event_subscription() -> None:
+    """Service and node events (the manager's, for the whole swarm) and local containers'."""
+    from provider.swarm_watch import event_filters
+
+    filters = event_filters()
+    assert ["service", "node", "container"] == filters["type"]
+    assert {"create", "update", "remove", "health_status", "die"} <= set(filters["event"])
