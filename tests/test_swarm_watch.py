@@ -194,3 +194,6 @@ def test_scaled_to_zero_loses_its_servers(
     wait_servers(provider, "web-blue", [])
     assert green == servers(config(provider), "web-green")
     assert [] == status(provider)["colors"]["blue"]["containers"]
+    # The event subscription held all along (the daemon accepted its filters).
+    assert True is provider.get("/status").json["docker"]["connected"]
+    assert "swarm_unavailable" not in provider.log_path.read_text()
