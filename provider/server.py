@@ -45,9 +45,15 @@ async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
     """
     from provider.auto_switch import AutoSwitcher, policy_from
     from provider.docker_watch import DockerWatcher
+    from provider.swarm_watch import SwarmWatcher
 
     controller = app[CONTROLLER]
-    watcher = DockerWatcher(controller, controller.settings)
+    watcher: DockerWatcher | SwarmWatcher
+    if controller.settings.swarm:
+        watcher = SwarmWatcher(controller, controller.settings)
+        await watcher.check_manager()  # a non-manager is a startup error (exit 2)
+    else:
+        watcher = DockerWatcher(controller, controller.settings)
     switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=controller.clock)
     tasks = [
         asyncio.create_task(watcher.run(), name="docker-watcher"),

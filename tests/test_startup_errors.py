@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.provider import REPO_ROOT
+from tests.infra.dockerd import DockerDaemon
 from tests.infra.ports import LOOPBACK, free_port
 
 TIMEOUT_S = 30.0
@@ -182,3 +183,14 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
         "fix the path or the file's permissions"
     ) == denied
     assert not_yaml.startswith(f"settings file {broken} is not valid YAML: "), not_yaml
+
+
+def test_swarm_needs_a_manager(tmp_path: Path, docker_daemon: DockerDaemon) -> None:
+    """--swarm against a reachable daemon that is in no swarm: one line, run it on a manager."""
+    line = one_line(tmp_path, "--swarm", "--docker-host", docker_daemon.host)
+    assert (
+        f"--swarm (BLUEGREEN_SWARM): the Docker daemon at {docker_daemon.host} is not in a "
+        "Swarm (inactive), and only a Swarm manager lists services and tasks; run the "
+        "provider on a manager node (a global service constrained to node.role == manager), "
+        "or drop --swarm"
+    ) == line

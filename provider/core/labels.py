@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from provider.core.model import Color, Container, PromoteMode
+from provider.core.model import SWARM_TASK, Color, Container, PromoteMode
 from provider.core.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
@@ -99,7 +99,11 @@ def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelPro
     labels never change for the life of a container, so parsing is done once.
     """
     return _parse(
-        container.name, tuple(sorted(container.labels.items())), container.exposed_ports, defaults
+        container.name,
+        tuple(sorted(container.labels.items())),
+        container.exposed_ports,
+        container.network_mode == SWARM_TASK,
+        defaults,
     )
 
 
@@ -107,6 +111,7 @@ def _parse_uncached(
     name: str,
     label_items: tuple[tuple[str, str], ...],
     exposed_ports: tuple[int, ...],
+    swarm_task: bool,
     defaults: LabelDefaults,
 ) -> Placement | LabelProblem:
     p = defaults.prefix
@@ -131,6 +136,12 @@ def _parse_uncached(
 
     raw_port = labels.get(f"{p}.port")
     if raw_port is None:
+        if swarm_task:
+            # A task's image (and its EXPOSE) may not even exist on the manager.
+            return bad(
+                f"label {p}.port is missing; Swarm services must set it (the manager "
+                "cannot see which ports a task's image exposes)"
+            )
         if len(exposed_ports) != 1:
             return bad(
                 f"label {p}.port is missing and the container exposes "

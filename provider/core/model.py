@@ -80,6 +80,11 @@ class Container:
         return self.state == "running" and self.health in (Health.HEALTHY, Health.NONE)
 
 
+#: ``Container.network_mode`` of a Swarm task (``provider/core/swarm_normalize.py``):
+#: reached on its overlay address, and its image's exposed ports are not known.
+SWARM_TASK = "swarm-task"
+
+
 class MarkKind(enum.StrEnum):
     """Why a color must not be switched to automatically."""
 
