@@ -21,8 +21,8 @@ from deploy.errors import ComposeError, ComposeFileProblem
 from deploy.swarm_services import SwarmError, SwarmServices, SwarmSetupProblem
 from provider.core.model import Color
 from tests.infra.dockerd import DockerDaemon
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
-from tests.infra.ports import free_port
+from tests.infra.images import DEFAULT_IMAGE
+from tests.infra.swarm_single import SingleNodeSwarm
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.docker
@@ -36,17 +36,13 @@ TASK_WAIT_S = 90.0
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
-    """A private dockerd made a one-node Swarm manager on a free loopback port."""
-    daemon = DockerDaemon.start(tmp_path_factory.mktemp("swarm-dockerd"))
+    """A private dockerd made a one-node Swarm manager (free ports, its own gateway bridge)."""
+    node = SingleNodeSwarm.start(tmp_path_factory.mktemp("swarm-dockerd"))
     try:
-        port = free_port()
-        address = f"127.0.0.1:{port}"
-        daemon.docker("swarm", "init", "--advertise-addr", address, "--listen-addr", address)
-        build_busybox_image(daemon)
-        daemon.docker("tag", DEFAULT_IMAGE, V2)
-        yield daemon
+        node.docker("tag", DEFAULT_IMAGE, V2)
+        yield node.daemon
     finally:
-        daemon.destroy()
+        node.destroy()
 
 
 def create(daemon: DockerDaemon, name: str, replicas: int, *labels: str) -> None:

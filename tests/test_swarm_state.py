@@ -13,7 +13,6 @@ import base64
 import itertools
 import json
 import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from provider.state_store import StateConflict
 from provider.swarm_state import StateFollower, SwarmStateStore, config_name
 from tests.factories import make_container
 from tests.infra.dockerd import DockerDaemon
-from tests.infra.ports import free_port
+from tests.infra.swarm_single import SingleNodeSwarm
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -38,34 +37,14 @@ _prefixes = itertools.count(1)
 WAIT_S = 30.0
 
 
-def _free_udp_port() -> int:
-    """A UDP port Swarm accepts as its data-path port (1024-49151) that is free here."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randint(40000, 49151)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free UDP port in 40000-49151")
-
-
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
     """A private dockerd made a single-manager Swarm on loopback-only addresses."""
-    daemon = DockerDaemon.start(tmp_path_factory.mktemp("swarm-state"))
+    node = SingleNodeSwarm.start(tmp_path_factory.mktemp("swarm-state"))
     try:
-        daemon.docker(
-            "swarm", "init",
-            "--advertise-addr", "127.0.0.1",
-            "--listen-addr", f"127.0.0.1:{free_port()}",
-            "--data-path-port", str(_free_udp_port()),
-        )  # fmt: skip
-        yield daemon
+        yield node.daemon
     finally:
-        daemon.destroy()
+        node.destroy()
 
 
 def new_store(manager: DockerDaemon, prefix: str, keep: int = 10) -> SwarmStateStore:
