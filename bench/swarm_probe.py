@@ -25,6 +25,7 @@ import argparse
 import base64
 import http.client
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -609,6 +610,7 @@ def main() -> None:
         emit(
             "teardown", {"destroy_s": round(cluster.destroy(), 2), "leftovers": cluster.leftovers()}
         )
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

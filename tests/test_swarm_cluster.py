@@ -67,6 +67,7 @@ def test_tasks_on_two_nodes_serve_through_traefik_on_the_overlay(
     n1.docker(
         "service", "create", "--detach", "--no-resolve-image",
         "--name", "web", "--replicas", "2", "--replicas-max-per-node", "1",
+        "--stop-grace-period", "1s",
         "--network", "bgtest-web-net", "--hostname", "web-{{.Task.Slot}}",
         swarm_cluster.image, "sh", "-c", HTTPD,
     )  # fmt: skip
