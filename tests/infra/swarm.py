@@ -41,6 +41,8 @@ from .dockerd import (
     DockerDaemon,
     _mounts_under,
     _UnixHTTPConnection,
+    kill_processes,
+    processes_under,
     unmount_all,
 )
 from .images import DEFAULT_IMAGE, build_busybox_image
@@ -61,6 +63,8 @@ READY_TIMEOUT_S = 90.0
 PROCESS_STOP_S = 5.0
 TRAEFIK_API_PORT = 8080
 TRAEFIK_WEB_PORT = 80
+#: Set in the environment of helper processes, so a sweep finds those of a dead run.
+OWNER_ENV = "BGSW_CLUSTER"
 
 
 def _ip(*args: str) -> None:
@@ -445,10 +449,12 @@ class SwarmCluster:
                 missing_tool(tool, IP_HINT)
         uid = secrets.token_hex(3)
         octet = 100 + int(uid, 16) % 150
+        sweep_stale_clusters()
         cluster = cls(base_dir, uid, f"{SUBNET_BASE}.{octet}")
         cluster.image = image
         started = time.monotonic()
         try:
+            cluster._write_owner()
             cluster._build_network(size)
             cluster._start_daemons(size)
             cluster._form()
@@ -460,6 +466,14 @@ class SwarmCluster:
         return cluster
 
     # -- building ----------------------------------------------------------------------------
+
+    @property
+    def owner_file(self) -> Path:
+        """``/tmp/bgsw-<uid>.owner``: who made this cluster, for :func:`sweep_stale_clusters`."""
+        return owner_file(self.prefix)
+
+    def _write_owner(self) -> None:
+        self.owner_file.write_text(json.dumps({"pid": os.getpid(), "base_dir": str(self.base_dir)}))
 
     def _add_netns(self, name: str) -> None:
         _ip("netns", "add", name)
@@ -581,7 +595,8 @@ class SwarmCluster:
     ) -> subprocess.Popen[bytes]:
         """Start a host process inside ``netns``; stopped (by PID) at :meth:`destroy`."""
         log_path = self.base_dir / f"{log_name}.log" if log_name else None
-        proc = ns_popen(netns, argv, log_path=log_path, env=_python_env(), cwd=REPO_ROOT)
+        env = {**_python_env(), OWNER_ENV: self.prefix}
+        proc = ns_popen(netns, argv, log_path=log_path, env=env, cwd=REPO_ROOT)
         self._spawned.append(proc)
         return proc
 
@@ -674,6 +689,7 @@ class SwarmCluster:
             for path in (node.daemon.short_dir, node.daemon.base_dir):
                 if path.exists() and not _mounts_under(path):
                     shutil.rmtree(path, ignore_errors=True)
+        self.owner_file.unlink(missing_ok=True)
         return time.monotonic() - started
 
     def leftovers(self) -> list[str]:
@@ -695,7 +711,70 @@ class SwarmCluster:
         with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
             found += [f"mount {line.split()[4]}" for line in mountinfo if self.prefix in line]
         found += [f"dir {path}" for path in Path("/tmp").glob(f"{self.prefix}-*")]
+        if self.owner_file.exists():
+            found.append(f"file {self.owner_file}")
         return found
+
+
+def owner_file(prefix: str) -> Path:
+    """The owner record of the cluster whose names start with ``prefix`` (``bgsw-<uid>``)."""
+    return Path("/tmp") / f"{prefix}.owner"
+
+
+def _spawned_by(prefix: str) -> list[int]:
+    """PIDs of the helper processes :meth:`SwarmCluster.spawn` started for ``prefix``."""
+    marker = f"{OWNER_ENV}={prefix}".encode()
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def sweep_stale_clusters() -> list[str]:
+    """Remove clusters whose creating process is dead (a test run killed with SIGKILL).
+
+    Only clusters with an owner record whose PID no longer runs are touched: a
+    live run's cluster, or anything else on the machine, never is.  Their daemons,
+    containerds, shims and containers are found by the cluster's unique prefix.
+    """
+    removed: list[str] = []
+    for record in Path("/tmp").glob(f"{NETNS_PREFIX}*.owner"):
+        try:
+            owner = json.loads(record.read_text())
+            pid, base_dir = int(owner["pid"]), Path(owner["base_dir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if Path(f"/proc/{pid}").exists():
+            continue
+        prefix = record.name.removesuffix(".owner")
+        short_dirs = list(Path("/tmp").glob(f"{prefix}-*"))
+        pids = _spawned_by(prefix)
+        for directory in short_dirs:
+            pids += processes_under(directory)
+        kill_processes(sorted(set(pids)))
+        for directory in [*short_dirs, base_dir]:
+            unmount_all(directory)
+        listed = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, timeout=30, check=False
+        )
+        for line in listed.stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(f"{prefix}-"):
+                subprocess.run(
+                    ["ip", "netns", "del", name], capture_output=True, timeout=30, check=False
+                )
+        for directory in [*short_dirs, base_dir]:
+            if directory.exists() and not _mounts_under(directory):
+                shutil.rmtree(directory, ignore_errors=True)
+        record.unlink(missing_ok=True)
+        removed.append(prefix)
+    return removed
 
 
 def _binaries() -> tuple[str, str]:
