@@ -104,6 +104,8 @@ def test_tasks_on_two_nodes_serve_through_traefik_on_the_overlay(
         "bgtest-web-net", http_endpoint=f"http://{n1.address}:{CONFIG_PORT}/config.json"
     )
     traefik.wait_response(host=WEB_HOST)
+    applied = traefik.api("http/services/web@http")
+    assert {server["url"] for server in servers} == set(applied["serverStatus"])
 
     result = swarm_cluster.start_load(
         traefik.netns_path, traefik.web_url, host=WEB_HOST, max_requests=300, max_seconds=30

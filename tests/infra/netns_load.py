@@ -55,8 +55,9 @@ class LoadResult:
 class _Tally:
     """Counters shared by the workers, under one lock."""
 
-    def __init__(self, max_requests: int) -> None:
+    def __init__(self, max_requests: int, body_chars: int) -> None:
         self.lock = threading.Lock()
+        self.body_chars = body_chars
         self.max_requests = max_requests
         self.sent = 0
         self.ok = 0
@@ -78,7 +79,7 @@ class _Tally:
                 self.errors[error] += 1
                 return
             self.statuses[str(status)] += 1
-            self.bodies[body[:BODY_CHARS]] += 1
+            self.bodies[body[: self.body_chars]] += 1
             if status == 200:
                 self.ok += 1
 
@@ -121,9 +122,10 @@ def run(
     max_seconds: float,
     concurrency: int,
     timeout: float = DEFAULT_TIMEOUT_S,
+    body_chars: int = BODY_CHARS,
 ) -> dict[str, Any]:
-    """Send the bounded load and return the JSON-able summary."""
-    tally = _Tally(max_requests)
+    """Send the bounded load and return the JSON-able summary (bodies cut at ``body_chars``)."""
+    tally = _Tally(max_requests, body_chars)
     stop = threading.Event()
     stopped_by = ["done"]
 
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, required=True)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    parser.add_argument("--body-chars", type=int, default=BODY_CHARS, help="bodies kept up to")
     args = parser.parse_args(argv)
     summary = run(
         args.url,
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         max_seconds=args.max_seconds,
         concurrency=args.concurrency,
         timeout=args.timeout,
+        body_chars=args.body_chars,
     )
     sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     sys.stdout.flush()

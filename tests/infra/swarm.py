@@ -65,6 +65,8 @@ TRAEFIK_API_PORT = 8080
 TRAEFIK_WEB_PORT = 80
 #: Set in the environment of helper processes, so a sweep finds those of a dead run.
 OWNER_ENV = "BGSW_CLUSTER"
+#: A single GET (Traefik's API) keeps its whole body.
+FULL_BODY_CHARS = 10_000_000
 
 
 def _ip(*args: str) -> None:
@@ -191,6 +193,7 @@ def ns_http_get(
     argv = load_argv(
         url, host=host, max_requests=1, max_seconds=timeout, concurrency=1, timeout=timeout
     )
+    argv += ["--body-chars", str(FULL_BODY_CHARS)]
     done = ns_run_python(netns, argv, timeout=timeout + 20.0)
     result = result_from_output(done.stdout)
     if result.errors:
