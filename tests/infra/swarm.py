@@ -185,6 +185,14 @@ class NetnsLoad:
             self._proc.terminate()
         return self.wait()
 
+    def close(self) -> None:
+        """Teardown: SIGTERM by PID if still running, SIGKILL if it lingers; no result needed."""
+        if self._proc.poll() is None:
+            terminate(self._proc, PROCESS_STOP_S)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+
 
 def ns_http_get(
     netns: str, url: str, *, host: str | None = None, timeout: float = 5.0
@@ -329,7 +337,10 @@ class SwarmNode:
     def popen(
         self, argv: Sequence[str], *, log_path: Path | None = None
     ) -> subprocess.Popen[bytes]:
-        """Start ``argv`` as a host process inside this node's namespace (e.g. a provider)."""
+        """Start ``argv`` as a host process inside this node's namespace (e.g. a provider).
+
+        The caller stops it; :meth:`SwarmCluster.spawn` does the same and stops it at teardown.
+        """
         return ns_popen(self.netns_path, argv, log_path=log_path)
 
     def container_pid(self, container: str) -> int:
@@ -440,6 +451,7 @@ class SwarmCluster:
         self._namespaces: list[str] = []
         self._spawned: list[subprocess.Popen[bytes]] = []
         self._traefiks: list[TraefikContainer] = []
+        self._loads: list[NetnsLoad] = []
         self.formed_in_s = 0.0
 
     @classmethod
@@ -621,7 +633,9 @@ class SwarmCluster:
             max_seconds=max_seconds,
             concurrency=concurrency,
         )
-        return NetnsLoad(netns, argv, max_seconds)
+        load = NetnsLoad(netns, argv, max_seconds)
+        self._loads.append(load)
+        return load
 
     def run_traefik(
         self,
@@ -676,6 +690,8 @@ class SwarmCluster:
     def destroy(self) -> float:
         """Kill everything by PID, unmount, delete namespaces and dirs; seconds it took."""
         started = time.monotonic()
+        for load in self._loads:
+            load.close()
         for proc in self._spawned:
             terminate(proc, PROCESS_STOP_S)
         for node in self.nodes:
