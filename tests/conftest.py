@@ -19,7 +19,7 @@ from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
 from tests.infra.traefik import TraefikFactory
 from tests.reports import REPORTS_KEY, failed
 
-pytest_plugins = ["tests.harness.fixtures"]
+pytest_plugins = ["tests.harness.fixtures", "tests.infra.swarm_fixtures"]
 
 #: Fixtures that start real processes: a test using one (directly or through another
 #: fixture) gets the marker, so ``-m "not docker and not traefik"`` leaves the pure and

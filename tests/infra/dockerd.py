@@ -12,6 +12,7 @@ libnetwork put their sockets under the exec-root.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -110,6 +111,20 @@ def _mounts_under(path: Path) -> list[tuple[str, str]]:
     return found
 
 
+def unmount_all(path: Path) -> None:
+    """Unmount everything at or below ``path``, deepest first (``umount -l`` if busy).
+
+    A daemon killed with SIGKILL leaves its shm tmpfs, nsfs and data-root bind
+    mounts behind; they are ours and must go before the directory can.
+    """
+    for mount_point, _ in sorted(_mounts_under(path), key=lambda m: m[0], reverse=True):
+        done = subprocess.run(["umount", mount_point], capture_output=True, timeout=10, check=False)
+        if done.returncode != 0:
+            subprocess.run(
+                ["umount", "-l", mount_point], capture_output=True, timeout=10, check=False
+            )
+
+
 def _unmount_netns(path: Path) -> None:
     """Unmount the nsfs bind mounts (``netns/default``) dockerd leaves in its exec-root.
 
@@ -118,6 +133,49 @@ def _unmount_netns(path: Path) -> None:
     for mount_point, fs_type in reversed(_mounts_under(path)):
         if fs_type == "nsfs":
             subprocess.run(["umount", mount_point], capture_output=True, timeout=10, check=False)
+
+
+def processes_under(exec_root: Path) -> list[int]:
+    """PIDs of the containerd and shims of ``exec_root``, then their children (containers).
+
+    Found by command line (they name the exec-root's containerd socket or config),
+    so only processes of this daemon are ever returned.
+    """
+    needle = str(exec_root).encode()
+    owned: list[int] = []
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        if needle in cmdline:
+            owned.append(pid)
+    children = [pid for pid, ppid in parents.items() if ppid in owned and pid not in owned]
+    return owned + children
+
+
+def kill_processes(pids: list[int]) -> None:
+    """SIGKILL each PID (those still there) and wait, bounded, until they are gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in pids):
+            return
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _process_alive(pid: int, name_part: str) -> bool:
@@ -134,16 +192,31 @@ class DockerDaemon:
 
     Build it with :meth:`start`.  ``socket_path``, ``host`` (for ``DOCKER_HOST``)
     and ``pid`` describe the running daemon; ``pid`` is ``None`` once stopped.
+    With ``netns`` (a path such as ``/var/run/netns/NAME``) the daemon runs in that
+    network namespace, entered with ``nsenter --net`` (``ip netns exec`` remounts
+    /sys and dockerd then fails with "Devices cgroup isn't mounted"); with
+    ``hostname`` it also gets its own UTS namespace, so Swarm nodes differ by name.
     """
 
-    def __init__(self, base_dir: Path, dockerd: str, docker_cli: str) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        dockerd: str,
+        docker_cli: str,
+        *,
+        netns: str | None = None,
+        hostname: str | None = None,
+        short_prefix: str = "bgd-",
+    ) -> None:
         self.base_dir = base_dir
         self.dockerd = dockerd
         self.docker_cli = docker_cli
         self.data_root = base_dir / "data"
         self.config_dir = base_dir / "docker-config"
         self.log_path = base_dir / "dockerd.log"
-        self.short_dir = Path(tempfile.mkdtemp(prefix="bgd-", dir="/tmp"))
+        self.netns = netns
+        self.hostname = hostname
+        self.short_dir = Path(tempfile.mkdtemp(prefix=short_prefix, dir="/tmp"))
         self.exec_root = self.short_dir / "x"
         self.socket_path = str(self.short_dir / "sock")
         self.pidfile = self.short_dir / "pid"
@@ -151,7 +224,15 @@ class DockerDaemon:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, base_dir: Path, *, timeout: float = START_TIMEOUT_S) -> DockerDaemon:
+    def start(
+        cls,
+        base_dir: Path,
+        *,
+        timeout: float = START_TIMEOUT_S,
+        netns: str | None = None,
+        hostname: str | None = None,
+        short_prefix: str = "bgd-",
+    ) -> DockerDaemon:
         """Start a private daemon keeping its state under ``base_dir``; wait until it answers."""
         dockerd = find_dockerd()
         docker_cli = find_docker_cli()
@@ -160,7 +241,9 @@ class DockerDaemon:
         if docker_cli is None:
             missing_tool("docker", DOCKER_HINT)
         base_dir.mkdir(parents=True, exist_ok=True)
-        daemon = cls(base_dir, dockerd, docker_cli)
+        daemon = cls(
+            base_dir, dockerd, docker_cli, netns=netns, hostname=hostname, short_prefix=short_prefix
+        )
         daemon._launch(timeout)
         return daemon
 
@@ -172,7 +255,23 @@ class DockerDaemon:
         return self._proc.pid
 
     def _argv(self) -> list[str]:
+        # nsenter and unshare exec (no fork without --fork/--pid), so the PID we
+        # hold is dockerd's own.
+        prefix: list[str] = []
+        if self.netns is not None:
+            prefix += ["nsenter", f"--net={self.netns}", "--"]
+        if self.hostname is not None:
+            prefix += [
+                "unshare",
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                'hostname "$0" && exec "$@"',
+                self.hostname,
+            ]
         return [
+            *prefix,
             self.dockerd,
             "--data-root", str(self.data_root),
             "--exec-root", str(self.exec_root),
@@ -195,6 +294,14 @@ class DockerDaemon:
 
     def _launch(self, timeout: float) -> None:
         """Spawn dockerd and poll ``/_ping`` until it answers, bounded in time and count."""
+        self.spawn()
+        self.wait_answering(timeout)
+
+    def spawn(self) -> None:
+        """Start the dockerd process and return at once (see :meth:`wait_answering`).
+
+        Several daemons (a Swarm's nodes) are spawned first and awaited after.
+        """
         if self.pid is not None:
             raise DockerDaemonError("daemon already running", self._log_tail())
         self.data_root.mkdir(parents=True, exist_ok=True)
@@ -209,7 +316,12 @@ class DockerDaemon:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def wait_answering(self, timeout: float) -> None:
+        """Poll ``/_ping`` until the spawned daemon answers; stop it and raise if it does not."""
         proc = self._proc
+        if proc is None:
+            raise DockerDaemonError("daemon not started", self._log_tail())
 
         def answering() -> bool:
             if proc.poll() is not None:
@@ -240,7 +352,37 @@ class DockerDaemon:
         containerd_pid = self._containerd_pid()
         terminate(proc, timeout)
         self._proc = None
-        # dockerd started this containerd; after a SIGKILL it can outlive it.
+        self._reap_containerd(containerd_pid)
+
+    def kill(self) -> None:
+        """SIGKILL dockerd by PID, as a crash would; its containerd goes too (not the shims,
+        whose containers the next start cleans up). Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        containerd_pid = self._containerd_pid()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_TIMEOUT_S)
+        self._proc = None
+        self._reap_containerd(containerd_pid)
+        # A dead containerd can linger as a zombie until init reaps it; the next
+        # dockerd would take it for a live one ("containerd is still running") and
+        # time out waiting for its socket.
+        (self.exec_root / "containerd" / "containerd.pid").unlink(missing_ok=True)
+
+    def kill_all(self) -> None:
+        """SIGKILL dockerd, its containerd, shims and containers, by PID: the fast teardown."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        self._proc = None
+        kill_processes(processes_under(self.exec_root))
+
+    def _reap_containerd(
+        self, containerd_pid: int | None
+    ) -> None:  # dockerd started this containerd; after a SIGKILL it can outlive it.
         if containerd_pid is not None:
             for _ in range(50):
                 if not _process_alive(containerd_pid, str(self.exec_root)):
@@ -257,6 +399,7 @@ class DockerDaemon:
     def destroy(self) -> None:
         """Stop and delete the daemon's directories, unless something is still mounted there."""
         self.stop()
+        kill_processes(processes_under(self.exec_root))
         _unmount_netns(self.short_dir)
         for path in (self.short_dir, self.base_dir):
             if path.exists() and not _mounts_under(path):
