@@ -54,7 +54,7 @@ EVENT_SLACK_S = 2.0
 #: Reloads after a conflict before giving up (each one means another replica progressed).
 RELOAD_ATTEMPTS = 5
 #: A manager without quorum answers within seconds; a hung one must not hold the lock longer.
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, sock_connect=2)
 Failure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
 
