@@ -109,9 +109,7 @@ def bluegreen(
 ) -> subprocess.CompletedProcess[str]:
     """``bluegreen ARGS --swarm`` against the manager and the provider."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "DOCKER_"))}
-    env.update(
-        DOCKER_HOST=swarm.host, BLUEGREEN_URL=provider.url, BLUEGREEN_TOKEN=provider.token
-    )
+    env.update(DOCKER_HOST=swarm.host, BLUEGREEN_URL=provider.url, BLUEGREEN_TOKEN=provider.token)
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", *args, "--swarm"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
