@@ -14,7 +14,9 @@ steps differ from compose:
   ``up`` restore it (default 1). A ``stop`` of the color this object ``up``-ed
   is a failed deploy's cleanup: it writes back the spec read before that ``up``
   (image included), so a later rollback to the color starts what ran before,
-  never the image that failed;
+  never the image that failed. Not Swarm's own ``rollback=previous``: the
+  engine (20.10) swaps ``Spec`` and ``PreviousSpec``, so a retried rollback
+  re-applies the failed image, and it restores the replica count too;
 - ``record_image``: nothing to record; the service spec is the record;
 - ``check_image``: the image must be on *this* node. The CLI talks to one
   manager and cannot see the others; a missing image there is caught before
