@@ -13,17 +13,26 @@ driven by Debian's ``docker-compose`` against a private ``dockerd``:
   /switch`` to a provider with auto-promotion off; the scripts rewrite an
   nginx/Traefik file), then ``compose stop`` of the old color.
 
+With ``--swarm`` the seeds are left out and the same ``bluegreen deploy``
+also runs on a private single-node Swarm (``tests/infra/swarm_single.py``):
+the colors are two replicated services of the same busybox backend and
+HEALTHCHECK (on an overlay network instead of the host's), watched by
+``bluegreen serve --swarm`` (product defaults: ``--promote-after 1``,
+``--swarm-poll 1``), deployed with ``bluegreen deploy web --swarm --image``;
+both hosts' figures are measured in the same run and printed side by side.
+
 Each round reports "switched" (start to the moment the provider's switch
 record says traffic moved) and "total" (start to exit). Prints figures and
 ratios; asserts nothing.
 
-    python bench/deploy_time.py [--rounds 3] [--health-interval 1s]
+    python bench/deploy_time.py [--rounds 3] [--health-interval 1s] [--swarm]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.infra.compose import ComposeProject, build_app_image  # noqa: E402
+from tests.infra.compose import APP_SCRIPT, ComposeProject, build_app_image  # noqa: E402
 from tests.infra.dockerd import DockerDaemon  # noqa: E402
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
+from tests.infra.swarm_single import SingleNodeSwarm  # noqa: E402
 
 SERVICE = "web"
 IMAGES = ("bgbench-app:v2", "bgbench-app:v3")
@@ -45,6 +55,8 @@ SEED_SLEEP_S = 10.0
 SEED_POLL_S = 10.0
 SEED_TRIES = 12
 VERBOSE = False
+SWARM_NETWORK = "bench_web"
+SWARM_PORT = 80
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,57 @@ def seeds_round(project: ComposeProject, provider: ProviderProcess, image: str) 
     return Round(_switch_time(provider, seq, wall), total)
 
 
+def _start_swarm_blue(swarm: SingleNodeSwarm, provider: ProviderProcess, interval: str) -> None:
+    """The pair as a stack would make it: blue runs 1 task, green is scaled to 0.
+
+    Same backend script and HEALTHCHECK as the compose file's, except that httpd
+    listens on every address of the task (its overlay IP is what Traefik would use).
+    """
+    swarm.docker("network", "create", "--driver", "overlay", "--attachable", SWARM_NETWORK)
+    script = APP_SCRIPT.replace("$$", "$").replace("127.0.0.1:$APP_PORT", "$APP_PORT")
+    for color, replicas in (("blue", 1), ("green", 0)):
+        labels = {
+            "service": SERVICE, "color": color, "port": str(SWARM_PORT),
+            "network": SWARM_NETWORK, "replicas": "1",
+        }  # fmt: skip
+        swarm.create_service(
+            f"bench_{SERVICE}-{color}",
+            labels={f"{provider.label_prefix}.{k}": v for k, v in labels.items()},
+            replicas=replicas,
+            networks=[SWARM_NETWORK],
+            command=["sh", "-c", script],
+            options=[
+                "--init", "--stop-grace-period", "2s",
+                "--env", f"COLOR={color}", "--env", f"APP_PORT={SWARM_PORT}",
+                "--health-cmd", f"wget -q -O- http://127.0.0.1:{SWARM_PORT}/health",
+                "--health-interval", interval, "--health-timeout", "2s", "--health-retries", "1",
+            ],
+        )  # fmt: skip
+    provider.wait_routable(SERVICE, "blue", timeout=120)
+    provider.wait_active(SERVICE, "blue", timeout=60)
+
+
+def swarm_round(
+    swarm: SingleNodeSwarm, provider: ProviderProcess, image: str, drain: float
+) -> Round:
+    """``bluegreen deploy --swarm`` against the manager, timed like :func:`bluegreen_round`."""
+    seq = _last_seq(provider)
+    env = {k: v for k, v in swarm.daemon.env().items() if not k.startswith("BLUEGREEN_")}
+    env.update(BLUEGREEN_URL=provider.url, BLUEGREEN_TOKEN=provider.token, DOCKER_HOST=swarm.host)
+    argv = ["deploy", SERVICE, "--swarm", "--image", image, "--drain", f"{drain:g}"]
+    wall, start = time.time(), time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", *argv],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    total = time.monotonic() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"bluegreen deploy --swarm failed:\n{result.stdout}\n{result.stderr}")
+    if VERBOSE:
+        print(result.stdout, flush=True)
+    return Round(_switch_time(provider, seq, wall), total)
+
+
 def _measure(name: str, rounds: int, run: Callable[[str], Round]) -> list[Round]:
     out = []
     for index in range(rounds):
@@ -160,6 +223,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--health-interval", default="1s", help="backends' HEALTHCHECK interval")
     parser.add_argument("--verbose", action="store_true", help="print the CLI's progress lines")
+    parser.add_argument(
+        "--swarm", action="store_true", help="one host beside a single-node Swarm (no seeds)"
+    )
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
@@ -167,6 +233,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bgbench-") as tmp:
         work = Path(tmp)
         daemon = DockerDaemon.start(work / "dockerd")
+        swarm: SingleNodeSwarm | None = None
         providers: list[ProviderProcess] = []
         projects: list[ComposeProject] = []
         try:
@@ -178,19 +245,37 @@ def main() -> None:
                 work / "provider-auto", docker_host=daemon.host, label_prefix="bgbenchauto",
                 promote_after=1.0,
             )  # fmt: skip
-            manual = ProviderProcess(
-                work / "provider-seeds", docker_host=daemon.host, label_prefix="bgbenchseeds",
-                promote_after=1.0, extra_args=["--no-auto-promote"],
-            )  # fmt: skip
-            providers += [auto, manual]
+            providers.append(auto)
+            manual: ProviderProcess | None = None
+            on_swarm: ProviderProcess | None = None
+            if args.swarm:
+                swarm = SingleNodeSwarm.start(work / "swarm")
+                for number, image in enumerate(IMAGES, start=2):
+                    build_app_image(swarm.daemon, image, {"APP_VERSION": f"v{number}"})
+                on_swarm = ProviderProcess(
+                    work / "provider-swarm", docker_host=swarm.host, promote_after=1.0,
+                    extra_args=["--swarm"],
+                )  # fmt: skip
+                providers.append(on_swarm)
+            else:
+                manual = ProviderProcess(
+                    work / "provider-seeds", docker_host=daemon.host, label_prefix="bgbenchseeds",
+                    promote_after=1.0, extra_args=["--no-auto-promote"],
+                )  # fmt: skip
+                providers.append(manual)
             for provider in providers:
                 provider.start()
                 provider.wait_ready()
             ours = _project(daemon, work / "app-auto", auto, args.health_interval)
-            seeds = _project(daemon, work / "app-seeds", manual, args.health_interval)
-            projects += [ours, seeds]
+            projects.append(ours)
             _start_blue(ours, auto)
-            _start_blue(seeds, manual)
+            seeds: ComposeProject | None = None
+            if manual is not None:
+                seeds = _project(daemon, work / "app-seeds", manual, args.health_interval)
+                projects.append(seeds)
+                _start_blue(seeds, manual)
+            if swarm is not None and on_swarm is not None:
+                _start_swarm_blue(swarm, on_swarm, args.health_interval)
 
             print(f"backends: busybox httpd, HEALTHCHECK interval {args.health_interval}, "
                   f"compose: {ours.compose} (v1); provider --promote-after 1")  # fmt: skip
@@ -202,30 +287,73 @@ def main() -> None:
                 "bluegreen deploy (drain 15)", args.rounds,
                 lambda image: bluegreen_round(ours, auto, image, 15.0),
             )  # fmt: skip
-            seed = _measure(
-                "seeds deploy.sh", args.rounds, lambda image: seeds_round(seeds, manual, image)
-            )
-            print()
-            print(f"{'median of ' + str(args.rounds):<30} {'switched':>9} {'total':>9}")
-            rows = [
-                ("bluegreen deploy --drain 0", _median(fast)),
-                ("bluegreen deploy (drain 15)", _median(default)),
-                ("seeds (sleep 10 + 10 s poll)", _median(seed)),
-            ]
-            for label, r in rows:
-                print(f"{label:<30} {r.switched:8.2f}s {r.total:8.2f}s")
-            s, f, d = _median(seed), _median(fast), _median(default)
-            print()
-            print(f"time to switch: seeds / bluegreen = {s.switched / f.switched:.1f}x")
-            print(f"total, drain 0:  seeds / bluegreen = {s.total / f.total:.1f}x")
-            print(f"total, drain 15: seeds / bluegreen = {s.total / d.total:.2f}x "
-                  "(the seeds never drain in-flight requests)")  # fmt: skip
+            if swarm is not None and on_swarm is not None:
+                node, watched = swarm, on_swarm
+                swarm_fast = _measure(
+                    "swarm deploy --drain 0", args.rounds,
+                    lambda image: swarm_round(node, watched, image, 0.0),
+                )  # fmt: skip
+                swarm_default = _measure(
+                    "swarm deploy (drain 15)", args.rounds,
+                    lambda image: swarm_round(node, watched, image, 15.0),
+                )  # fmt: skip
+                _print_swarm(args.rounds, fast, default, swarm_fast, swarm_default)
+            elif seeds is not None and manual is not None:
+                project, seeds_provider = seeds, manual
+                seed = _measure(
+                    "seeds deploy.sh", args.rounds,
+                    lambda image: seeds_round(project, seeds_provider, image),
+                )  # fmt: skip
+                _print_seeds(args.rounds, fast, default, seed)
         finally:
             for project in projects:
                 project.down()
             for provider in providers:
                 provider.terminate()
+            if swarm is not None:
+                swarm.destroy()
             daemon.destroy()
+
+
+def _print_seeds(rounds: int, fast: list[Round], default: list[Round], seed: list[Round]) -> None:
+    print()
+    print(f"{'median of ' + str(rounds):<30} {'switched':>9} {'total':>9}")
+    rows = [
+        ("bluegreen deploy --drain 0", _median(fast)),
+        ("bluegreen deploy (drain 15)", _median(default)),
+        ("seeds (sleep 10 + 10 s poll)", _median(seed)),
+    ]
+    for label, r in rows:
+        print(f"{label:<30} {r.switched:8.2f}s {r.total:8.2f}s")
+    s, f, d = _median(seed), _median(fast), _median(default)
+    print()
+    print(f"time to switch: seeds / bluegreen = {s.switched / f.switched:.1f}x")
+    print(f"total, drain 0:  seeds / bluegreen = {s.total / f.total:.1f}x")
+    print(f"total, drain 15: seeds / bluegreen = {s.total / d.total:.2f}x "
+          "(the seeds never drain in-flight requests)")  # fmt: skip
+
+
+def _print_swarm(
+    rounds: int,
+    fast: list[Round],
+    default: list[Round],
+    swarm_fast: list[Round],
+    swarm_default: list[Round],
+) -> None:
+    print()
+    print(f"{'median of ' + str(rounds):<30} {'switched':>9} {'total':>9}")
+    rows = [
+        ("one host, --drain 0", _median(fast)),
+        ("one host, drain 15", _median(default)),
+        ("swarm, --drain 0", _median(swarm_fast)),
+        ("swarm, drain 15", _median(swarm_default)),
+    ]
+    for label, r in rows:
+        print(f"{label:<30} {r.switched:8.2f}s {r.total:8.2f}s")
+    f, sf = _median(fast), _median(swarm_fast)
+    print()
+    print(f"time to switch: swarm / one host = {sf.switched / f.switched:.2f}x")
+    print(f"total, drain 0: swarm / one host = {sf.total / f.total:.2f}x")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,10 @@ class Compose:
         """``docker-compose -f x.yml -p app``: what the user would type."""
         return shlex.join(self._argv())
 
+    def hint(self, verb: str, name: str) -> str:
+        """``docker-compose -p app stop web-blue``: ``verb`` of ``name``, ready to paste."""
+        return shlex.join(self._argv(verb, name))
+
     def _argv(self, *args: str) -> list[str]:
         argv = list(self.command.argv)
         for file in self.files:

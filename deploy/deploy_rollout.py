@@ -213,7 +213,7 @@ def _interrupted(
     old_name = plan.compose_name(active) if active else "(none)"
     return Interrupted(
         f"interrupted after the switch: {target} serves {plan.service}; {active} still "
-        f"runs. Stop it with `{compose.describe()} stop {old_name}`, or go back with "
+        f"runs. Stop it with `{compose.hint('stop', old_name)}`, or go back with "
         f"`bluegreen rollback {plan.service}`"
     )
 
@@ -298,7 +298,7 @@ def _fail_deploy(
         f"deploy of {plan.service} to {target} failed: {headline}\n"
         + (f"{detail}\n" if detail else "")
         + f"{active or 'no color'} keeps serving; the new {target} containers were stopped. "
-        f"Next: look at `{compose.describe()} logs {new_name}`, fix the image or its "
+        f"Next: look at `{compose.hint('logs', new_name)}`, fix the image or its "
         f"healthcheck, and run `bluegreen deploy {plan.service}` again"
         + ("" if verdict is Verdict.FAILED else " (or raise --timeout)")
         + "."

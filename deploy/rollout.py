@@ -79,6 +79,10 @@ class ComposeApi(Protocol):
 
     def describe(self) -> str: ...
 
+    def hint(self, verb: str, name: str) -> str:
+        """The command a user types to ``verb`` (stop, start, logs) ``name``'s color."""
+        ...
+
     def require_services(self, *names: str) -> None: ...
 
     def check_image(self, service: str, image: str) -> bool: ...
@@ -344,7 +348,7 @@ class Rollout:
             raise RolloutFailed(
                 f"the provider switched {self.service} to {color} while its containers were "
                 f"being stopped: {color} serves nothing now. Start it with "
-                f"`{compose.describe()} start {name}` or switch back with `bluegreen switch "
+                f"`{compose.hint('start', name)}` or switch back with `bluegreen switch "
                 f"{self.service}`; set BLUEGREEN_TOKEN so deploys can retire a color first."
             )
 
@@ -370,7 +374,7 @@ def stop_after_interrupt(
     except KeyboardInterrupt:
         raise Interrupted(
             f"cleanup interrupted: the new {color} containers may still run; "
-            f"stop them with `{compose.describe()} stop {name}`"
+            f"stop them with `{compose.hint('stop', name)}`"
         ) from None
     except CliError as exc:
         raise Interrupted(

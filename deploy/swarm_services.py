@@ -11,7 +11,12 @@ steps differ from compose:
   compose's ``--force-recreate`` always makes new containers);
 - ``stop``: scale to 0. The spec stays, and the count it had is kept in the
   service label ``bluegreen.replicas``, so ``start`` (rollback) and a later
-  ``up`` restore it (default 1);
+  ``up`` restore it (default 1). A ``stop`` of the color this object ``up``-ed
+  is a failed deploy's cleanup: it writes back the spec read before that ``up``
+  (image included), so a later rollback to the color starts what ran before,
+  never the image that failed. Not Swarm's own ``rollback=previous``: the
+  engine (20.10) swaps ``Spec`` and ``PreviousSpec``, so a retried rollback
+  re-applies the failed image, and it restores the replica count too;
 - ``record_image``: nothing to record; the service spec is the record;
 - ``check_image``: the image must be on *this* node. The CLI talks to one
   manager and cannot see the others; a missing image there is caught before
@@ -92,6 +97,8 @@ class SwarmServices:
         self.seen: dict[Color, str] = {}
         #: Updates sent, including those refused as out of sequence (for tests and logs).
         self.attempts = 0
+        #: The spec each color had before this object's ``up``: what a failed deploy restores.
+        self._before_up: dict[Color, Spec] = {}
         self._docker: aiodocker.Docker | None = None
 
     @classmethod
@@ -139,6 +146,7 @@ class SwarmServices:
         color = self._color(service)
 
         def change(spec: Spec) -> None:
+            self._before_up[color] = copy.deepcopy(spec)
             if image:
                 spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
             spec["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0) + 1
@@ -147,16 +155,26 @@ class SwarmServices:
         self._run(lambda: self._update(color, change))
 
     def stop(self, service: str) -> None:
-        """Scale to 0, keeping the count in a label (the spec stays for a rollback)."""
+        """Scale to 0, keeping the count in a label (the spec stays for a rollback).
+
+        After this object's ``up`` of the same color (the rollouts stop a color they
+        brought up only to undo a deploy), the spec from before that ``up`` is written
+        back first: the service is left as the deploy found it, at 0 replicas.
+        """
         color = self._color(service)
+        before = self._before_up.get(color)
 
         def change(spec: Spec) -> None:
+            if before is not None:
+                spec.clear()
+                spec.update(copy.deepcopy(before))
             replicas = _replicas(spec)
             if replicas > 0:
                 spec.setdefault("Labels", {})[self._label(REPLICAS_LABEL)] = str(replicas)
             _set_replicas(spec, 0)
 
         self._run(lambda: self._update(color, change))
+        self._before_up.pop(color, None)
 
     def start(self, service: str) -> None:
         """Scale back to the recorded count (default 1) and return; no new image."""

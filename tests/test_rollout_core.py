@@ -264,6 +264,9 @@ class FakeCompose:
     def describe(self) -> str:
         return "docker-compose -p app"
 
+    def hint(self, verb: str, name: str) -> str:
+        return f"{self.describe()} {verb} {name}"
+
     def require_services(self, *names: str) -> None:
         self.calls.append(("require", ",".join(names)))
 

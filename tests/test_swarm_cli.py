@@ -12,9 +12,12 @@ import io
 import pytest
 
 from deploy.cli import main
-from deploy.errors import RolloutFailed
+from deploy.compose import Compose, ComposeCommand
+from deploy.errors import Interrupted, RolloutFailed
 from deploy.rollback import rollback
 from deploy.rollout import Reporter
+from deploy.swarm_services import SwarmServices
+from provider.core.model import Color
 from tests.test_rollout_core import (
     NEW,
     OLD,
@@ -22,11 +25,33 @@ from tests.test_rollout_core import (
     FakeCompose,
     FakeProvider,
     container,
+    run_deploy,
     status,
 )
 
 SCALED_UP = "c" * 64
 ENV = {"BLUEGREEN_URL": "http://127.0.0.1:9"}
+
+
+def stack_pair() -> SwarmServices:
+    """The pair of stack ``app`` as the CLI sees it once listed (no Docker contacted)."""
+    api = SwarmServices("web")
+    api.seen = {Color.BLUE: "app_web-blue", Color.GREEN: "app_web-green"}
+    return api
+
+
+class FakeSwarm(FakeCompose):
+    """The scripted compose of the rollout tests, with the real Swarm hints."""
+
+    def __init__(self, interrupt_on: str | None = None) -> None:
+        super().__init__(interrupt_on=interrupt_on)
+        self.swarm = stack_pair()
+
+    def describe(self) -> str:
+        return self.swarm.describe()
+
+    def hint(self, verb: str, name: str) -> str:
+        return self.swarm.hint(verb, name)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +124,43 @@ def test_swarm_rollback_that_never_gets_ready_scales_down_again() -> None:
     assert [("start", "web-blue"), ("stop", "web-blue")] == compose.calls
     assert [] == provider.rollback_colors
     assert 1 == caught.value.exit_code
+
+
+def test_hints_are_commands_of_each_mode() -> None:
+    """Compose hints are the compose command line; Swarm ones scale or read the stack's real
+    service (``docker service stop`` does not exist)."""
+    compose = Compose(ComposeCommand(("docker-compose",), "v1"), ["my app.yml"], "shop")
+    swarm = stack_pair()
+    assert [
+        "docker-compose -f 'my app.yml' -p shop stop web-blue",
+        "docker-compose -f 'my app.yml' -p shop logs web-green",
+        "docker service scale app_web-blue=0",
+        "docker service scale app_web-green=<replicas>",
+        "docker service logs app_web-green",
+        "docker service scale web-blue=0",
+    ] == [
+        compose.hint("stop", "web-blue"),
+        compose.hint("logs", "web-green"),
+        swarm.hint("stop", "web-blue"),
+        swarm.hint("start", "web-green"),
+        swarm.hint("logs", "web-green"),
+        SwarmServices("web").hint("stop", "web-blue"),
+    ]
+
+
+def test_swarm_deploy_failure_names_the_services_logs() -> None:
+    """A Swarm deploy that times out points at ``docker service logs`` of the real service."""
+    starting = status(green=[container(NEW, health="starting")])
+    with pytest.raises(RolloutFailed) as raised:
+        run_deploy(FakeProvider([status(), starting]), FakeSwarm(), timeout=5.0)
+    message = raised.value.message
+    assert "Next: look at `docker service logs app_web-green`" in message
+    assert "docker-compose" not in message
+
+
+def test_swarm_interrupt_after_the_switch_names_a_scale_command() -> None:
+    """Ctrl-C while the old color is stopped: the hint scales the real blue service to 0."""
+    switched = status("green", green=[container(NEW)], previous="blue")
+    with pytest.raises(Interrupted) as raised:
+        run_deploy(FakeProvider([status(), switched]), FakeSwarm(interrupt_on="stop"))
+    assert "Stop it with `docker service scale app_web-blue=0`" in raised.value.message
