@@ -18,8 +18,8 @@ from tests.harness.stack import Stack, StackFactory, body_of
 from tests.infra.traefik import TraefikFactory, TraefikProcess
 
 #: Traefik's poll interval in the proof of push: plain polling averages half of it.
-SLOW_POLL = "5s"
-SLOW_POLL_S = 5.0
+SLOW_POLL = "3s"
+SLOW_POLL_S = 3.0
 LOAD_LIMIT_S = 90.0
 
 
@@ -89,11 +89,11 @@ def failures_of(result: LoadResult) -> list[str]:
 
 
 def test_switches_are_pushed_well_inside_the_poll_interval(stack_factory: StackFactory) -> None:
-    """pollInterval 5 s, pollTimeout 15 s, hold 10 s: each of five switches, made while
+    """pollInterval 3 s, pollTimeout 9 s, hold 6 s: each of five switches, made while
     Traefik's poll is held, reaches traffic before its next poll could have fetched it,
     and is delivered by a held poll released on the change."""
     stack = two_colors(
-        stack_factory, hold="10", poll_interval=SLOW_POLL, poll_timeout="15s", throttle="10ms"
+        stack_factory, hold="6", poll_interval=SLOW_POLL, poll_timeout="9s", throttle="10ms"
     )
     color, took = "blue", []
     for _ in range(5):
@@ -109,7 +109,7 @@ def test_without_hold_switches_wait_for_the_next_poll(stack_factory: StackFactor
     """The same stack with ``--hold 0``: a switch made right after a poll waits for the
     next one (none is held), so none reaches traffic within a fifth of the interval."""
     stack = two_colors(
-        stack_factory, hold="0", poll_interval=SLOW_POLL, poll_timeout="15s", throttle="10ms"
+        stack_factory, hold="0", poll_interval=SLOW_POLL, poll_timeout="9s", throttle="10ms"
     )
     color, took = "blue", []
     for _ in range(3):
