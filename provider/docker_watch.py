@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import aiodocker
@@ -72,6 +72,30 @@ _TIMED_OUT = object()
 DockerFailure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
 
+async def reconnecting(
+    session: Callable[[], Awaitable[tuple[str, bool]]], controller: Controller, event: str
+) -> None:
+    """Run ``session`` again and again, with capped exponential backoff between them.
+
+    A session returns why it ended and whether it had synced (then the backoff
+    starts over). Docker is marked disconnected after each one; the first
+    failure in a row is logged as news, the retries quietly. Shared by the
+    container and the Swarm watchers; runs until cancelled.
+    """
+    delay = BACKOFF_FIRST_S
+    failures = 0
+    while True:
+        reason, synced = await session()
+        await controller.set_docker_connected(False, reason)
+        if synced:
+            delay, failures = BACKOFF_FIRST_S, 0
+        failures += 1
+        emit = log.warning if failures == 1 else log.debug
+        emit(event, error=reason, retry_in=round(delay, 2))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX_S)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:300]
@@ -98,19 +122,7 @@ class DockerWatcher:
 
     async def run(self) -> None:
         """Watch until cancelled, reconnecting with capped exponential backoff."""
-        delay = BACKOFF_FIRST_S
-        failures = 0
-        while True:
-            reason, synced = await self._session()
-            await self.controller.set_docker_connected(False, reason)
-            if synced:
-                delay, failures = BACKOFF_FIRST_S, 0
-            failures += 1
-            # The first failure in a row is news; the retries are not.
-            emit = log.warning if failures == 1 else log.debug
-            emit("docker_unavailable", error=reason, retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+        await reconnecting(self._session, self.controller, "docker_unavailable")
 
     async def _session(self) -> tuple[str, bool]:
         """Connect, sync, follow events until Docker goes away; say why it ended."""

@@ -36,8 +36,6 @@ from provider.core.model import Container
 from provider.core.swarm_normalize import normalize_tasks
 from provider.docker_watch import (
     _TIMED_OUT,
-    BACKOFF_FIRST_S,
-    BACKOFF_MAX_S,
     DEBOUNCE_MAX_S,
     DEBOUNCE_QUIET_S,
     EVENT_ACTIONS,
@@ -46,6 +44,7 @@ from provider.docker_watch import (
     DockerFailure,
     _describe,
     _next_event,
+    reconnecting,
 )
 from provider.errors import SettingsError
 from provider.settings import Settings
@@ -121,18 +120,7 @@ class SwarmWatcher:
 
     async def run(self) -> None:
         """Watch until cancelled, reconnecting with capped exponential backoff."""
-        delay = BACKOFF_FIRST_S
-        failures = 0
-        while True:
-            reason, synced = await self._session()
-            await self.controller.set_docker_connected(False, reason)
-            if synced:
-                delay, failures = BACKOFF_FIRST_S, 0
-            failures += 1
-            emit = log.warning if failures == 1 else log.debug
-            emit("swarm_unavailable", error=reason, retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+        await reconnecting(self._session, self.controller, "swarm_unavailable")
 
     async def _session(self) -> tuple[str, bool]:
         """Connect, sync, follow events and polls until the manager goes; say why it ended."""

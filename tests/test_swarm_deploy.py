@@ -27,7 +27,7 @@ import pytest
 
 from tests.harness.provider import REPO_ROOT, ProviderProcess
 from tests.infra.images import find_busybox, rootfs_tar
-from tests.infra.swarm_single import SingleNodeSwarm
+from tests.infra.swarm_single import SingleNodeSwarm, start_swarm_provider
 from tests.test_swarm_watch import config, servers, task_urls
 from tests.waiting import wait_until
 
@@ -88,15 +88,8 @@ def provider(
     swarm: SingleNodeSwarm, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ProviderProcess]:
     """``bluegreen serve --swarm`` on the manager, blue adopted as the active color."""
-    process = ProviderProcess(
-        tmp_path_factory.mktemp("provider"),
-        docker_host=swarm.host,
-        promote_after=0.3,
-        extra_args=["--swarm", "--swarm-poll", "0.2"],
-    )
-    process.start()
+    process = start_swarm_provider(tmp_path_factory.mktemp("provider"), swarm)
     try:
-        process.wait_ready()
         process.wait_routable("web", "blue", timeout=WAIT_S)
         process.wait_active("web", "blue", timeout=WAIT_S)
         yield process

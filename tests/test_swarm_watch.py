@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.harness.provider import ProviderProcess
-from tests.infra.swarm_single import SingleNodeSwarm
+from tests.infra.swarm_single import SingleNodeSwarm, start_swarm_provider
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.docker
@@ -70,15 +70,8 @@ def provider(
     swarm: SingleNodeSwarm, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ProviderProcess]:
     """``bluegreen serve --swarm`` on the manager, listing tasks every 0.2 s."""
-    process = ProviderProcess(
-        tmp_path_factory.mktemp("provider"),
-        docker_host=swarm.host,
-        promote_after=0.3,
-        extra_args=["--swarm", "--swarm-poll", "0.2"],
-    )
-    process.start()
+    process = start_swarm_provider(tmp_path_factory.mktemp("provider"), swarm)
     try:
-        process.wait_ready()
         yield process
     finally:
         process.terminate()

@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.harness.provider import ProviderProcess
 from tests.waiting import wait_until
 
 from .dockerd import DockerDaemon
@@ -138,3 +139,23 @@ class SingleNodeSwarm:
             ["ip", "link", "delete", self.gw_bridge], capture_output=True, timeout=10, check=False
         )
         self.daemon.destroy()
+
+
+def start_swarm_provider(base_dir: Path, swarm: SingleNodeSwarm) -> ProviderProcess:
+    """A real ``bluegreen serve --swarm`` on the manager, listing tasks every 0.2 s, ready.
+
+    Promotes after 0.3 s of readiness; the caller terminates it.
+    """
+    process = ProviderProcess(
+        base_dir,
+        docker_host=swarm.host,
+        promote_after=0.3,
+        extra_args=["--swarm", "--swarm-poll", "0.2"],
+    )
+    process.start()
+    try:
+        process.wait_ready()
+    except BaseException:
+        process.terminate()
+        raise
+    return process
