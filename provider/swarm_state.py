@@ -13,8 +13,10 @@ Chosen over one config whose labels are updated with its ``Version.Index``
 immutable, so labels would have to carry the whole state; and every version
 stays readable until pruned, which the follower of other replicas' commits
 needs. ``docs/swarm-findings.md`` has the measurements. Only the newest
-``keep`` versions are kept: older configs are removed after each commit and
-at every reload.
+``keep`` versions are kept: the replica that commits removes older configs
+afterwards, in the background (a removal is a Raft write of its own, and
+doing it inside the commit made a switch about four times slower,
+``bench/swarm_switch.py``).
 
 Without a Raft quorum the managers answer every create and list with an
 error: nothing is committed, the switch is refused with 503
@@ -97,6 +99,9 @@ class SwarmStateStore:
         self.keep = max(2, keep)
         self.version = 0
         self.label = f"{prefix}.state-version"
+        #: Versions a read found older than the newest ``keep``: pruned after the next commit.
+        self._old: list[int] = []
+        self._pruning: set[asyncio.Task[None]] = set()
         self._name = re.compile(rf"^{re.escape(prefix)}-state-(\d+)$")
 
     @property
@@ -106,6 +111,10 @@ class SwarmStateStore:
         return self._docker
 
     async def close(self) -> None:
+        for task in list(self._pruning):
+            task.cancel()
+        if self._pruning:
+            await asyncio.wait(list(self._pruning))
         docker, self._docker = self._docker, None
         if docker is not None:
             await docker.close()
@@ -158,7 +167,7 @@ class SwarmStateStore:
             state = store.from_json(doc)
         except StateFileError as exc:
             raise StateFileError(f"swarm config {name}: {exc}") from exc
-        await self._prune(sorted(v for v in versions if v <= newest - self.keep))
+        self._old = sorted(v for v in versions if v <= newest - self.keep)
         return Stored(newest, state)
 
     # -- committing --------------------------------------------------------------
@@ -191,7 +200,14 @@ class SwarmStateStore:
                 f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
             ) from exc
         self.version = version
-        await self._prune([version - self.keep])
+        # Off the switch's path: removing a config is a second Raft write, and the
+        # controller answers (and serves) only once commit returns. Only the replica
+        # that committed prunes, and what a read found left over (a crashed pruner's).
+        stale = sorted({*self._old, version - self.keep})
+        self._old = []
+        task = asyncio.create_task(self._prune(stale), name="state-prune")
+        self._pruning.add(task)
+        task.add_done_callback(self._pruning.discard)
         return None
 
     async def _conflict(self, version: int) -> StateConflict:

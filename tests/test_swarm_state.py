@@ -109,10 +109,33 @@ async def test_old_versions_are_pruned_to_the_newest_kept(manager: DockerDaemon)
     try:
         for n in range(1, 8):
             await store.commit(State(seq=n))
-        assert [5, 6, 7] == config_versions(manager, prefix)
+        await eventually(
+            "versions 1-4 pruned", lambda: [5, 6, 7] == config_versions(manager, prefix), WAIT_S
+        )
         assert (7, State(seq=7)) == ((await store.latest()).version, (await store.latest()).state)
     finally:
         await store.close()
+
+
+async def test_what_a_crashed_pruner_left_is_pruned_after_the_next_commit(
+    manager: DockerDaemon,
+) -> None:
+    """Versions left by a replica that never pruned go once another replica commits."""
+    prefix = unique_prefix()
+    hoarder, pruner = new_store(manager, prefix, keep=100), new_store(manager, prefix, keep=3)
+    try:
+        for n in range(1, 8):
+            await hoarder.commit(State(seq=n))
+        latest = await pruner.latest()
+        pruner.version = latest.version
+        assert list(range(1, 8)) == config_versions(manager, prefix)
+        await pruner.commit(State(seq=8))
+        await eventually(
+            "versions 1-5 pruned", lambda: [6, 7, 8] == config_versions(manager, prefix), WAIT_S
+        )
+    finally:
+        await hoarder.close()
+        await pruner.close()
 
 
 async def test_a_newest_version_that_is_not_a_state_is_an_error(manager: DockerDaemon) -> None:
