@@ -58,10 +58,12 @@ async def _serve(listener: socket.socket, host: str, port: int) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(host, port)
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         except OSError:
             writer.close()
-            return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            # Shutting down: drop the connection quietly (it is a test tool's exit).
+            writer.close()
 
     server = await asyncio.start_server(handle, sock=listener)
     stop = asyncio.Event()
