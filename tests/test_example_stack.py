@@ -42,11 +42,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_provider_is_global_on_managers_with_socket_and_secret_tokens(
     stack: dict[str, Any],
 ) -> None:
-    """One provider per manager, in Swarm mode, reading the socket and its tokens from files."""
+    """One provider per manager, in Swarm mode, reading the socket and its tokens from files;
+    reached by DNS round robin (bench/verify_stack.py: the VIP gave "no route to host")."""
     provider = stack["services"]["bluegreen"]
-    assert {"mode": "global", "placement": {"constraints": ["node.role == manager"]}} == provider[
-        "deploy"
-    ]
+    assert {
+        "mode": "global",
+        "endpoint_mode": "dnsrr",
+        "placement": {"constraints": ["node.role == manager"]},
+    } == provider["deploy"]
     assert ["serve", "--swarm"] == provider["command"]
     assert "10001:998" == provider["user"]
     assert "/var/run/docker.sock" == provider["volumes"][0]["target"]

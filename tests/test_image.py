@@ -37,13 +37,16 @@ DEPENDENCIES = (
 )
 
 
-@pytest.fixture(scope="module")
-def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Python 3.11 base image made from Debian packages with debootstrap."""
-    if docker_daemon.docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
+def build_python_base(daemon: DockerDaemon, workdir: Path) -> str:
+    """Import a Python 3.11 base made from Debian packages with debootstrap, unless present.
+
+    A function besides the fixture: ``bench/verify_stack.py`` builds on a Swarm node with it.
+    """
+    if daemon.docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
         return BASE_IMAGE
     debootstrap = require("debootstrap", "/usr/sbin", hint="apt-get install debootstrap")
-    rootfs = tmp_path_factory.mktemp("rootfs")
+    rootfs = workdir / "rootfs"
+    rootfs.mkdir(parents=True)
     subprocess.run(
         [debootstrap, "--variant=minbase", "--include=python3,python3-venv", "bookworm",
          str(rootfs), "http://deb.debian.org/debian"],
@@ -52,8 +55,8 @@ def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFa
     rootfs.chmod(0o755)  # the tar's "." becomes the image's "/": pytest made it 0700
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     imported = subprocess.run(
-        [docker_daemon.docker_cli, "import", "-", BASE_IMAGE],
-        stdin=tar.stdout, env=docker_daemon.env(), capture_output=True, timeout=600,
+        [daemon.docker_cli, "import", "-", BASE_IMAGE],
+        stdin=tar.stdout, env=daemon.env(), capture_output=True, timeout=600,
     )  # fmt: skip
     assert tar.stdout is not None
     tar.stdout.close()
@@ -62,12 +65,10 @@ def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFa
     return BASE_IMAGE
 
 
-@pytest.fixture(scope="module")
-def provider_image(
-    docker_daemon: DockerDaemon, python_base: str, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """deploy/Dockerfile built offline from the local base and downloaded wheels."""
-    context = tmp_path_factory.mktemp("context")
+def build_provider_image(daemon: DockerDaemon, base: str, workdir: Path) -> str:
+    """deploy/Dockerfile built offline from ``base`` and downloaded wheels; the image's name."""
+    context = workdir / "context"
+    context.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md", ".dockerignore"):
         shutil.copy(ROOT / name, context / name)
     for package in ("provider", "deploy"):
@@ -82,13 +83,27 @@ def provider_image(
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     built = subprocess.run(
-        [docker_daemon.docker_cli, "build", "-q", "--build-arg", f"BASE={python_base}",
+        [daemon.docker_cli, "build", "-q", "--build-arg", f"BASE={base}",
          "-f", "deploy/Dockerfile", "-t", PROVIDER_IMAGE, str(context)],
-        env={**docker_daemon.env(), "DOCKER_BUILDKIT": "0"},
+        env={**daemon.env(), "DOCKER_BUILDKIT": "0"},
         cwd=context, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert 0 == built.returncode, built.stderr[-3000:]
     return PROVIDER_IMAGE
+
+
+@pytest.fixture(scope="module")
+def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.11 base image made from Debian packages with debootstrap."""
+    return build_python_base(docker_daemon, tmp_path_factory.mktemp("base"))
+
+
+@pytest.fixture(scope="module")
+def provider_image(
+    docker_daemon: DockerDaemon, python_base: str, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """deploy/Dockerfile built offline from the local base and downloaded wheels."""
+    return build_provider_image(docker_daemon, python_base, tmp_path_factory.mktemp("image"))
 
 
 @pytest.fixture
