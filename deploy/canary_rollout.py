@@ -147,7 +147,7 @@ def canary_rollout(
     )
     try:
         compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
-        out.line(f"compose started {new_name}; the first step starts once it is ready")
+        out.line(f"{compose.noun} started {new_name}; the first step starts once it is ready")
         final = _follow(client, plan, out, clock, sleep, started + plan.timeout)
         if final is None:
             phase = Phase.HANDED_OVER

@@ -138,6 +138,8 @@ def _streamed(
 class Compose:
     """One compose project: its files (``-f``) and name (``-p``), both optional."""
 
+    noun = "compose"
+
     def __init__(
         self,
         command: ComposeCommand,

@@ -132,7 +132,7 @@ def deploy(
         if pins and plan.image:
             record_image(compose, new_name, plan.image, out)
         out.line(
-            f"compose started {new_name}; waiting until healthy and promoted "
+            f"{compose.noun} started {new_name}; waiting until healthy and promoted "
             f"(timeout {plan.timeout:g}s)"
         )
         verdict, blamed = run.wait(tracker, started + plan.timeout, may_switch=True)

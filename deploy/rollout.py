@@ -77,6 +77,9 @@ class ProviderApi(Protocol):
 class ComposeApi(Protocol):
     """Docker Compose as the rollouts use it (``deploy.compose.Compose``)."""
 
+    #: What starts the colors, in progress lines: ``compose`` or ``swarm``.
+    noun: str
+
     def describe(self) -> str: ...
 
     def hint(self, verb: str, name: str) -> str:

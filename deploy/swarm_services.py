@@ -78,6 +78,8 @@ class SwarmServices:
     deploy`` that replaced a service is followed.
     """
 
+    noun = "swarm"
+
     #: ``start`` and ``up`` make new tasks (new ids): rollback follows those, not the old ones.
     replaces_containers = True
 

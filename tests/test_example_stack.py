@@ -65,6 +65,8 @@ def test_provider_is_global_on_managers_with_socket_and_secret_tokens(
         "bluegreen_token": {"file": str(secrets_dir / "bluegreen_token")},
         "bluegreen_provider_token": {"file": str(secrets_dir / "bluegreen_provider_token")},
     } == stack["secrets"]
+    # Swarm replaces unhealthy tasks: a replica without quorum must live on (liveness only).
+    assert "/healthz" in provider["healthcheck"]["test"][-1]
 
 
 def test_traefik_polls_the_provider_with_the_secret_token(stack: dict[str, Any]) -> None:

@@ -256,6 +256,8 @@ class FakeProvider:
 
 
 class FakeCompose:
+    noun = "compose"
+
     def __init__(self, ids: Sequence[str] = (NEW,), interrupt_on: str | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
         self.ids = list(ids)
