@@ -50,8 +50,8 @@ async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
     controller = app[CONTROLLER]
     watcher: DockerWatcher | SwarmWatcher
     if controller.settings.swarm:
+        # Its manager check ran in _swarm_state_ctx, before the state was loaded.
         watcher = SwarmWatcher(controller, controller.settings)
-        await watcher.check_manager()  # a non-manager is a startup error (exit 2)
     else:
         watcher = DockerWatcher(controller, controller.settings)
     switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=controller.clock)
@@ -93,9 +93,12 @@ async def _swarm_state_ctx(app: web.Application) -> AsyncIterator[None]:
     API serve a body, on an empty state while the Swarm holds another one.
     """
     from provider.swarm_state import StateFollower, SwarmStateStore
+    from provider.swarm_watch import SwarmWatcher
 
     controller = app[CONTROLLER]
     assert isinstance(controller.store, SwarmStateStore)
+    # A daemon that answers but is no manager is a startup error (exit 2), not a wait.
+    await SwarmWatcher(controller, controller.settings).check_manager()
     follower = StateFollower(controller, controller.store, poll=controller.settings.swarm_poll)
     try:
         await follower.load()
