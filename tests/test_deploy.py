@@ -9,6 +9,7 @@ The CLI runs as a subprocess, as a user would run it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -175,6 +176,42 @@ def app(
 ) -> App:
     """``web`` with blue serving (v1) and green running idle."""
     return make_app(stack_factory, compose_factory, containers, docker_daemon, app_images["v1"])
+
+
+@contextlib.contextmanager
+def deploy_in_background(app: App, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``bluegreen deploy web ARGS`` on the app's compose project, running meanwhile;
+    killed by PID if the test leaves it running."""
+    env = app.project.cli_env(app.stack.provider.url, app.stack.provider.token)
+    argv = [*app.project.bluegreen_argv("deploy", "web", *app.project.compose_args()), *args]
+    with subprocess.Popen(
+        argv,
+        env=env,
+        cwd=app.project.work_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, within_s: float) -> list[str]:
+    """``proc``'s output lines up to the first holding ``marker``; stops reading after
+    ``within_s`` seconds (checked as lines arrive) or at the end of the output."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + within_s
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    return seen
 
 
 def test_deploy_moves_traffic_to_the_new_image_and_stops_the_old_color(app: App) -> None:
@@ -377,33 +414,11 @@ def test_ctrl_c_mid_deploy_leaves_the_active_color_serving(
         app_images["v1"],
         start_period="60s",
     )
-    env = app.project.cli_env(app.stack.provider.url, app.stack.provider.token)
-    argv = app.project.bluegreen_argv("deploy", "web", *app.project.compose_args())
-    argv += ["--image", BROKEN_IMAGE, "--timeout", "90"]
-    with subprocess.Popen(
-        argv,
-        env=env,
-        cwd=app.project.work_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            seen = []
-            deadline = time.monotonic() + 60
-            for line in proc.stdout:
-                seen.append(line)
-                if "waiting until healthy and promoted" in line or time.monotonic() > deadline:
-                    break
-            time.sleep(1.0)
-            os.kill(proc.pid, signum)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+    with deploy_in_background(app, "--image", BROKEN_IMAGE, "--timeout", "90") as proc:
+        seen = read_until(proc, "waiting until healthy and promoted", 60)
+        time.sleep(1.0)
+        os.kill(proc.pid, signum)
+        out, err = proc.communicate(timeout=60)
     stdout = "".join(seen) + out
     assert 130 == proc.returncode, f"{stdout}\n{err}"
     assert "interrupted" in stdout
@@ -514,32 +529,12 @@ def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
         stop_signal="SIGWINCH",
         stop_grace_period="8s",
     )
-    env = app.project.cli_env(app.stack.provider.url, app.stack.provider.token)
-    argv = app.project.bluegreen_argv("deploy", "web", *app.project.compose_args())
-    argv += ["--image", V2_IMAGE, "--drain", "1", "--timeout", "90"]
-    with subprocess.Popen(
-        argv,
-        env=env,
-        cwd=app.project.work_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            seen = []
-            for line in proc.stdout:
-                seen.append(line)
-                if "draining 1s before stopping blue" in line:
-                    break
-            (green,) = app.project.container_ids("web-green")
-            app.docker.docker("kill", green)
-            out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+    argv = ("--image", V2_IMAGE, "--drain", "1", "--timeout", "90")
+    with deploy_in_background(app, *argv) as proc:
+        seen = read_until(proc, "draining 1s before stopping blue", CLI_TIMEOUT_S)
+        (green,) = app.project.container_ids("web-green")
+        app.docker.docker("kill", green)
+        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     stdout = "".join(seen) + out
     history = [(h["to"], h["reason"]) for h in app.stack.provider.history("web")]
     status = app.stack.provider.status("web")
