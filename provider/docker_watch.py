@@ -96,6 +96,17 @@ async def reconnecting(
         delay = min(delay * 2, BACKOFF_MAX_S)
 
 
+async def stop_stream(stream: asyncio.Task[None] | None, reason: str) -> str:
+    """Stop a session's event stream; its own failure, if it had one, is the better reason."""
+    if stream is None:
+        return reason
+    stream.cancel()
+    await asyncio.wait([stream])
+    if not stream.cancelled() and (failure := stream.exception()) is not None:
+        return _describe(failure)
+    return reason
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:300]
@@ -158,11 +169,7 @@ class DockerWatcher:
             log.exception("docker_watch_failed")
             reason = f"watcher error: {_describe(exc)}"
         finally:
-            if stream is not None:
-                stream.cancel()
-                await asyncio.wait([stream])
-                if not stream.cancelled() and (failure := stream.exception()) is not None:
-                    reason = _describe(failure)
+            reason = await stop_stream(stream, reason)
             self._docker = None
             await docker.close()
         return reason, synced

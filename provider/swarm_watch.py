@@ -45,6 +45,7 @@ from provider.docker_watch import (
     _describe,
     _next_event,
     reconnecting,
+    stop_stream,
 )
 from provider.errors import SettingsError
 from provider.settings import Settings
@@ -155,11 +156,7 @@ class SwarmWatcher:
             log.exception("swarm_watch_failed")
             reason = f"watcher error: {_describe(exc)}"
         finally:
-            if stream is not None:
-                stream.cancel()
-                await asyncio.wait([stream])
-                if not stream.cancelled() and (failure := stream.exception()) is not None:
-                    reason = _describe(failure)
+            reason = await stop_stream(stream, reason)
             self._docker = None
             await docker.close()
         return reason, synced

@@ -223,6 +223,37 @@ def test_attachment_without_a_name_uses_the_network_list() -> None:
     assert {} == task_networks(task, {})
 
 
+def test_attachment_names_its_own_network() -> None:
+    """The engine's attachments carry their network's name: no network list is needed;
+    an attachment without an address still names its network (no server URL from it)."""
+    doc = captured("settled")
+    task = copy.deepcopy(tasks_of(doc, "web_blue")[0])
+    ip = task["NetworksAttachments"][0]["Addresses"][0].partition("/")[0]
+    assert {"app_web": ip} == task_networks(task)
+    task["NetworksAttachments"][0]["Addresses"] = []
+    assert {"app_web": ""} == task_networks(task)
+
+
+def test_fields_a_document_may_lack() -> None:
+    """Pinned by mutation testing: a service without a name is named by its ID, a task
+    without CreatedAt is from the epoch, one without a state says ``unknown``, and a
+    HEALTHCHECK of ``NONE`` is no healthcheck."""
+    doc = captured("settled")
+    task = copy.deepcopy(tasks_of(doc, "web_blue")[0])
+    service = copy.deepcopy(labelled_services(doc["services"], PREFIX)[task["ServiceID"]])
+    del service["Spec"]["Name"]
+    del task["CreatedAt"]
+    spec = task["Spec"]["ContainerSpec"]
+    spec["Healthcheck"] = {"Test": ["NONE"]}
+    c = normalize_task(task, service, PREFIX)
+    assert c is not None
+    assert (task_name(service["ID"], task), 0.0, Health.NONE) == (c.name, c.created, c.health)
+    spec["Healthcheck"] = {"Test": ["CMD", "true"]}
+    assert Health.HEALTHY == (normalize_task(task, service, PREFIX) or c).health
+    del task["Status"]["State"]
+    assert "unknown" == (normalize_task(task, service, PREFIX) or c).state
+
+
 @pytest.mark.parametrize(
     ("desired", "current", "expected"),
     [
