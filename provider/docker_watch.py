@@ -143,6 +143,7 @@ class DockerWatcher:
         subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
         stream: asyncio.Task[None] | None = None
         synced = False
+        reason = "the session was cancelled"  # replaced below unless it is
         try:
             # The daemon's clock, not ours: a remote daemon's may be skewed.
             info = await docker.system.info()

@@ -131,6 +131,7 @@ class SwarmWatcher:
         subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
         stream: asyncio.Task[None] | None = None
         synced = False
+        reason = "the session was cancelled"  # replaced below unless it is
         try:
             info = await docker.system.info()
             problem = manager_problem(info, self.settings.docker_host)
