@@ -96,6 +96,27 @@ async def reconnecting(
         delay = min(delay * 2, BACKOFF_MAX_S)
 
 
+def start_stream(
+    events: DockerEvents,
+    controller: Controller,
+    info: Mapping[str, Any],
+    filters: Mapping[str, list[str]],
+    name: str,
+) -> asyncio.Task[None]:
+    """Take the daemon's clock from ``GET /info`` and start its event stream from just before.
+
+    The daemon's clock, not ours: a remote daemon's may be skewed, and the
+    replay (``SINCE_SLACK_S``) keeps what happens before the first listing.
+    """
+    daemon_now = parse_time(info.get("SystemTime"))
+    if daemon_now is not None:
+        controller.set_daemon_offset(daemon_now - controller.clock())
+    now = daemon_now or time.time()
+    return asyncio.create_task(
+        events.run(filters=dict(filters), since=f"{now - SINCE_SLACK_S:.6f}"), name=name
+    )
+
+
 async def stop_stream(stream: asyncio.Task[None] | None, reason: str) -> str:
     """Stop a session's event stream; its own failure, if it had one, is the better reason."""
     if stream is None:
@@ -145,19 +166,8 @@ class DockerWatcher:
         synced = False
         reason = "the session was cancelled"  # replaced below unless it is
         try:
-            # The daemon's clock, not ours: a remote daemon's may be skewed.
             info = await docker.system.info()
-            daemon_now = parse_time(info.get("SystemTime"))
-            if daemon_now is not None:
-                self.controller.set_daemon_offset(daemon_now - self.controller.clock())
-            now = daemon_now or time.time()
-            stream = asyncio.create_task(
-                events.run(
-                    filters=event_filters(),
-                    since=f"{now - SINCE_SLACK_S:.6f}",
-                ),
-                name="docker-events",
-            )
+            stream = start_stream(events, self.controller, info, event_filters(), "docker-events")
             await self._full_sync(docker)
             synced = True
             await self.controller.mark_synced()

@@ -93,12 +93,12 @@ async def _swarm_state_ctx(app: web.Application) -> AsyncIterator[None]:
     API serve a body, on an empty state while the Swarm holds another one.
     """
     from provider.swarm_state import StateFollower, SwarmStateStore
-    from provider.swarm_watch import SwarmWatcher
+    from provider.swarm_watch import check_manager
 
     controller = app[CONTROLLER]
     assert isinstance(controller.store, SwarmStateStore)
     # A daemon that answers but is no manager is a startup error (exit 2), not a wait.
-    await SwarmWatcher(controller, controller.settings).check_manager()
+    await check_manager(controller.settings.docker_host)
     follower = StateFollower(controller, controller.store, poll=controller.settings.swarm_poll)
     try:
         await follower.load()

@@ -277,7 +277,8 @@ class StateFollower:
             # read below and the stream's start must still wake us.
             since = f"{time.time() - EVENT_SLACK_S:.6f}"
             stream = asyncio.create_task(
-                events.run(filters={"type": ["config"]}, since=since), name="state-events"
+                events.run(filters={"type": ["config"], "event": ["create"]}, since=since),
+                name="state-events",
             )
             try:
                 await self._follow(subscriber)

@@ -15,7 +15,7 @@ a full one (services, then their tasks), made after any event burst that
 concerns our services, and at the latest every ``--swarm-poll`` seconds.
 
 The daemon must be a Swarm manager (only managers answer ``GET /tasks``):
-:meth:`SwarmWatcher.check_manager` makes a reachable non-manager a startup
+:func:`check_manager` makes a reachable non-manager a startup
 error; a daemon not reachable yet is retried like on one host.
 """
 
@@ -31,7 +31,6 @@ import structlog
 from aiodocker.events import DockerEvents
 
 from provider.controller import Controller
-from provider.core.docker_normalize import parse_time
 from provider.core.model import Container
 from provider.core.swarm_normalize import normalize_tasks
 from provider.docker_watch import (
@@ -40,11 +39,11 @@ from provider.docker_watch import (
     DEBOUNCE_QUIET_S,
     EVENT_ACTIONS,
     REQUEST_TIMEOUT,
-    SINCE_SLACK_S,
     DockerFailure,
     _describe,
     _next_event,
     reconnecting,
+    start_stream,
     stop_stream,
 )
 from provider.errors import SettingsError
@@ -85,6 +84,23 @@ def event_filters() -> dict[str, list[str]]:
     }
 
 
+async def check_manager(docker_host: str) -> None:
+    """Refuse to start against a reachable daemon that is not a manager (exit 2).
+
+    A daemon that does not answer yet is the watcher's to retry, as on one host.
+    """
+    docker = aiodocker.Docker(url=docker_host, timeout=REQUEST_TIMEOUT)
+    try:
+        info = await docker.system.info()
+    except DockerFailure:
+        return
+    finally:
+        await docker.close()
+    problem = manager_problem(info, docker_host)
+    if problem is not None:
+        raise SettingsError(problem)
+
+
 class SwarmWatcher:
     """Feeds the controller from a Swarm manager; the server's ``cleanup_ctx`` owns its task."""
 
@@ -102,22 +118,6 @@ class SwarmWatcher:
         docker, self._docker = self._docker, None
         if docker is not None:
             await docker.close()
-
-    async def check_manager(self) -> None:
-        """Refuse to start against a reachable daemon that is not a manager (exit 2).
-
-        A daemon that does not answer yet is :meth:`run`'s to retry, as on one host.
-        """
-        docker = aiodocker.Docker(url=self.settings.docker_host, timeout=REQUEST_TIMEOUT)
-        try:
-            info = await docker.system.info()
-        except DockerFailure:
-            return
-        finally:
-            await docker.close()
-        problem = manager_problem(info, self.settings.docker_host)
-        if problem is not None:
-            raise SettingsError(problem)
 
     async def run(self) -> None:
         """Watch until cancelled, reconnecting with capped exponential backoff."""
@@ -137,14 +137,7 @@ class SwarmWatcher:
             problem = manager_problem(info, self.settings.docker_host)
             if problem is not None:
                 raise NotAManager(problem)
-            daemon_now = parse_time(info.get("SystemTime"))
-            if daemon_now is not None:
-                self.controller.set_daemon_offset(daemon_now - self.controller.clock())
-            now = daemon_now or time.time()
-            stream = asyncio.create_task(
-                events.run(filters=event_filters(), since=f"{now - SINCE_SLACK_S:.6f}"),
-                name="swarm-events",
-            )
+            stream = start_stream(events, self.controller, info, event_filters(), "swarm-events")
             await self._sync(docker)
             synced = True
             await self.controller.mark_synced()
