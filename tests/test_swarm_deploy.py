@@ -71,7 +71,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SingleNodeSwarm]
         build_image(node, V2, HEALTHY)
         build_image(node, BROKEN, NEVER)
         node.image = V1
-        node.docker("network", "create", "--driver", "overlay", "--attachable", NETWORK)
+        node.create_overlay(NETWORK)
         for color, replicas in (("blue", 1), ("green", 0)):
             node.create_service(
                 f"app_web-{color}", labels={**labels(color), "bluegreen.replicas": "1"},

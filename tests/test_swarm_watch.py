@@ -51,7 +51,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SingleNodeSwarm]
     """A private single-node swarm with the overlay network and web's blue (2 replicas)."""
     node = SingleNodeSwarm.start(tmp_path_factory.mktemp("swarm"))
     try:
-        node.docker("network", "create", "--driver", "overlay", "--attachable", NETWORK)
+        node.create_overlay(NETWORK)
         node.create_service(
             "web_blue", labels=labels("blue", 2), replicas=2, networks=[NETWORK],
             command=["sh", "-c", HTTPD.format(color="blue")],

@@ -87,6 +87,12 @@ class SingleNodeSwarm:
         """Run ``docker ARGS`` against the manager."""
         return self.daemon.docker(*args, check=check)
 
+    def create_overlay(self, name: str) -> str:
+        """Create an attachable overlay network ``name`` (as ``SwarmCluster.create_overlay``)."""
+        return self.docker(
+            "network", "create", "--driver", "overlay", "--attachable", name
+        ).stdout.strip()
+
     def create_service(
         self,
         name: str,
