@@ -63,7 +63,7 @@ from tests.infra.dockerd import DockerDaemon  # noqa: E402
 from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
 from tests.infra.ports import free_port  # noqa: E402
 from tests.infra.process import terminate  # noqa: E402
-from tests.infra.swarm import SwarmCluster, _python_env  # noqa: E402
+from tests.infra.swarm import SwarmCluster, python_env  # noqa: E402
 from tests.infra.swarm_replicas import Replica  # noqa: E402
 from tests.waiting import wait_until  # noqa: E402
 
@@ -101,7 +101,7 @@ class Forwarder:
             "--listen-port", str(self.port), "--netns", netns, "--to", to,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, env=_python_env(), cwd=ROOT, start_new_session=True
+            argv, stdout=subprocess.PIPE, env=python_env(), cwd=ROOT, start_new_session=True
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != b"ready":

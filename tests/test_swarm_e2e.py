@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.swarm import REPO_ROOT, SwarmCluster, TraefikContainer, _python_env, ns_argv
+from tests.infra.swarm import REPO_ROOT, SwarmCluster, TraefikContainer, ns_argv, python_env
 from tests.infra.swarm_replicas import Replica
 from tests.waiting import wait_until
 
@@ -174,7 +174,7 @@ def test_a_deploy_through_the_second_replica_is_promoted_once_with_0_failed(
     before = len(history(replicas[0]))
     load = stack.load(seconds=120)
     env = {
-        **_python_env(),
+        **python_env(),
         "DOCKER_HOST": n2.host,
         "BLUEGREEN_URL": "http://127.0.0.1:8080",
         "BLUEGREEN_TOKEN": TOKEN,

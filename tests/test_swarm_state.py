@@ -96,7 +96,8 @@ async def test_racing_replicas_commit_each_version_exactly_once(manager: DockerD
         conflicts = [out for out in outcomes if isinstance(out, StateConflict)]
         assert [(winner, 1)] * 3 == [(c.latest, c.version) for c in conflicts]
         assert [1, 1, 1, 1] == [s.version for s in stores]
-        assert (1, winner) == ((await stores[0].latest()).version, (await stores[0].latest()).state)
+        latest = await stores[0].latest()
+        assert (1, winner) == (latest.version, latest.state)
     finally:
         for s in stores:
             await s.close()
@@ -112,7 +113,8 @@ async def test_old_versions_are_pruned_to_the_newest_kept(manager: DockerDaemon)
         await eventually(
             "versions 1-4 pruned", lambda: [5, 6, 7] == config_versions(manager, prefix), WAIT_S
         )
-        assert (7, State(seq=7)) == ((await store.latest()).version, (await store.latest()).state)
+        latest = await store.latest()
+        assert (7, State(seq=7)) == (latest.version, latest.state)
     finally:
         await store.close()
 

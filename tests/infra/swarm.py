@@ -123,7 +123,7 @@ def ns_run(
     )
 
 
-def _python_env() -> dict[str, str]:
+def python_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT)
     return env
@@ -158,7 +158,7 @@ class NetnsLoad:
     def __init__(self, netns: str, argv: Sequence[str], max_seconds: float) -> None:
         self.netns = netns
         self.max_seconds = max_seconds
-        self._proc = ns_popen(netns, argv, env=_python_env(), cwd=REPO_ROOT)
+        self._proc = ns_popen(netns, argv, env=python_env(), cwd=REPO_ROOT)
         self.result: LoadResult | None = None
 
     def wait(self, timeout: float | None = None) -> LoadResult:
@@ -220,7 +220,7 @@ def ns_run_python(
         text=True,
         timeout=timeout,
         check=True,
-        env=_python_env(),
+        env=python_env(),
         cwd=REPO_ROOT,
     )
 
@@ -610,7 +610,7 @@ class SwarmCluster:
     ) -> subprocess.Popen[bytes]:
         """Start a host process inside ``netns``; stopped (by PID) at :meth:`destroy`."""
         log_path = self.base_dir / f"{log_name}.log" if log_name else None
-        env = {**_python_env(), OWNER_ENV: self.prefix}
+        env = {**python_env(), OWNER_ENV: self.prefix}
         proc = ns_popen(netns, argv, log_path=log_path, env=env, cwd=REPO_ROOT)
         self._spawned.append(proc)
         return proc

@@ -21,7 +21,7 @@ from tests.waiting import wait_until
 
 from .ports import free_port
 from .process import terminate
-from .swarm import REPO_ROOT, SwarmCluster, SwarmNode, _python_env
+from .swarm import REPO_ROOT, SwarmCluster, SwarmNode, python_env
 
 #: The replica's port inside its node's namespace (Traefik polls node 1's).
 PROVIDER_PORT = 8080
@@ -85,7 +85,7 @@ class Replica:
             self.forwarder = subprocess.Popen(
                 forward,
                 stdout=subprocess.PIPE,
-                env=_python_env(),
+                env=python_env(),
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )
