@@ -271,7 +271,8 @@ SECRET_PARTS = ("pa55word", "s3cret-path", "qu3ry-key")
 
 @dataclass
 class Redirector:
-    """A receiver that answers every POST to its hook with ``status`` and a ``Location``."""
+    """A receiver that answers every request to its hook with ``status`` and a ``Location``
+    (``self``: the hook's own URL, a loop whatever the method)."""
 
     status: int
     location: str = "/landing"
@@ -280,7 +281,7 @@ class Redirector:
     url: str = ""
 
     async def hook(self, request: web.Request) -> web.Response:
-        self.posts += 1
+        self.posts += request.method == "POST"
         location = str(request.url) if self.location == "self" else self.location
         return web.Response(status=self.status, headers={"Location": location})
 
@@ -292,7 +293,7 @@ class Redirector:
 async def redirector(aiohttp_server: ServerFactory, status: int, location: str) -> Redirector:
     hook = Redirector(status, location)
     app = web.Application()
-    app.router.add_post("/hook/{token}", hook.hook)
+    app.router.add_route("*", "/hook/{token}", hook.hook)
     app.router.add_route("*", "/landing", hook.landing)
     server = await aiohttp_server(app)
     user, path, query = SECRET_PARTS
