@@ -14,6 +14,7 @@ its file both is an error, wherever each comes from.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -124,7 +125,10 @@ def parse_seconds(raw: str) -> float:
 
     ``nan`` and ``inf`` are refused too (no comparison holds for NaN).
     """
-    value = float(raw.strip().removesuffix("s"))
+    try:
+        value = float(raw.strip().removesuffix("s"))
+    except ValueError:
+        value = math.nan
     if not 0 <= value <= 86400:
         raise ValueError("expected seconds between 0 and 86400")
     return value
@@ -147,7 +151,10 @@ MAX_COUNT = 1_000_000_000
 
 
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
     if not 1 <= value <= MAX_COUNT:
         raise ValueError(f"expected a whole number above 0, at most {MAX_COUNT}")
     return value
