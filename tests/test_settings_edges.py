@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 
+from provider import logs
 from provider.errors import SettingsError
-from provider.logs import redact_url
 from provider.settings import Settings, parse_args
 
 #: Seconds that are a loop's period or a timeout: 0 would spin, or never time out.
@@ -161,4 +162,27 @@ def test_logged_settings_show_no_url_credentials() -> None:
 )
 def test_redact_url(url: str, path: bool, shown: str) -> None:
     """The one helper for logged URLs: never userinfo, query or fragment; the path on request."""
-    assert shown == redact_url(url, path=path)
+    assert shown == logs.redact_url(url, path=path)
+
+
+def test_the_log_pipeline_masks_url_credentials_anywhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whatever a caller logs (an error naming a URL, nested settings, a traceback), the
+    configured JSON lines carry no ``user:password@`` of a URL."""
+    logs.configure("json", "info")
+    try:
+        log = structlog.get_logger("test_settings_edges")
+        log.warning("scrape_failed", error="404, url='http://prom:hunter2@127.0.0.1:9/metrics'")
+        log.info("nested", settings={"urls": ["tcp://admin:hunter3@h:2375"]})
+        try:
+            raise ValueError("cannot reach https://bob:hunter4@h.test/x")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert ["scrape_failed", "nested", "failed"] == [line["event"] for line in lines]
+    assert "404, url='http://***@127.0.0.1:9/metrics'" == lines[0]["error"]
+    assert [] == [n for n in ("hunter2", "hunter3", "hunter4") if n in json.dumps(lines)]

@@ -27,6 +27,7 @@ from provider.core.model import Color, SwitchRecord
 from provider.errors import SettingsError
 from provider.events import EventBus
 from provider.metrics import Metrics
+from provider.openapi import SPEC
 from provider.settings import parse_args
 from provider.webhook_config import Webhook
 from tests.test_webhooks import provider, switch
@@ -114,6 +115,8 @@ async def test_the_library_verifies_every_delivery(
     seq = json.loads(body)["detail"]["seq"]
     assert f"switch-{seq}-web" == headers["webhook-id"]
     assert headers["X-Bluegreen-Signature"] == webhooks.signature(secret, body)
+    documented = SPEC["x-webhooks"]["event"]["post"]["parameters"]
+    assert {p["name"].lower() for p in documented} <= {h.lower() for h in headers}
 
 
 async def test_a_replayed_delivery_is_refused(
