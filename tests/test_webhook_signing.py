@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -221,3 +222,47 @@ def test_a_malformed_whsec_secret_stops_the_server(tmp_path: Path, secret: str) 
         parse_args(["--config", str(config)], environ={})
     if secret != "whsec_":
         assert secret not in str(shared.value) + str(per_hook.value)
+
+
+def readme_receiver() -> str:
+    """README's Python receiver: the code block that imports ``standardwebhooks``."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    (block,) = [b for b in blocks if "from standardwebhooks import" in b]
+    return str(block)
+
+
+async def test_the_readme_receiver_handles_each_switch_once(
+    aiohttp_client: ClientFactory,
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README's receiver, run as written behind a real server: it handles a delivery, answers
+    a repeat of it without handling it again, and refuses a changed body."""
+    monkeypatch.setenv("BLUEGREEN_WEBHOOK_SECRET", WHSEC)
+    handled: list[Any] = []
+    namespace: dict[str, Any] = {"handle": handled.append}
+    exec(compile(readme_receiver(), "README.md", "exec"), namespace)
+    requests: list[tuple[bytes, dict[str, str]]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body, headers = await request.read(), dict(request.headers)
+        requests.append((body, headers))
+        return web.Response(status=namespace["receive"](body, headers))
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}/hook"
+    client = await provider(aiohttp_client, tmp_path, [Webhook(url)], webhook_secret=WHSEC)
+    await switch(client, "green")
+    async with asyncio.timeout(10):
+        while not handled:
+            await asyncio.sleep(0.01)
+    body, headers = requests[0]
+
+    again = namespace["receive"](body, headers)
+    changed = namespace["receive"](body.replace(b'"green"', b'"blue"'), headers)
+
+    assert ([json.loads(body)], 204, 400) == (handled, again, changed)
