@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 import structlog
+import yarl
 from aiohttp import web
 
 from provider.events import Event, EventBus, EventKind
@@ -90,7 +91,11 @@ def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> 
 def scrubbed(text: str, url: str) -> str:
     """An error's ``text`` without ``url``'s path, query or credentials (it may repeat them)."""
     parts = urllib.parse.urlsplit(url)
-    for secret in sorted({url, parts.path, parts.query, parts.fragment}, key=len, reverse=True):
+    forms = {url, parts.path, parts.query, parts.fragment}
+    with contextlib.suppress(ValueError):  # as the HTTP client writes them (percent-encoded)
+        sent = yarl.URL(url)
+        forms |= {str(sent), sent.raw_path, sent.path, sent.raw_query_string, sent.query_string}
+    for secret in sorted(forms, key=len, reverse=True):
         if len(secret) > 1:
             text = text.replace(secret, "…")
     return mask_userinfo(text)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import structlog
+import yarl
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -374,3 +375,7 @@ def test_the_scrubber_removes_each_part_of_a_url() -> None:
     text = f"bad {url}; then /hook/{path} and key={query}; also http://bob:{user}@h.test:81/"
     scrubbed = webhooks.scrubbed(text, url)
     assert [] == [part for part in SECRET_PARTS if part in scrubbed], scrubbed
+    encoded = "http://h.test/hook/caf%C3%A9-s3cr3t?k=a%20b"
+    as_sent = f"error at {yarl.URL('http://h.test/hook/café-s3cr3t?k=a b')}"
+    assert "s3cr3t" not in webhooks.scrubbed(as_sent, encoded)
+    assert "s3cr3t" not in webhooks.scrubbed(as_sent, "http://h.test/hook/café-s3cr3t?k=a b")
