@@ -14,7 +14,6 @@ its file both is an error, wherever each comes from.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,10 @@ from provider.core.labels import LabelDefaults, parse_bool
 from provider.core.routing import Options
 from provider.errors import SettingsError
 from provider.logs import redact_url
+from provider.setting_numbers import count as _count
+from provider.setting_numbers import parse_seconds as parse_seconds  # the CLI uses it
+from provider.setting_numbers import period as _period
+from provider.setting_numbers import positive_int as _positive_int
 from provider.webhook_config import Webhook
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -117,46 +120,6 @@ def _bool(raw: str) -> bool:
     value = parse_bool(raw)
     if value is None:
         raise ValueError("expected true or false")
-    return value
-
-
-def parse_seconds(raw: str) -> float:
-    """``5``, ``2.5`` or ``5s``, between 0 and a day (settings and the CLI's flags).
-
-    ``nan`` and ``inf`` are refused too (no comparison holds for NaN).
-    """
-    try:
-        value = float(raw.strip().removesuffix("s"))
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 86400:
-        raise ValueError("expected seconds between 0 and 86400")
-    return value
-
-
-#: The shortest period of a loop or a timeout: a loop waking more often is a busy loop.
-MIN_PERIOD_S = 0.01
-
-
-def _period(raw: str) -> float:
-    """Seconds of a loop's period or a timeout: 0 would spin (or never time out)."""
-    value = parse_seconds(raw)
-    if value < MIN_PERIOD_S:
-        raise ValueError(f"expected seconds between {MIN_PERIOD_S} and 86400 (0 is not allowed)")
-    return value
-
-
-#: The largest count a setting takes (a buffer, a queue, a body size): beyond it is a typo.
-MAX_COUNT = 1_000_000_000
-
-
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_COUNT:
-        raise ValueError(f"expected a whole number above 0, at most {MAX_COUNT}")
     return value
 
 
@@ -265,13 +228,6 @@ def _cookie(raw: str) -> str:
     if not _COOKIE.match(raw) or len(raw) > 64:
         raise ValueError("expected a cookie name (letters, digits, _ . -; {service} allowed)")
     return raw
-
-
-def _count(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 100:
-        raise ValueError("expected a whole number between 0 and 100")
-    return value
 
 
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.

@@ -61,6 +61,21 @@ def test_a_count_is_a_whole_number_of_sane_size(flag: str, raw: str) -> None:
         parse_args([flag, raw], environ={})
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--history-limit", "ten"], "expected a whole number above 0"),
+        (["--canary-max-extensions", "1e3"], "expected a whole number between 0 and 100"),
+        (["--promote-after", "soon"], "expected seconds between 0 and 86400"),
+        (["--swarm-poll", "1m"], "expected seconds between 0.01 and 86400"),
+    ],
+)
+def test_a_number_that_does_not_parse_says_what_is_expected(argv: list[str], message: str) -> None:
+    """Not Python's "invalid literal for int() with base 10": what the setting takes."""
+    with pytest.raises(SettingsError, match=message):
+        parse_args(argv, environ={})
+
+
 def config(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "bg.yml"
     path.write_text(text)
