@@ -228,9 +228,9 @@ class EventBus:
             moved["followed"] = True
         self.publish(EventKind.SWITCH, service, seq=record.seq, forced=forced, **moved)
         if reason == "auto-promote":
-            self.publish(EventKind.PROMOTION, service, stage="done", **moved)
+            self.publish(EventKind.PROMOTION, service, stage="done", seq=record.seq, **moved)
         elif reason in ("rollback", "auto-rollback"):
-            self.publish(EventKind.ROLLBACK, service, stage="done", **moved)
+            self.publish(EventKind.ROLLBACK, service, stage="done", seq=record.seq, **moved)
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with every event; it must not block (webhooks queue it)."""

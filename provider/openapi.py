@@ -754,10 +754,35 @@ SPEC["x-webhooks"] = {
             "summary": "One event, POSTed to every --webhook whose events filter matches",
             "parameters": [
                 {
+                    "name": "webhook-id",
+                    "in": "header",
+                    "required": True,
+                    "description": "Standard Webhooks message id, derived from the event (the "
+                    "same on every retry and, for a switch, every replica): deduplicate on it",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "webhook-timestamp",
+                    "in": "header",
+                    "required": True,
+                    "description": "Unix seconds of this attempt (signed; bounds replays)",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                },
+                {
+                    "name": "webhook-signature",
+                    "in": "header",
+                    "required": False,
+                    "description": "with a secret: v1,<base64 HMAC-SHA256 of "
+                    '"{webhook-id}.{webhook-timestamp}.{body}">, as Standard Webhooks specifies',
+                    "schema": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+$"},
+                },
+                {
                     "name": "X-Bluegreen-Signature",
                     "in": "header",
                     "required": False,
-                    "description": "sha256=<hex HMAC-SHA256 of the body> with --webhook-secret",
+                    "deprecated": True,
+                    "description": "sha256=<hex HMAC-SHA256 of the body> with a secret; "
+                    "replaced by webhook-signature, removed in the next release",
                     "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
                 },
                 {
@@ -770,7 +795,8 @@ SPEC["x-webhooks"] = {
                     "name": "X-Bluegreen-Delivery",
                     "in": "header",
                     "required": True,
-                    "description": "the event id (the same on every retry)",
+                    "deprecated": True,
+                    "description": "the event id (this process's; use webhook-id instead)",
                     "schema": {"type": "string"},
                 },
             ],

@@ -21,12 +21,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from provider import settings_file, webhook_config
 from provider.core.labels import LabelDefaults, parse_bool
 from provider.core.routing import Options
 from provider.errors import SettingsError
-from provider.webhook_config import Webhook, parse_hooks, parse_url
+from provider.logs import redact_url
+from provider.setting_numbers import count as _count
+from provider.setting_numbers import parse_seconds as parse_seconds  # the CLI uses it
+from provider.setting_numbers import period as _period
+from provider.setting_numbers import positive_int as _positive_int
+from provider.webhook_config import Webhook
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -94,7 +98,9 @@ class Settings:
             if f.name in ("token", "provider_token"):
                 value = "set" if value else "unset"
             elif f.name in ("webhook_secret", "webhooks"):
-                value = _redact_window(f.name, value)
+                value = webhook_config.redacted_settings(f.name, value)
+            elif f.name in ("traefik_metrics_url", "docker_host") and value:
+                value = redact_url(value, path=True)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -114,21 +120,6 @@ def _bool(raw: str) -> bool:
     value = parse_bool(raw)
     if value is None:
         raise ValueError("expected true or false")
-    return value
-
-
-def parse_seconds(raw: str) -> float:
-    """``5``, ``2.5`` or ``5s``, between 0 and a day (settings and the CLI's flags)."""
-    value = float(raw.strip().removesuffix("s"))
-    if not 0 <= value <= 86400:
-        raise ValueError("expected seconds between 0 and 86400")
-    return value
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("expected a whole number above 0")
     return value
 
 
@@ -239,13 +230,6 @@ def _cookie(raw: str) -> str:
     return raw
 
 
-def _count(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 100:
-        raise ValueError("expected a whole number between 0 and 100")
-    return value
-
-
 #: (setting, flag, parser, help). Env var: BLUEGREEN_ + setting upper-cased.
 _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("listen", "--listen", _listen, "HOST:PORT to serve on (default 0.0.0.0:8080)"),
@@ -265,23 +249,23 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("rollback_after", "--rollback-after", parse_seconds, "seconds of a dead active color"),
     ("auto_promote", "--auto-promote", _bool, "promote ready deploys (default true)"),
     ("auto_rollback", "--auto-rollback", _bool, "roll back dead colors (default true)"),
-    ("resync_interval", "--resync-interval", parse_seconds, "seconds between full resyncs"),
+    ("resync_interval", "--resync-interval", _period, "seconds between full resyncs"),
     ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
     ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
     ("ui", "--ui", _bool, "serve the status page at / (on, off; default on)"),
     ("events_buffer", "--events-buffer", _positive_int, "events kept for resuming /events"),
     ("events_max_clients", "--events-max-clients", _positive_int, "most /events clients"),
-    ("events_heartbeat", "--events-heartbeat", parse_seconds, "seconds between /events heartbeats"),
+    ("events_heartbeat", "--events-heartbeat", _period, "seconds between /events heartbeats"),
     ("webhook_secret", "--webhook-secret", _secret, "HMAC-SHA256 key signing webhook bodies"),
     ("webhook_secret_file", "--webhook-secret-file", Path, "file holding --webhook-secret"),
-    ("webhook_timeout", "--webhook-timeout", parse_seconds, "seconds per webhook attempt"),
+    ("webhook_timeout", "--webhook-timeout", _period, "seconds per webhook attempt"),
     ("webhook_queue", "--webhook-queue", _positive_int, "undelivered events kept per hook"),
     ("hold", "--hold", parse_seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
     ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
-    ("swarm_poll", "--swarm-poll", parse_seconds, "Swarm mode: seconds between task listings"),
+    ("swarm_poll", "--swarm-poll", _period, "Swarm mode: seconds between task listings"),
     ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),
 )
 
@@ -321,45 +305,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_yaml(path: str) -> Mapping[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise SettingsError(
-            f"cannot read settings file {path} (--config / BLUEGREEN_CONFIG): {exc.strerror}; "
-            "fix the path or the file's permissions"
-        ) from exc
-    except yaml.YAMLError as exc:
-        where = " ".join(str(exc).split())
-        raise SettingsError(f"settings file {path} is not valid YAML: {where}") from exc
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise SettingsError(f"settings file {path} must hold a mapping of setting: value")
-    known = {name for name, *_ in _SPECS} | {"webhooks"}
-    out: dict[str, Any] = {}
-    for key, value in doc.items():
-        name = str(key).replace("-", "_")
-        if name not in known:
-            raise SettingsError(
-                f"settings file {path}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
-            )
-        if name == "webhooks":
-            pass  # structured: a list of URLs or {url, events, secret} mappings
-        elif isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        out[name] = value if name == "webhooks" else "" if value is None else str(value)
-    return out
-
-
 def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
     """Merge flags, environment and settings file into validated ``Settings``."""
     env = os.environ if environ is None else environ
     config_path = getattr(namespace, "config", None) or env.get("BLUEGREEN_CONFIG")
-    from_file = _read_yaml(config_path) if config_path else {}
+    known = {name for name, *_ in _SPECS} | settings_file.STRUCTURED
+    from_file = settings_file.read(config_path, known) if config_path else {}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, flag, parse, _help in _SPECS:
@@ -395,7 +346,7 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
         values[secret] = read_token_file(path, sources[file_name], file_flag, env_name)
     if "listen" in values:
         values["listen_host"], values["listen_port"] = values.pop("listen")
-    values.update(_window_values(namespace, env, from_file, config_path, values))
+    values.update(webhook_config.settings_values(namespace, env, from_file, config_path, values))
     return Settings(**values)
 
 
@@ -408,54 +359,3 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) ->
     except argparse.ArgumentError as exc:
         raise SettingsError(str(exc)) from exc
     return load(namespace, environ)
-
-
-# -- the operator's window: webhooks --------------------------------------------
-
-
-def _redact_window(name: str, value: Any) -> Any:
-    if name == "webhook_secret":
-        return "set" if value else "unset"
-    return [hook.redacted() for hook in value]
-
-
-def _window_values(
-    namespace: argparse.Namespace,
-    env: Mapping[str, str],
-    from_file: Mapping[str, Any],
-    config_path: str | None,
-    values: dict[str, Any],
-) -> dict[str, Any]:
-    """``webhooks`` (flags, env, or the YAML list) and ``--webhook-secret-file``."""
-    out: dict[str, Any] = {}
-    flags: list[str] | None = getattr(namespace, "webhooks", None)
-    try:
-        if flags:
-            source = "--webhook"
-            hooks = parse_hooks(parse_url(url) for url in flags)
-        elif "BLUEGREEN_WEBHOOKS" in env:
-            source = "BLUEGREEN_WEBHOOKS"
-            hooks = parse_hooks(env["BLUEGREEN_WEBHOOKS"].split())
-        elif "webhooks" in from_file:
-            source = f"webhooks in {config_path}"
-            raw = from_file["webhooks"]
-            hooks = parse_hooks([] if raw is None else raw if isinstance(raw, list) else [raw])
-        else:
-            hooks = ()
-    except ValueError as exc:
-        hint = "(flag --webhook, env BLUEGREEN_WEBHOOKS)"
-        raise SettingsError(f"invalid {source}: {exc} {hint}") from exc
-    if hooks:
-        out["webhooks"] = hooks
-    secret_file: Path | None = values.pop("webhook_secret_file", None)
-    if secret_file is not None:
-        if values.get("webhook_secret"):
-            raise SettingsError("give --webhook-secret or --webhook-secret-file, not both")
-        try:
-            secret = secret_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"cannot read --webhook-secret-file {secret_file}: {exc}") from exc
-        if not secret:
-            raise SettingsError(f"--webhook-secret-file {secret_file} is empty")
-        out["webhook_secret"] = secret
-    return out

@@ -8,10 +8,13 @@ hold when the tests run as root.
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -194,3 +197,105 @@ def test_swarm_needs_a_manager(tmp_path: Path, docker_daemon: DockerDaemon) -> N
         "provider on a manager node (a global service constrained to node.role == manager), "
         "or drop --swarm"
     ) == line
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--swarm-poll", "0"],
+            {},
+            "invalid --swarm-poll='0': expected seconds between 0.01 and 86400 (0 is not "
+            "allowed) (flag --swarm-poll, env BLUEGREEN_SWARM_POLL)",
+        ),
+        (
+            [],
+            {"BLUEGREEN_WEBHOOK_TIMEOUT": "0"},
+            "invalid BLUEGREEN_WEBHOOK_TIMEOUT='0': expected seconds between 0.01 and 86400 (0 "
+            "is not allowed) (flag --webhook-timeout, env BLUEGREEN_WEBHOOK_TIMEOUT)",
+        ),
+        (
+            ["--events-buffer", "99999999999999999999"],
+            {},
+            "invalid --events-buffer='99999999999999999999': expected a whole number above 0, "
+            "at most 1000000000 (flag --events-buffer, env BLUEGREEN_EVENTS_BUFFER)",
+        ),
+    ],
+    ids=["swarm-poll-0", "webhook-timeout-0", "huge-buffer"],
+)
+def test_numbers_that_would_spin_or_overflow(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    """A zero period (a busy loop), a zero timeout (none at all) or a buffer too big to
+    allocate: one line naming the setting, exit 2, before anything starts."""
+    assert expected == one_line(tmp_path, *args, env=env)
+
+
+def test_a_yaml_mapping_where_a_token_belongs(tmp_path: Path) -> None:
+    """``token: {a: 1}`` is not the token "{'a': 1}": one line telling to write one value."""
+    config = tmp_path / "bg.yml"
+    config.write_text("token: {a: 1}\n")
+    assert (
+        f"settings file {config}: token must be one value, not a mapping; write it on one "
+        'line, e.g. token: "..."'
+    ) == one_line(tmp_path, "--config", str(config))
+
+
+def test_the_starting_line_shows_no_url_credentials(tmp_path: Path) -> None:
+    """``provider_starting`` logs the settings: the Traefik metrics URL without its password,
+    the tokens and the webhook secret only as set, the hook without its path."""
+    config = tmp_path / "bg.yml"
+    config.write_text("token: 0755\nwebhook_secret: s3cr3t\n")
+    argv = [
+        sys.executable, "-m", "deploy.cli", "serve",
+        "--listen", f"{LOOPBACK}:{free_port()}",
+        "--log-format", "json",
+        "--config", str(config),
+        "--docker-host", f"unix://{tmp_path}/no-docker.sock",
+        "--state-file", str(tmp_path / "state.json"),
+        "--traefik-metrics-url", "http://prom:hunter2@127.0.0.1:9/metrics",
+        "--webhook", "https://hooks.test/services/T0KEN-PATH",
+    ]  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BLUEGREEN_")}
+    with subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=base, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        try:
+            starting = _first_line_with(proc, '"provider_starting"')
+        finally:
+            proc.terminate()
+            proc.wait(TIMEOUT_S)
+    settings = json.loads(starting)["settings"]
+    assert (
+        "http://***@127.0.0.1:9/metrics",
+        ["https://hooks.test/…"],
+        "set",
+        "set",
+    ) == (
+        settings["traefik_metrics_url"],
+        settings["webhooks"],
+        settings["token"],
+        settings["webhook_secret"],
+    )
+    assert [] == [s for s in ("hunter2", "T0KEN", "0755", "s3cr3t") if s in starting]
+
+
+def _first_line_with(proc: subprocess.Popen[bytes], needle: str) -> str:
+    """The first stdout line of ``proc`` holding ``needle`` (bounded by ``TIMEOUT_S``).
+
+    Reads the pipe's descriptor itself: a buffered reader may hold lines ``select`` cannot see.
+    """
+    assert proc.stdout is not None
+    fd, seen = proc.stdout.fileno(), b""
+    deadline = time.monotonic() + TIMEOUT_S
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        seen += chunk
+        for line in seen.decode(errors="replace").split("\n")[:-1]:  # complete lines only
+            if needle in line:
+                return line
+        if not chunk:
+            break  # the process ended
+    raise AssertionError(f"no {needle} line in {seen[-2000:]!r}")

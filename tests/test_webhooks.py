@@ -10,12 +10,15 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import yarl
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -259,3 +262,120 @@ def test_bad_webhook_settings_stop_the_server(argv: list[str], message: str) -> 
     """Invalid webhook settings are refused at startup with a message naming the flag."""
     with pytest.raises(SettingsError, match=message):
         parse_args(argv)
+
+
+# --- Redirects and what is logged of a hook's URL (issue 19) -----------------------------
+
+#: A hook URL whose userinfo, path and query are each a secret of their own.
+SECRET_PARTS = ("pa55word", "s3cret-path", "qu3ry-key")
+
+
+@dataclass
+class Redirector:
+    """A receiver that answers every request to its hook with ``status`` and a ``Location``
+    (``self``: the hook's own URL, a loop whatever the method)."""
+
+    status: int
+    location: str = "/landing"
+    posts: int = 0
+    landed: list[tuple[str, bytes]] = field(default_factory=list)
+    url: str = ""
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.posts += request.method == "POST"
+        location = str(request.url) if self.location == "self" else self.location
+        return web.Response(status=self.status, headers={"Location": location})
+
+    async def landing(self, request: web.Request) -> web.Response:
+        self.landed.append((request.method, await request.read()))
+        return web.Response(text="ok")
+
+
+async def redirector(aiohttp_server: ServerFactory, status: int, location: str) -> Redirector:
+    hook = Redirector(status, location)
+    app = web.Application()
+    app.router.add_route("*", "/hook/{token}", hook.hook)
+    app.router.add_route("*", "/landing", hook.landing)
+    server = await aiohttp_server(app)
+    user, path, query = SECRET_PARTS
+    hook.url = f"http://bob:{user}@127.0.0.1:{server.port}/hook/{path}?key={query}"
+    return hook
+
+
+async def wait_for_outcome(client: TestClient[Any, Any], result: str) -> dict[str, int]:
+    metrics = client.app[CONTROLLER].metrics  # type: ignore[index]
+    async with asyncio.timeout(10):
+        while metrics.webhook_deliveries[result] < 1:
+            await asyncio.sleep(0.01)
+    return dict(metrics.webhook_deliveries)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_a_failed_attempt_never_followed(
+    aiohttp_client: ClientFactory,
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    fast_backoff: None,
+    status: int,
+) -> None:
+    """A 3xx is not followed (a 301/302 would turn the POST into a bodiless GET that
+    "delivers"): the attempt fails, is retried like a 500, and the landing page sees nothing."""
+    hook = await redirector(aiohttp_server, status, "/landing")
+    client = await provider(aiohttp_client, tmp_path, [Webhook(hook.url)])
+    with structlog.testing.capture_logs() as logged:
+        await switch(client, "green")
+        outcomes = await wait_for_outcome(client, "failed")
+
+    assert ({"retried": 3, "failed": 1}, 4, []) == (outcomes, hook.posts, hook.landed)
+    errors = [e["error"] for e in logged if e["event"].startswith("webhook_")]
+    assert [f"answered {status}: redirects are not followed"] * 4 == errors
+
+
+async def test_a_redirect_loop_logs_no_part_of_the_hook_url(
+    aiohttp_client: ClientFactory, aiohttp_server: ServerFactory, tmp_path: Path, fast_backoff: None
+) -> None:
+    """A hook that redirects to itself fails; no log line names its userinfo, path or query
+    (only ``scheme://host:port/…``)."""
+    hook = await redirector(aiohttp_server, 302, "self")
+    client = await provider(aiohttp_client, tmp_path, [Webhook(hook.url)])
+    with structlog.testing.capture_logs() as logged:
+        await switch(client, "green")
+        await wait_for_outcome(client, "failed")
+
+    text = json.dumps(logged, default=str)
+    assert [] == [part for part in SECRET_PARTS if part in text]
+    host = hook.url.split("@")[1].split("/")[0]
+    urls = {e["url"] for e in logged if e["event"].startswith("webhook_")}
+    assert {f"http://***@{host}/…"} == urls
+
+
+async def test_an_unreachable_hook_logs_no_part_of_its_url(
+    aiohttp_client: ClientFactory, tmp_path: Path, fast_backoff: None
+) -> None:
+    """A connection error's text is scrubbed of the hook's URL too (here: a closed port)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    user, path, query = SECRET_PARTS
+    url = f"http://bob:{user}@127.0.0.1:{port}/hook/{path}?key={query}"
+    client = await provider(aiohttp_client, tmp_path, [Webhook(url)])
+    with structlog.testing.capture_logs() as logged:
+        await switch(client, "green")
+        await wait_for_outcome(client, "failed")
+
+    text = json.dumps(logged, default=str)
+    assert [] == [part for part in SECRET_PARTS if part in text]
+    assert SECRET_PARTS[1] not in repr(Webhook(url)) and "…" in repr(Webhook(url))
+
+
+def test_the_scrubber_removes_each_part_of_a_url() -> None:
+    """What an HTTP client puts in an error message (the URL, whole or in parts) is cut."""
+    user, path, query = SECRET_PARTS
+    url = f"http://bob:{user}@h.test:81/hook/{path}?key={query}"
+    text = f"bad {url}; then /hook/{path} and key={query}; also http://bob:{user}@h.test:81/"
+    scrubbed = webhooks.scrubbed(text, url)
+    assert [] == [part for part in SECRET_PARTS if part in scrubbed], scrubbed
+    encoded = "http://h.test/hook/caf%C3%A9-s3cr3t?k=a%20b"
+    as_sent = f"error at {yarl.URL('http://h.test/hook/café-s3cr3t?k=a b')}"
+    assert "s3cr3t" not in webhooks.scrubbed(as_sent, encoded)
+    assert "s3cr3t" not in webhooks.scrubbed(as_sent, "http://h.test/hook/café-s3cr3t?k=a b")
