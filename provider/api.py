@@ -6,8 +6,8 @@ middleware, so no handler can leak a traceback or an HTML page.
 
 from __future__ import annotations
 
-import hmac
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +34,7 @@ from provider.errors import (
 )
 from provider.metrics import Exposition
 from provider.openapi import SPEC
+from provider.read_access import READ_ACCESS, ReadAccess, bearer_ok, require_read
 from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
@@ -75,17 +76,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-def _bearer_ok(request: web.Request, expected: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    # Compare full bytes in constant time; the scheme check leaks nothing secret.
-    # aiohttp decodes non-UTF-8 header bytes as lone surrogates: encode them back
-    # ("surrogatepass") instead of failing, so such a header is just a wrong token.
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        supplied.strip().encode("utf-8", "surrogatepass"), expected.encode()
-    )
-
-
 def _require_token(request: web.Request) -> None:
     token = request.app[CONTROLLER].settings.token
     if token is None:
@@ -93,7 +83,7 @@ def _require_token(request: web.Request) -> None:
             "switching is disabled because the provider has no token; start it with "
             "--token or BLUEGREEN_TOKEN and send 'Authorization: Bearer <token>'"
         )
-    if not _bearer_ok(request, token):
+    if not bearer_ok(request, token):
         raise Unauthorized("missing or wrong 'Authorization: Bearer <token>' header")
 
 
@@ -120,11 +110,37 @@ async def _json_body(
     for key, types in allowed.items():
         if key in doc and doc[key] is not None and not isinstance(doc[key], types):
             raise BadRequest(f"field {key!r} has the wrong type")
+        if key in doc:
+            _check_numbers(key, doc[key], types)
         if isinstance(doc.get(key), str) and not doc[key].isprintable():
             # Lone surrogates ("\ud800") cannot be logged or stored as UTF-8, and
             # control characters would forge lines in a console log.
             raise BadRequest(f"field {key!r} must be printable Unicode text")
     return doc
+
+
+#: The largest whole number a field may hold: JSON's safe integers (what a JavaScript
+#: client can send exactly). Beyond, ``float()`` of a huge int raises OverflowError.
+MAX_JSON_INT = 2**53
+
+
+def _check_numbers(key: str, value: object, types: type | tuple[type, ...]) -> None:
+    """Refuse what no field means: true/false where a number goes, NaN and Infinity
+    (Python's json reads them), and integers past 2**53, also inside lists."""
+    accepted = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in accepted:
+        raise BadRequest(f"field {key!r} must be a number or text, not true/false")
+    pending = [value]
+    while pending:  # iterative: the body may nest as deep as json.loads allowed
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise BadRequest(f"field {key!r} must be a finite number (not NaN or Infinity)")
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_JSON_INT:
+            raise BadRequest(f"field {key!r} is out of range: at most 2**53 in magnitude")
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
 
 
 def _service_field(doc: dict[str, Any]) -> str:
@@ -158,7 +174,7 @@ async def traefik_config(request: web.Request) -> web.Response:
     """Traefik's HTTP provider polls this; never a 200 before the first full sync."""
     controller = request.app[CONTROLLER]
     expected = controller.settings.provider_token
-    if expected is not None and not _bearer_ok(request, expected):
+    if expected is not None and not bearer_ok(request, expected):
         raise Unauthorized("missing or wrong provider token")
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
@@ -168,10 +184,12 @@ async def traefik_config(request: web.Request) -> web.Response:
 
 
 async def status_all(request: web.Request) -> web.Response:
+    require_read(request)
     return web.json_response(request.app[CONTROLLER].status_all())
 
 
 async def status_one(request: web.Request) -> web.Response:
+    require_read(request)
     return web.json_response(request.app[CONTROLLER].status(request.match_info["service"]))
 
 
@@ -269,6 +287,7 @@ async def canary_promote(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
+    require_read(request)
     unknown = set(request.query) - {"service"}
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}")
@@ -361,6 +380,8 @@ def create_app(controller: Controller) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body)
     app[CONTROLLER] = controller
     app[MAX_BODY] = max_body
+    settings = controller.settings
+    app[READ_ACCESS] = ReadAccess(settings.read_token, settings.token)
     long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
     app.router.add_get("/status", status_all)
