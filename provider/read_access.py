@@ -5,15 +5,16 @@ require ``--read-token``. An API client sends it (or the operator token, which
 grants reads too) as ``Authorization: Bearer``. A browser cannot put a header
 on an ``EventSource``, so the status page signs in once: ``POST /ui/login``
 with the token (from the page's form, by ``fetch``) sets a session cookie, as
-Grafana or Prometheus' web UIs behind a login do, and unlike ``?token=`` in a
-URL it never lands in a history, a proxy log or a ``Referer``. The cookie is
+web UIs behind a login do; unlike ``?token=`` in a URL, the token never lands
+in a browser history, a proxy's access log or a ``Referer``. The cookie is
 ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site sends
 it), ``Secure`` behind HTTPS, and holds no token: an expiry and an
 HMAC-SHA256 of it keyed by the read token. So it needs no server-side session
-(any Swarm replica checks it), expires on its own, and changing the read
-token signs every browser out. ``/healthz``, ``/readyz``, ``/traefik`` (its
-own ``--provider-token``) and ``/metrics`` stay as they were: probes and
-Traefik poll them, and they carry no healthcheck output.
+(any Swarm replica checks it), expires on its own, and changing the read token
+signs every browser out (no sign-out route: clearing the cookie does that).
+``/healthz``, ``/readyz``, ``/traefik`` (its own ``--provider-token``) and
+``/metrics`` stay open: probes, Traefik and Prometheus poll them, and they
+carry no healthcheck output.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ async def _token_of(request: web.Request) -> str:
     if not isinstance(doc, dict) or set(doc) != {"token"} or not isinstance(doc["token"], str):
         raise BadRequest('body must be a JSON object {"token": "..."}')
     token: str = doc["token"]
+    if not token.isprintable():
+        raise BadRequest("field 'token' must be printable text")
     return token
 
 
@@ -150,14 +153,4 @@ async def login(request: web.Request) -> web.Response:
         samesite="Strict",
         secure=_secure(request),
     )
-    return response
-
-
-async def logout(request: web.Request) -> web.Response:
-    """``POST /ui/logout``: forget this browser's session cookie."""
-    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":  # as for login: no cross-site form can sign a page out
-        raise UnsupportedMediaType("send Content-Type: application/json")
-    response = web.json_response({"signed_in": False, "expires": None})
-    response.del_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
     return response

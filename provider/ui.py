@@ -25,7 +25,7 @@ import jinja2
 from aiohttp import web
 
 from provider.controller import Controller
-from provider.read_access import READ_ACCESS, login, logout, require_read
+from provider.read_access import READ_ACCESS, login, require_read
 
 UI_CONTROLLER = web.AppKey("ui_controller", Controller)
 #: Switches shown per service.
@@ -66,7 +66,6 @@ def page_context(controller: Controller) -> dict[str, Any]:
         "synced": status["synced"],
         "unassigned_errors": status["unassigned_errors"],
         "can_act": controller.settings.token is not None,
-        "signed_in": controller.settings.read_token is not None,
     }
 
 
@@ -117,6 +116,5 @@ def setup(app: web.Application, controller: Controller) -> None:
     app.router.add_get("/", page)
     app.router.add_get("/ui/services", services_fragment)
     app.router.add_post("/ui/login", login)
-    app.router.add_post("/ui/logout", logout)
     for path, content_type in _STATIC.items():
         app.router.add_get(path, _static(path, content_type))

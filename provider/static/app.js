@@ -172,14 +172,6 @@
     });
   }
 
-  var signOut = document.getElementById("sign-out");
-  if (signOut) {
-    signOut.addEventListener("click", function () {
-      fetch("/ui/logout", { method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin" })
-        .then(function () { window.location.reload(); });
-    });
-  }
-
   applyMode();
   tick();
   setInterval(tick, 250);
