@@ -80,7 +80,7 @@
       });
   }
 
-  function live(text) { liveState.textContent = text; document.body.dataset.live = text.split(/[ :;]/)[0]; }
+  function live(text) { liveState.textContent = text; }
 
   function follow() {
     if (!window.EventSource) { live("unavailable (reload to update)"); return; }
