@@ -31,6 +31,7 @@ from tests.hostile_http import (
     observed,
     send,
 )
+from tests.test_openapi import check_response
 
 READ = "read-" + "9d2c" * 6
 READ_ROUTES = ("/status", "/status/web", "/history", "/ui/services")
@@ -87,6 +88,16 @@ def test_reads_need_the_read_or_the_operator_token(server: ThreadedApp) -> None:
     assert (401, "text/html") == (page.status, page.content_type)
     assert b'id="login-form"' in page.body and b"web" not in page.body
     assert 200 == get(port, "/", bearer(READ)).status
+
+
+def test_the_401s_are_the_documented_ones(server: ThreadedApp) -> None:
+    """Each read route's 401 (and the page's sign-in form) matches /openapi.json."""
+    for route, path in [("/status", "/status"), ("/status/{service}", "/status/web")]:
+        check_response(route, "GET", get(server.port, path))
+    for route in ("/history", "/ui/services", "/"):
+        check_response(route, "GET", get(server.port, route))
+    check_response("/ui/login", "POST", login(server.port, "wrong"))
+    check_response("/ui/login", "POST", login(server.port, READ))
 
 
 def test_probes_traefik_and_static_files_stay_open(server: ThreadedApp) -> None:
