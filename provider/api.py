@@ -6,8 +6,6 @@ middleware, so no handler can leak a traceback or an HTML page.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,11 +28,11 @@ from provider.errors import (
     Forbidden,
     NotReady,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from provider.metrics import Exposition
 from provider.openapi import SPEC
 from provider.read_access import READ_ACCESS, ReadAccess, bearer_ok, require_read
+from provider.request_body import color_field, json_body, service_field
 from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
@@ -87,79 +85,6 @@ def _require_token(request: web.Request) -> None:
         raise Unauthorized("missing or wrong 'Authorization: Bearer <token>' header")
 
 
-async def _json_body(
-    request: web.Request, allowed: dict[str, type | tuple[type, ...]]
-) -> dict[str, Any]:
-    ctype = request.headers.get("Content-Type", "")
-    if request.can_read_body and ctype.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType("send the body as Content-Type: application/json")
-    raw = await request.read()
-    if not raw:
-        raise BadRequest("the request needs a JSON object body")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from exc
-    except RecursionError as exc:  # e.g. "[[[[..." nested deeper than the parser's stack
-        raise BadRequest("body is nested too deeply") from exc
-    if not isinstance(doc, dict):
-        raise BadRequest("body must be a JSON object")
-    unknown = sorted(set(doc) - set(allowed))
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(k[:40] for k in unknown[:5])}")
-    for key, types in allowed.items():
-        if key in doc and doc[key] is not None and not isinstance(doc[key], types):
-            raise BadRequest(f"field {key!r} has the wrong type")
-        if key in doc:
-            _check_numbers(key, doc[key], types)
-        if isinstance(doc.get(key), str) and not doc[key].isprintable():
-            # Lone surrogates ("\ud800") cannot be logged or stored as UTF-8, and
-            # control characters would forge lines in a console log.
-            raise BadRequest(f"field {key!r} must be printable Unicode text")
-    return doc
-
-
-#: The largest whole number a field may hold: JSON's safe integers (what a JavaScript
-#: client can send exactly). Beyond, ``float()`` of a huge int raises OverflowError.
-MAX_JSON_INT = 2**53
-
-
-def _check_numbers(key: str, value: object, types: type | tuple[type, ...]) -> None:
-    """Refuse what no field means: true/false where a number goes, NaN and Infinity
-    (Python's json reads them), and integers past 2**53, also inside lists."""
-    accepted = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in accepted:
-        raise BadRequest(f"field {key!r} must be a number or text, not true/false")
-    pending = [value]
-    while pending:  # iterative: the body may nest as deep as json.loads allowed
-        item = pending.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise BadRequest(f"field {key!r} must be a finite number (not NaN or Infinity)")
-        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_JSON_INT:
-            raise BadRequest(f"field {key!r} is out of range: at most 2**53 in magnitude")
-        if isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-
-
-def _service_field(doc: dict[str, Any]) -> str:
-    service = doc.get("service")
-    if not isinstance(service, str) or not service:
-        raise BadRequest("field 'service' (a non-empty string) is required")
-    return service
-
-
-def _color_field(doc: dict[str, Any]) -> Color | None:
-    raw = doc.get("color")
-    if raw is None:
-        return None
-    try:
-        return Color(raw)
-    except ValueError as exc:
-        raise BadRequest("field 'color' must be 'blue' or 'green'") from exc
-
-
 def _switch_json(result: SwitchResult) -> dict[str, Any]:
     return {
         "service": result.service,
@@ -195,9 +120,9 @@ async def status_one(request: web.Request) -> web.Response:
 
 async def switch(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
-    service = _service_field(doc)
-    color = _color_field(doc)
+    doc = await json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
+    service = service_field(doc)
+    color = color_field(doc)
     reason = doc.get("reason") or "manual"
     if len(reason) > 200:
         raise BadRequest("field 'reason' is longer than 200 characters")
@@ -209,9 +134,9 @@ async def switch(request: web.Request) -> web.Response:
 
 async def rollback(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str, "force": bool})
+    doc = await json_body(request, {"service": str, "color": str, "force": bool})
     result = await request.app[CONTROLLER].rollback(
-        _service_field(doc), force=bool(doc.get("force")), actor="api", expect=_color_field(doc)
+        service_field(doc), force=bool(doc.get("force")), actor="api", expect=color_field(doc)
     )
     return web.json_response(_switch_json(result))
 
@@ -219,9 +144,9 @@ async def rollback(request: web.Request) -> web.Response:
 async def retire(request: web.Request) -> web.Response:
     """An operator is about to stop ``color``: no automatic switch may go there."""
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str})
-    service = _service_field(doc)
-    color = _color_field(doc)
+    doc = await json_body(request, {"service": str, "color": str})
+    service = service_field(doc)
+    color = color_field(doc)
     if color is None:
         raise BadRequest("field 'color' ('blue' or 'green') is required")
     svc = await request.app[CONTROLLER].retire(service, color, actor="api")
@@ -233,7 +158,7 @@ async def retire(request: web.Request) -> web.Response:
 async def canary_start(request: web.Request) -> web.Response:
     """Start a canary: the color takes a growing share, judged step by step."""
     _require_token(request)
-    doc = await _json_body(
+    doc = await json_body(
         request,
         {
             "service": str,
@@ -246,11 +171,11 @@ async def canary_start(request: web.Request) -> web.Response:
             "await_ready": bool,
         },
     )
-    service = _service_field(doc)
+    service = service_field(doc)
     controller = request.app[CONTROLLER]
     await controller.start_canary(
         service,
-        _color_field(doc),
+        color_field(doc),
         steps=canaries.parse_steps(doc.get("steps")),
         interval=canaries.parse_interval(doc.get("interval", canaries.DEFAULT_INTERVAL)),
         limits=canaries.parse_limits(
@@ -264,8 +189,8 @@ async def canary_start(request: web.Request) -> web.Response:
 
 async def _canary_operator(request: web.Request, event: canaries.Event) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str})
-    service = _service_field(doc)
+    doc = await json_body(request, {"service": str})
+    service = service_field(doc)
     controller = request.app[CONTROLLER]
     await controller.canary_event(service, event, actor="api")
     body = {
