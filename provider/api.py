@@ -6,8 +6,6 @@ middleware, so no handler can leak a traceback or an HTML page.
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,10 +28,11 @@ from provider.errors import (
     Forbidden,
     NotReady,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from provider.metrics import Exposition
 from provider.openapi import SPEC
+from provider.read_access import READ_ACCESS, ReadAccess, bearer_ok, require_read
+from provider.request_body import color_field, json_body, service_field
 from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
@@ -75,17 +74,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-def _bearer_ok(request: web.Request, expected: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    # Compare full bytes in constant time; the scheme check leaks nothing secret.
-    # aiohttp decodes non-UTF-8 header bytes as lone surrogates: encode them back
-    # ("surrogatepass") instead of failing, so such a header is just a wrong token.
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        supplied.strip().encode("utf-8", "surrogatepass"), expected.encode()
-    )
-
-
 def _require_token(request: web.Request) -> None:
     token = request.app[CONTROLLER].settings.token
     if token is None:
@@ -93,55 +81,8 @@ def _require_token(request: web.Request) -> None:
             "switching is disabled because the provider has no token; start it with "
             "--token or BLUEGREEN_TOKEN and send 'Authorization: Bearer <token>'"
         )
-    if not _bearer_ok(request, token):
+    if not bearer_ok(request, token):
         raise Unauthorized("missing or wrong 'Authorization: Bearer <token>' header")
-
-
-async def _json_body(
-    request: web.Request, allowed: dict[str, type | tuple[type, ...]]
-) -> dict[str, Any]:
-    ctype = request.headers.get("Content-Type", "")
-    if request.can_read_body and ctype.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType("send the body as Content-Type: application/json")
-    raw = await request.read()
-    if not raw:
-        raise BadRequest("the request needs a JSON object body")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from exc
-    except RecursionError as exc:  # e.g. "[[[[..." nested deeper than the parser's stack
-        raise BadRequest("body is nested too deeply") from exc
-    if not isinstance(doc, dict):
-        raise BadRequest("body must be a JSON object")
-    unknown = sorted(set(doc) - set(allowed))
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(k[:40] for k in unknown[:5])}")
-    for key, types in allowed.items():
-        if key in doc and doc[key] is not None and not isinstance(doc[key], types):
-            raise BadRequest(f"field {key!r} has the wrong type")
-        if isinstance(doc.get(key), str) and not doc[key].isprintable():
-            # Lone surrogates ("\ud800") cannot be logged or stored as UTF-8, and
-            # control characters would forge lines in a console log.
-            raise BadRequest(f"field {key!r} must be printable Unicode text")
-    return doc
-
-
-def _service_field(doc: dict[str, Any]) -> str:
-    service = doc.get("service")
-    if not isinstance(service, str) or not service:
-        raise BadRequest("field 'service' (a non-empty string) is required")
-    return service
-
-
-def _color_field(doc: dict[str, Any]) -> Color | None:
-    raw = doc.get("color")
-    if raw is None:
-        return None
-    try:
-        return Color(raw)
-    except ValueError as exc:
-        raise BadRequest("field 'color' must be 'blue' or 'green'") from exc
 
 
 def _switch_json(result: SwitchResult) -> dict[str, Any]:
@@ -158,7 +99,7 @@ async def traefik_config(request: web.Request) -> web.Response:
     """Traefik's HTTP provider polls this; never a 200 before the first full sync."""
     controller = request.app[CONTROLLER]
     expected = controller.settings.provider_token
-    if expected is not None and not _bearer_ok(request, expected):
+    if expected is not None and not bearer_ok(request, expected):
         raise Unauthorized("missing or wrong provider token")
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
@@ -168,18 +109,20 @@ async def traefik_config(request: web.Request) -> web.Response:
 
 
 async def status_all(request: web.Request) -> web.Response:
+    require_read(request)
     return web.json_response(request.app[CONTROLLER].status_all())
 
 
 async def status_one(request: web.Request) -> web.Response:
+    require_read(request)
     return web.json_response(request.app[CONTROLLER].status(request.match_info["service"]))
 
 
 async def switch(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
-    service = _service_field(doc)
-    color = _color_field(doc)
+    doc = await json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
+    service = service_field(doc)
+    color = color_field(doc)
     reason = doc.get("reason") or "manual"
     if len(reason) > 200:
         raise BadRequest("field 'reason' is longer than 200 characters")
@@ -191,9 +134,9 @@ async def switch(request: web.Request) -> web.Response:
 
 async def rollback(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str, "force": bool})
+    doc = await json_body(request, {"service": str, "color": str, "force": bool})
     result = await request.app[CONTROLLER].rollback(
-        _service_field(doc), force=bool(doc.get("force")), actor="api", expect=_color_field(doc)
+        service_field(doc), force=bool(doc.get("force")), actor="api", expect=color_field(doc)
     )
     return web.json_response(_switch_json(result))
 
@@ -201,9 +144,9 @@ async def rollback(request: web.Request) -> web.Response:
 async def retire(request: web.Request) -> web.Response:
     """An operator is about to stop ``color``: no automatic switch may go there."""
     _require_token(request)
-    doc = await _json_body(request, {"service": str, "color": str})
-    service = _service_field(doc)
-    color = _color_field(doc)
+    doc = await json_body(request, {"service": str, "color": str})
+    service = service_field(doc)
+    color = color_field(doc)
     if color is None:
         raise BadRequest("field 'color' ('blue' or 'green') is required")
     svc = await request.app[CONTROLLER].retire(service, color, actor="api")
@@ -215,7 +158,7 @@ async def retire(request: web.Request) -> web.Response:
 async def canary_start(request: web.Request) -> web.Response:
     """Start a canary: the color takes a growing share, judged step by step."""
     _require_token(request)
-    doc = await _json_body(
+    doc = await json_body(
         request,
         {
             "service": str,
@@ -228,11 +171,11 @@ async def canary_start(request: web.Request) -> web.Response:
             "await_ready": bool,
         },
     )
-    service = _service_field(doc)
+    service = service_field(doc)
     controller = request.app[CONTROLLER]
     await controller.start_canary(
         service,
-        _color_field(doc),
+        color_field(doc),
         steps=canaries.parse_steps(doc.get("steps")),
         interval=canaries.parse_interval(doc.get("interval", canaries.DEFAULT_INTERVAL)),
         limits=canaries.parse_limits(
@@ -246,8 +189,8 @@ async def canary_start(request: web.Request) -> web.Response:
 
 async def _canary_operator(request: web.Request, event: canaries.Event) -> web.Response:
     _require_token(request)
-    doc = await _json_body(request, {"service": str})
-    service = _service_field(doc)
+    doc = await json_body(request, {"service": str})
+    service = service_field(doc)
     controller = request.app[CONTROLLER]
     await controller.canary_event(service, event, actor="api")
     body = {
@@ -269,6 +212,7 @@ async def canary_promote(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
+    require_read(request)
     unknown = set(request.query) - {"service"}
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}")
@@ -361,6 +305,8 @@ def create_app(controller: Controller) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body)
     app[CONTROLLER] = controller
     app[MAX_BODY] = max_body
+    settings = controller.settings
+    app[READ_ACCESS] = ReadAccess(settings.read_token, settings.token)
     long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
     app.router.add_get("/status", status_all)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,10 @@ from provider.core.routing import Observation, ServiceView
 DEFAULT_BUFFER = 1000
 #: Events one subscriber may have queued before it is dropped as too slow.
 SUBSCRIBER_QUEUE = 1000
+#: What an id this provider hands out looks like: ``<boot ms>-<n>``, ASCII digits only
+#: (``str.isdigit`` accepts "²", which ``int`` refuses) and bounded, so parsing a hostile
+#: ``Last-Event-ID`` costs nothing and cannot fail.
+_EVENT_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
 
 class EventKind(enum.StrEnum):
@@ -246,11 +251,15 @@ class EventBus:
         return sub
 
     def since(self, last_id: str) -> tuple[list[Event], bool]:
-        """Buffered events after ``last_id``, and whether some in between are lost."""
-        boot, _, raw = last_id.strip().partition("-")
-        if boot != self.boot or not raw.isdigit():
-            return [], True
-        seq = int(raw)
+        """Buffered events after ``last_id``, and whether some in between are lost.
+
+        A malformed id counts as unknown (a gap: the client gets ``resync``), not as a
+        400: a browser's EventSource gives up for good on any answer but 200.
+        """
+        match = _EVENT_ID.fullmatch(last_id.strip())
+        if match is None or match.group(1) != self.boot:
+            return [], True  # not one of ours (malformed, or an earlier boot): resync
+        seq = int(match.group(2))
         if seq > self._seq:
             return [], True
         events = [e for e in self.recent if _seq_of(e) > seq]

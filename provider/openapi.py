@@ -808,3 +808,8 @@ SPEC["x-webhooks"] = {
         }
     }
 }
+
+# The read token: security of the read routes and the page's sign-in (its own module).
+from provider.openapi_read import add_read_access  # noqa: E402
+
+add_read_access(SPEC)

@@ -61,6 +61,8 @@ class Settings:
     max_body: int = 65536
     # The operator's window: status page, event stream, webhooks.
     ui: bool = True
+    #: Required to read /status, /history, /events and the page (None: open to all).
+    read_token: str | None = None
     events_buffer: int = 1000
     events_max_clients: int = 32
     events_heartbeat: float = 15.0
@@ -95,7 +97,7 @@ class Settings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("token", "provider_token"):
+            if f.name in ("token", "provider_token", "read_token"):
                 value = "set" if value else "unset"
             elif f.name in ("webhook_secret", "webhooks"):
                 value = webhook_config.redacted_settings(f.name, value)
@@ -181,6 +183,7 @@ MAX_TOKEN_FILE = 4096
 _SECRET_FILES = (
     ("token", "token_file", "--token-file"),
     ("provider_token", "provider_token_file", "--provider-token-file"),
+    ("read_token", "read_token_file", "--read-token-file"),
 )
 
 
@@ -253,6 +256,8 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("history_limit", "--history-limit", _positive_int, "switch records kept (default 1000)"),
     ("max_body", "--max-body", _positive_int, "largest request body in bytes"),
     ("ui", "--ui", _bool, "serve the status page at / (on, off; default on)"),
+    ("read_token", "--read-token", _secret, "bearer token required by /status, /events, /"),
+    ("read_token_file", "--read-token-file", str, "file holding --read-token"),
     ("events_buffer", "--events-buffer", _positive_int, "events kept for resuming /events"),
     ("events_max_clients", "--events-max-clients", _positive_int, "most /events clients"),
     ("events_heartbeat", "--events-heartbeat", _period, "seconds between /events heartbeats"),
@@ -347,6 +352,7 @@ def load(namespace: argparse.Namespace, environ: Mapping[str, str] | None = None
     if "listen" in values:
         values["listen_host"], values["listen_port"] = values.pop("listen")
     values.update(webhook_config.settings_values(namespace, env, from_file, config_path, values))
+    _check_read_token(values)
     return Settings(**values)
 
 
@@ -359,3 +365,15 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) ->
     except argparse.ArgumentError as exc:
         raise SettingsError(str(exc)) from exc
     return load(namespace, environ)
+
+
+# -- the operator's window: the read token --------------------------------------
+
+
+def _check_read_token(values: Mapping[str, Any]) -> None:
+    """A read token equal to the operator token would make every reader an operator."""
+    if values.get("read_token") and values.get("read_token") == values.get("token"):
+        raise SettingsError(
+            "the read token (--read-token, BLUEGREEN_READ_TOKEN) equals the operator token "
+            "(--token): give readers a different token; the operator token reads anyway"
+        )

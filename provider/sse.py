@@ -22,6 +22,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from provider.errors import BadRequest, TooManyClients
 from provider.events import Event, EventBus, Subscription
+from provider.read_access import require_read
 
 BUS = web.AppKey("events_bus", EventBus)
 STREAM_OPTIONS = web.AppKey("events_options", dict)
@@ -36,10 +37,18 @@ def _data(doc: dict[str, Any]) -> str:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Stream events (optionally of one service), replaying after ``Last-Event-ID``."""
+    """Stream events (optionally of one service), replaying after ``Last-Event-ID``.
+
+    The id comes from the ``Last-Event-ID`` header (a browser's own reconnect) or
+    the ``last_event_id`` query parameter (the status page's reconnect after a
+    refusal: a new ``EventSource`` cannot set headers); the header wins.
+    A client that goes away (reset, stalled past the send timeout) ends its stream
+    quietly and frees its slot at once: that is a client's right, not a failure.
+    """
+    require_read(request)
     bus = request.app[BUS]
     options = request.app[STREAM_OPTIONS]
-    unknown = set(request.query) - {"service"}
+    unknown = set(request.query) - {"service", "last_event_id"}
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}")
     service = request.query.get("service")
@@ -49,23 +58,31 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise TooManyClients(
             f"{bus.clients} event streams are open (--events-max-clients); retry later"
         )
-    last_id = request.headers.get("Last-Event-ID")
+    last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     with bus.subscribe(service, last_id) as sub:
         async with sse_response(
             request, ping_interval=options["heartbeat"], send_timeout=SEND_TIMEOUT_S
         ) as resp:
-            await resp.write(f"retry: {RETRY_MS}\r\n\r\n".encode())
-            if last_id and sub.gap:
-                gone = {"reason": "events after the given Last-Event-ID are no longer buffered; "
-                        "re-read /status", "last_event_id": last_id[:100]}  # fmt: skip
-                await resp.send(_data(gone), event="resync")
-            with contextlib.suppress(ConnectionResetError, TimeoutError):
-                async with _closed_on_disconnect(resp, sub):
-                    for event in sub.replay:
-                        await _send(resp, event)
-                    while (live := await sub.next()) is not None:
-                        await _send(resp, live)
+            try:
+                await _stream(resp, sub, last_id)
+            except (ConnectionError, TimeoutError):
+                # ConnectionError("Connection lost") comes from a write blocked on a
+                # client that then closed; TimeoutError from one that stopped reading.
+                sub.close("client_gone")
     return resp
+
+
+async def _stream(resp: EventSourceResponse, sub: Subscription, last_id: str | None) -> None:
+    await resp.write(f"retry: {RETRY_MS}\r\n\r\n".encode())
+    if last_id and sub.gap:
+        gone = {"reason": "events after the given Last-Event-ID are no longer buffered; "
+                "re-read /status", "last_event_id": last_id[:100]}  # fmt: skip
+        await resp.send(_data(gone), event="resync")
+    async with _closed_on_disconnect(resp, sub):
+        for event in sub.replay:
+            await _send(resp, event)
+        while (live := await sub.next()) is not None:
+            await _send(resp, live)
 
 
 async def _send(resp: EventSourceResponse, event: Event) -> None:

@@ -6,9 +6,11 @@ build step) follows ``GET /events`` and, on each event, fetches the services
 again as an HTML fragment from ``/ui/services``: events are wake-ups, the
 server's rendering is the truth. Actions (switch, rollback, canary promote and
 abort) send the operator token, entered once and kept in ``sessionStorage``, as a bearer header with
-``fetch``; no cookies, so no cross-site request can act. A strict
-Content-Security-Policy allows only the provider's own script and style.
-``--ui off`` leaves these routes out.
+``fetch``; no cookie ever acts, so no cross-site request can. With
+``--read-token`` the page and ``/ui/services`` need a read session: ``/``
+answers 401 with a sign-in form instead (see :mod:`provider.read_access`).
+A strict Content-Security-Policy allows only the provider's own script and
+style. ``--ui off`` leaves these routes out.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jinja2
 from aiohttp import web
 
 from provider.controller import Controller
+from provider.read_access import READ_ACCESS, login, require_read
 
 UI_CONTROLLER = web.AppKey("ui_controller", Controller)
 #: Switches shown per service.
@@ -36,7 +39,11 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
-_STATIC = {"/ui/app.js": "application/javascript", "/ui/style.css": "text/css"}
+_STATIC = {
+    "/ui/app.js": "application/javascript",
+    "/ui/login.js": "application/javascript",
+    "/ui/style.css": "text/css",
+}
 
 
 def _when(at: float | None) -> str:
@@ -63,13 +70,19 @@ def page_context(controller: Controller) -> dict[str, Any]:
 
 
 async def page(request: web.Request) -> web.Response:
-    context = page_context(request.app[UI_CONTROLLER])
-    response = aiohttp_jinja2.render_template("status.html", request, context)
+    access = request.app[READ_ACCESS]
+    if not access.allows(request):
+        # The sign-in form, as the answer of the page it guards: 401, and no status shown.
+        response = aiohttp_jinja2.render_template("login.html", request, {}, status=401)
+    else:
+        context = page_context(request.app[UI_CONTROLLER])
+        response = aiohttp_jinja2.render_template("status.html", request, context)
     response.headers.update(_HEADERS)
     return response
 
 
 async def services_fragment(request: web.Request) -> web.Response:
+    require_read(request)
     context = page_context(request.app[UI_CONTROLLER])
     response = aiohttp_jinja2.render_template("services.html", request, context)
     response.headers.update(_HEADERS)
@@ -102,5 +115,6 @@ def setup(app: web.Application, controller: Controller) -> None:
     env.filters["when"] = _when
     app.router.add_get("/", page)
     app.router.add_get("/ui/services", services_fragment)
+    app.router.add_post("/ui/login", login)
     for path, content_type in _STATIC.items():
         app.router.add_get(path, _static(path, content_type))

@@ -60,6 +60,8 @@ ENDPOINTS: dict[str, str] = {
     "/ui/services": "GET",
     "/ui/app.js": "GET",
     "/ui/style.css": "GET",
+    "/ui/login": "POST",
+    "/ui/login.js": "GET",
 }
 #: Endpoints that stream (never end on their own): checked by tests/test_events.py instead.
 STREAMING: dict[str, str] = {"/events": "GET"}

@@ -89,7 +89,7 @@ def test_token_is_compared_with_compare_digest(
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("provider.api.hmac.compare_digest", spy)
+    monkeypatch.setattr("provider.read_access.hmac.compare_digest", spy)
     for supplied in ("s3cret-tokeX", "s", TOKEN + "-and-more"):
         send(server.port, switch_request(f"Bearer {supplied}"))
     assert [(s.encode(), TOKEN.encode()) for s in ("s3cret-tokeX", "s", TOKEN + "-and-more")] == [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import structlog
+
 from provider import store
 from provider.api import CONTROLLER
 from provider.core.model import Color, Health, MarkKind
@@ -147,3 +149,58 @@ async def test_canary_transitions_are_events(aiohttp_client: ClientFactory, tmp_
         (e["detail"]["phase"], e["detail"]["weight"]) for e in canary
     ]
     assert {("web", "blue", "green")} == {(e["service"], e["from"], e["to"]) for e in canary}
+
+
+HUGE = 10**400
+#: Numbers no field means, for every numeric field of POST /canary (raw JSON text, so
+#: NaN, Infinity and 400-digit integers reach the server exactly as a hostile client sends them).
+UNMEANT = {
+    "interval": [str(HUGE), "1e400", "NaN", "Infinity", "-Infinity", "true"],
+    "max_error_rate": [str(HUGE), "-" + str(HUGE), "NaN", "Infinity", "true", "false"],
+    "max_p99_ms": [str(HUGE), "1e400", "NaN", "-Infinity", "true"],
+    "min_requests": [str(HUGE), "NaN", "Infinity", "true", "false"],
+    "steps": [f"[10, {HUGE}]", "[10, NaN]", "[Infinity]", "[true, 100]", f"[{HUGE}]"],
+}
+
+
+async def test_unmeant_numbers_are_a_400_not_a_traceback(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """10**400, 1e400, NaN, Infinity and true/false in any numeric field of POST /canary:
+    400 bad_request naming the field, nothing logged as a failure, no canary started."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    headers = {**AUTH, "Content-Type": "application/json"}
+    answers: list[tuple[str, str, int, str]] = []
+    with structlog.testing.capture_logs() as logs:
+        for field, raws in UNMEANT.items():
+            for raw in raws:
+                body = f'{{"service": "web", "{field}": {raw}}}'
+                resp = await client.post("/canary", data=body, headers=headers)
+                doc = await resp.json()
+                answers.append((field, raw[:12], resp.status, doc["error"]))
+                assert field in doc["detail"], (field, raw[:12], doc)
+    assert all(a[2:] == (400, "bad_request") for a in answers), answers
+    assert [] == [e for e in logs if e["log_level"] in ("error", "critical")]
+    assert None is client.app[CONTROLLER].canary_json("web")  # type: ignore[index]
+
+
+async def test_booleans_and_huge_numbers_in_every_body_are_refused(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """The same gate guards every body: a number where a flag goes, a flag where text goes,
+    NaN anywhere; each a 400, the active color unchanged."""
+    client = await started(aiohttp_client, make_settings(tmp_path), blue_and_green())
+    headers = {**AUTH, "Content-Type": "application/json"}
+    bodies = {
+        "/switch": ['"force": 1', '"force": NaN', f'"color": {HUGE}', '"reason": Infinity'],
+        "/rollback": ['"force": 1e400', '"color": true'],
+        "/retire": ['"color": NaN'],
+        "/canary/abort": ['"service": true'],
+        "/canary/promote": [f'"service": {HUGE}'],
+    }
+    for path, fields in bodies.items():
+        for field in fields:
+            body = "{" + ('"service": "web", ' if '"service"' not in field else "") + field + "}"
+            resp = await client.post(path, data=body, headers=headers)
+            assert (400, "bad_request") == (resp.status, (await resp.json())["error"]), body
+    assert Color.BLUE is client.app[CONTROLLER].active("web")  # type: ignore[index]

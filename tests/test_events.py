@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from provider import sse
 from provider.api import CONTROLLER
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
@@ -26,6 +30,7 @@ from provider.events import EventBus, EventKind
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
+from tests.hostile_http import ThreadedApp, hostile_settings
 from tests.sse_client import events_of, next_event, next_message
 
 TOKEN = "events-token"
@@ -310,3 +315,79 @@ async def test_pending_promotion_stages_come_from_the_typed_pending_values(
         ("switch", "green", None),
         ("promotion", "green", "done"),
     ] == stages
+
+
+# -- hostile clients over raw sockets (a thread serves the app) -----------------
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` (a bounded wait on a signal, not a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def stream_head(port: int, last_event_id: bytes) -> bytes:
+    """Open /events with raw ``Last-Event-ID`` bytes; what arrives up to the first event."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: " + last_event_id + b"\r\n\r\n"
+        )
+        data = b""
+        while b"\r\n\r\n" not in data or (
+            data.startswith(b"HTTP/1.1 200") and b"event:" not in data
+        ):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_a_hostile_last_event_id_is_a_resync_not_a_500(tmp_path: Path) -> None:
+    """ "²" (a digit to str.isdigit, not to int), 5,000 digits, junk: each id is unknown, so
+    the stream opens (200) and starts with `resync`. Not a 400: a browser's EventSource
+    would give up for good on it, and the client's right move is the same: re-read /status."""
+    app = build_app(hostile_settings(tmp_path), watch_docker=False)
+    with ThreadedApp(app) as server:
+        server.call(app[CONTROLLER].mark_synced())
+        boot = app[CONTROLLER].events.boot.encode()
+        hostile = [boot + "-²".encode(), boot + b"-" + b"1" * 5000, b"1" * 5000, "²".encode()]
+        hostile += [boot + b"-1-2", b"-", boot + b"-" + "１".encode(), b"\xff\xfe"]
+        for raw in hostile:
+            head = stream_head(server.port, raw)
+            assert head.startswith(b"HTTP/1.1 200"), (raw[:20], head[:300])
+            assert b"event: resync" in head, (raw[:20], head[:300])
+        assert 0 == app[CONTROLLER].metrics.api_requests[("GET", "/events", 500)]
+
+
+def test_a_client_that_stops_reading_and_leaves_ends_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client stops reading while big events queue up (the server's write blocks), then
+    closes: the stream ends without a 500 or a logged traceback, and its slot is free at
+    once (the send timeout is an hour here, so only the lost connection can free it)."""
+    monkeypatch.setattr(sse, "SEND_TIMEOUT_S", 3600.0)
+    app = build_app(hostile_settings(tmp_path, events_heartbeat=3600.0), watch_docker=False)
+    bus: EventBus = app[CONTROLLER].events
+    with ThreadedApp(app) as server, structlog.testing.capture_logs() as logs:
+        server.call(app[CONTROLLER].mark_synced())
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: bus.clients == 1, "the stream to open")
+        (sub,) = bus._subscribers
+        count = 300  # 300 x 50 KB: far more than the socket buffers hold
+
+        async def flood() -> None:
+            for _ in range(count):
+                bus.publish(EventKind.CONTAINER, "web", blob="x" * 50_000)
+
+        server.call(flood())
+        wait_for(lambda: 0 < len(sub._queue) < count, "the writer to block")
+        stalled.close()
+        wait_for(lambda: bus.clients == 0, "the slot to be freed")
+        assert 0 == app[CONTROLLER].metrics.api_requests[("GET", "/events", 500)]
+    assert [] == [e for e in logs if e["log_level"] in ("error", "critical")]

@@ -51,6 +51,7 @@ PAGE_TYPES = {
     "/": "text/html",
     "/ui/services": "text/html",
     "/ui/app.js": "application/javascript",
+    "/ui/login.js": "application/javascript",
     "/ui/style.css": "text/css",
 }
 

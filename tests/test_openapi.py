@@ -40,6 +40,8 @@ from tests.hostile_http import (
 )
 
 EXAMPLES_PER_OPERATION = 200
+#: POST routes that need no operator token (the status page's sign-in).
+OPEN_POSTS = {"/ui/login"}
 #: Statuses any endpoint may answer that an OpenAPI operation does not list:
 #: none. (405 and 404 for unknown paths belong to no operation.)
 
@@ -83,8 +85,9 @@ def request_body_verdict(route: str, request: HostileRequest) -> bool | None:
     headers = dict(request.headers)
     scheme, _, token = headers.get("Authorization", "").partition(" ")
     ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
+    needs_token = route not in OPEN_POSTS
     if (
-        (scheme.lower(), token.strip()) != ("bearer", TOKEN)
+        (needs_token and (scheme.lower(), token.strip()) != ("bearer", TOKEN))
         or ctype != "application/json"
         or request.body is None
         or len(request.body) > MAX_BODY

@@ -94,3 +94,28 @@ async def test_a_running_canary_shows_its_weights_and_actions(
     assert 'data-action="canary/abort"' in during and 'data-action="canary/promote"' in during
     assert "Weights: blue 100% · green 0%" in after
     assert "green is rejected" in after and 'data-action="canary/abort"' not in after
+
+
+async def test_the_roll_back_button_carries_the_color_it_names(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """The button says "Roll back web to blue" and holds blue, which the page's script sends
+    as /rollback's expected color."""
+    app = build_app(Settings(state_file=tmp_path / "state.json", token="t"), watch_docker=False)
+    await app[CONTROLLER].replace_containers(
+        [
+            make_container("web", "blue", port=8081, created=1.0),
+            make_container("web", "green", port=8082, created=2.0),
+        ]
+    )
+    await app[CONTROLLER].mark_synced()
+    client = await aiohttp_client(app)
+    switched = await client.post(
+        "/switch", json={"service": "web", "color": "green"}, headers={"Authorization": "Bearer t"}
+    )
+    assert 200 == switched.status
+    html = await (await client.get("/ui/services")).text()
+    assert (
+        'data-action="rollback" data-service="web" data-color="blue" id="rollback-web">'
+        "Roll back web to blue<"
+    ) in html

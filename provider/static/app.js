@@ -1,6 +1,7 @@
 // traefik-bluegreen status page: live updates from /events, actions with the operator token.
-// No framework, no build step. The token lives in sessionStorage (this tab only) and is sent
-// as a bearer header by fetch; the page never uses cookies.
+// No framework, no build step. The operator token lives in sessionStorage (this tab only) and
+// is sent as a bearer header by fetch; no cookie ever acts (with --read-token, an HttpOnly
+// cookie only lets this page read).
 "use strict";
 (function () {
   var KEY = "bluegreen.token";
@@ -11,6 +12,13 @@
   var canAct = document.body.dataset.canAct === "yes";
   var refreshing = false;
   var again = false;
+  // Reconnecting /events ourselves: a browser's EventSource retries a dropped stream on its
+  // own, but gives up for good (readyState CLOSED) on any answer but 200 (the provider's 503
+  // too_many_clients, a proxy's 502 while the provider restarts, a 401 once a session ended).
+  var BACKOFF_FIRST_MS = 1000;
+  var BACKOFF_MAX_MS = 30000;
+  var failures = 0;
+  var lastEventId = "";
 
   function token() {
     try { return sessionStorage.getItem(KEY) || ""; } catch (e) { return ""; }
@@ -62,24 +70,64 @@
         tick();
         if (focused) { var el = document.getElementById(focused); if (el) { el.focus(); } }
       })
-      .catch(function (e) { say("Could not refresh: " + e.message); })
+      .catch(function (e) {
+        say(e.message === "HTTP 401" ? "Signed out (the session ended): reload the page to sign in."
+                                     : "Could not refresh: " + e.message);
+      })
       .then(function () {
         refreshing = false;
         if (again) { again = false; refresh(); }
       });
   }
 
+  function live(text) { liveState.textContent = text; }
+
   function follow() {
-    if (!window.EventSource) { liveState.textContent = "unavailable (reload to update)"; return; }
-    var source = new EventSource("/events");
-    source.onopen = function () { liveState.textContent = "connected"; refresh(); };
-    source.onerror = function () { liveState.textContent = "reconnecting…"; };
-    for (var i = 0; i < KINDS.length; i++) { source.addEventListener(KINDS[i], refresh); }
+    if (!window.EventSource) { live("unavailable (reload to update)"); return; }
+    var query = lastEventId ? "?last_event_id=" + encodeURIComponent(lastEventId) : "";
+    var source = new EventSource("/events" + query);
+    source.onopen = function () {
+      failures = 0;
+      live("connected");
+      refresh(); // whatever happened while disconnected: re-read the server's rendering
+    };
+    source.onerror = function () {
+      if (source.readyState === EventSource.CONNECTING) {
+        live("disconnected; reconnecting…"); // the browser retries by itself
+        return;
+      }
+      source.close();
+      failures += 1;
+      var wait = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, failures - 1));
+      wait = wait / 2 + Math.random() * wait / 2; // jitter: pages do not retry in step
+      live("disconnected; retrying in " + Math.ceil(wait / 1000) + " s");
+      refresh(); // the stream is refused, the status may still answer: stay as fresh as it
+      setTimeout(follow, wait);
+    };
+    function onEvent(e) {
+      if (e.lastEventId) { lastEventId = e.lastEventId; }
+      refresh();
+    }
+    for (var i = 0; i < KINDS.length; i++) { source.addEventListener(KINDS[i], onEvent); }
+  }
+
+  function outcome(action, d) {
+    if (action === "canary/promote" || action === "canary/abort") {
+      var c = d.canary || {};
+      if (c.phase === "promoted") { return d.service + ": the " + c.color + " canary was promoted; " + d.active + " is active"; }
+      if (c.phase === "aborted") { return d.service + ": the " + c.color + " canary was aborted (" + c.color + " rejected); " + d.active + " is active"; }
+      return d.service + ": canary " + (c.phase || "ended") + "; " + d.active + " is active";
+    }
+    return d.changed ? d.service + " switched: " + (d.previous || "?") + " → " + d.active
+                     : d.service + " already serves " + d.active;
   }
 
   function act(button) {
     var body = { service: button.dataset.service };
-    if (button.dataset.action === "switch") { body.color = button.dataset.color; }
+    // A rollback names the color the page shows as previous: if another operator moved
+    // the service meanwhile, the provider refuses instead of rolling back somewhere else.
+    var action = button.dataset.action;
+    if (action === "switch" || action === "rollback") { body.color = button.dataset.color; }
     button.disabled = true;
     say(button.textContent + "…");
     fetch("/" + button.dataset.action, {
@@ -91,9 +139,7 @@
       .then(function (r) { return r.json().then(function (doc) { return { status: r.status, doc: doc }; }); })
       .then(function (res) {
         if (res.status === 200) {
-          var d = res.doc;
-          say(d.changed ? d.service + " switched: " + (d.previous || "?") + " → " + d.active
-                        : d.service + " already serves " + d.active);
+          say(outcome(action, res.doc));
         } else if (res.status === 401) {
           say("The provider rejected the token (" + res.doc.detail + "). Enter it again.");
         } else {
