@@ -45,6 +45,14 @@ exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or ini
 """
 
 
+#: ``--token`` stays accepted (scripts use it), but other local users can read a
+#: command line (``ps``, ``/proc/*/cmdline``) and shells keep it in their history.
+TOKEN_FLAG_WARNING = (
+    "bluegreen: warning: --token is visible to other users (ps) and kept in shell history; "
+    "prefer BLUEGREEN_TOKEN or --token-file"
+)
+
+
 def _seconds(raw: str) -> float:
     """The provider's own seconds parser, with argparse's way of reporting an error."""
     try:
@@ -353,6 +361,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         for line in result.lines():
             print(line)
         return 0
+    if args.token:
+        print(TOKEN_FLAG_WARNING, file=sys.stderr)
     environ = _with_env_file(args, environ)
     client = _client(args, environ)
     now = time.time()
