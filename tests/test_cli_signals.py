@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import pytest
 
 from tests import test_deploy
 from tests.harness.stack import StackFactory, body_of
-from tests.infra.compose import ComposeFactory
+from tests.infra.compose import REPO_ROOT, ComposeFactory
 from tests.infra.containers import ContainerFactory
 from tests.infra.dockerd import DockerDaemon
 from tests.test_deploy import deploy_in_background, explain, make_app
@@ -90,6 +91,59 @@ def stalling_registry() -> Iterator[StallingRegistry]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+#: What ``bluegreen`` does around a compose command, with any command in its place.
+STREAMED = """
+import os, sys
+from deploy import compose, signals
+with signals.sigterm_as_interrupt():
+    try:
+        compose._streamed(sys.argv[1:], os.environ, 900)
+    except signals.Terminated:
+        print("terminated", flush=True)
+        sys.exit(143)
+"""
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "trap '' TERM; sleep 300 & echo started $$ $!; wait",
+        "(trap '' TERM; exec sleep 300) & echo started $$ $!; wait",
+    ],
+    ids=["ignores-sigterm", "grandchild-holds-the-output"],
+)
+def test_sigterm_reaches_the_whole_child_group_and_never_waits_on_its_output(
+    script: str,
+) -> None:
+    """The compose runner under SIGTERM: the child's group gets the signal, whatever of it
+    ignores the signal is killed, and the runner returns although a grandchild held the
+    output pipe; no process of the group is left."""
+    with subprocess.Popen(
+        [sys.executable, "-c", STREAMED, "sh", "-c", script],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "started" in line, line
+        group = [int(pid) for pid in line.split()[-2:]]
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            out, err = proc.communicate(timeout=EXITS_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {EXITS_WITHIN_S:g}s after SIGTERM; group {group}")
+        finally:
+            for pid in [proc.pid, *group]:  # what this test started, by PID, if left
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+    assert (143, "terminated\n") == (proc.returncode, out), err
+    assert [] == [pid for pid in group if alive(pid)]
 
 
 def children(pid: int) -> list[tuple[int, str]]:
