@@ -15,21 +15,18 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from deploy import envfile, init_env, render_table
+from deploy import envfile, init_env, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
-from deploy.errors import CliError, TokenFileError, UsageError
+from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
 from deploy.rollback import rollback
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Reporter
 from deploy.snapshot import parse_service, parse_status
@@ -41,8 +38,17 @@ from provider.errors import SettingsError, StateFileError
 EPILOG = """\
 exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
 2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
-6 switch refused; 7 compose problem; 130 interrupted (active color left serving)
+6 switch refused; 7 compose problem; 130 interrupted by Ctrl-C, 143 by SIGTERM
+(the active color left serving)
 """
+
+
+#: ``--token`` stays accepted (scripts use it), but other local users can read a
+#: command line (``ps``, ``/proc/*/cmdline``) and shells keep it in their history.
+TOKEN_FLAG_WARNING = (
+    "bluegreen: warning: --token is visible to other users (ps) and kept in shell history; "
+    "prefer BLUEGREEN_TOKEN or --token-file"
+)
 
 
 def _seconds(raw: str) -> float:
@@ -353,6 +359,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         for line in result.lines():
             print(line)
         return 0
+    if args.token:
+        print(TOKEN_FLAG_WARNING, file=sys.stderr)
     environ = _with_env_file(args, environ)
     client = _client(args, environ)
     now = time.time()
@@ -426,24 +434,6 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (e.g. a CI job cancelled) cleans up like Ctrl-C does."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (tests)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -459,16 +449,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 2
         return 0
     env = os.environ if environ is None else environ
-    try:
-        with _sigterm_as_interrupt():
+    with signals.sigterm_as_interrupt() as received:
+        try:
             return _run(args, env)
-    except CliError as exc:
-        sys.stdout.flush()
-        print(f"bluegreen {args.command}: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"bluegreen {args.command}: interrupted", file=sys.stderr)
-        return 130
+        except CliError as exc:
+            sys.stdout.flush()
+            print(f"bluegreen {args.command}: {exc.message}", file=sys.stderr)
+            return received.exit_code() if isinstance(exc, Interrupted) else exc.exit_code
+        except KeyboardInterrupt:
+            print(f"bluegreen {args.command}: interrupted", file=sys.stderr)
+            return received.exit_code()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ The CLI is a thin client: only the provider mutates state. Every failure
 becomes a typed :class:`~deploy.errors.CliError` whose message names the URL
 tried and what to change; the token is sent only to the endpoints that need
 it and never appears in a message.
+
+Redirects are refused, not followed: urllib's default handler would resend the
+``Authorization`` header to whatever origin a ``Location`` names, and turn a
+redirected ``POST /switch`` into a ``GET`` whose 200 would read as the switch's
+answer. A redirect is a misconfigured ``--url`` (or a proxy in the way); the
+error names where it pointed, so the operator can fix the URL.
 """
 
 from __future__ import annotations
@@ -28,6 +34,35 @@ from deploy.errors import (
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_S = 10.0
 _MAX_ANSWER = 16 * 1024 * 1024
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Every 3xx with a ``Location`` becomes :class:`RedirectRefused`; nothing is re-sent."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        raise RedirectRefused(req.get_method(), req.full_url, code, newurl)
+
+
+class RedirectRefused(Exception):
+    """The provider's URL answered a redirect; raised inside urllib, mapped by the client."""
+
+    def __init__(self, method: str, url: str, code: int, location: str) -> None:
+        super().__init__(f"{method} {url} answered {code} to {location}")
+        self.method = method
+        self.url = url
+        self.code = code
+        self.location = location
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 def normalize_url(raw: str) -> str:
@@ -151,8 +186,14 @@ class ProviderClient:
         if self.token and (method == "POST" or path == "/auth"):
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read(_MAX_ANSWER)
+        except RedirectRefused as exc:
+            raise ProviderProtocolError(
+                f"{method} {path} at {self.url} answered a redirect ({exc.code}) to "
+                f"{exc.location[:200]}; the CLI follows no redirect (it would carry the "
+                "token elsewhere): set --url / BLUEGREEN_URL to the provider's own address"
+            ) from None
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read(_MAX_ANSWER)
             exc.close()

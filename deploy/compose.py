@@ -16,10 +16,12 @@ definition unchanged and recreates nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy import envfile
+from deploy import envfile, signals
 from deploy.errors import ComposeError, ComposeFileProblem, ComposeNotFound
 
 IMAGE_ENV = "BLUEGREEN_IMAGE"
@@ -99,10 +101,21 @@ def image_variable(service: str) -> str:
 OUTPUT_INDENT = "    | "
 
 
+#: After compose exited, how long its output may take to drain before we stop copying it.
+DRAIN_OUTPUT_S = 10.0
+#: The same after an interrupt: compose was signalled; what is left of its output can go.
+DRAIN_AFTER_INTERRUPT_S = 1.0
+
+
 def _streamed(
     argv: Sequence[str], environ: Mapping[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``, copying its output line by line, indented, to our stderr."""
+    """Run ``argv``, copying its output line by line, indented, to our stderr.
+
+    The child leads its own process group: a SIGTERM or Ctrl-C that interrupts the
+    wait is forwarded to that group (``deploy/signals.py``), so compose stops now
+    instead of finishing its ``up`` after our cleanup; then the interrupt goes on.
+    """
     proc = subprocess.Popen(
         list(argv),
         env=dict(environ),
@@ -111,27 +124,37 @@ def _streamed(
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        process_group=0,
     )
     assert proc.stdout is not None
     stream = proc.stdout
 
     def copy() -> None:
-        for line in stream:
-            if line.strip():
-                sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
-                sys.stderr.flush()
+        with contextlib.suppress(ValueError, OSError):  # closed under us at exit
+            for line in stream:
+                if line.strip():
+                    sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
+                    sys.stderr.flush()
 
     reader = threading.Thread(target=copy, name="compose-output", daemon=True)
     reader.start()
+    drain = DRAIN_OUTPUT_S
     try:
         code = proc.wait(timeout=timeout)
+    except KeyboardInterrupt as interrupt:
+        drain = DRAIN_AFTER_INTERRUPT_S
+        signals.stop_child(proc, signals.signal_of(interrupt))
+        raise
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        drain = DRAIN_AFTER_INTERRUPT_S
+        signals.stop_child(proc, signal.SIGKILL)
         raise
     finally:
-        reader.join(timeout=10)
-        stream.close()
+        # A grandchild may still hold the pipe: never block on the reader (nor close the
+        # stream under it, which waits for its lock); a daemon thread dies with us.
+        reader.join(timeout=drain)
+        if not reader.is_alive():
+            stream.close()
     return subprocess.CompletedProcess(list(argv), code, "", "")
 
 

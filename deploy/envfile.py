@@ -7,19 +7,22 @@ reads the same file for what the environment does not set. Only the simple
 ``KEY=VALUE`` form is written (values quoted when needed); reading also accepts
 comments, blank lines, ``export KEY=...`` and single or double quotes.
 
-Updates keep every other line as it was, and replace the file atomically with
-mode 0600: it names the token files.
+Updates keep every other line as it was, and replace the file atomically
+(``deploy/safe_files.py``): a new file is 0600 (it names the token files, and may
+hold one); an existing one keeps its owner, group and mode (less any bits for
+others), so a ``sudo bluegreen init`` leaves the user's ``.env`` theirs; a
+symbolic link stays a link, and the file it names (of the link's owner) is updated.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from deploy.errors import UsageError
+from deploy.safe_files import real_path, replace_keeping_owner
 
 NAME = ".env"
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -63,7 +66,11 @@ def _format(key: str, value: str) -> str:
 
 
 def update(path: Path, values: Mapping[str, str], header: str = "") -> None:
-    """Set ``values`` in the file (in place of their lines, or appended); mode 0600, atomic."""
+    """Set ``values`` in the file (in place of their lines, or appended), atomically.
+
+    :class:`~deploy.errors.UnsafeFile` for a symbolic link the rewrite must not follow.
+    """
+    path = real_path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -83,17 +90,7 @@ def update(path: Path, values: Mapping[str, str], header: str = "") -> None:
     out.extend(_format(key, value) for key, value in pending.items())
     data = ("\n".join(out) + "\n").encode()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_keeping_owner(path, data)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

@@ -8,7 +8,8 @@ message says what to do next. The exit codes are part of the interface:
 code  meaning
 ====  =========================================================================
 0     done
-1     deploy or rollback failed (the active color was left serving), or init failed
+1     deploy or rollback failed (the active color was left serving), or init failed,
+      or a file to write is a symbolic link the CLI refuses to follow
 2     bad command line (unknown flag, malformed --url)
 3     provider unreachable, or it answered something that is not the bluegreen API
 4     token problem: missing, wrong, or the provider has none configured
@@ -130,6 +131,12 @@ class Interrupted(CliError):
     """Ctrl-C or SIGTERM during a deploy or rollback."""
 
     exit_code = 130
+
+
+class UnsafeFile(CliError):
+    """A file to write is a symbolic link (or not a regular file) the CLI must not follow."""
+
+    exit_code = 1
 
 
 class InitError(CliError):

@@ -20,7 +20,11 @@ not set:
 The tokens themselves go into ``secrets/`` (a 0700 directory; the compose file
 hands them to the containers as Docker secrets), generated once: existing
 tokens are kept unless ``--force``, because the running provider and Traefik
-use them.
+use them. Run as root, each token file is 0600 and belongs to the provider
+image's user (10001), who reads it through the bind mount. No symbolic link is
+followed there: a linked ``secrets/`` or token file is refused
+(``deploy/safe_files.py``), so a project directory others can write cannot turn
+a root ``init`` against a file of their choice.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy import envfile
+from deploy import envfile, safe_files
 from deploy.errors import InitError
 
 DEFAULT_SOCKET = Path("/var/run/docker.sock")
@@ -146,13 +150,22 @@ def _relative(file: str, directory: Path) -> str:
         return str(Path(file).resolve())
 
 
-def _write_token(path: Path) -> None:
-    # 0644 inside a 0700 directory: compose bind-mounts the file as it is, and the
-    # containers' users (not this one) must read it; the directory keeps others out.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(handle.fileno(), 0o644)
-        handle.write(secrets.token_hex(24) + "\n")
+def write_tokens(secrets_dir: Path, *, force: bool) -> list[str]:
+    """Make the missing (or, ``force``, all) token files; the names made.
+
+    :class:`~deploy.errors.UnsafeFile` if ``secrets_dir`` or a token file is a link.
+    """
+    created: list[str] = []
+    try:
+        with safe_files.private_directory(secrets_dir) as directory:
+            for name in TOKEN_NAMES:
+                existing = safe_files.read_token(directory, name, secrets_dir / name)
+                if force or not (existing or "").strip():
+                    safe_files.write_token(directory, name, secrets.token_hex(24) + "\n")
+                    created.append(name)
+    except OSError as exc:
+        raise InitError(f"cannot write the tokens in {secrets_dir}: {exc.strerror}") from exc
+    return created
 
 
 def init(compose_files: list[str], environ: Mapping[str, str], *, force: bool) -> InitResult:
@@ -170,18 +183,7 @@ def init(compose_files: list[str], environ: Mapping[str, str], *, force: bool) -
             "unix:///path/to/docker.sock (rootless: unix://$XDG_RUNTIME_DIR/docker.sock)"
         ) from exc
     gid = docker_gid(socket_gid, engine_info(path))
-    secrets_dir = directory / SECRETS_DIR
-    token_files = [secrets_dir / name for name in TOKEN_NAMES]
-    created: list[str] = []
-    try:
-        secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        secrets_dir.chmod(0o700)
-        for token_file in token_files:
-            if force or not (token_file.exists() and token_file.read_text().strip()):
-                _write_token(token_file)
-                created.append(token_file.name)
-    except OSError as exc:
-        raise InitError(f"cannot write the tokens in {secrets_dir}: {exc.strerror}") from exc
+    created = write_tokens(directory / SECRETS_DIR, force=force)
     before = envfile.read(env_path)
     values = {"DOCKER_SOCKET": str(path), "DOCKER_GID": str(gid)}
     if compose_files:

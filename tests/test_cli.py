@@ -331,6 +331,18 @@ async def test_provider_without_token_refuses_changes(
     )
 
 
+async def test_token_flag_works_with_a_one_line_warning(provider: Provider) -> None:
+    """--token is still accepted, but says once on stderr that the environment or a file
+    is safer; the token itself is not in the warning, and stdout stays clean."""
+    run = await provider.run("switch", "web", "green", "--token", TOKEN, token=None)
+    quiet = await provider.run("switch", "web", "blue")
+
+    assert 0 == run.code, run.err
+    assert [cli.TOKEN_FLAG_WARNING] == run.err.splitlines()
+    assert TOKEN not in run.err + run.out
+    assert "" == quiet.err
+
+
 async def test_unreachable_provider_names_the_url(provider: Provider) -> None:
     """Nothing listening: exit 3, the URL tried, and how to point the CLI elsewhere."""
     url = f"http://127.0.0.1:{free_port()}"

@@ -396,16 +396,20 @@ def test_deploy_refuses_a_compose_file_that_ignores_the_image(app: App) -> None:
     assert before == app.project.container_ids("web-green")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
 def test_ctrl_c_mid_deploy_leaves_the_active_color_serving(
     signum: signal.Signals,
+    code: int,
     stack_factory: StackFactory,
     compose_factory: ComposeFactory,
     containers: ContainerFactory,
     docker_daemon: DockerDaemon,
     app_images: dict[str, str],
 ) -> None:
-    """Ctrl-C (or SIGTERM) while green is still starting: exit 130, green stopped, blue served."""
+    """Ctrl-C (or SIGTERM) while green is still starting: exit 130 (143), green stopped,
+    blue served."""
     app = make_app(
         stack_factory,
         compose_factory,
@@ -420,7 +424,7 @@ def test_ctrl_c_mid_deploy_leaves_the_active_color_serving(
         os.kill(proc.pid, signum)
         out, err = proc.communicate(timeout=60)
     stdout = "".join(seen) + out
-    assert 130 == proc.returncode, f"{stdout}\n{err}"
+    assert code == proc.returncode, f"{stdout}\n{err}"
     assert "interrupted" in stdout
     assert "stopping the new green containers (web-green)" in stdout
     assert "deploy interrupted; blue keeps serving web and the new green containers" in err

@@ -181,7 +181,8 @@ def test_docker_gid_is_root_under_rootless_docker(options: list[str], expected: 
 
 
 def test_env_file_update_keeps_other_lines_and_parses_quotes(tmp_path: Path) -> None:
-    """update() replaces its keys in place, keeps comments and other keys, quotes when needed."""
+    """update() replaces its keys in place, keeps comments and other keys, quotes when needed;
+    the file's mode (0644 from write_text) loses only its bits for others."""
     path = tmp_path / ".env"
     path.write_text("# mine\nFOO=1\nDOCKER_GID=5\nexport BAR='a b'\nDOCKER_GID=6\n")
 
@@ -191,4 +192,4 @@ def test_env_file_update_keeps_other_lines_and_parses_quotes(tmp_path: Path) -> 
         path.read_text()
     )
     assert {"FOO": "1", "DOCKER_GID": "994", "BAR": "a b", "NEW": 'x "y"'} == envfile.read(path)
-    assert 0o600 == stat.S_IMODE(path.stat().st_mode)
+    assert 0o640 == stat.S_IMODE(path.stat().st_mode)
