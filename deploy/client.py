@@ -2,8 +2,9 @@
 
 The CLI is a thin client: only the provider mutates state. Every failure
 becomes a typed :class:`~deploy.errors.CliError` whose message names the URL
-tried and what to change; the token is sent only to the endpoints that need
-it and never appears in a message.
+tried and what to change; the token goes with every request (a provider
+started with a read token refuses anonymous reads too), never to another origin,
+and never appears in a message.
 
 Redirects are refused, not followed: urllib's default handler would resend the
 ``Authorization`` header to whatever origin a ``Location`` names, and turn a
@@ -183,7 +184,7 @@ class ProviderClient:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if self.token and (method == "POST" or path == "/auth"):
+        if self.token:  # reads too: a provider with a read token refuses anonymous ones
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with _OPENER.open(request, timeout=self.timeout) as response:

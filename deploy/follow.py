@@ -30,7 +30,9 @@ class EventsUnavailable(Exception):
 class EventStream:
     """An open ``GET /events[?service=]``; :meth:`wait` blocks until something happens."""
 
-    def __init__(self, base_url: str, service: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, service: str | None = None, *, token: str | None = None
+    ) -> None:
         parts = urllib.parse.urlsplit(base_url)
         path = (parts.path or "") + "/events"
         if service is not None:
@@ -41,7 +43,10 @@ class EventStream:
         self.ended = False
         self.last_id: str | None = None
         try:
-            self._conn.request("GET", path, headers={"Accept": "text/event-stream"})
+            headers = {"Accept": "text/event-stream"}
+            if token:  # a provider with a read token refuses anonymous streams
+                headers["Authorization"] = f"Bearer {token}"
+            self._conn.request("GET", path, headers=headers)
             response = self._conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             self._conn.close()

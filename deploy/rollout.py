@@ -192,6 +192,7 @@ class Rollout:
         self.last: ServiceSnapshot | None = None
         #: Follow the provider's /events (a real client only; fakes are polled).
         self.events_url = client.url if isinstance(client, ProviderClient) else None
+        self.events_token = client.token if isinstance(client, ProviderClient) else None
 
     def snapshot(self) -> ServiceSnapshot:
         snap = parse_service(self.client.status(self.service))
@@ -214,7 +215,7 @@ class Rollout:
         stream: EventStream | None = None
         if self.events_url is not None:
             with contextlib.suppress(EventsUnavailable):
-                stream = EventStream(self.events_url, self.service)
+                stream = EventStream(self.events_url, self.service, token=self.events_token)
         try:
             yield stream
         finally:
