@@ -87,8 +87,15 @@ def _describe(exc: BaseException) -> str:
 
 
 def _answered(exc: BaseException) -> bool:
-    """The manager refused the create itself (4xx): nothing was, or will be, committed."""
-    return isinstance(exc, aiodocker.DockerError) and 400 <= exc.status < 500
+    """The manager refused the create itself: nothing was, or will be, committed.
+
+    A 4xx, or "does not have a leader" (no Raft proposal was made; measured in
+    ``docs/swarm-findings.md``). "lost leader status" and ``DeadlineExceeded``
+    come after a proposal: it may still be committed.
+    """
+    if not isinstance(exc, aiodocker.DockerError):
+        return False
+    return 400 <= exc.status < 500 or "does not have a leader" in _describe(exc)
 
 
 class SwarmStateStore:
