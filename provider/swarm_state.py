@@ -95,6 +95,8 @@ def _answered(exc: BaseException) -> bool:
     """
     if not isinstance(exc, aiodocker.DockerError):
         return False
+    if isinstance(exc.__context__, aiohttp.ClientConnectorError):
+        return True  # aiodocker's 900: no connection, so no request was sent
     return 400 <= exc.status < 500 or "does not have a leader" in _describe(exc)
 
 
@@ -232,7 +234,7 @@ class SwarmStateStore:
             versions = await self._versions()
         except Failure as exc:
             # Ours is there, but whether it is the newest cannot be told.
-            raise self._unknown(version, "its check", exc) from exc
+            raise self._unknown(version, "the check", exc) from exc
         await self._check_newest(version, commit, versions)
         self.version = version
         # Off the switch's path: removing a config is a second Raft write, and the
