@@ -83,8 +83,8 @@ class SwarmConfigs:
     """The managers' configs as the Docker API shows them (the one fake).
 
     ``hold`` / ``lose``: what happens to the next create (held in flight /
-    landed with its answer lost); ``silent``: how many calls after it get no
-    answer either (so the store cannot resolve the outcome).
+    landed with its answer lost); ``then_silent``: how many calls after that
+    one get no answer either (so the store cannot resolve the outcome).
     """
 
     def __init__(self) -> None:
@@ -94,6 +94,7 @@ class SwarmConfigs:
         self.hold = False
         self.lose = False
         self.silent = 0
+        self.then_silent = 0
         self.in_flight: list[Mapping[str, Any]] = []
         self.creates = 0
 
@@ -120,14 +121,14 @@ class SwarmConfigs:
 
     def create(self, body: Mapping[str, Any]) -> None:
         self.creates += 1
-        if self.hold and not self.outage:
-            self.hold = False
+        if self.hold and not self.outage and not self.silent:
+            self.hold, self.silent = False, self.then_silent
             self.in_flight.append(body)
             raise TimeoutError()
         self._answer()
         landed = self.land(body)
         if self.lose:
-            self.lose = False
+            self.lose, self.silent = False, self.then_silent
             raise aiohttp.ServerDisconnectedError()
         if not landed:
             raise aiodocker.DockerError(409, {"message": f"config {body['Name']} exists"})
@@ -198,10 +199,10 @@ class ReplicaMachine(RuleBasedStateMachine):
             promote_after=0.0,
             canary_max_extensions=MAX_EXTENSIONS,
         )
-        containers = [
-            make_container("web", "blue", cid="b" * 64, ip="10.0.0.2"),
-            make_container("web", "green", cid="g" * 64, ip="10.0.0.3"),
-        ]
+        self.containers = {
+            Color.BLUE: make_container("web", "blue", cid="b" * 64, ip="10.0.0.2"),
+            Color.GREEN: make_container("web", "green", cid="g" * 64, ip="10.0.0.3"),
+        }
         self.replicas: list[Controller] = []
         self.followers: list[StateFollower] = []
         #: Per replica, every switch event it announced as its own (sent to webhooks).
@@ -211,7 +212,7 @@ class ReplicaMachine(RuleBasedStateMachine):
             controller = Controller(settings, State(), store=store, clock=self.clock)
             self.announced.append([])
             controller.events.add_listener(lambda e, n=n: self._heard(n, e))
-            self.run(controller.replace_containers(containers))
+            self.run(controller.replace_containers(list(self.containers.values())))
             self.replicas.append(controller)
             self.followers.append(StateFollower(controller, store, poll=1.0))
         #: Every switch a replica answered as changed.
@@ -227,6 +228,9 @@ class ReplicaMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for what in sorted(self.seen):
             event(what)
+        self.close()
+
+    def close(self) -> None:
         for controller in self.replicas:
             assert isinstance(controller.store, ModelStore)
             self.run(controller.store.close())
@@ -291,6 +295,18 @@ class ReplicaMachine(RuleBasedStateMachine):
         with contextlib.suppress(BlueGreenError):
             self.run(self.replicas[replica].retire("web", color))
 
+    @rule(color=COLORS)
+    def deployed_again(self, color: Color) -> None:
+        """A new container of ``color`` (newer than any mark); every replica's watcher sees it."""
+        created = self.clock() + 1.0
+        cid = f"{color.value[0]}{int(created * 1000):063d}"
+        address = "10.0.0.2" if color is Color.BLUE else "10.0.0.3"
+        self.containers[color] = make_container(
+            "web", color.value, cid=cid, ip=address, created=created
+        )
+        for controller in self.replicas:
+            self.run(controller.replace_containers(list(self.containers.values())))
+
     @rule(replica=REPLICA)
     def start_canary(self, replica: int) -> None:
         with contextlib.suppress(BlueGreenError):
@@ -299,6 +315,7 @@ class ReplicaMachine(RuleBasedStateMachine):
                     "web", None, steps=(50, 100), interval=60.0, limits=canaries.Limits()
                 )
             )
+            self.seen["a canary started"] += 1
 
     @rule(replica=REPLICA, requests=st.sampled_from([0, 100]))
     def canary_judged(self, replica: int, requests: int) -> None:
@@ -342,13 +359,13 @@ class ReplicaMachine(RuleBasedStateMachine):
     def next_answer_lost(self, silent: bool) -> None:
         """The next create lands but its answer is lost (and perhaps the retries' too)."""
         self.table.lose = True
-        self.table.silent = 4 if silent else 0
+        self.table.then_silent = 4 if silent else 0
 
     @rule(silent=st.booleans())
     def next_create_held(self, silent: bool) -> None:
         """The next create times out still in flight: it lands later, or finds its name taken."""
         self.table.hold = True
-        self.table.silent = 4 if silent else 0
+        self.table.then_silent = 4 if silent else 0
 
     @rule()
     def held_create_arrives(self) -> None:
@@ -414,3 +431,66 @@ class ReplicaMachine(RuleBasedStateMachine):
 
 
 TestReplicaMachine = ReplicaMachine.TestCase
+
+
+def replay(*steps: tuple[str, dict[str, Any]]) -> None:
+    """Run ``steps`` (rule name, arguments) on a fresh machine, every invariant after each."""
+    machine = ReplicaMachine()
+    checks = [
+        machine.acknowledged_switches_are_in_the_history,
+        machine.each_switch_is_announced_once_and_only_if_it_is_in_the_history,
+        machine.followers_serve_the_newest_state,
+        machine.no_canary_uses_more_extensions_than_allowed,
+    ]
+    try:
+        for name, arguments in steps:
+            getattr(machine, name)(**arguments)
+            for check in checks:
+                check()
+    finally:
+        machine.close()
+
+
+def test_a_replica_behind_the_pruned_versions_loses_no_switch() -> None:
+    """Issue 19, defect 4, as the machine first shrank it: replica 0 missed two commits
+    (``keep`` is 2), so its next version's name was pruned; its switch must not be lost."""
+    replay(("start_canary", {"replica": 1}), ("switch_to_the_other", {"replica": 0}))
+
+
+def test_a_switch_whose_answer_was_lost_is_answered_and_announced_once() -> None:
+    """Issue 19, defect 5, as shrunk: the create landed, its answer was lost."""
+    replay(
+        ("next_answer_lost", {"silent": False}),
+        ("switch_to_the_other", {"replica": 2}),
+        ("settle", {}),
+    )
+
+
+def test_a_switch_whose_outcome_stayed_unknown_is_announced_once_it_is_followed() -> None:
+    """Issue 19, defect 5: every answer lost; the 503's switch is announced by its replica."""
+    replay(
+        ("next_answer_lost", {"silent": True}),
+        ("switch_to_the_other", {"replica": 2}),
+        ("follow", {"replica": 0}),
+        ("settle", {}),
+    )
+
+
+def test_three_replicas_judging_one_interval_spend_one_extension() -> None:
+    """Issue 19, defect 6, as shrunk: three drivers, one interval, one extension."""
+    replay(
+        ("start_canary", {"replica": 0}),
+        ("settle", {}),
+        ("every_replica_judges_the_interval", {"order": [0, 1, 2], "requests": 0}),
+        ("every_replica_judges_the_interval", {"order": [2, 1, 0], "requests": 0}),
+        ("every_replica_judges_the_interval", {"order": [1, 0, 2], "requests": 0}),
+    )
+
+
+def test_a_canary_promotion_is_announced_by_the_replica_that_made_it() -> None:
+    """Issue 19, defect 3 as the replicas see it: a promotion reaches webhooks exactly once."""
+    replay(
+        ("start_canary", {"replica": 0}),
+        ("canary_judged", {"replica": 0, "requests": 100}),
+        ("settle", {}),
+    )
