@@ -1,27 +1,24 @@
 """The state in Swarm's Raft store: one immutable Swarm config per state version.
 
-Version ``n`` of the state is the config ``<prefix>-state-<n>`` (label
-``<prefix>.state-version=<n>``), holding the same JSON document as the state
-file. Committing version ``n`` is creating that config: the managers' Raft
-log orders the creates, and a name that exists already is refused with 409
-(``AlreadyExists``), so of any number of replicas that read version ``n - 1``
-exactly one commits ``n``; the others get :class:`StateConflict` with what
-won, and the controller computes its change again on top of it.
+Version ``n`` of the state is the config ``<prefix>-state-<n>`` (labels: the
+version, and a random id per commit), holding the state file's JSON.
+Committing ``n`` is creating that config: a name that exists is refused with
+409, so of the replicas that read ``n - 1`` one commits ``n``; the others get
+:class:`StateConflict` with what won and compute their change again on it.
+Pruning (the newest ``keep`` are kept, removed in the background by the
+replica that commits: ``bench/swarm_switch.py``) frees old names, so after
+each create the versions are listed: a higher version with a lower Raft
+index means ours re-created a pruned name; it is removed and answered as a
+conflict (:func:`provider.core.state_versions.superseded`). A create whose
+answer is lost is sent again: "created" or "exists with our id" is ours,
+"exists with another id" a conflict, no answer :class:`CommitOutcomeUnknown`
+(503; the controller announces the switch if a later state holds it).
 
-Chosen over one config whose labels are updated with its ``Version.Index``
-(which Swarm also refuses out of sequence) because a config's data is
-immutable, so labels would have to carry the whole state; and every version
-stays readable until pruned, which the follower of other replicas' commits
-needs. ``docs/swarm-findings.md`` has the measurements. Only the newest
-``keep`` versions are kept: the replica that commits removes older configs
-afterwards, in the background (a removal is a Raft write of its own, and
-doing it inside the commit made a switch about four times slower,
-``bench/swarm_switch.py``).
-
-Without a Raft quorum the managers answer every create and list with an
-error: nothing is committed, the switch is refused with 503
-(:class:`provider.errors.StateStoreUnavailable`), and the replica keeps
-serving its last state.
+Chosen over one config whose labels carry the state because a config's data
+is immutable and every version stays readable until pruned, which the
+follower needs (``docs/swarm-findings.md``). Without a Raft quorum the
+managers answer with an error: nothing is committed, the switch is refused
+with 503, and the replica keeps serving its last state.
 """
 
 from __future__ import annotations
@@ -49,8 +46,6 @@ from provider.errors import StateFileError, StateStoreUnavailable
 from provider.state_store import CommitOutcomeUnknown, StateConflict
 
 log = structlog.get_logger("bluegreen.swarm_state")
-
-__all__ = ["StateFollower", "Stored", "SwarmStateStore", "config_name"]
 
 #: Swarm refuses config data of 1,024,000 bytes or more (measured: "config data must be
 #: larger than 0 and less than 1024000 bytes").
@@ -232,15 +227,13 @@ class SwarmStateStore:
             await self._resolve(body, version, commit, exc)
         try:
             versions = await self._versions()
-        except Failure as exc:
-            # Ours is there, but whether it is the newest cannot be told.
+        except Failure as exc:  # ours is there; whether it is the newest cannot be told
             raise self._unknown(version, "the check", exc) from exc
         await self._check_newest(version, commit, versions)
         self.version = version
         # Off the switch's path: removing a config is a second Raft write, and the
         # controller answers (and serves) only once commit returns.
-        stale = to_prune(versions, self.keep)
-        if stale:
+        if stale := to_prune(versions, self.keep):
             task = asyncio.create_task(self._prune(stale), name="state-prune")
             self._pruning.add(task)
             task.add_done_callback(self._pruning.discard)
