@@ -40,6 +40,8 @@ class CommitOutcomeUnknown(StateStoreUnavailable):
     its own (``followed`` is false), so their webhooks are sent, once.
     """
 
+    code = "state_commit_unknown"
+
 
 class StateStore(Protocol):
     """What the controller needs of a state store."""
