@@ -56,8 +56,10 @@ EVENT_SLACK_S = 2.0
 RELOAD_ATTEMPTS = 5
 #: A manager without quorum answers within seconds; a hung one must not hold the lock longer.
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, sock_connect=2)
-#: Pauses before each new create of a commit whose answer was lost (its outcome unknown).
+#: Pauses before each new create of a commit whose answer was lost, and each one's limit
+#: (a healthy manager answers in milliseconds; a 503 must not wait 3 x 5 s).
 RESOLVE_DELAYS = (0.1, 0.5)
+RESOLVE_TIMEOUT_S = 2.0
 Failure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -259,15 +261,13 @@ class SwarmStateStore:
         for delay in self.resolve_delays:
             await asyncio.sleep(delay)
             try:
-                await self._create(body)
+                async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                    await self._create(body)
                 return
-            except aiodocker.DockerError as exc:
-                failure = exc
-                if exc.status != 409:
-                    continue
             except Failure as exc:
                 failure = exc
-                continue
+                if not isinstance(exc, aiodocker.DockerError) or exc.status != 409:
+                    continue
             try:
                 found = describe(await self._versions(), self.commit_label).get(version)
             except Failure as exc:
