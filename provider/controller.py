@@ -51,7 +51,7 @@ from provider.events import (
 )
 from provider.metrics import Metrics
 from provider.settings import Settings
-from provider.state_store import FileStateStore, StateConflict, StateStore
+from provider.state_store import CommitOutcomeUnknown, FileStateStore, StateConflict, StateStore
 
 log = structlog.get_logger("bluegreen.controller")
 
@@ -113,6 +113,9 @@ class Controller:
         self.state_write_error: str | None = None
         #: Why the shared state store cannot be read (Swarm without quorum); ``None`` if it can.
         self.store_error: str | None = None
+        #: Records of commits whose outcome was lost (a 503 answered): if a state followed
+        #: later holds one, this replica committed it and announces it as its own.
+        self._unsure: list[SwitchRecord] = []
         self.state_retry_delays = STATE_RETRY_DELAYS
         self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
@@ -333,6 +336,8 @@ class Controller:
             self._follow(conflict.latest, conflict.version)
             raise
         except StateFileError as exc:
+            if isinstance(exc, CommitOutcomeUnknown):
+                self._unsure += [r for r in state.history if r.seq > self.state.seq]
             self.metrics.state_write_errors += 1
             self.state_write_error = str(exc)
             log.error("state_write_failed", error=str(exc))
@@ -386,7 +391,12 @@ class Controller:
             return True
 
     def _follow(self, state: State, version: int) -> None:
-        """Make a state committed elsewhere current, serve it, announce its switches. Locked."""
+        """Make a state committed elsewhere current, serve it, announce its switches. Locked.
+
+        A switch this replica committed without learning it (its answer was
+        lost: :class:`CommitOutcomeUnknown`) is announced as its own, not
+        ``followed``: every switch is sent to webhooks by exactly one replica.
+        """
         before = self.state
         self.state = state
         self.store.version = version
@@ -395,7 +405,12 @@ class Controller:
             if record.seq > before.seq and record.reason not in canaries.RECORD_ONLY:
                 view = self.observation.services.get(record.service)
                 images = images_of(view) if view is not None else {}
-                self.events.publish_switch(record, images, forced=False, followed=True)
+                own = record in self._unsure
+                if own:
+                    log.info("switch_commit_landed", service=record.service, seq=record.seq)
+                self.events.publish_switch(record, images, forced=False, followed=not own)
+        # A seq the history now holds is decided: ours landed there, or another's did.
+        self._unsure = [r for r in self._unsure if r.seq > state.seq]
         log.info("state_followed", version=version, seq=state.seq)
         self.changed.notify_all()
 
@@ -693,8 +708,9 @@ class Controller:
             current = canaries.running(self.state, service)
             if current is None:
                 raise CanaryNotRunning(f"no canary of {service} runs")
+            judged = (current.step, current.weight, current.extensions)
             if isinstance(event, canaries.StepResult) and (
-                (event.step, event.weight) != (current.step, current.weight)
+                (event.step, event.weight, event.extensions) != judged
             ):
                 raise CanaryNotRunning(f"the canary of {service} moved on meanwhile")
             if isinstance(event, canaries.OperatorPromote):
@@ -757,6 +773,7 @@ class Controller:
             if record is not None:
                 self._pending.pop(service, None)
                 self.metrics.switches[(service, canaries.REASON_PROMOTE)] += 1
+                self.events.publish_switch(record, images_of(self.view(service)), forced=False)
             verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
             self._canary_served(new, actor=actor, verdict=verdict)
             return new

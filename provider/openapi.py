@@ -149,6 +149,7 @@ _STEP_RESULT: dict[str, Any] = {
         },
         "detail": {"type": "string"},
         "at": {"type": "number"},
+        "extensions": {"type": "integer", "minimum": 0, "description": "extensions when judged"},
         "figures": {
             "type": "object",
             "nullable": True,

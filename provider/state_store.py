@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from provider import store
 from provider.core.model import State
+from provider.errors import StateStoreUnavailable
 
 
 class StateConflict(Exception):
@@ -28,6 +29,18 @@ class StateConflict(Exception):
         super().__init__(f"state version {version} was committed by another replica")
         self.latest = latest
         self.version = version
+
+
+class CommitOutcomeUnknown(StateStoreUnavailable):
+    """The commit's answer was lost and could not be resolved: it may have landed, or land.
+
+    Answered 503 like any failed commit (the caller must not count on the
+    change), but the controller remembers the switch records it carried: if
+    they appear in a state it follows later, this replica announces them as
+    its own (``followed`` is false), so their webhooks are sent, once.
+    """
+
+    code = "state_commit_unknown"
 
 
 class StateStore(Protocol):
@@ -44,7 +57,7 @@ class StateStore(Protocol):
         Returns a warning that did not undo the commit (logged and counted by
         the caller); raises :class:`StateConflict` when another writer got that
         version first, ``StateFileError`` (or its 503 subclass) when nothing
-        was committed.
+        was committed, :class:`CommitOutcomeUnknown` when that cannot be told.
         """
         ...
 

@@ -1,27 +1,24 @@
 """The state in Swarm's Raft store: one immutable Swarm config per state version.
 
-Version ``n`` of the state is the config ``<prefix>-state-<n>`` (label
-``<prefix>.state-version=<n>``), holding the same JSON document as the state
-file. Committing version ``n`` is creating that config: the managers' Raft
-log orders the creates, and a name that exists already is refused with 409
-(``AlreadyExists``), so of any number of replicas that read version ``n - 1``
-exactly one commits ``n``; the others get :class:`StateConflict` with what
-won, and the controller computes its change again on top of it.
+Version ``n`` of the state is the config ``<prefix>-state-<n>`` (labels: the
+version, and a random id per commit), holding the state file's JSON.
+Committing ``n`` is creating that config: a name that exists is refused with
+409, so of the replicas that read ``n - 1`` one commits ``n``; the others get
+:class:`StateConflict` with what won and compute their change again on it.
+Pruning (the newest ``keep`` are kept, removed in the background by the
+replica that commits: ``bench/swarm_switch.py``) frees old names, so after
+each create the versions are listed: a higher version with a lower Raft
+index means ours re-created a pruned name; it is removed and answered as a
+conflict (:func:`provider.core.state_versions.superseded`). A create whose
+answer is lost is sent again: "created" or "exists with our id" is ours,
+"exists with another id" a conflict, no answer :class:`CommitOutcomeUnknown`
+(503; the controller announces the switch if a later state holds it).
 
-Chosen over one config whose labels are updated with its ``Version.Index``
-(which Swarm also refuses out of sequence) because a config's data is
-immutable, so labels would have to carry the whole state; and every version
-stays readable until pruned, which the follower of other replicas' commits
-needs. ``docs/swarm-findings.md`` has the measurements. Only the newest
-``keep`` versions are kept: the replica that commits removes older configs
-afterwards, in the background (a removal is a Raft write of its own, and
-doing it inside the commit made a switch about four times slower,
-``bench/swarm_switch.py``).
-
-Without a Raft quorum the managers answer every create and list with an
-error: nothing is committed, the switch is refused with 503
-(:class:`provider.errors.StateStoreUnavailable`), and the replica keeps
-serving its last state.
+Chosen over one config whose labels carry the state because a config's data
+is immutable and every version stays readable until pruned, which the
+follower needs (``docs/swarm-findings.md``). Without a Raft quorum the
+managers answer with an error: nothing is committed, the switch is refused
+with 503, and the replica keeps serving its last state.
 """
 
 from __future__ import annotations
@@ -29,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +40,10 @@ from aiodocker.events import DockerEvents
 from provider import store
 from provider.controller import Controller
 from provider.core.model import State
+from provider.core.state_versions import by_version as versions_of
+from provider.core.state_versions import config_name, describe, superseded, to_prune
 from provider.errors import StateFileError, StateStoreUnavailable
-from provider.state_store import StateConflict
+from provider.state_store import CommitOutcomeUnknown, StateConflict
 
 log = structlog.get_logger("bluegreen.swarm_state")
 
@@ -57,6 +56,10 @@ EVENT_SLACK_S = 2.0
 RELOAD_ATTEMPTS = 5
 #: A manager without quorum answers within seconds; a hung one must not hold the lock longer.
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=5, sock_connect=2)
+#: Pauses before each new create of a commit whose answer was lost, and each one's limit
+#: (a healthy manager answers in milliseconds; a 503 must not wait 3 x 5 s).
+RESOLVE_DELAYS = (0.1, 0.5)
+RESOLVE_TIMEOUT_S = 2.0
 Failure = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -66,10 +69,6 @@ class Stored:
 
     version: int
     state: State
-
-
-def config_name(prefix: str, version: int) -> str:
-    return f"{prefix}-state-{version}"
 
 
 def encode(state: State) -> bytes:
@@ -84,10 +83,25 @@ def _describe(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:300]
 
 
+def _answered(exc: BaseException) -> bool:
+    """The manager refused the create itself: nothing was, or will be, committed.
+
+    A 4xx, or "does not have a leader" (no Raft proposal was made; measured in
+    ``docs/swarm-findings.md``). "lost leader status" and ``DeadlineExceeded``
+    come after a proposal: it may still be committed.
+    """
+    if not isinstance(exc, aiodocker.DockerError):
+        return False
+    if isinstance(exc.__context__, aiohttp.ClientConnectorError):
+        return True  # aiodocker's 900: no connection, so no request was sent
+    return 400 <= exc.status < 500 or "does not have a leader" in _describe(exc)
+
+
 class SwarmStateStore:
     """Commits and reads state versions as Swarm configs, through one manager's API.
 
     The Docker client is made on first use, inside the running event loop.
+    Only :meth:`_list`, :meth:`_create` and :meth:`_remove` talk to Docker.
     """
 
     kind = "swarm"
@@ -99,10 +113,10 @@ class SwarmStateStore:
         self.keep = max(2, keep)
         self.version = 0
         self.label = f"{prefix}.state-version"
-        #: Versions a read found older than the newest ``keep``: pruned after the next commit.
-        self._old: list[int] = []
+        #: A random id per commit, so a commit whose answer was lost can tell itself apart.
+        self.commit_label = f"{prefix}.state-commit"
         self._pruning: set[asyncio.Task[None]] = set()
-        self._name = re.compile(rf"^{re.escape(prefix)}-state-(\d+)$")
+        self.resolve_delays = RESOLVE_DELAYS
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -126,20 +140,39 @@ class SwarmStateStore:
             "location": f"swarm configs {config_name(self.prefix, self.version)}",
         }
 
-    # -- reading ----------------------------------------------------------------
+    # -- the Docker API ----------------------------------------------------------
 
-    async def _versions(self) -> dict[int, Mapping[str, Any]]:
-        """Every state version's config, by version (one list call, data included)."""
+    async def _list(self) -> list[Mapping[str, Any]]:
+        """Every config carrying the version label, data included (one call)."""
         configs = await self.docker._query_json(
             "configs", params={"filters": json.dumps({"label": [self.label]})}
         )
-        found: dict[int, Mapping[str, Any]] = {}
-        for config in configs or []:
-            spec = config.get("Spec") or {}
-            match = self._name.match(str(spec.get("Name", "")))
-            if match is not None:
-                found[int(match.group(1))] = config
-        return found
+        return list(configs or [])
+
+    async def _create(self, body: Mapping[str, Any]) -> None:
+        await self.docker._query_json("configs/create", "POST", data=json.dumps(body))
+
+    async def _remove(self, name: str) -> None:
+        await self.docker._query_json(f"configs/{name}", "DELETE")
+
+    # -- reading ----------------------------------------------------------------
+
+    async def _versions(self) -> dict[int, Mapping[str, Any]]:
+        """Every state version's config, by version."""
+        return versions_of(self.prefix, await self._list())
+
+    def _decode(self, version: int, config: Mapping[str, Any]) -> State:
+        """The state a config holds. ``StateFileError`` if it holds none: never guess."""
+        name = config_name(self.prefix, version)
+        try:
+            raw = base64.b64decode(config["Spec"]["Data"], validate=True)
+            doc = json.loads(raw)
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise StateFileError(f"swarm config {name} does not hold a state: {exc}") from exc
+        try:
+            return store.from_json(doc)
+        except StateFileError as exc:
+            raise StateFileError(f"swarm config {name}: {exc}") from exc
 
     async def latest(self) -> Stored:
         """The newest committed version (version 0, an empty state, when there is none).
@@ -157,58 +190,117 @@ class SwarmStateStore:
         if not versions:
             return Stored(0, State())
         newest = max(versions)
-        name = config_name(self.prefix, newest)
-        try:
-            raw = base64.b64decode(versions[newest]["Spec"]["Data"], validate=True)
-            doc = json.loads(raw)
-        except (KeyError, TypeError, ValueError, RecursionError) as exc:
-            raise StateFileError(f"swarm config {name} does not hold a state: {exc}") from exc
-        try:
-            state = store.from_json(doc)
-        except StateFileError as exc:
-            raise StateFileError(f"swarm config {name}: {exc}") from exc
-        self._old = sorted(v for v in versions if v <= newest - self.keep)
-        return Stored(newest, state)
+        return Stored(newest, self._decode(newest, versions[newest]))
 
     # -- committing --------------------------------------------------------------
 
     async def commit(self, state: State) -> str | None:
-        """Create ``<prefix>-state-<version + 1>``; see :class:`StateStore`."""
+        """Create ``<prefix>-state-<version + 1>``; see :class:`StateStore`.
+
+        Then list the versions: if a higher version was created before ours
+        (a lower Raft index), ours re-created a pruned name and extends a
+        state that is not the newest. It is removed again and answered as a
+        conflict with the newest, so the change is computed again on top of it.
+        """
         data = encode(state)
         version = self.version + 1
-        name = config_name(self.prefix, version)
         if len(data) >= MAX_CONFIG_BYTES:
             raise StateFileError(
                 f"the state is {len(data)} bytes, over Swarm's config limit of "
                 f"{MAX_CONFIG_BYTES - 1}; lower --history-limit"
             )
+        commit = uuid.uuid4().hex
         body = {
-            "Name": name,
-            "Labels": {self.label: str(version)},
+            "Name": config_name(self.prefix, version),
+            "Labels": {self.label: str(version), self.commit_label: commit},
             "Data": base64.b64encode(data).decode(),
         }
         try:
-            await self.docker._query_json("configs/create", "POST", data=json.dumps(body))
+            await self._create(body)
         except aiodocker.DockerError as exc:
             if exc.status == 409:
                 raise await self._conflict(version) from exc
-            raise StateStoreUnavailable(
-                f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
-            ) from exc
+            if _answered(exc):
+                raise StateStoreUnavailable(
+                    f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
+                ) from exc
+            await self._resolve(body, version, commit, exc)
         except Failure as exc:
-            raise StateStoreUnavailable(
-                f"cannot commit state version {version} to the Swarm: {_describe(exc)}"
-            ) from exc
+            await self._resolve(body, version, commit, exc)
+        try:
+            versions = await self._versions()
+        except Failure as exc:  # ours is there; whether it is the newest cannot be told
+            raise self._unknown(version, "the check", exc) from exc
+        await self._check_newest(version, commit, versions)
         self.version = version
         # Off the switch's path: removing a config is a second Raft write, and the
-        # controller answers (and serves) only once commit returns. Only the replica
-        # that committed prunes, and what a read found left over (a crashed pruner's).
-        stale = sorted({*self._old, version - self.keep})
-        self._old = []
-        task = asyncio.create_task(self._prune(stale), name="state-prune")
-        self._pruning.add(task)
-        task.add_done_callback(self._pruning.discard)
+        # controller answers (and serves) only once commit returns.
+        if stale := to_prune(versions, self.keep):
+            task = asyncio.create_task(self._prune(stale), name="state-prune")
+            self._pruning.add(task)
+            task.add_done_callback(self._pruning.discard)
         return None
+
+    def _unknown(self, version: int, what: str, exc: BaseException) -> CommitOutcomeUnknown:
+        return CommitOutcomeUnknown(
+            f"the answer to {what} of state version {version} was lost ({_describe(exc)}): "
+            "it may have been committed, or still be; the switch may take effect"
+        )
+
+    async def _resolve(
+        self, body: Mapping[str, Any], version: int, commit: str, failure: BaseException
+    ) -> None:
+        """The create's answer was lost: create the same config again until someone answers.
+
+        Created now: ours. Refused as existing: whoever holds the name has
+        the version; the commit id tells whether it is ours (the first create
+        landed) or another replica's (a conflict). No answer after every try:
+        :class:`CommitOutcomeUnknown`. An in-flight first create cannot land
+        after a later one did: the name is taken.
+        """
+        for delay in self.resolve_delays:
+            await asyncio.sleep(delay)
+            try:
+                async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                    await self._create(body)
+                return
+            except Failure as exc:
+                failure = exc
+                if not isinstance(exc, aiodocker.DockerError) or exc.status != 409:
+                    continue
+            try:
+                found = describe(await self._versions(), self.commit_label).get(version)
+            except Failure as exc:
+                failure = exc
+                continue
+            if found is not None and found.commit == commit:
+                log.info("state_commit_resolved", version=version, outcome="landed")
+                return
+            raise await self._conflict(version)
+        log.warning("state_commit_unresolved", version=version, error=_describe(failure))
+        raise self._unknown(version, "the commit", failure)
+
+    async def _check_newest(
+        self, version: int, commit: str, versions: Mapping[int, Mapping[str, Any]]
+    ) -> None:
+        """Raise :class:`StateConflict` (after removing ours) if a newer version came first."""
+        if not versions:  # ours too is gone: nothing to tell from
+            raise self._unknown(version, "the check", StateStoreUnavailable("no version listed"))
+        listed = describe(versions, self.commit_label)
+        ours = listed.get(version)
+        newer = None if ours is None else superseded(ours, listed.values())
+        if ours is not None and ours.commit == commit and newer is None:
+            return
+        # Gone already (pruned: ``keep`` newer versions exist) or superseded: not the newest.
+        log.warning("state_commit_superseded", version=version, newest=max(versions))
+        if ours is not None and ours.commit == commit:
+            try:
+                await self._remove(config_name(self.prefix, version))
+            except Failure as exc:  # never the newest, and pruned by a later commit anyway
+                log.debug("state_prune_failed", version=version, error=_describe(exc))
+        newest = max(versions)
+        self.version = newest
+        raise StateConflict(self._decode(newest, versions[newest]), newest)
 
     async def _conflict(self, version: int) -> StateConflict:
         """Another replica committed ``version``: read what won (at least that version)."""
@@ -224,12 +316,8 @@ class SwarmStateStore:
     async def _prune(self, versions: list[int]) -> None:
         """Remove old versions; best effort (another replica may be removing them too)."""
         for version in versions:
-            if version <= 0:
-                continue
             try:
-                await self.docker._query_json(
-                    f"configs/{config_name(self.prefix, version)}", "DELETE"
-                )
+                await self._remove(config_name(self.prefix, version))
             except aiodocker.DockerError as exc:
                 if exc.status != 404:
                     log.debug("state_prune_failed", version=version, error=_describe(exc))

@@ -28,6 +28,7 @@ from provider.state_store import StateConflict
 from provider.swarm_state import StateFollower, SwarmStateStore, config_name
 from tests.factories import make_container
 from tests.infra.dockerd import DockerDaemon
+from tests.infra.reply_loss import ReplyLosingProxy
 from tests.infra.swarm_single import SingleNodeSwarm
 from tests.waiting import eventually
 
@@ -284,3 +285,121 @@ async def test_a_switch_the_swarm_cannot_commit_is_refused_with_503_and_not_serv
         assert (before, Color.BLUE) == (controller.body, controller.active("web"))
     finally:
         await store.close()
+
+
+def switch_events(controller: Controller) -> list[tuple[int, bool]]:
+    """(seq, followed) of each switch event this replica published."""
+    return [
+        (int(e.detail["seq"]), bool(e.detail.get("followed")))
+        for e in controller.events.recent
+        if e.kind == "switch"
+    ]
+
+
+def raft_indexes(manager: DockerDaemon, prefix: str) -> dict[int, int]:
+    """Each state version's ``Version.Index`` as the manager lists it."""
+    answer = manager.docker("config", "ls", "-q", "--filter", f"label={prefix}.state-version")
+    ids = answer.stdout.split()
+    inspected = json.loads(manager.docker("config", "inspect", *ids).stdout) if ids else []
+    return {
+        int(c["Spec"]["Labels"][f"{prefix}.state-version"]): int(c["Version"]["Index"])
+        for c in inspected
+    }
+
+
+async def test_a_replica_behind_the_pruned_versions_cannot_re_create_one_and_lose_a_switch(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """Issue 19, defect 4: a lagging replica's create of a pruned name counts for nothing.
+
+    The manager accepts the create (the name is free again) but its Raft index
+    is above the newer versions': the replica removes it, reads the newest
+    state and commits its switch on top of it; the answer's switch is in the
+    history every replica reads.
+    """
+    prefix = unique_prefix()
+    busy, lagging = [await controller_on(manager, prefix, tmp_path) for _ in range(2)]
+    busy.store.keep = lagging.store.keep = 2  # type: ignore[attr-defined]
+    try:
+        for n, color in enumerate([Color.GREEN, Color.BLUE] * 3):
+            await busy.switch("web", color, actor=f"busy{n}")
+        newest = busy.store.version
+        await eventually(
+            "all but the newest two versions pruned",
+            lambda: [newest - 1, newest] == config_versions(manager, prefix),
+            WAIT_S,
+        )
+        assert lagging.store.version < newest - 2  # its next version's name was pruned
+        result = await lagging.switch("web", Color.GREEN, actor="lagging")
+        assert result.changed and result.record is not None
+        latest = await lagging.store.latest()  # type: ignore[attr-defined]
+        assert result.record == latest.state.history[-1]
+        assert (newest + 1, latest.state) == (latest.version, lagging.state)
+        indexes = raft_indexes(manager, prefix)
+        assert sorted(indexes) == sorted(indexes, key=indexes.__getitem__)  # Raft order
+        await busy.follow(latest.state, latest.version)
+        assert (Color.GREEN, busy.body) == (busy.active("web"), lagging.body)
+    finally:
+        for replica in (busy, lagging):
+            await replica.store.close()  # type: ignore[attr-defined]
+
+
+async def lossy_controller(host: str, prefix: str, tmp_path: Path) -> Controller:
+    """A controller (blue active) whose store talks to the manager through ``host``."""
+    store = SwarmStateStore(host, prefix=prefix)
+    controller = Controller(settings(tmp_path), State(), store=store)
+    await controller.replace_containers(
+        [
+            make_container("web", "blue", cid="b" * 64, ip="10.0.0.2"),
+            make_container("web", "green", cid="g" * 64, ip="10.0.0.3"),
+        ]
+    )
+    return controller
+
+
+async def test_a_commit_whose_answer_is_lost_is_recognized_as_landed(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """Issue 19, defect 5: the create lands, its answer is cut on the wire: still a success.
+
+    The store creates the same config again; the manager refuses the name, and
+    the commit id on the config says it is this replica's: the switch is
+    answered as done, served, and announced as this replica's own.
+    """
+    prefix = unique_prefix()
+    async with ReplyLosingProxy(manager.socket_path) as proxy:
+        controller = await lossy_controller(proxy.host, prefix, tmp_path)
+        try:
+            proxy.lose = 1
+            result = await controller.switch("web", Color.GREEN, actor="op")
+            assert 1 == proxy.lost
+            latest = await controller.store.latest()  # type: ignore[attr-defined]
+            assert result.changed and result.record == latest.state.history[-1]
+            assert (Color.GREEN, latest.version) == (controller.active("web"), 2)
+            assert [(result.record.seq, False)] == switch_events(controller)
+        finally:
+            await controller.store.close()  # type: ignore[attr-defined]
+
+
+async def test_a_commit_whose_outcome_stays_unknown_is_announced_once_it_is_followed(
+    manager: DockerDaemon, tmp_path: Path
+) -> None:
+    """Issue 19, defect 5: every answer lost: 503 says it may have landed; once the follower
+    reads it, this replica serves it and announces it as its own (its webhooks are sent)."""
+    prefix = unique_prefix()
+    async with ReplyLosingProxy(manager.socket_path) as proxy:
+        controller = await lossy_controller(proxy.host, prefix, tmp_path)
+        store = controller.store
+        assert isinstance(store, SwarmStateStore)
+        try:
+            proxy.lose = 100  # every try's answer
+            with pytest.raises(StateStoreUnavailable) as lost:
+                await controller.switch("web", Color.GREEN, actor="op")
+            proxy.lose = 0
+            assert (503, Color.BLUE) == (lost.value.status, controller.active("web"))
+            await StateFollower(controller, store, poll=60.0).read()
+            assert (Color.GREEN, 2) == (controller.active("web"), store.version)
+            assert [(1, False)] == switch_events(controller)
+            assert "may have been committed" in lost.value.detail
+        finally:
+            await store.close()

@@ -91,6 +91,8 @@ class StepResult:
     detail: str
     at: float
     window: Window | None = None
+    #: The step's extensions when judged: a result judged before another extension is stale.
+    extensions: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class StepResult:
             "detail": self.detail,
             "at": self.at,
             "figures": self.window.to_json() if self.window is not None else None,
+            "extensions": self.extensions,
         }
 
 
@@ -283,7 +286,9 @@ def judge(
     """
 
     def result(verdict: Verdict, detail: str) -> StepResult:
-        return StepResult(canary.step, canary.weight, verdict, detail, now, window)
+        return StepResult(
+            canary.step, canary.weight, verdict, detail, now, window, canary.extensions
+        )
 
     more = canary.extensions < max_extensions
     if not ready:
@@ -463,6 +468,7 @@ def from_json(service: str, raw: Any) -> Canary:
             detail=str(r["detail"]),
             at=float(r["at"]),
             window=_window_from_json(r.get("figures")),
+            extensions=int(r.get("extensions", 0)),
         )
         for r in raw.get("results", [])
     )
