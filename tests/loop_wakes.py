@@ -16,8 +16,8 @@ from typing import Any
 
 from provider.controller import Controller
 
-#: Event-loop turns given to a waiting loop: a spinning one evaluates about once per two.
-TURNS = 50
+#: Event-loop turns given to a waiting loop: a spinning one evaluates about every other turn.
+TURNS = 10
 
 
 async def evaluations_per_wait(
