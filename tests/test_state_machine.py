@@ -706,11 +706,9 @@ class BlueGreenMachine(RuleBasedStateMachine):
             if record.reason == canaries.REASON_STEP and record.detail:
                 self._check_step_figures(record.detail)
         if latest.phase is canaries.Phase.PROMOTED:
-            # Ready when the verdict landed, not only when the step was judged (the scrape
-            # releases the lock; containers may go meanwhile).
-            assert self._ready(service, canary.color), (
-                f"a canary promoted {service} to {canary.color}, which is not ready"
-            )
+            # Ready when judged; that it still is when the verdict lands (the scrape releases
+            # the lock) is the invariant ``no_switch_onto_a_color_without_servers``.
+            assert ready, f"a canary promoted {service} to {canary.color}, which is not ready"
             event("canary promoted")
         return True
 
@@ -1307,11 +1305,20 @@ class BlueGreenMachine(RuleBasedStateMachine):
         event(f"operator canary {'promote' if promote else 'abort'}")
         self._settle()
 
-    @rule()
-    def traefik_restarts(self) -> None:
-        """Traefik restarts: every counter of its metrics starts again from zero."""
+    @rule(
+        service=st.sampled_from(SERVICES),
+        ok=st.sampled_from([0, 25, 40]),
+        errors=st.sampled_from([0, 1, 10]),
+    )
+    def traefik_restarts(self, service: str, ok: int, errors: int) -> None:
+        """Traefik restarts: every counter of its metrics starts again from zero; users
+        keep coming (to the service's canary color, or its idle one) for a step's interval."""
         self.metrics.restart()
         self._settle()
+        canary = self._running_canary(service)
+        color = canary.color if canary is not None else self._current(service).other
+        self.metrics.add(service, color, ok, errors)
+        self._advance(CANARY_INTERVAL)
 
     @rule(malformed=st.booleans())
     def traefik_metrics_malformed(self, malformed: bool) -> None:
@@ -1327,7 +1334,10 @@ class BlueGreenMachine(RuleBasedStateMachine):
     def canary_scrape_races(self, service: str, change: str, ok: int) -> None:
         """The canary driver's next scrape is slow: while it runs (without the lock) the
         canary color's containers go, stop or fail their healthcheck; then its verdict
-        lands. Users' requests reach the color first; the step's interval passes."""
+        lands. A canary is rolled out first if none runs; users' requests reach the color;
+        the step's interval passes."""
+        if self._running_canary(service) is None:
+            self.canary_rollout(service, (50, 100), 1, "none")
         canary = self._running_canary(service)
         if canary is None:
             return
