@@ -94,3 +94,20 @@ def test_stale_pass(event: c.Event, ready: bool, stale: bool) -> None:
     """Only a passing verdict on a color no longer ready is refused at commit time;
     aborts and extensions still land (the operator's promote is checked as a switch)."""
     assert stale is c.stale_pass(event, ready=ready)
+
+
+def test_a_judged_window_is_what_the_state_file_keeps() -> None:
+    """The p99 is rounded where it is computed, as the state file stores it: a canary
+    read back after a restart equals the one acknowledged (99.0, not 98.99999999999999)."""
+    window = delta(Snapshot(), Snapshot({"200": 35}, {0.1: 35, INF: 35}))
+    canary = c.start(
+        "web",
+        c.Color.GREEN,
+        c.Color.BLUE,
+        steps=(50, 100),
+        interval=1.0,
+        limits=c.Limits(),
+        now=0.0,
+    )
+    judged = c.apply(canary, c.StepResult(0, 50, c.Verdict.BREACH, "", 1.0, window), 1.0)
+    assert judged == c.from_json("web", c.to_json(judged))

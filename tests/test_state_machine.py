@@ -1238,17 +1238,27 @@ class BlueGreenMachine(RuleBasedStateMachine):
         steps=st.sampled_from([(50, 100), (10, 50, 100)]),
         replicas=st.integers(1, 2),
         checks=st.sampled_from(["none", "pass_soon"]),
+        earlier_errors=st.sampled_from([0, 10]),
     )
     def canary_rollout(
-        self, service: str, steps: tuple[int, ...], replicas: int, checks: str
+        self,
+        service: str,
+        steps: tuple[int, ...],
+        replicas: int,
+        checks: str,
+        earlier_errors: int = 0,
     ) -> None:
         """``bluegreen canary``: reserve the canary (``await_ready``), then ``compose up``
-        the idle color; the driver starts the first step once it is ready."""
+        the idle color; the driver starts the first step once it is ready.
+
+        ``earlier_errors``: the idle color's Traefik service answered 500s in an earlier
+        life (a canary aborted before): its counters start the new canary's baseline."""
         before = self._running_canary(service)
         self.canary_start(service, steps, True)
         reserved = self._running_canary(service)
         if reserved is None or reserved is before:
             return
+        self.metrics.add(service, reserved.color, 0, earlier_errors)
         self.deploy(service, True, replicas, False, checks, 0.01)
         self._advance(2.0)
 

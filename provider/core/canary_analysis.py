@@ -159,5 +159,6 @@ def delta(before: Snapshot, after: Snapshot) -> Window:
     return Window(
         requests=int(sum(codes.values())),
         errors=int(sum(n for c, n in codes.items() if _is_error(c))),
-        p99_ms=None if p99 is None else p99 * 1000.0,
+        # Rounded as the state file stores it, so a restarted provider holds the same figures.
+        p99_ms=None if p99 is None else round(p99 * 1000.0, 3),
     )
