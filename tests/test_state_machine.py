@@ -1267,10 +1267,16 @@ class BlueGreenMachine(RuleBasedStateMachine):
         ok=st.sampled_from([0, 25, 40]),
         errors=st.sampled_from([0, 0, 1, 10, 40]),
         metrics_up=st.sampled_from([True, True, True, False]),
+        restarted=st.sampled_from([False, False, True]),
     )
-    def canary_traffic(self, service: str, ok: int, errors: int, metrics_up: bool) -> None:
+    def canary_traffic(
+        self, service: str, ok: int, errors: int, metrics_up: bool, restarted: bool
+    ) -> None:
         """Users reach the canary color through Traefik (its counters move), and Traefik's
-        metrics endpoint answers or not."""
+        metrics endpoint answers or not; ``restarted``: Traefik restarted just before
+        (every counter starts again from zero)."""
+        if restarted:
+            self.metrics.restart()
         canary = self._running_canary(service)
         color = canary.color if canary is not None else self._current(service).other
         self.metrics.add(service, color, ok, errors)
@@ -1652,15 +1658,19 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 continue
             if self.stale or not self.controller.synced:
                 continue
-            lb = body.get(f"{service}-{now}", {}).get("loadBalancer", {})
-            assert lb.get("servers"), (
+            assert self._servers(body, service, now), (
                 f"{service} switched from {before} (routable) to {now}, which has no servers"
             )
         self.served_before = {
-            service: (color, bool(body.get(f"{service}-{color}", {}).get("loadBalancer", {}).get("servers")))
+            service: (color, bool(self._servers(body, service, color)))
             for service, color in self.active.items()
         }
         self.forced = set()
+
+    @staticmethod
+    def _servers(body: dict[str, Any], service: str, color: Color) -> list[Any]:
+        """The servers Traefik gets for one color of a service (none if it is not served)."""
+        return list(body.get(f"{service}-{color}", {}).get("loadBalancer", {}).get("servers", []))
 
     @invariant()
     def background_loops_wait(self) -> None:
