@@ -66,7 +66,8 @@ def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
         "canary", "canary_analysis", "docker_normalize", "labels", "model", "promotion",
-        "render", "routing", "rule_syntax", "status", "swarm_normalize", "transitions", "__init__",
+        "render", "routing", "rule_syntax", "status", "swarm_normalize", "transitions", "wakes",
+        "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 
