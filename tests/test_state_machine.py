@@ -9,6 +9,16 @@ rules are the events an operator and a Docker host produce; the invariants are t
 product's promises (README "How it decides", "Failure modes"), checked after every
 step against a small model the machine keeps of its own.
 
+Issue 19 taught it the canary's edges: the driver's scrape as its own step
+(``canary_scrape_races``: the lock is released, containers change before the
+verdict lands), Traefik restarts (every series starts again from zero) and
+malformed metrics (a bucket whose ``le`` is no number). Its invariants: no switch
+goes to a color without servers unless an operator forced it; every change of
+the active color is exactly one ``switch`` event; a judged step's figures are what
+the color served (since the restart, if one shows); and, on an event loop whose
+time is the fake clock, each background loop evaluates once per wait at one
+simulated instant (a wake time in the past is never re-armed).
+
 Invariants that depend on fixes not merged yet are switched on by feature
 detection (see the ``EXPECT_*`` flags below), so they turn on by themselves once
 the fixes land. ``BLUEGREEN_SM_EXPECT=all`` (or a comma-separated list of the names
