@@ -116,45 +116,47 @@ def _streamed(
     wait is forwarded to that group (``deploy/signals.py``), so compose stops now
     instead of finishing its ``up`` after our cleanup; then the interrupt goes on.
     """
-    proc = subprocess.Popen(
-        list(argv),
-        env=dict(environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        process_group=0,
-    )
-    assert proc.stdout is not None
-    stream = proc.stdout
+    with signals.HeldInterrupts() as held:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            process_group=0,
+        )
+        assert proc.stdout is not None
+        stream = proc.stdout
 
-    def copy() -> None:
-        with contextlib.suppress(ValueError, OSError):  # closed under us at exit
-            for line in stream:
-                if line.strip():
-                    sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
-                    sys.stderr.flush()
+        def copy() -> None:
+            with contextlib.suppress(ValueError, OSError):  # closed under us at exit
+                for line in stream:
+                    if line.strip():
+                        sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
+                        sys.stderr.flush()
 
-    reader = threading.Thread(target=copy, name="compose-output", daemon=True)
-    reader.start()
-    drain = DRAIN_OUTPUT_S
-    try:
-        code = proc.wait(timeout=timeout)
-    except KeyboardInterrupt as interrupt:
-        drain = DRAIN_AFTER_INTERRUPT_S
-        signals.stop_child(proc, signals.signal_of(interrupt))
-        raise
-    except subprocess.TimeoutExpired:
-        drain = DRAIN_AFTER_INTERRUPT_S
-        signals.stop_child(proc, signal.SIGKILL)
-        raise
-    finally:
-        # A grandchild may still hold the pipe: never block on the reader (nor close the
-        # stream under it, which waits for its lock); a daemon thread dies with us.
-        reader.join(timeout=drain)
-        if not reader.is_alive():
-            stream.close()
+        reader = threading.Thread(target=copy, name="compose-output", daemon=True)
+        reader.start()
+        drain = DRAIN_OUTPUT_S
+        try:
+            held.release()  # an interrupt that came while compose started is raised here
+            code = proc.wait(timeout=timeout)
+        except KeyboardInterrupt as interrupt:
+            drain = DRAIN_AFTER_INTERRUPT_S
+            signals.stop_child(proc, signals.signal_of(interrupt))
+            raise
+        except subprocess.TimeoutExpired:
+            drain = DRAIN_AFTER_INTERRUPT_S
+            signals.stop_child(proc, signal.SIGKILL)
+            raise
+        finally:
+            # A grandchild may still hold the pipe: never block on the reader (nor close
+            # the stream under it, which waits for its lock); a daemon thread dies with us.
+            reader.join(timeout=drain)
+            if not reader.is_alive():
+                stream.close()
     return subprocess.CompletedProcess(list(argv), code, "", "")
 
 

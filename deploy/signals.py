@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 #: How long compose may take to exit after the forwarded signal before the group is killed.
 CHILD_GRACE_S = 5.0
@@ -62,6 +63,42 @@ def sigterm_as_interrupt() -> Iterator[Received]:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class HeldInterrupts:
+    """SIGINT and SIGTERM wait while a child starts; :meth:`release` delivers them.
+
+    An interrupt between ``Popen`` and the ``try`` that forwards it would leave
+    compose running with nobody to stop it (seen under load: the signal landed
+    while the output reader started). Held, it is raised again by :meth:`release`,
+    inside that ``try``. The handlers are Python-level only: the child inherits
+    no blocked signal mask. Outside the main thread it holds nothing.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> HeldInterrupts:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to hold
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self.pending.append(signum)
+
+    def release(self) -> None:
+        """Restore the handlers; raise the first held interrupt through its own handler."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+        pending, self.pending = self.pending, []
+        if pending:
+            signal.raise_signal(pending[0])
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def signal_of(interrupt: KeyboardInterrupt) -> signal.Signals:

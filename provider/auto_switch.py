@@ -21,6 +21,7 @@ from provider.controller import Controller, PendingSwitches
 from provider.core import canary as canaries
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
+from provider.core.wakes import next_wake
 from provider.errors import BlueGreenError
 from provider.events import EVENT_OF_ACTION
 from provider.settings import Settings
@@ -117,7 +118,9 @@ class AutoSwitcher:
                 continue
             planned.append(_Planned(name, decision.action, decision.target))
         controller.publish_pending(pending)
-        return planned, min(wakes) if wakes else None
+        # A hold that ended is due now, not later: if it was not planned (a running canary
+        # owns the service), only a change of state can make it plannable.
+        return planned, next_wake(wakes, now)
 
     def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
         """Log each change of a pending switch's stage once."""

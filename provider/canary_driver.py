@@ -25,6 +25,7 @@ from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
 from provider.core.render import color_service_name
 from provider.core.routing import ColorView
+from provider.core.wakes import next_wake
 from provider.errors import BlueGreenError, StateFileError
 
 log = structlog.get_logger("bluegreen.canary")
@@ -126,8 +127,9 @@ class CanaryDriver:
             if now >= deadline and live:
                 due.append(_Due(name, "judge", canary))
             else:
+                # Past and Docker disconnected: the reconnection (a change) wakes us, not time.
                 wakes.append(deadline)
-        return due, min(wakes) if wakes else None
+        return due, next_wake(wakes, now)
 
     async def _scrape(self, canary: canaries.Canary) -> Snapshot | None:
         if self.fetch is None:

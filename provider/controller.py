@@ -31,6 +31,7 @@ from provider.core.routing import (
 )
 from provider.core.routing import observe as group
 from provider.core.status import service_status
+from provider.core.wakes import wake_timeout
 from provider.errors import (
     BadRequest,
     CanaryNotRunning,
@@ -404,11 +405,12 @@ class Controller:
         for record in state.history:
             if record.seq > before.seq and record.reason not in canaries.RECORD_ONLY:
                 view = self.observation.services.get(record.service)
-                images = images_of(view) if view is not None else {}
-                own = record in self._unsure
-                if own:
+                if record in self._unsure:  # ours, its answer lost: announced as ours, once
                     log.info("switch_commit_landed", service=record.service, seq=record.seq)
-                self.events.publish_switch(record, images, forced=False, followed=not own)
+                    self._announce_switch(record, view, forced=False)
+                    continue
+                images = images_of(view) if view is not None else {}
+                self.events.publish_switch(record, images, forced=False, followed=True)
         # A seq the history now holds is decided: ours landed there, or another's did.
         self._unsure = [r for r in self._unsure if r.seq > state.seq]
         log.info("state_followed", version=version, seq=state.seq)
@@ -602,20 +604,30 @@ class Controller:
         self._rebuild()
         self.changed.notify_all()
         if record is not None:
-            self.metrics.switches[(service, reason)] += 1
-            log.info(
-                "service_switched",
-                service=service,
-                from_color=str(record.from_color) if record.from_color else None,
-                to_color=str(target),
-                reason=reason,
-                actor=actor,
-                forced=force,
-                seq=record.seq,
-            )
-            self.events.publish_switch(record, images_of(view), forced=force)
+            self._announce_switch(record, view, forced=force)
         svc = self.state.services[service]
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
+
+    def _announce_switch(
+        self, record: SwitchRecord, view: ServiceView | None, *, forced: bool
+    ) -> None:
+        """The one place a change of the active color made here is logged, counted and
+        published (``switch`` event), once: a switch, a rollback, an automatic switch, a
+        canary's promotion. Caller holds the lock, after the commit and the rebuild."""
+        self._pending.pop(record.service, None)
+        self.metrics.switches[(record.service, record.reason)] += 1
+        log.info(
+            "service_switched",
+            service=record.service,
+            from_color=str(record.from_color) if record.from_color else None,
+            to_color=str(record.to_color),
+            reason=record.reason,
+            actor=record.actor,
+            forced=forced,
+            seq=record.seq,
+        )
+        images = images_of(view) if view is not None else {}
+        self.events.publish_switch(record, images, forced=forced)
 
     # -- canary ---------------------------------------------------------------
 
@@ -715,6 +727,7 @@ class Controller:
                 raise CanaryNotRunning(f"the canary of {service} moved on meanwhile")
             if isinstance(event, canaries.OperatorPromote):
                 check_switch(self.view(service), current.color, force=False)
+            self._refuse_stale_pass(service, current, event)
             now = self.clock()
             new = canaries.apply(current, event, now)
             state = canaries.with_canary(self.state, new)
@@ -770,16 +783,32 @@ class Controller:
                     anchor=self.daemon_now(),
                 )
             await self._persist(state)
-            if record is not None:
-                self._pending.pop(service, None)
-                self.metrics.switches[(service, canaries.REASON_PROMOTE)] += 1
-                self.events.publish_switch(record, images_of(self.view(service)), forced=False)
             verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
             self._canary_served(new, actor=actor, verdict=verdict)
+            if record is not None:
+                self._announce_switch(record, self.observation.services.get(service), forced=False)
             return new
 
         async with self.lock:
             return await self._on_latest(change)
+
+    def _refuse_stale_pass(
+        self, service: str, canary: canaries.Canary, event: canaries.Event
+    ) -> None:
+        """Refuse a step's pass judged before its color stopped being ready. Locked.
+
+        The driver checks readiness, then releases the lock to scrape Traefik:
+        its verdict lands on containers that may be gone. Refused, nothing is
+        written; the driver looks again at the current truth and aborts the
+        canary as lost (or waits while Docker is disconnected), so no pass ever
+        promotes a color without servers.
+        """
+        ready = self.view(service).color(canary.color).ready
+        if canaries.stale_pass(event, ready=ready):
+            raise CanaryNotRunning(
+                f"{canary.color} of {service} stopped being ready while its step was judged; "
+                "judged again"
+            )
 
     def _canary_served(self, canary: canaries.Canary, *, actor: str, verdict: str | None) -> None:
         """Serve and announce a persisted canary change. Caller holds the lock."""
@@ -833,13 +862,17 @@ class Controller:
         ``evaluate`` runs under the lock, on every change the controller
         announces and at the wake time it asked for: the automatic switcher
         and the canary driver both wait this way (level-triggered, no polling).
+        A wake time already past when ``evaluate`` began is never re-armed
+        (:func:`wake_timeout`): such a loop waits for the next change instead
+        of evaluating again at once, forever.
         """
         async with self.changed:
             while True:
+                now = clock()
                 due, wake_at = evaluate()
                 if due:
                     return due
-                timeout = None if wake_at is None else max(0.0, wake_at - clock())
+                timeout = wake_timeout(wake_at, now, clock())
                 try:
                     async with asyncio.timeout(timeout):
                         await self.changed.wait()

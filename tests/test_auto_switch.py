@@ -8,9 +8,11 @@ from pathlib import Path
 
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.controller import Controller
+from provider.core import canary as canaries
 from provider.core.model import Color, Container, Health, State
 from provider.settings import Settings
 from tests.factories import make_container
+from tests.loop_wakes import evaluations_per_wait
 
 
 class Clock:
@@ -259,3 +261,38 @@ async def test_an_idle_old_color_is_not_promoted_when_the_daemon_clock_is_ahead(
     assert Color.GREEN is controller.state.services["web"].active
     assert ["manual"] == [r.reason for r in controller.state.history]
     assert None is controller.status("web")["pending_promotion"]
+
+
+async def test_a_due_promotion_held_by_a_canary_does_not_spin(tmp_path: Path) -> None:
+    """Issue 19 defect 1: while a canary runs, a ready green's promotion is due but held.
+    The switcher's loop evaluates once and waits for a change; it used to keep the hold's
+    past end as its wake time and evaluate again at once, forever (a core at 100 %)."""
+    clock = Clock(1000.0)
+    controller = await connected_controller(tmp_path, clock, promote_after=1.0)
+    switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=clock)
+    await controller.update_containers([ctr("g1", "green", controller.daemon_now() + 1)])
+    await controller.start_canary(
+        "web", None, steps=(50, 100), interval=60.0, limits=canaries.Limits()
+    )
+    switcher.evaluate()  # the hold starts
+    clock.now += 5  # and ends: the promotion is due
+
+    calls = await evaluations_per_wait(controller, switcher.evaluate, clock)
+    planned, wake_at = switcher.evaluate()
+
+    assert ([], None) == (planned, wake_at)
+    assert 1 == calls
+    assert "holding" == controller.status("web")["pending_promotion"]["stage"]
+
+
+async def test_wait_until_due_never_rearms_a_past_wake(tmp_path: Path) -> None:
+    """Every loop's wait: an evaluation asking for a wake that has already passed is
+    not run again until something changes; one whose wake is ahead waits for it."""
+    clock = Clock(1000.0)
+    controller = await connected_controller(tmp_path, clock, promote_after=1.0)
+
+    past = await evaluations_per_wait(controller, lambda: ([], clock.now - 1.0), clock)
+    now = await evaluations_per_wait(controller, lambda: ([], clock.now), clock)
+    ahead = await evaluations_per_wait(controller, lambda: ([], clock.now + 1.0), clock)
+
+    assert (1, 1, 1) == (past, now, ahead)

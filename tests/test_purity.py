@@ -67,7 +67,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
     expected = {
         "canary", "canary_analysis", "docker_normalize", "labels", "model", "promotion",
         "render", "routing", "rule_syntax", "state_versions", "status", "swarm_normalize",
-        "transitions", "__init__",
+        "transitions", "wakes", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 

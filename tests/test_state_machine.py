@@ -9,6 +9,16 @@ rules are the events an operator and a Docker host produce; the invariants are t
 product's promises (README "How it decides", "Failure modes"), checked after every
 step against a small model the machine keeps of its own.
 
+Issue 19 taught it the canary's edges: the driver's scrape as its own step
+(``canary_scrape_races``: the lock is released, containers change before the
+verdict lands), Traefik restarts (every series starts again from zero) and
+malformed metrics (a bucket whose ``le`` is no number). Its invariants: no switch
+goes to a color without servers unless an operator forced it; every change of
+the active color is exactly one ``switch`` event; a judged step's figures are what
+the color served (since the restart, if one shows); and, on an event loop whose
+time is the fake clock, each background loop evaluates once per wait at one
+simulated instant (a wake time in the past is never re-armed).
+
 Invariants that depend on fixes not merged yet are switched on by feature
 detection (see the ``EXPECT_*`` flags below), so they turn on by themselves once
 the fixes land. ``BLUEGREEN_SM_EXPECT=all`` (or a comma-separated list of the names
@@ -60,8 +70,10 @@ from provider.errors import (
     SwitchRefused,
     UnknownService,
 )
+from provider.events import Event, EventKind
 from provider.settings import Settings
 from tests.factories import make_container
+from tests.loop_wakes import evaluations_per_wait
 
 T = TypeVar("T")
 
@@ -106,6 +118,19 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class FakeTimeLoop(asyncio.SelectorEventLoop):
+    """The machine's event loop, whose time is the fake clock's: a loop's wait for a wake
+    time (``asyncio.timeout``) ends when the machine moves the clock there, never by
+    itself; so evaluations per wait are counted at one simulated instant, not timed."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock.now
 
 
 class FakeDocker:
@@ -263,28 +288,55 @@ class FakeDocker:
 
 
 class FakeTraefikMetrics:
-    """Traefik's ``/metrics`` as the canary driver scrapes it: request counters per color
-    service, moved only by the machine; ``up`` false makes the scrape fail."""
+    """Traefik's ``/metrics`` as the canary driver scrapes it: request counters (and the
+    duration histogram's buckets) per color service, moved only by the machine.
+
+    ``up`` false makes the scrape fail; ``malformed`` adds a bucket whose ``le`` is no
+    number; ``restart`` resets every series (Traefik restarted). ``during`` runs inside
+    the next scrape, while the driver holds no lock (a Docker event landing meanwhile).
+    ``last`` is the truth behind the last scrape served: the restart count and counters.
+    """
 
     def __init__(self) -> None:
         self.up = True
+        self.malformed = False
+        self.restarts = 0
         self.counts: dict[tuple[str, str], int] = {}
+        self.during: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self.last: tuple[int, dict[tuple[str, str], int]] | None = None
 
     def add(self, service: str, color: Color, ok: int, errors: int) -> None:
         name = f"{service}-{color}@http"
         self.counts[(name, "200")] = self.counts.get((name, "200"), 0) + ok
         self.counts[(name, "500")] = self.counts.get((name, "500"), 0) + errors
 
+    def restart(self) -> None:
+        self.restarts += 1
+        self.counts = {}
+
     async def fetch(self) -> str:
+        if self.during is not None:
+            during, self.during = self.during, None
+            await during()
         if not self.up:
             raise aiohttp.ClientConnectionError("traefik metrics down")
         lines = ["# TYPE traefik_service_requests_total counter"]
+        buckets = ["# TYPE traefik_service_request_duration_seconds histogram"]
         for (name, code), count in sorted(self.counts.items()):
-            lines.append(
-                f'traefik_service_requests_total{{code="{code}",method="GET",'
-                f'protocol="http",service="{name}"}} {count}'
-            )
-        return "\n".join(lines) + "\n"
+            labels = f'code="{code}",method="GET",protocol="http",service="{name}"'
+            lines.append(f"traefik_service_requests_total{{{labels}}} {count}")
+            for le in ("0.1", "+Inf"):
+                buckets.append(
+                    f'traefik_service_request_duration_seconds_bucket{{{labels},le="{le}"}} {count}'
+                )
+        if self.malformed:
+            for service, color in itertools.product(SERVICES, Color):
+                labels = f'code="200",method="GET",protocol="http",service="{service}-{color}@http"'
+                buckets.append(
+                    f'traefik_service_request_duration_seconds_bucket{{{labels},le="fast"}} 1'
+                )
+        self.last = (self.restarts, dict(self.counts))
+        return "\n".join(lines + buckets) + "\n"
 
 
 class _FailingOs(ModuleType):
@@ -454,13 +506,13 @@ class BlueGreenMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
+        self.clock = FakeClock(START)
+        self.loop = FakeTimeLoop(self.clock)
         self.tmp = Path(tempfile.mkdtemp(prefix="bluegreen-sm-", dir=SCRATCH))
         self.path = self.tmp / "state.json"
         self.settings = Settings(
             state_file=self.path, promote_after=PROMOTE_AFTER, rollback_after=ROLLBACK_AFTER
         )
-        self.clock = FakeClock(START)
         self.docker = FakeDocker(self.clock)
         self.disk = StateDisk()
         self.disk.install()
@@ -476,6 +528,17 @@ class BlueGreenMachine(RuleBasedStateMachine):
         self.stale = False
         #: What the controller was told, container by container.
         self.seen: dict[str, Container] = {}
+        #: Every ``switch`` event published, by every provider process the machine started:
+        #: (service, seq, to, forced, whether ``to`` was ready when it was published).
+        self.switch_events: list[tuple[str, int, Color, bool, bool]] = []
+        #: Services an operator switched with ``force`` during the current step.
+        self.forced: set[str] = set()
+        #: Per service at the end of the last step: its active color, and whether Traefik
+        #: got servers for it (the moment before the next step).
+        self.served_before: dict[str, tuple[Color, bool]] = {}
+        #: Per service: the driver's window baseline, and the truth behind it (restarts seen
+        #: by Traefik's fake, its counters).
+        self.baselines: dict[str, tuple[object, int, dict[tuple[str, str], int]]] = {}
         self.controller, self.switcher, self.driver = self._new_provider(State())
         # The model: what happened, by the machine's own account.
         self.history: list[tuple[str, Color | None, Color, str, str, float]] = []
@@ -512,7 +575,18 @@ class BlueGreenMachine(RuleBasedStateMachine):
             controller.set_daemon_offset(self.docker.offset)
         switcher = AutoSwitcher(controller, policy_from(self.settings), clock=self.clock)
         driver = CanaryDriver(controller, fetch=self.metrics.fetch, clock=self.clock)
+        controller.events.add_listener(lambda e, c=controller: self._on_event(c, e))
         return controller, switcher, driver
+
+    def _on_event(self, controller: Controller, published: Event) -> None:
+        """Keep each ``switch`` event, and whether its color was ready as it was published."""
+        if published.kind is not EventKind.SWITCH or published.service is None:
+            return
+        to = Color(published.to)
+        view = controller.observation.services.get(published.service)
+        ready = view is not None and view.color(to).ready
+        seq, forced = int(published.detail["seq"]), bool(published.detail["forced"])
+        self.switch_events.append((published.service, seq, to, forced, ready))
 
     @property
     def session_live(self) -> bool:
@@ -618,10 +692,17 @@ class BlueGreenMachine(RuleBasedStateMachine):
         service, canary = due.service, due.canary
         ready = self._ready(service, canary.color)
         state, windows = self.controller.state, dict(self.driver.windows)
+        window, baseline = self.driver.windows.get(service), self.baselines.get(service)
+        if window is None or baseline is None or baseline[0] is not window.baseline:
+            baseline = None
         self.run(self.driver._act(due))
         if due.kind == "lost":
             assert not ready, f"the canary of {service} aborted as lost; {canary.color} is ready"
+        self._note_baseline(service)
         new = self._take_canary_records(service)
+        for record in new:
+            if record.reason == canaries.REASON_STEP and record.detail and baseline:
+                self._check_window(record.detail, canary, baseline)
         if self.controller.state.seq == state.seq:
             return self.controller.state is not state or self.driver.windows != windows
         latest = self.controller.state.canaries[service]
@@ -635,9 +716,45 @@ class BlueGreenMachine(RuleBasedStateMachine):
             if record.reason == canaries.REASON_STEP and record.detail:
                 self._check_step_figures(record.detail)
         if latest.phase is canaries.Phase.PROMOTED:
+            # Ready when judged; that it still is when the verdict lands (the scrape releases
+            # the lock) is the invariant ``no_switch_onto_a_color_without_servers``.
             assert ready, f"a canary promoted {service} to {canary.color}, which is not ready"
             event("canary promoted")
         return True
+
+    def _note_baseline(self, service: str) -> None:
+        """The driver took a new baseline from the scrape just made: keep its truth."""
+        window = self.driver.windows.get(service)
+        if window is None or window.baseline is None or self.metrics.last is None:
+            return
+        known = self.baselines.get(service)
+        if known is None or known[0] is not window.baseline:
+            self.baselines[service] = (window.baseline, *self.metrics.last)
+
+    def _check_window(
+        self,
+        detail: dict[str, Any],
+        canary: canaries.Canary,
+        baseline: tuple[object, int, dict[tuple[str, str], int]],
+    ) -> None:
+        """A judged step's figures are what the canary color served since its baseline, or,
+        after a Traefik restart any series shows (one fell), since that restart."""
+        if "requests" not in detail or self.metrics.last is None:
+            return
+        _, restarts_then, then = baseline
+        restarts_now, now = self.metrics.last
+        name = f"{canary.service}-{canary.color}@http"
+        before = {code: n for (svc, code), n in then.items() if svc == name}
+        after = {code: n for (svc, code), n in now.items() if svc == name}
+        fell = any(after.get(code, 0) < n for code, n in before.items())
+        if restarts_now != restarts_then and fell:
+            before = {}
+            event("canary step judged across a Traefik restart")
+        requests = sum(after.values()) - sum(before.values())
+        errors = after.get("500", 0) - before.get("500", 0)
+        assert (requests, errors) == (detail["requests"], detail["errors"]), (
+            f"{name} served {errors} errors in {requests} requests; the step saw {detail}"
+        )
 
     def _check_step_figures(self, detail: dict[str, Any]) -> None:
         """A judged step's verdict agrees with its figures and the limits."""
@@ -855,6 +972,8 @@ class BlueGreenMachine(RuleBasedStateMachine):
             return
         assert self.disk.mode != "full", "a switch was answered while no write can succeed"
         assert result is None or (result.changed and result.active is goal)
+        if force:
+            self.forced.add(service)
         event(f"operator {reason}{' (forced)' if force else ''}")
         self._record_switch(service, goal, reason, "operator", marks_left=reason == "rollback")
 
@@ -1129,17 +1248,27 @@ class BlueGreenMachine(RuleBasedStateMachine):
         steps=st.sampled_from([(50, 100), (10, 50, 100)]),
         replicas=st.integers(1, 2),
         checks=st.sampled_from(["none", "pass_soon"]),
+        earlier_errors=st.sampled_from([0, 10]),
     )
     def canary_rollout(
-        self, service: str, steps: tuple[int, ...], replicas: int, checks: str
+        self,
+        service: str,
+        steps: tuple[int, ...],
+        replicas: int,
+        checks: str,
+        earlier_errors: int = 0,
     ) -> None:
         """``bluegreen canary``: reserve the canary (``await_ready``), then ``compose up``
-        the idle color; the driver starts the first step once it is ready."""
+        the idle color; the driver starts the first step once it is ready.
+
+        ``earlier_errors``: the idle color's Traefik service answered 500s in an earlier
+        life (a canary aborted before): its counters start the new canary's baseline."""
         before = self._running_canary(service)
         self.canary_start(service, steps, True)
         reserved = self._running_canary(service)
         if reserved is None or reserved is before:
             return
+        self.metrics.add(service, reserved.color, 0, earlier_errors)
         self.deploy(service, True, replicas, False, checks, 0.01)
         self._advance(2.0)
 
@@ -1148,10 +1277,16 @@ class BlueGreenMachine(RuleBasedStateMachine):
         ok=st.sampled_from([0, 25, 40]),
         errors=st.sampled_from([0, 0, 1, 10, 40]),
         metrics_up=st.sampled_from([True, True, True, False]),
+        restarted=st.sampled_from([False, False, True]),
     )
-    def canary_traffic(self, service: str, ok: int, errors: int, metrics_up: bool) -> None:
+    def canary_traffic(
+        self, service: str, ok: int, errors: int, metrics_up: bool, restarted: bool
+    ) -> None:
         """Users reach the canary color through Traefik (its counters move), and Traefik's
-        metrics endpoint answers or not."""
+        metrics endpoint answers or not; ``restarted``: Traefik restarted just before
+        (every counter starts again from zero)."""
+        if restarted:
+            self.metrics.restart()
         canary = self._running_canary(service)
         color = canary.color if canary is not None else self._current(service).other
         self.metrics.add(service, color, ok, errors)
@@ -1195,6 +1330,83 @@ class BlueGreenMachine(RuleBasedStateMachine):
             assert self.active[service] is canary.color
         event(f"operator canary {'promote' if promote else 'abort'}")
         self._settle()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        ok=st.sampled_from([25, 40]),
+        errors=st.sampled_from([0, 1, 10]),
+    )
+    def traefik_restarts(self, service: str, ok: int, errors: int) -> None:
+        """Traefik restarts: every counter of its metrics starts again from zero; users
+        keep coming for a step's interval, to a running canary's color (of ``service``
+        first, else of the other one) or to the idle color."""
+        self.metrics.restart()
+        self._settle()
+        running = [s for s in (service, *SERVICES) if self._running_canary(s) is not None]
+        service = running[0] if running else service
+        canary = self._running_canary(service)
+        color = canary.color if canary is not None else self._current(service).other
+        self.metrics.add(service, color, ok, errors)
+        self._advance(CANARY_INTERVAL)
+
+    @rule(malformed=st.booleans())
+    def traefik_metrics_malformed(self, malformed: bool) -> None:
+        """Traefik's metrics carry a histogram bucket whose ``le`` is no number (or not)."""
+        self.metrics.malformed = malformed
+        self._settle()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        change=st.sampled_from(["remove_color", "stop_one", "color_unhealthy"]),
+        ok=st.sampled_from([0, 40]),
+    )
+    def canary_scrape_races(self, service: str, change: str, ok: int) -> None:
+        """The canary driver's next scrape is slow: while it runs (without the lock) the
+        canary color's containers go, stop or fail their healthcheck; then its verdict
+        lands. A canary is rolled out first if none runs; users' requests reach the color;
+        the step's interval passes."""
+        if self._running_canary(service) is None:
+            self.canary_rollout(service, (50, 100), 1, "none")
+        canary = self._running_canary(service)
+        if canary is None:
+            return
+        self.metrics.add(service, canary.color, ok, 0)
+
+        async def meanwhile() -> None:
+            color = canary.color.value
+            running = [
+                c
+                for c in self.docker.of(service, good=True)
+                if c.labels["bluegreen.color"] == color and c.state == "running"
+            ]
+            if not running:
+                return
+            changed: list[Container] = []
+            removed: list[str] = []
+            if change == "remove_color":
+                removed = [c.id for c in running]
+                for cid in removed:
+                    self.docker.remove(cid)
+            elif change == "stop_one":
+                changed = [self.docker.stop(running[0].id)]
+            else:
+                changed = [
+                    self.docker.set_health(c.id, Health.UNHEALTHY)
+                    for c in running
+                    if self.docker.checked(c.id)
+                ]
+            if not self.session_live:
+                return
+            for c in changed:
+                self.seen[c.id] = c
+            for cid in removed:
+                self.seen.pop(cid, None)
+            await self.controller.update_containers(changed, removed)
+            event(f"containers changed during a scrape ({change})")
+
+        self.metrics.during = meanwhile
+        self._advance(CANARY_INTERVAL)
+        self.metrics.during = None
 
     @rule()
     def provider_restarts(self) -> None:
@@ -1430,6 +1642,57 @@ class BlueGreenMachine(RuleBasedStateMachine):
                 continue  # a switch to the color since cleared its mark
             mark = svc.marks.get(canary.color)
             assert mark is not None, f"aborted canary of {service} left {canary.color} unmarked"
+
+    @invariant()
+    def every_color_change_is_one_switch_event(self) -> None:
+        """Every change of the active color, by any path (switch, rollback, automatic,
+        canary promotion, operator promote), published exactly one ``switch`` event."""
+        switches = [
+            (r.service, r.seq, r.to_color)
+            for r in self.controller.state.history
+            if r.reason not in canaries.RECORD_ONLY
+        ]
+        assert switches == [(service, seq, to) for service, seq, to, *_ in self.switch_events]
+
+    @invariant()
+    def no_switch_onto_a_color_without_servers(self) -> None:
+        """A switch goes to a ready color (unless an operator forced it): when published,
+        and as served. No served service is left without servers by a switch while its
+        active color had routable containers (served to Traefik) a moment before."""
+        for service, _, to, forced, ready in self.switch_events:
+            assert forced or ready, f"{service} switched to {to}, which was not ready"
+        body = json.loads(self.controller.body).get("http", {}).get("services", {})
+        for service, (before, had_servers) in self.served_before.items():
+            now = self.active.get(service)
+            if not had_servers or now in (None, before) or service in self.forced:
+                continue
+            if self.stale or not self.controller.synced:
+                continue
+            assert self._servers(body, service, now), (
+                f"{service} switched from {before} (routable) to {now}, which has no servers"
+            )
+        self.served_before = {
+            service: (color, bool(self._servers(body, service, color)))
+            for service, color in self.active.items()
+        }
+        self.forced = set()
+
+    @staticmethod
+    def _servers(body: dict[str, Any], service: str, color: Color) -> list[Any]:
+        """The servers Traefik gets for one color of a service (none if it is not served)."""
+        return list(body.get(f"{service}-{color}", {}).get("loadBalancer", {}).get("servers", []))
+
+    @invariant()
+    def background_loops_wait(self) -> None:
+        """At one simulated instant, with nothing changing, the automatic switcher's and
+        the canary driver's loops each evaluate once per wait: a wake time in the past is
+        never re-armed, in any state the machine reached."""
+        for name, evaluate in (
+            ("switcher", self.switcher.evaluate),
+            ("driver", self.driver.evaluate),
+        ):
+            calls = self.run(evaluations_per_wait(self.controller, evaluate, self.clock))
+            assert 1 == calls, f"the {name} evaluated {calls} times at one instant"
 
 
 BlueGreenMachine.TestCase.settings = settings(

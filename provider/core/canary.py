@@ -368,6 +368,16 @@ def apply(canary: Canary, event: Event, now: float) -> Canary:
     )
 
 
+def stale_pass(event: Event, *, ready: bool) -> bool:
+    """A passing verdict for a color that is not ready any more: it must not be applied.
+
+    A step is judged on a scrape made without the controller's lock; the
+    containers may have gone meanwhile. Applied, the last step's pass would
+    switch the service to a color without servers (issue 19, defect 2).
+    """
+    return isinstance(event, StepResult) and event.verdict in PASSING and not ready
+
+
 # -- the persisted State ------------------------------------------------------
 
 

@@ -4,8 +4,8 @@ Pure: the text is parsed with ``prometheus_client``'s parser (no I/O here).
 A step is judged on the *deltas* of the canary color's service between the
 start of its window and now: ``traefik_service_requests_total`` by code and
 the ``traefik_service_request_duration_seconds`` histogram, both summed over
-method and protocol. A counter that went backwards (Traefik restarted) starts
-the window over from zero.
+method and protocol. A counter that went backwards, in any series (Traefik
+restarted), starts the window over from zero.
 """
 
 from __future__ import annotations
@@ -61,9 +61,24 @@ def snapshot(text: str, service: str) -> Snapshot:
                 code = sample.labels.get("code", "")
                 codes[code] = codes.get(code, 0.0) + sample.value
             elif sample.name == f"{DURATION}_bucket":
-                bound = float(sample.labels.get("le", "+Inf"))
+                bound = _bound(sample.labels.get("le", "+Inf"))
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
     return Snapshot(codes, buckets)
+
+
+def _bound(le: str) -> float:
+    """A histogram bucket's upper bound; a label that is no number makes the text unreadable.
+
+    Raised as :class:`AnalysisError`, the scrape counts as failed: the step is
+    extended, then aborted for want of figures (never a crash of the driver).
+    """
+    try:
+        bound = float(le)
+    except ValueError as exc:
+        raise AnalysisError(f"histogram bucket with le={le!r}") from exc
+    if math.isnan(bound):
+        raise AnalysisError(f"histogram bucket with le={le!r}")
+    return bound
 
 
 @dataclass(frozen=True)
@@ -117,9 +132,26 @@ def quantile(q: float, buckets: Mapping[float, float]) -> float | None:
     return lower
 
 
+def was_reset(before: Snapshot, after: Snapshot) -> bool:
+    """Some series went backwards (or vanished) between the two: Traefik restarted.
+
+    Checked per series, not on the total: a restart followed by more requests
+    than before still shows as a fallen series (issue 19, defect 7).
+    """
+    fallen_codes = any(after.codes.get(code, 0.0) < n for code, n in before.codes.items())
+    return fallen_codes or any(after.buckets.get(b, 0.0) < n for b, n in before.buckets.items())
+
+
 def delta(before: Snapshot, after: Snapshot) -> Window:
-    """The window from ``before`` to ``after``; a reset counter restarts from zero."""
-    if after.requests < before.requests:
+    """The window from ``before`` to ``after``.
+
+    After a reset every series counts from zero: a restart resets all of
+    Traefik's counters at once, so even a series that grew past its old value
+    started over, and its current value is the window (Prometheus' ``increase``
+    does the same for the series it sees fall). Requests between the ``before``
+    scrape and the restart are lost, as they are to Prometheus.
+    """
+    if was_reset(before, after):
         before = Snapshot()
     codes = {c: max(0.0, n - before.codes.get(c, 0.0)) for c, n in after.codes.items()}
     buckets = {b: max(0.0, n - before.buckets.get(b, 0.0)) for b, n in after.buckets.items()}
@@ -127,5 +159,6 @@ def delta(before: Snapshot, after: Snapshot) -> Window:
     return Window(
         requests=int(sum(codes.values())),
         errors=int(sum(n for c, n in codes.items() if _is_error(c))),
-        p99_ms=None if p99 is None else p99 * 1000.0,
+        # Rounded as the state file stores it, so a restarted provider holds the same figures.
+        p99_ms=None if p99 is None else round(p99 * 1000.0, 3),
     )
