@@ -10,6 +10,7 @@ a body the server acts on always matches the schema.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,18 @@ def test_document_lists_exactly_the_routes(server: ThreadedApp) -> None:
     documented = {(path, method) for path, ops in SPEC["paths"].items() for method in ops}
     assert documented == served
     assert set(ENDPOINTS) | set(STREAMING) == {path for path, _ in served}
+
+
+#: sha256 of the served document as ``json.dumps(sort_keys=True)`` before the spec moved
+#: to a data file (issue 20): the move must not change a byte of what clients read.
+DOCUMENT_BEFORE_THE_MOVE = "8a1df5381905a8fd8c95526dd57c1f32ed484434b303af9cfdd46b01a1228b1e"
+
+
+def test_served_document_is_unchanged_by_the_move(server: ThreadedApp) -> None:
+    """GET /openapi.json serves the same document as the dict literal it replaced."""
+    response = send(server.port, HostileRequest("GET", "/openapi.json", "/openapi.json"))
+    canonical = json.dumps(response.json(), sort_keys=True).encode()
+    assert DOCUMENT_BEFORE_THE_MOVE == hashlib.sha256(canonical).hexdigest()
 
 
 @pytest.mark.slow
