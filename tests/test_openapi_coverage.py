@@ -56,7 +56,8 @@ class Case:
     (no Docker sync yet), ``no_token`` (no operator token) or ``one_stream``
     (``--events-max-clients 1`` and a stream already open). ``before``: POST
     bodies (route, JSON) that must succeed first. ``commit_fails``: then every
-    state commit raises this.
+    state commit raises this. ``error``: the answer's error code, when the row
+    pins which refusal it means.
     """
 
     route: str
@@ -68,6 +69,7 @@ class Case:
     server: str = "synced"
     before: tuple[tuple[str, str], ...] = ()
     commit_fails: type[StateFileError] | None = None
+    error: str | None = None
 
 
 def get(route: str, status: int, target: str | None = None, *headers: tuple[str, str]) -> Case:
@@ -90,32 +92,35 @@ ACCEPTED: dict[str, tuple[dict[str, Any], tuple[tuple[str, str], ...]]] = {
     "/canary/abort": (WEB, CANARY_RUNS),
     "/canary/promote": (WEB, CANARY_RUNS),
 }
-#: A body each mutation refuses with 409 (api's green is still starting; web has no
-#: previous color and blue is active; no canary runs).
-REFUSED: dict[str, dict[str, Any]] = {
-    "/switch": {"service": "api"},
-    "/rollback": WEB,
-    "/retire": {"service": "web", "color": "blue"},
-    "/canary": {"service": "api"},
-    "/canary/abort": WEB,
-    "/canary/promote": WEB,
+#: A body each mutation refuses with 409, and the refusal's code (api's green is still
+#: starting; web has no previous color and blue is active; no canary runs).
+REFUSED: dict[str, tuple[dict[str, Any], str]] = {
+    "/switch": ({"service": "api"}, "switch_refused"),
+    "/rollback": (WEB, "switch_refused"),
+    "/retire": ({"service": "web", "color": "blue"}, "retire_refused"),
+    "/canary": ({"service": "api"}, "canary_refused"),
+    "/canary/abort": (WEB, "canary_not_running"),
+    "/canary/promote": (WEB, "canary_not_running"),
 }
 
 
 def mutation_cases(route: str) -> list[Case]:
     accepted, before = ACCEPTED[route]
+    refused, refusal = REFUSED[route]
     op = (JSON, OPERATOR)
+    fails: dict[str, Any] = {"before": before, "commit_fails": StateFileError}
+    unavailable: dict[str, Any] = {"before": before, "commit_fails": StateStoreUnavailable}
     return [
         post(route, 200, accepted, *op, before=before),
-        post(route, 400, {"service": "web", "bogus": 1}, *op),
-        post(route, 401, accepted, JSON),
-        post(route, 403, accepted, JSON, server="no_token"),
-        post(route, 404, {**accepted, "service": "nope"}, *op),
-        post(route, 409, REFUSED[route], *op),
+        post(route, 400, {"service": "web", "bogus": 1}, *op, error="bad_request"),
+        post(route, 401, accepted, JSON, error="unauthorized"),
+        post(route, 403, accepted, JSON, server="no_token", error="forbidden"),
+        post(route, 404, {**accepted, "service": "nope"}, *op, error="unknown_service"),
+        post(route, 409, refused, *op, error=refusal),
         post(route, 413, b'{"service": "' + b"w" * MAX_BODY + b'"}', *op),
         post(route, 415, accepted, ("Content-Type", "text/plain"), OPERATOR),
-        post(route, 500, accepted, *op, before=before, commit_fails=StateFileError),
-        post(route, 503, accepted, *op, before=before, commit_fails=StateStoreUnavailable),
+        post(route, 500, accepted, *op, **fails, error="state_write_failed"),
+        post(route, 503, accepted, *op, **unavailable, error="state_store_unavailable"),
     ]
 
 
@@ -258,3 +263,5 @@ def test_every_documented_response_is_produced_and_matches(case: Case, tmp_path:
     response = run(case, tmp_path)
     assert case.status == response.status, (case, response.body[:300])
     check_response(case.route, case.method, response)
+    if case.error is not None:
+        assert case.error == response.json()["error"], (case, response.body[:300])
