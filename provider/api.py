@@ -30,7 +30,7 @@ from provider.errors import (
     Unauthorized,
 )
 from provider.metrics import Exposition
-from provider.openapi import SPEC
+from provider.openapi import BODY as OPENAPI_BODY
 from provider.read_access import READ_ACCESS, ReadAccess, bearer_ok, require_read
 from provider.request_body import color_field, json_body, service_field
 from provider.window import setup as setup_window
@@ -296,7 +296,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(SPEC)
+    return web.Response(body=OPENAPI_BODY, content_type="application/json", charset="utf-8")
 
 
 def create_app(controller: Controller) -> web.Application:

@@ -4,13 +4,15 @@ The document must be valid OpenAPI 3.0, list exactly the routes the server
 has, and every answer to generated requests must use a declared status code
 and validate against the declared schema. For the POST endpoints the check
 runs both ways: a body the schema accepts is never refused as malformed, and
-a body the server acts on always matches the schema.
+a body the server acts on always matches the schema. The converse, that every
+documented response is produced by some request, is tests/test_openapi_coverage.py.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
+from provider import openapi
 from provider.api import CONTROLLER
 from provider.core import canary as canaries
+from provider.core.model import Color, Health, MarkKind
+from provider.events import EventKind
 from provider.openapi import SPEC
 from provider.server import build_app
+from provider.state_store import FileStateStore
+from provider.swarm_state import SwarmStateStore
 from tests.hostile_http import (
     ENDPOINTS,
     MAX_BODY,
@@ -39,6 +46,7 @@ from tests.hostile_http import (
     synced_server,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PER_OPERATION = 200
 #: POST routes that need no operator token (the status page's sign-in).
 OPEN_POSTS = {"/ui/login"}
@@ -135,6 +143,53 @@ def test_document_lists_exactly_the_routes(server: ThreadedApp) -> None:
     documented = {(path, method) for path, ops in SPEC["paths"].items() for method in ops}
     assert documented == served
     assert set(ENDPOINTS) | set(STREAMING) == {path for path, _ in served}
+
+
+def test_served_bytes_are_the_packaged_file_with_sorted_keys(server: ThreadedApp) -> None:
+    """GET /openapi.json answers openapi.yaml as JSON with sorted keys, the same bytes each
+    time (house style 5), and the wheel ships the file (package data)."""
+    answers = [
+        send(server.port, HostileRequest("GET", "/openapi.json", "/openapi.json")) for _ in range(2)
+    ]
+    assert [openapi.serialize(openapi.load())] * 2 == [answer.body for answer in answers]
+    assert json.dumps(answers[0].json(), sort_keys=True).encode() == answers[0].body
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert openapi.RESOURCE in pyproject["tool"]["setuptools"]["package-data"]["provider"]
+    assert (ROOT / "provider" / openapi.RESOURCE).is_file()
+
+
+def test_enums_follow_the_code() -> None:
+    """The document's enums that mirror a Python enum (or a store's kind) list its values."""
+    schemas = SPEC["components"]["schemas"]
+    mirrored = [
+        (Color, schemas["SwitchRecord"]["properties"]["to"]),
+        (Health, schemas["Container"]["properties"]["health"]),
+        (MarkKind, schemas["ColorMark"]["properties"]["kind"]),
+        (canaries.Phase, schemas["Canary"]["properties"]["phase"]),
+        (canaries.Verdict, schemas["CanaryStep"]["properties"]["verdict"]),
+        (EventKind, schemas["Event"]["properties"]["event"]),
+    ]
+    for kind, schema in mirrored:
+        assert [member.value for member in kind] == schema["enum"], kind
+    stores = [FileStateStore.kind, SwarmStateStore.kind]
+    assert stores == schemas["StateFile"]["properties"]["store"]["enum"]
+
+
+def test_undocumented_answers_fail_the_check() -> None:
+    """check_response refuses a status the operation does not list, another content type,
+    and a body its schema does not accept: what the API answers must be documented."""
+    json_type = {"content-type": "application/json"}
+    ok = RawResponse(200, json_type, b'{"status": "alive"}')
+    check_response("/healthz", "GET", ok)
+    wrong = [
+        ("/healthz", RawResponse(418, json_type, b'{"error": "teapot", "detail": ""}')),
+        ("/healthz", RawResponse(200, {"content-type": "text/plain"}, b"alive")),
+        ("/healthz", RawResponse(200, json_type, b'{"status": "dead"}')),
+        ("/auth", RawResponse(401, json_type, b'{"error": "unauthorized"}')),
+    ]
+    for route, response in wrong:
+        with pytest.raises(AssertionError):
+            check_response(route, "GET", response)
 
 
 @pytest.mark.slow
