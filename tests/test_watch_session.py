@@ -132,7 +132,7 @@ async def test_reconnecting_backs_off_doubling_to_the_cap_and_restarts_after_a_s
         if len(delays) == 10:
             raise asyncio.CancelledError
 
-    monkeypatch.setattr(watch_session.asyncio, "sleep", sleep)
+    monkeypatch.setattr("provider.watch_session.asyncio.sleep", sleep)
     with pytest.raises(asyncio.CancelledError):
         await watch_session.reconnecting(session, controller, "test_unavailable")
     assert [0.1, 0.2, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0] == [round(d, 2) for d in delays]
