@@ -1,6 +1,7 @@
 """The Swarm watcher: keeps the controller's view of a Swarm's tasks true (``--swarm``).
 
-The same outward behaviour as :class:`provider.docker_watch.DockerWatcher`
+The same outward behaviour as :class:`provider.docker_watch.DockerWatcher`,
+as both run :class:`provider.watch_session.DaemonWatcher`'s session
 (first full sync, then ``mark_synced``; ``set_docker_connected``; reconnect
 with capped exponential backoff; the daemon's clock offset), over Swarm's
 objects instead of one engine's containers: services carrying
@@ -21,33 +22,26 @@ error; a daemon not reachable yet is retried like on one host.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import aiodocker
 import structlog
-from aiodocker.events import DockerEvents
 
-from provider.controller import Controller
 from provider.core.model import Container
 from provider.core.swarm_normalize import normalize_tasks
-from provider.docker_watch import (
-    _TIMED_OUT,
-    DEBOUNCE_MAX_S,
-    DEBOUNCE_QUIET_S,
-    EVENT_ACTIONS,
-    REQUEST_TIMEOUT,
-    DockerFailure,
-    _describe,
-    _next_event,
-    reconnecting,
-    start_stream,
-    stop_stream,
-)
+from provider.docker_watch import EVENT_ACTIONS
 from provider.errors import SettingsError
 from provider.settings import Settings
+from provider.watch_session import (
+    REQUEST_TIMEOUT,
+    Burst,
+    DaemonUnfit,
+    DaemonWatcher,
+    DockerFailure,
+    Observations,
+)
 
 log = structlog.get_logger("bluegreen.swarm")
 
@@ -58,7 +52,7 @@ SWARM_ACTIONS = ("create", "update", "remove")
 TASK_SERVICE_LABEL = "com.docker.swarm.service.id"
 
 
-class NotAManager(Exception):
+class NotAManager(DaemonUnfit):
     """The daemon answers but is not a Swarm manager; the message says what it is."""
 
 
@@ -101,97 +95,49 @@ async def check_manager(docker_host: str) -> None:
         raise SettingsError(problem)
 
 
-class SwarmWatcher:
-    """Feeds the controller from a Swarm manager; the server's ``cleanup_ctx`` owns its task."""
+class SwarmWatcher(DaemonWatcher):
+    """Feeds the controller from a Swarm manager's labelled services and their tasks."""
 
-    def __init__(self, controller: Controller, settings: Settings) -> None:
-        self.controller = controller
-        self.settings = settings
-        self.prefix = settings.label_prefix
-        self._docker: aiodocker.Docker | None = None
+    kind: ClassVar[str] = "swarm"
+
+    def __init__(self, controller: Observations, settings: Settings) -> None:
+        super().__init__(controller, settings)
         #: IDs of the labelled services at the last read: their containers' events wake us.
         self._services: set[str] = set()
         self._network_names: dict[str, str] = {}
 
-    async def close(self) -> None:
-        """Release the Docker client if a cancelled session left it open."""
-        docker, self._docker = self._docker, None
-        if docker is not None:
-            await docker.close()
+    def _check(self, info: Mapping[str, Any]) -> None:
+        problem = manager_problem(info, self.settings.docker_host)
+        if problem is not None:
+            raise NotAManager(problem)
 
-    async def run(self) -> None:
-        """Watch until cancelled, reconnecting with capped exponential backoff."""
-        await reconnecting(self._session, self.controller, "swarm_unavailable")
+    def _event_filters(self) -> dict[str, list[str]]:
+        return event_filters()
 
-    async def _session(self) -> tuple[str, bool]:
-        """Connect, sync, follow events and polls until the manager goes; say why it ended."""
-        docker = aiodocker.Docker(url=self.settings.docker_host, timeout=REQUEST_TIMEOUT)
-        self._docker = docker
-        events: DockerEvents = docker.events
-        subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
-        stream: asyncio.Task[None] | None = None
-        synced = False
-        reason = "the session was cancelled"  # replaced below unless it is
-        try:
-            info = await docker.system.info()
-            problem = manager_problem(info, self.settings.docker_host)
-            if problem is not None:
-                raise NotAManager(problem)
-            stream = start_stream(events, self.controller, info, event_filters(), "swarm-events")
-            await self._sync(docker)
-            synced = True
-            await self.controller.mark_synced()
-            await self.controller.set_docker_connected(True)
-            await self._follow(docker, subscriber)
-            reason = "the Docker event stream ended"
-        except (*DockerFailure, NotAManager) as exc:
-            reason = _describe(exc)
-        except Exception as exc:  # a bug must not stop the watching for good
-            log.exception("swarm_watch_failed")
-            reason = f"watcher error: {_describe(exc)}"
-        finally:
-            reason = await stop_stream(stream, reason)
-            self._docker = None
-            await docker.close()
-        return reason, synced
+    def _resync_interval(self) -> float | None:
+        return self.settings.swarm_poll
 
-    async def _follow(self, docker: aiodocker.Docker, subscriber: Any) -> None:
-        """Re-read after each relevant event burst and each poll interval; return at stream end."""
-        loop = asyncio.get_running_loop()
-        poll = self.settings.swarm_poll
-        next_poll = loop.time() + poll
-        while True:
-            event = await _next_event(subscriber, max(0.0, next_poll - loop.time()))
-            if event is None:
-                return
-            ended = False
-            if event is not _TIMED_OUT:
-                if not self._relevant(event):
-                    continue
-                burst_end = loop.time() + DEBOUNCE_MAX_S
-                while (wait := min(DEBOUNCE_QUIET_S, burst_end - loop.time())) > 0:
-                    more = await _next_event(subscriber, wait)
-                    if more is _TIMED_OUT:
-                        break
-                    if more is None:
-                        ended = True
-                        break
-            started = time.time()
-            await self._sync(docker)
-            next_poll = loop.time() + poll
-            if event is not _TIMED_OUT:
-                log.debug(
-                    "swarm_events_reconciled", took_ms=round((time.time() - started) * 1000, 1)
-                )
-            if ended:
-                return
+    async def _full_sync(self, docker: aiodocker.Docker) -> None:
+        await self._sync(docker)
 
-    def _relevant(self, event: Mapping[str, Any]) -> bool:
-        """Service and node events always; container events of our services' tasks."""
-        if event.get("Type") in SWARM_TYPES:
-            return True
+    async def _reconcile(self, docker: aiodocker.Docker, burst: Burst) -> bool:
+        """Every wake is a full read: a manager emits no task events to narrow it down."""
+        started = time.time()
+        await self._sync(docker)
+        log.debug("swarm_events_reconciled", took_ms=round((time.time() - started) * 1000, 1))
+        return True
+
+    def _relevant(self, event: Mapping[str, Any]) -> str | None:
+        """Service and node events always; container events of our services' tasks.
+
+        The key (the event's type, or the task's service) is only for the
+        burst: every wake is a full read.
+        """
+        if (kind := event.get("Type")) in SWARM_TYPES:
+            return str(kind)
         attributes: Mapping[str, Any] = (event.get("Actor") or {}).get("Attributes") or {}
-        return str(attributes.get(TASK_SERVICE_LABEL) or "") in self._services
+        service = str(attributes.get(TASK_SERVICE_LABEL) or "")
+        return service if service in self._services else None
 
     async def _read(self, docker: aiodocker.Docker) -> dict[str, Container]:
         """Services carrying the label, their tasks, normalized."""
