@@ -193,10 +193,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     base = next(iter(figures.values()))
     print(f"provider CPU over {args.seconds:.0f} s of quiet (% of one core; target < 2 %)")
-    print(f"{'state':42} {'cpu':>9} {'x baseline':>11}")
+    print(f"{'state':46} {'cpu':>9} {'vs baseline':>13}")
     for state, percent in figures.items():
-        ratio = f"{percent / base:10.1f}x" if base > 0 else f"{'-':>11}"
-        print(f"{state:42} {percent:8.3f}% {ratio}")
+        print(f"{state:46} {percent:8.3f}% {percent - base:+10.3f} pp")
     return 0
 
 
