@@ -8,6 +8,8 @@ Pinned by mutation testing (docs/mutation.md): the first run of
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from provider.core.rule_syntax import (
@@ -65,6 +67,12 @@ def test_string_literals_unescape_as_go(literal: str, value: str) -> None:
         ("Host2(`a`)", "unknown matcher 'Host2'", 1),
         ("x" * 50 + "(`a`)", f"unknown matcher '{'x' * 40}'", 1),
         ("Host(`a`) Host", "expected '&&', '||' or the end of the rule, found 'Host'", 11),
+        (
+            "Host(`a`) " + "x" * 50,
+            f"expected '&&', '||' or the end of the rule, found '{'x' * 40}'",
+            11,
+        ),
+        ("HostRegexp(`(`)", "HostRegexp argument is not a valid regular expression", 12),
         ("Host(`a`) `b`", "expected '&&', '||' or the end of the rule, found a string", 11),
         ("Host(`a`)(", "expected '&&', '||' or the end of the rule, found '('", 10),
         ("Host(`a`) && && Host(`b`)", "expected a matcher or '(', found '&&'", 14),
@@ -166,6 +174,14 @@ def test_client_ip_refuses_what_go_cannot_parse(value: str) -> None:
         "(?:a)*",
         "a{0}",
         "x{1,}",
+        "((a{1}){100}){100}",
+        "[ab*+]",
+        "[a]\\b",
+        "[a][b]",
+        "[^]]\\b",
+        "[]]\\b",
+        "ab(?:c)",
+        "XXL",
     ],
 )
 def test_regexes_go_and_python_read_alike_are_accepted(pattern: str) -> None:
@@ -193,11 +209,31 @@ def test_regexes_go_and_python_read_alike_are_accepted(pattern: str) -> None:
         ("(a{101}){100}", "has repeats too large for Go's regexp"),
         ("(a{100}){101}", "has repeats too large for Go's regexp"),
         ("[a", "is not a valid regular expression (unterminated character set at position 0)"),
+        ("\\x41\\Z", "uses the escape \\Z, which Go and Python read differently"),
+        ("\\.\\Z", "uses the escape \\Z, which Go and Python read differently"),
+        ("[^]\\b]", "uses the escape \\b, which Go and Python read differently"),
+        ("[]\\b]", "uses the escape \\b, which Go and Python read differently"),
+        ("a[^]\\b]", "uses the escape \\b, which Go and Python read differently"),
+        ("a[]\\b]", "uses the escape \\b, which Go and Python read differently"),
+        ("[a]b++", "has a repeat of a repeat, which Go refuses"),
+        ("(?:a)b++", "has a repeat of a repeat, which Go refuses"),
+        ("a{2}b++", "has a repeat of a repeat, which Go refuses"),
     ],
 )
 def test_regexes_outside_the_subset_say_why(pattern: str, problem: str) -> None:
     """Each refusal names what Go would read differently or refuse."""
     assert problem == regex_problem(pattern)
+
+
+def test_the_compilers_complaint_is_quoted_up_to_80_characters() -> None:
+    """A pattern Python's ``re`` refuses says why, in its own words, cut to 80 characters."""
+    pattern = "(?P<a-" + "b" * 80 + ">x)"
+    with pytest.raises(re.error) as refused:
+        re.compile(pattern)
+    assert len(str(refused.value)) > 80
+    assert f"is not a valid regular expression ({str(refused.value)[:80]})" == regex_problem(
+        pattern
+    )
 
 
 @pytest.mark.parametrize("rule", ["", " ", "   "])
