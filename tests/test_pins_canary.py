@@ -223,6 +223,7 @@ W = Window
     ("window", "limits", "extensions", "verdict", "detail"),
     [
         (W(200, 3, 9.0), c.Limits(), 0, c.Verdict.BREACH, "error rate 1.50% above 1.00% (3 of 200 requests)"),
+        (W(1, 1, None), c.Limits(), 0, c.Verdict.BREACH, "error rate 100.00% above 1.00% (1 of 1 requests)"),
         (W(100, 0, 9.0), c.Limits(), 0, c.Verdict.PASS, "0 errors in 100 requests"),
         (W(50, 0, 9.0), c.Limits(), 0, c.Verdict.PASS, "0 errors in 50 requests"),
         (W(49, 0, 9.0), c.Limits(), 0, c.Verdict.EXTEND, "49 of 50 requests; step extended"),
@@ -492,6 +493,9 @@ def test_to_json_shows_every_field() -> None:
             12.0,
         ),
         lambda: c.apply(canary(), c.StepResult(0, 5, c.Verdict.EXTEND, "e", 3.0), 12.0),
+        lambda: c.apply(
+            canary(), c.StepResult(0, 5, c.Verdict.PASS, "p", 3.0, W(60, 0, None)), 12.0
+        ),
     ],
 )
 def test_json_round_trip(build: object) -> None:
