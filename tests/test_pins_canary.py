@@ -322,6 +322,15 @@ def test_the_last_pass_promotes_at_the_final_step(
     assert passes == len(current.results)
 
 
+def test_a_health_only_last_step_keeps_its_warning_in_the_promoted_canary() -> None:
+    """The warning of the step that promotes is kept with the earlier ones."""
+    current = canary((5, 50, 100))
+    for detail in ("quiet 1", "quiet 2"):
+        current = c.apply(current, result(current, c.Verdict.PASS_HEALTH_ONLY, detail), 30.0)
+    assert c.Phase.PROMOTED == current.phase
+    assert ("step 1 (5%): quiet 1", "step 2 (50%): quiet 2") == current.warnings
+
+
 def test_an_aborting_verdict_ends_with_its_detail() -> None:
     """A breach ends the canary at once: its detail is the reason, its result kept."""
     first = canary()
@@ -527,8 +536,10 @@ def test_from_json_takes_defaults_for_fields_older_files_lack() -> None:
 def test_from_json_refuses_what_it_cannot_be(change: dict[str, object], error: type) -> None:
     """A step outside the plan, an unknown phase or color is an error the store reports."""
     raw = {**c.to_json(canary()), **change}
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         c.from_json("web", raw)
+    if "step" in change or "steps" in change:
+        assert "canary step out of range" == str(caught.value)
     with pytest.raises(TypeError, match="canary is not an object"):
         c.from_json("web", [raw])
 
