@@ -225,8 +225,11 @@ def test_a_malformed_whsec_secret_stops_the_server(tmp_path: Path, secret: str) 
 
 
 def readme_receiver() -> str:
-    """README's Python receiver: the code block that imports ``standardwebhooks``."""
-    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    """The documented Python receiver: the one code block of README.md and docs/*.md (it is in
+    docs/operations.md, "Webhooks") that imports ``standardwebhooks``."""
+    root = Path(__file__).parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     (block,) = [b for b in blocks if "from standardwebhooks import" in b]
     return str(block)
@@ -238,12 +241,12 @@ async def test_the_readme_receiver_handles_each_switch_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """README's receiver, run as written behind a real server: it handles a delivery, answers
+    """The documented receiver, run as written behind a real server: it handles a delivery, answers
     a repeat of it without handling it again, and refuses a changed body."""
     monkeypatch.setenv("BLUEGREEN_WEBHOOK_SECRET", WHSEC)
     handled: list[Any] = []
     namespace: dict[str, Any] = {"handle": handled.append}
-    exec(compile(readme_receiver(), "README.md", "exec"), namespace)
+    exec(compile(readme_receiver(), "docs/operations.md", "exec"), namespace)
     requests: list[tuple[bytes, dict[str, str]]] = []
 
     async def handle(request: web.Request) -> web.Response:
