@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import promotion, transitions
+from provider.core import commands, transitions
 from provider.core.model import Color, Container, ServiceState, State, SwitchRecord
 from provider.core.promotion import Pending
 from provider.core.render import render, serialize
@@ -25,7 +25,6 @@ from provider.core.routing import (
     Observation,
     ServiceView,
     active_color,
-    check_switch,
     initial_color,
     keep_shape,
 )
@@ -34,12 +33,8 @@ from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
 from provider.errors import (
     BadRequest,
-    CanaryNotRunning,
-    CanaryRefused,
-    RetireRefused,
     StateFileError,
     StateStoreUnavailable,
-    SwitchRefused,
     UnknownService,
 )
 from provider.events import (
@@ -448,17 +443,18 @@ class Controller:
             # change must not toggle back what another replica just switched.
             self.view(service)
             target = color or self.active(service).other
-            return await self._on_latest(
-                lambda: self._switch(
-                    service,
-                    target,
-                    force=force,
-                    reason=reason,
-                    actor=actor,
-                    automatic=automatic,
-                    reject=reject,
-                )
+            first_seen = self._first_seen.get(service, 0.0)
+            command = commands.Switch(
+                service,
+                target,
+                force=force,
+                reason=reason,
+                actor=actor,
+                automatic=automatic,
+                reject=reject,
+                first_seen=first_seen,
             )
+            return await self._on_latest(lambda: self._commit_switch(command))
 
     async def rollback(
         self,
@@ -473,27 +469,14 @@ class Controller:
         ``expect``: the color the caller means to go back to; refused if the
         previous color is another (the state changed since the caller looked).
         """
-
-        target: list[Color] = []  # the first attempt's previous color, kept for retries
+        command = commands.Rollback(service, force=force, actor=actor, expect=expect)
 
         async def change() -> SwitchResult:
-            self.view(service)
-            state = self.state.services.get(service)
-            if target and state is not None and state.active is target[0]:
-                # Another replica rolled back (or switched) there meanwhile: done, once.
-                return SwitchResult(service, state.active, state.previous, False, None)
-            if state is None or state.previous is None:
-                raise SwitchRefused(f"service {service} has no previous color to roll back to")
-            target[:] = target or [state.previous]
-            expected = expect or target[0]
-            if expected is not state.previous:
-                raise SwitchRefused(
-                    f"the previous color of {service} is {state.previous}, not {expected} "
-                    f"(active {state.active}); nothing was switched"
-                )
-            return await self._switch(
-                service, state.previous, force=force, reason="rollback", actor=actor, reject=True
-            )
+            nonlocal command
+            decision = self._decide(command)
+            if command.first is None:  # the first attempt's previous color, kept for retries
+                command = replace(command, first=decision.target)
+            return await self._commit_switch_decision(service, decision, force, "rollback")
 
         async with self.lock:
             return await self._on_latest(change)
@@ -507,39 +490,11 @@ class Controller:
         """
 
         async def change() -> ServiceState:
-            view = self.view(service)
-            known = self.state.services.get(service)
-            # Not adopted yet: only a color that serves (label errors hold adoption) counts.
-            routable = view.color(color).routable > 0
-            serving = known is None and self.active(service) is color and routable
-            if (known is not None and known.active is color) or serving:
-                raise RetireRefused(
-                    f"{color} is the active color of {service}; switch away from it first"
-                )
-            reason = f"retired by {actor}"
-            now = self.clock()
-            new_state = transitions.retire(
-                self.state, service, color, since=self.daemon_now(), reason=reason
-            )
-            running = canaries.running(self.state, service)
-            ended = None
-            if running is not None and running.color is color:
-                # A color being stopped takes no share: its canary ends in the same write.
-                ended = canaries.apply(running, canaries.OperatorAbort(reason, reject=False), now)
-                new_state, _ = canaries.with_record(
-                    canaries.with_canary(new_state, ended),
-                    service,
-                    running.base,
-                    color,
-                    reason=canaries.REASON_ABORT,
-                    actor=actor,
-                    now=now,
-                    detail={"reason": reason, "weight": running.weight},
-                    history_limit=self.settings.history_limit,
-                )
-            await self._persist(new_state)
-            if ended is not None:
-                self._canary_served(ended, actor=actor, verdict=None)
+            decision = self._decide(commands.Retire(service, color, actor))
+            assert decision.state is not None
+            await self._persist(decision.state)
+            if decision.canary is not None:
+                self._canary_served(decision.canary, actor=actor, verdict=None)
             # Retiring a never-adopted service adopts it: the body must follow at once.
             self._rebuild()
             self.changed.notify_all()
@@ -549,63 +504,38 @@ class Controller:
         async with self.lock:
             return await self._on_latest(change)
 
-    async def _switch(
-        self,
-        service: str,
-        color: Color | None,
-        *,
-        force: bool,
-        reason: str,
-        actor: str,
-        automatic: bool = False,
-        reject: bool = False,
-    ) -> SwitchResult:
-        view = self.view(service)
-        current = self.active(service)
-        target = color or current.other
-        if target is current and service in self.state.services:
-            svc = self.state.services[service]
-            return SwitchResult(service, current, svc.previous, False, None)
-        known = self.state.services.get(service)
-        if automatic and known is not None:
-            mark = promotion.blocking_mark(view, known, target)
-            if mark is not None:
-                raise SwitchRefused(
-                    f"{target} of {service} is {mark.kind} ({mark.reason}); "
-                    "no automatic switch goes there"
-                )
-        running = canaries.running(self.state, service)
-        if automatic and running is not None:
-            raise SwitchRefused(f"a canary of {service} runs; no automatic switch until it ends")
-        check_switch(view, target, force=force)
-        state = self.state
-        if running is not None:  # an operator's switch ends the canary (no mark)
-            stop = canaries.OperatorAbort(f"ended by a switch ({reason}, {actor})", reject=False)
-            state = canaries.with_canary(state, canaries.apply(running, stop, self.clock()))
-        if service not in state.services:
-            state = transitions.adopt(state, service, current, self._first_seen.get(service, 0.0))
-        new_state, record = transitions.switch(
-            state,
-            service,
-            target,
-            reason=reason,
-            actor=actor,
-            now=self.clock(),
-            history_limit=self.settings.history_limit,
-            anchor=self.daemon_now(),
-            reject_left=reject,
+    def _decide(self, command: commands.Command) -> commands.Decision:
+        """The pure decision of ``command`` on the current state and observation. Locked."""
+        now = commands.Now(self.clock(), self.daemon_now())
+        view = self.view(command.service)
+        return commands.decide(
+            self.state, view, command, now, history_limit=self.settings.history_limit
         )
-        try:
-            await self._persist(new_state)
-        except StateFileError:
-            log.error("switch_not_persisted", service=service, to=str(target), reason=reason)
-            raise
-        self._pending.pop(service, None)
-        self._rebuild()
-        self.changed.notify_all()
-        if record is not None:
-            self._announce_switch(record, view, forced=force)
+
+    async def _commit_switch(self, command: commands.Switch) -> SwitchResult:
+        decision = self._decide(command)
+        return await self._commit_switch_decision(
+            command.service, decision, command.force, command.reason
+        )
+
+    async def _commit_switch_decision(
+        self, service: str, decision: commands.Decision, forced: bool, reason: str
+    ) -> SwitchResult:
+        """Commit a switch's decision, serve it, announce it; what it did. Locked."""
+        if decision.state is not None:
+            try:
+                await self._persist(decision.state)
+            except StateFileError:
+                target = str(decision.target)
+                log.error("switch_not_persisted", service=service, to=target, reason=reason)
+                raise
+            self._pending.pop(service, None)
+            self._rebuild()
+            self.changed.notify_all()
+            if decision.record is not None:
+                self._announce_switch(decision.record, self.view(service), forced=forced)
         svc = self.state.services[service]
+        record = decision.record if decision.state is not None else None
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
 
     def _announce_switch(
@@ -653,57 +583,11 @@ class Controller:
         ``await_ready`` (the CLI, before its deploy): reserve it WAITING instead;
         the first step starts once containers created from now on are ready.
         """
-
-        async def change() -> canaries.Canary:
-            view = self.view(service)
-            if canaries.running(self.state, service) is not None:
-                raise CanaryRefused(f"a canary of {service} already runs")
-            base = self.active(service)
-            target = color or base.other
-            known = self.state.services.get(service)
-            if known is None or view.errors:
-                raise CanaryRefused(f"{service} is not adopted yet or has label errors; no canary")
-            colorview = view.color(target)
-            waiting = await_ready and target is not base
-            if target is not base and not waiting and not colorview.ready:
-                raise CanaryRefused(
-                    f"{target} of {service} is not ready ({colorview.routable} of "
-                    f"{colorview.replicas} routable container(s))"
-                )
-            blocked = promotion.blocking_mark(view, known, target) is not None
-            if target is not base and not waiting and blocked:
-                raise CanaryRefused(
-                    f"{target} of {service} is marked {known.marks[target].kind} and has no "
-                    "newer container; deploy it again first"
-                )
-            now = self.clock()
-            new = canaries.start(
-                service,
-                target,
-                base,
-                steps=steps,
-                interval=interval,
-                limits=limits,
-                now=now,
-                await_after=self.daemon_now() if waiting else None,
-            )
-            state, _ = canaries.with_record(
-                canaries.with_canary(self.state, new),
-                service,
-                base,
-                target,
-                reason=canaries.REASON_STEP,
-                actor=actor,
-                now=now,
-                detail={"step": 0, "weight": new.weight, "verdict": str(new.phase)},
-                history_limit=self.settings.history_limit,
-            )
-            await self._persist(state)
-            self._canary_served(new, actor=actor, verdict=str(new.phase))
-            return new
-
+        command = commands.StartCanary(
+            service, color, steps, interval, limits, actor=actor, await_ready=await_ready
+        )
         async with self.lock:
-            return await self._on_latest(change)
+            return await self._on_latest(lambda: self._commit_canary(command))
 
     async def canary_event(
         self, service: str, event: canaries.Event, *, actor: str = "api"
@@ -712,103 +596,25 @@ class Controller:
 
         A passed last step or an operator's promote switches (reason
         ``canary``); an abort records ``canary-abort`` with the figures and marks
-        the color REJECTED. An extension changes only the canary.
+        the color REJECTED. An extension changes only the canary. A step's pass
+        judged on a color that stopped being ready meanwhile is refused.
         """
-
-        async def change() -> canaries.Canary:
-            self.view(service)
-            current = canaries.running(self.state, service)
-            if current is None:
-                raise CanaryNotRunning(f"no canary of {service} runs")
-            judged = (current.step, current.weight, current.extensions)
-            if isinstance(event, canaries.StepResult) and (
-                (event.step, event.weight, event.extensions) != judged
-            ):
-                raise CanaryNotRunning(f"the canary of {service} moved on meanwhile")
-            if isinstance(event, canaries.OperatorPromote):
-                check_switch(self.view(service), current.color, force=False)
-            self._refuse_stale_pass(service, current, event)
-            now = self.clock()
-            new = canaries.apply(current, event, now)
-            state = canaries.with_canary(self.state, new)
-            limit = self.settings.history_limit
-            if (
-                isinstance(event, canaries.StepResult)
-                and event.verdict is not canaries.Verdict.EXTEND
-            ):
-                state, _ = canaries.with_record(
-                    state,
-                    service,
-                    current.base,
-                    current.color,
-                    reason=canaries.REASON_STEP,
-                    actor=actor,
-                    now=now,
-                    detail=canaries.figures(event) | {"detail": event.detail},
-                    history_limit=limit,
-                )
-            record = None
-            if new.phase is canaries.Phase.ABORTED:
-                detail: dict[str, Any] = {"reason": new.reason, "weight": current.weight}
-                if isinstance(event, canaries.StepResult):
-                    detail |= canaries.figures(event)
-                state, _ = canaries.with_record(
-                    state,
-                    service,
-                    current.base,
-                    current.color,
-                    reason=canaries.REASON_ABORT,
-                    actor=actor,
-                    now=now,
-                    detail=detail,
-                    history_limit=limit,
-                )
-                if not isinstance(event, canaries.OperatorAbort) or event.reject:
-                    state = canaries.with_rejected(
-                        state,
-                        service,
-                        current.color,
-                        since=self.daemon_now(),
-                        reason=f"{canaries.REASON_ABORT}: {new.reason}",
-                    )
-            elif new.phase is canaries.Phase.PROMOTED:
-                state, record = transitions.switch(
-                    state,
-                    service,
-                    current.color,
-                    reason=canaries.REASON_PROMOTE,
-                    actor=actor,
-                    now=now,
-                    history_limit=limit,
-                    anchor=self.daemon_now(),
-                )
-            await self._persist(state)
-            verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
-            self._canary_served(new, actor=actor, verdict=verdict)
-            if record is not None:
-                self._announce_switch(record, self.observation.services.get(service), forced=False)
-            return new
-
+        command = commands.CanaryEvent(service, event, actor)
         async with self.lock:
-            return await self._on_latest(change)
+            return await self._on_latest(lambda: self._commit_canary(command))
 
-    def _refuse_stale_pass(
-        self, service: str, canary: canaries.Canary, event: canaries.Event
-    ) -> None:
-        """Refuse a step's pass judged before its color stopped being ready. Locked.
-
-        The driver checks readiness, then releases the lock to scrape Traefik:
-        its verdict lands on containers that may be gone. Refused, nothing is
-        written; the driver looks again at the current truth and aborts the
-        canary as lost (or waits while Docker is disconnected), so no pass ever
-        promotes a color without servers.
-        """
-        ready = self.view(service).color(canary.color).ready
-        if canaries.stale_pass(event, ready=ready):
-            raise CanaryNotRunning(
-                f"{canary.color} of {service} stopped being ready while its step was judged; "
-                "judged again"
-            )
+    async def _commit_canary(
+        self, command: commands.StartCanary | commands.CanaryEvent
+    ) -> canaries.Canary:
+        """Commit a canary command's decision, serve it, announce it. Locked."""
+        decision = self._decide(command)
+        assert decision.state is not None and decision.canary is not None
+        await self._persist(decision.state)
+        self._canary_served(decision.canary, actor=command.actor, verdict=decision.verdict)
+        if decision.record is not None:
+            view = self.observation.services.get(command.service)
+            self._announce_switch(decision.record, view, forced=False)
+        return decision.canary
 
     def _canary_served(self, canary: canaries.Canary, *, actor: str, verdict: str | None) -> None:
         """Serve and announce a persisted canary change. Caller holds the lock."""

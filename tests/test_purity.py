@@ -65,7 +65,7 @@ def _reached(module: str) -> tuple[set[str], set[str]]:
 def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
-        "canary", "canary_analysis", "docker_normalize", "labels", "model", "promotion",
+        "canary", "canary_analysis", "commands", "docker_normalize", "labels", "model", "promotion",
         "render", "routing", "rule_syntax", "state_versions", "status", "swarm_normalize",
         "transitions", "wakes", "__init__",
     }  # fmt: skip
