@@ -50,7 +50,7 @@ class SwitchResult:
 class Controller(StateCommits):
     """Holds observations and state; the API and the watcher both go through it.
 
-    Observations and the served body: :class:`provider.observations.Observations`;
+    Observations and the served body: :class:`provider.observations.ObservedServices`;
     commits, retries and following other replicas:
     :class:`provider.state_commits.StateCommits`. Here: the commands (decided by
     :mod:`provider.core.commands`), waiting for what is due, and the reads.

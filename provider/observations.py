@@ -45,7 +45,7 @@ class PendingSwitches:
     rollback: Pending | None = None
 
 
-class Observations:
+class ObservedServices:
     """What Docker shows and what is served from it: containers, views, the body."""
 
     def __init__(

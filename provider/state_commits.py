@@ -22,7 +22,7 @@ from provider.core.routing import ServiceView
 from provider.errors import StateFileError, StateStoreUnavailable
 from provider.events import EventBus, images_of
 from provider.metrics import Metrics
-from provider.observations import Observations
+from provider.observations import ObservedServices
 from provider.settings import Settings
 from provider.state_store import CommitOutcomeUnknown, FileStateStore, StateConflict, StateStore
 
@@ -37,7 +37,7 @@ STATE_RETRY_DELAYS = (0.5, 30.0)
 CONFLICT_ATTEMPTS = 20
 
 
-class StateCommits(Observations):
+class StateCommits(ObservedServices):
     """Commits states through the store, retries failed writes, follows other replicas."""
 
     def __init__(
