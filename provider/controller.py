@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import commands
+from provider.core import canary_json, commands
 from provider.core.model import Color, ServiceState, State, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
@@ -285,7 +285,7 @@ class Controller(StateCommits):
         canary = self.state.canaries.get(service)
         if canary is None:
             return None
-        out = canaries.to_json(canary, next_decision_at=self._canary_next.get(service))
+        out = canary_json.to_json(canary, next_decision_at=self._canary_next.get(service))
         out["analysis"] = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
         return out
 
