@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from provider import long_poll
 from provider.controller import Controller, SwitchResult
 from provider.core import canary as canaries
+from provider.core import canary_json
 from provider.core.model import Color
 from provider.core.status import marks_json
 from provider.errors import (
@@ -176,9 +177,9 @@ async def canary_start(request: web.Request) -> web.Response:
     await controller.start_canary(
         service,
         color_field(doc),
-        steps=canaries.parse_steps(doc.get("steps")),
-        interval=canaries.parse_interval(doc.get("interval", canaries.DEFAULT_INTERVAL)),
-        limits=canaries.parse_limits(
+        steps=canary_json.parse_steps(doc.get("steps")),
+        interval=canary_json.parse_interval(doc.get("interval", canaries.DEFAULT_INTERVAL)),
+        limits=canary_json.parse_limits(
             doc.get("max_error_rate"), doc.get("max_p99_ms"), doc.get("min_requests")
         ),
         actor="api",

@@ -12,24 +12,63 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import structlog
 
-from provider.controller import Controller, PendingSwitches
 from provider.core import canary as canaries
-from provider.core.model import Color
+from provider.core.model import Color, State
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
+from provider.core.routing import Observation
 from provider.core.wakes import next_wake
 from provider.errors import BlueGreenError
-from provider.events import EVENT_OF_ACTION
+from provider.events import EVENT_OF_ACTION, EventBus
+from provider.observations import PendingSwitches
 from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.auto_switch")
 
 #: After a refused or failed switch, wait this long before trying the same again.
 RETRY_AFTER_S = 1.0
+
+T = TypeVar("T")
+
+
+class Switching(Protocol):
+    """What the switcher needs of the controller: what it reads, what it asks."""
+
+    @property
+    def docker_connected(self) -> bool: ...
+    @property
+    def synced(self) -> bool: ...
+    @property
+    def observation(self) -> Observation: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def events(self) -> EventBus: ...
+
+    async def wait_until_due(
+        self,
+        evaluate: Callable[[], tuple[list[T], float | None]],
+        clock: Callable[[], float],
+    ) -> list[T]: ...
+
+    def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None: ...
+
+    async def switch(
+        self,
+        service: str,
+        color: Color | None = None,
+        *,
+        force: bool = False,
+        reason: str = "manual",
+        actor: str = "api",
+        automatic: bool = False,
+        reject: bool = False,
+    ) -> object: ...
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -53,7 +92,7 @@ class AutoSwitcher:
 
     def __init__(
         self,
-        controller: Controller,
+        controller: Switching,
         policy: Policy,
         *,
         clock: Callable[[], float] = time.time,

@@ -16,17 +16,19 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import aiohttp
 import structlog
 
-from provider.controller import Controller
 from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
+from provider.core.model import State
 from provider.core.render import color_service_name
-from provider.core.routing import ColorView
+from provider.core.routing import ColorView, Observation
 from provider.core.wakes import next_wake
 from provider.errors import BlueGreenError, StateFileError
+from provider.settings import Settings
 
 log = structlog.get_logger("bluegreen.canary")
 
@@ -36,6 +38,35 @@ SCRAPE_TIMEOUT_S = 5.0
 RETRY_AFTER_S = 1.0
 
 Fetch = Callable[[], Awaitable[str]]
+
+T = TypeVar("T")
+
+
+class Canaries(Protocol):
+    """What the driver needs of the controller: what it reads, what it asks."""
+
+    @property
+    def docker_connected(self) -> bool: ...
+    @property
+    def synced(self) -> bool: ...
+    @property
+    def observation(self) -> Observation: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def settings(self) -> Settings: ...
+
+    async def wait_until_due(
+        self,
+        evaluate: Callable[[], tuple[list[T], float | None]],
+        clock: Callable[[], float],
+    ) -> list[T]: ...
+
+    async def canary_event(
+        self, service: str, event: canaries.Event, *, actor: str = "api"
+    ) -> canaries.Canary: ...
+
+    def plan_canary_decision(self, service: str, at: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +104,7 @@ class CanaryDriver:
 
     def __init__(
         self,
-        controller: Controller,
+        controller: Canaries,
         *,
         fetch: Fetch | None,
         clock: Callable[[], float] = time.time,
@@ -123,7 +154,7 @@ class CanaryDriver:
                 continue
             extra = canary.extensions - window.extensions_at_start
             deadline = window.start + canary.interval * (1 + extra)
-            controller.canary_next[name] = deadline
+            controller.plan_canary_decision(name, deadline)
             if now >= deadline and live:
                 due.append(_Due(name, "judge", canary))
             else:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provider.core import canary
+from provider.core import canary, canary_json
 from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
 from provider.errors import StateFileError
 
@@ -87,7 +87,7 @@ def _canaries_to_json(state: State) -> dict[str, Any]:
     """Files without canaries keep their old shape (no ``canaries`` key)."""
     if not state.canaries:
         return {}
-    return {"canaries": {n: canary.to_json(c) for n, c in sorted(state.canaries.items())}}
+    return {"canaries": {n: canary_json.to_json(c) for n, c in sorted(state.canaries.items())}}
 
 
 def _canaries_from_json(raw: Any) -> dict[str, canary.Canary]:
@@ -96,7 +96,7 @@ def _canaries_from_json(raw: Any) -> dict[str, canary.Canary]:
         return {}
     if not isinstance(raw, dict):
         raise TypeError("canaries is not an object")
-    return {str(name): canary.from_json(str(name), c) for name, c in raw.items()}
+    return {str(name): canary_json.from_json(str(name), c) for name, c in raw.items()}
 
 
 def from_json(doc: Any) -> State:

@@ -13,7 +13,7 @@ import pytest
 
 from provider import store
 from provider.core import canary as c
-from provider.core import transitions
+from provider.core import canary_json, transitions
 from provider.core.canary_analysis import Snapshot, Window, delta, quantile, snapshot
 from provider.core.model import Color, MarkKind, State
 from provider.core.render import render
@@ -31,7 +31,7 @@ def running(steps: tuple[int, ...] = (5, 25, 50, 100), **limits: object) -> c.Ca
         BLUE,
         steps=steps,
         interval=2.0,
-        limits=c.parse_limits(
+        limits=canary_json.parse_limits(
             limits.get("max_error_rate"), limits.get("max_p99_ms"), limits.get("min_requests")
         ),
         now=10.0,
@@ -64,14 +64,14 @@ def test_canary_core_imports_no_io_framework(module: str) -> None:
 )
 def test_steps_parse(raw: object, expected: tuple[int, ...]) -> None:
     """Steps increase strictly and always end at 100 (the switch)."""
-    assert expected == c.parse_steps(raw)
+    assert expected == canary_json.parse_steps(raw)
 
 
 @pytest.mark.parametrize("raw", [[], [0], [50, 50], [60, 10], [101], [True], "a,b", {"x": 1}])
 def test_bad_steps_are_refused(raw: object) -> None:
     """Empty, repeated, decreasing, out-of-range or non-numeric steps are a 400."""
     with pytest.raises(BadRequest):
-        c.parse_steps(raw)
+        canary_json.parse_steps(raw)
 
 
 @pytest.mark.parametrize(
@@ -80,14 +80,14 @@ def test_bad_steps_are_refused(raw: object) -> None:
 )
 def test_interval_parse(raw: object, expected: float) -> None:
     """Durations with s/m/h/ms units or plain seconds."""
-    assert expected == c.parse_interval(raw)
+    assert expected == canary_json.parse_interval(raw)
 
 
 @pytest.mark.parametrize("raw", ["", "1d", "-1s", "0s", True, None, [1], "99999h"])
 def test_bad_interval_is_refused(raw: object) -> None:
     """Unknown units, zero, negative, absurd or non-duration values are a 400."""
     with pytest.raises(BadRequest):
-        c.parse_interval(raw)
+        canary_json.parse_interval(raw)
 
 
 def test_start_refuses_the_active_color_and_a_plan_of_only_100() -> None:

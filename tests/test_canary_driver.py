@@ -159,3 +159,18 @@ async def test_an_operator_promote_is_announced_as_a_switch(tmp_path: Path) -> N
 
     switches = [(e.to, e.reason, e.actor) for e in events if e.kind is EventKind.SWITCH]
     assert [("green", "canary", "operator")] == switches
+
+
+async def test_status_shows_when_the_driver_judges_the_step_next(tmp_path: Path) -> None:
+    """The driver tells the controller when the running step is judged (``/status``'s
+    ``next_decision_at``); the value goes once the canary ends."""
+    clock = Clock(1000.0)
+    metrics = Metrics()
+    controller, driver, _ = await canary_of_green(tmp_path, clock, metrics)
+    assert ([], 1000.0 + INTERVAL) == driver.evaluate()
+    canary = controller.status("web")["canary"]
+    assert 1000.0 + INTERVAL == canary["next_decision_at"]
+
+    await controller.canary_event("web", canaries.OperatorAbort("stop"))
+
+    assert controller.status("web")["canary"]["next_decision_at"] is None

@@ -65,9 +65,9 @@ def _reached(module: str) -> tuple[set[str], set[str]]:
 def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
-        "canary", "canary_analysis", "docker_normalize", "labels", "model", "promotion",
-        "render", "routing", "rule_syntax", "state_versions", "status", "swarm_normalize",
-        "transitions", "wakes", "__init__",
+        "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "labels",
+        "model", "promotion", "render", "routing", "rule_syntax", "state_versions", "status",
+        "swarm_normalize", "transitions", "wakes", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 

@@ -1,0 +1,175 @@
+"""A canary's JSON: the fields of ``POST /canary`` parsed, the documents of ``/status``
+and of the state file written and read back.
+
+Pure, like :mod:`provider.core.canary`, whose values it reads and builds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from provider.core.canary import (
+    DEFAULT_STEPS,
+    MAX_INTERVAL,
+    MAX_STEPS,
+    Canary,
+    Limits,
+    Phase,
+    StepResult,
+    Verdict,
+)
+from provider.core.canary_analysis import Window
+from provider.core.model import Color
+from provider.errors import BadRequest
+
+# -- the fields of POST /canary -------------------------------------------------
+
+
+def parse_interval(raw: object) -> float:
+    """``"60s"``, ``"2m"``, ``"500ms"`` or a number of seconds."""
+    if isinstance(raw, bool):
+        raise BadRequest("field 'interval' must be seconds or a duration like '60s'")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", raw)
+        if match is None:
+            raise BadRequest("field 'interval' must look like '60s', '2m', '500ms' or 90")
+        unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+        value = float(match.group(1)) * unit
+    else:
+        raise BadRequest("field 'interval' must be seconds or a duration like '60s'")
+    if not 0.1 <= value <= MAX_INTERVAL:
+        raise BadRequest("field 'interval' must be between 0.1 s and 24 h")
+    return value
+
+
+def parse_steps(raw: object) -> tuple[int, ...]:
+    """Strictly increasing whole percentages in 1..100 that end at 100."""
+    if raw is None:
+        return DEFAULT_STEPS
+    if isinstance(raw, str):
+        raw = [s.strip() for s in raw.split(",") if s.strip()]
+    if not isinstance(raw, Sequence) or not raw or len(raw) > MAX_STEPS:
+        raise BadRequest(f"field 'steps' must list 1 to {MAX_STEPS} percentages, e.g. [5, 50, 100]")
+    steps: list[int] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise BadRequest("field 'steps' must hold whole percentages")
+        try:
+            value = int(item)
+        except ValueError as exc:
+            raise BadRequest("field 'steps' must hold whole percentages") from exc
+        if not 1 <= value <= 100 or (steps and value <= steps[-1]):
+            raise BadRequest("field 'steps' must increase strictly within 1..100")
+        steps.append(value)
+    if steps[-1] != 100:
+        steps.append(100)
+    return tuple(steps)
+
+
+def parse_limits(max_error_rate: object, max_p99_ms: object, min_requests: object) -> Limits:
+    """The limits of ``POST /canary``; ``None`` fields take the defaults."""
+    limits = Limits()
+    if max_error_rate is not None:
+        if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, int | float):
+            raise BadRequest("field 'max_error_rate' must be a number in 0..1")
+        if not 0.0 <= float(max_error_rate) <= 1.0:
+            raise BadRequest("field 'max_error_rate' must be a number in 0..1")
+        limits = replace(limits, max_error_rate=float(max_error_rate))
+    if max_p99_ms is not None:
+        if isinstance(max_p99_ms, bool) or not isinstance(max_p99_ms, int | float):
+            raise BadRequest("field 'max_p99_ms' must be a positive number or null")
+        if not 0.0 < float(max_p99_ms) <= 3_600_000.0:
+            raise BadRequest("field 'max_p99_ms' must be a positive number or null")
+        limits = replace(limits, max_p99_ms=float(max_p99_ms))
+    if min_requests is not None:
+        if isinstance(min_requests, bool) or not isinstance(min_requests, int):
+            raise BadRequest("field 'min_requests' must be a whole number >= 0")
+        if not 0 <= min_requests <= 10_000_000:
+            raise BadRequest("field 'min_requests' must be a whole number >= 0")
+        limits = replace(limits, min_requests=min_requests)
+    return limits
+
+
+# -- /status and the state file ---------------------------------------------------
+
+
+def to_json(canary: Canary, *, next_decision_at: float | None = None) -> dict[str, Any]:
+    """The canary as ``/status`` shows it and the state file stores it."""
+    return {
+        "color": str(canary.color),
+        "base": str(canary.base),
+        "phase": str(canary.phase),
+        "steps": list(canary.steps),
+        "step": canary.step,
+        "weight": canary.weight,
+        "interval": canary.interval,
+        "max_error_rate": canary.limits.max_error_rate,
+        "max_p99_ms": canary.limits.max_p99_ms,
+        "min_requests": canary.limits.min_requests,
+        "started": canary.started,
+        "step_started": canary.step_started,
+        "extensions": canary.extensions,
+        "next_decision_at": next_decision_at,
+        "results": [r.to_json() for r in canary.results],
+        "warnings": list(canary.warnings),
+        "ended": canary.ended,
+        "reason": canary.reason,
+        "created_after": canary.created_after,
+    }
+
+
+def _window_from_json(raw: Any) -> Window | None:
+    if raw is None:
+        return None
+    p99 = raw.get("p99_ms")
+    return Window(int(raw["requests"]), int(raw["errors"]), None if p99 is None else float(p99))
+
+
+def from_json(service: str, raw: Any) -> Canary:
+    """Parse a stored canary; the store turns any error into ``StateFileError``."""
+    if not isinstance(raw, dict):
+        raise TypeError("canary is not an object")
+    p99 = raw.get("max_p99_ms")
+    results = tuple(
+        StepResult(
+            step=int(r["step"]),
+            weight=int(r["weight"]),
+            verdict=Verdict(r["verdict"]),
+            detail=str(r["detail"]),
+            at=float(r["at"]),
+            window=_window_from_json(r.get("figures")),
+            extensions=int(r.get("extensions", 0)),
+        )
+        for r in raw.get("results", [])
+    )
+    steps = tuple(int(s) for s in raw["steps"])
+    step = int(raw["step"])
+    if not steps or not 0 <= step < len(steps):
+        raise ValueError("canary step out of range")
+    return Canary(
+        service=service,
+        color=Color(raw["color"]),
+        base=Color(raw["base"]),
+        steps=steps,
+        interval=float(raw["interval"]),
+        limits=Limits(
+            float(raw["max_error_rate"]),
+            None if p99 is None else float(p99),
+            int(raw["min_requests"]),
+        ),
+        started=float(raw["started"]),
+        step_started=float(raw["step_started"]),
+        phase=Phase(raw["phase"]),
+        step=step,
+        extensions=int(raw.get("extensions", 0)),
+        results=results,
+        warnings=tuple(str(w) for w in raw.get("warnings", [])),
+        ended=None if raw.get("ended") is None else float(raw["ended"]),
+        reason=None if raw.get("reason") is None else str(raw["reason"]),
+        created_after=None if raw.get("created_after") is None else float(raw["created_after"]),
+    )
