@@ -1,7 +1,9 @@
 """The one import-purity guard (house style 1: pure core, thin edges).
 
 Nothing under ``provider/core/`` imports asyncio, aiohttp or aiodocker, nor
-does anything it reaches; the pure modules outside the core (the error
+does anything it reaches; the core reaches no project module outside it (its
+refusals are its own, ``provider/errors.py`` maps them to HTTP answers), and
+its modules import one another without a cycle; the pure modules outside the core (the error
 hierarchy, metrics, the OpenAPI document) and the CLI's pure modules
 (snapshot, progress, the text renderer) keep to the same rule, the CLI's also
 without subprocess or network libraries.
@@ -16,6 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 IO_FRAMEWORKS = frozenset({"asyncio", "aiohttp", "aiodocker", "socket", "subprocess"})
+#: What speaks or knows HTTP: none of it belongs in the core.
+HTTP = frozenset({"aiohttp", "http", "urllib", "httpx", "requests", "multidict", "yarl"})
 CLI_IO = IO_FRAMEWORKS | {"urllib"}
 
 CORE = sorted(f"provider.core.{p.stem}" for p in (ROOT / "provider" / "core").glob("*.py"))
@@ -66,8 +70,8 @@ def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
         "canary", "canary_analysis", "docker_normalize", "labels", "model", "promotion",
-        "render", "routing", "rule_syntax", "state_versions", "status", "swarm_normalize",
-        "transitions", "wakes", "__init__",
+        "refusals", "render", "routing", "rule_syntax", "state_versions", "status",
+        "swarm_normalize", "transitions", "wakes", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 
@@ -78,3 +82,12 @@ def test_pure_modules_import_no_io(module: str) -> None:
     seen, top = _reached(module)
     banned = CLI_IO if module.startswith("deploy.") else IO_FRAMEWORKS
     assert set() == top & banned, sorted(seen)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_knows_no_http(module: str) -> None:
+    """A core module reaches only core modules (never ``provider.errors``, whose
+    classes carry HTTP statuses) and imports nothing that speaks HTTP."""
+    seen, top = _reached(module)
+    assert set() == {m for m in seen if not m.startswith("provider.core.")}
+    assert set() == top & HTTP, sorted(seen)
