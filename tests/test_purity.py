@@ -91,3 +91,21 @@ def test_the_core_knows_no_http(module: str) -> None:
     seen, top = _reached(module)
     assert set() == {m for m in seen if not m.startswith("provider.core.")}
     assert set() == top & HTTP, sorted(seen)
+
+
+def test_core_modules_import_one_another_without_a_cycle() -> None:
+    """The core's import graph (``TYPE_CHECKING`` imports included) has no cycle, e.g.
+    the canary's dataclasses live with the model, which imports nothing of the canary."""
+    graph = {m: {n for n in _imports(m) if n in CORE and n != m} for m in CORE}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module in done:
+            return
+        for name in sorted(graph[module]):
+            visit(name, (*path, module))
+        done.add(module)
+
+    for module in CORE:
+        visit(module, ())
