@@ -29,6 +29,7 @@ from provider.errors import (
     Forbidden,
     NotReady,
     Unauthorized,
+    answer_for,
 )
 from provider.metrics import Exposition
 from provider.openapi import BODY as OPENAPI_BODY
@@ -54,8 +55,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     controller = request.app[CONTROLLER]
     try:
         response = await handler(request)
-    except BlueGreenError as exc:  # StateFileError: 500 state_write_failed
-        response = _error(exc.status, exc.code, exc.detail)
+    except BlueGreenError as exc:  # a refusal, or StateFileError: 500 state_write_failed
+        response = _error(*answer_for(exc), exc.detail)
     except web.HTTPRequestEntityTooLarge:
         detail = f"request body is larger than {request.app[MAX_BODY]} bytes"
         response = _error(413, PAYLOAD_TOO_LARGE, detail)

@@ -1,110 +1,132 @@
-"""The provider's exception hierarchy.
+"""The provider's errors and the one table of the HTTP answers they become.
 
-Each error carries the HTTP status and a stable machine-readable ``code``; the
-API maps them to ``{"error": code, "detail": message}`` in one place. Pure: no
-aiohttp import, so the core can raise them.
+The core refuses commands with domain values (``provider/core/refusals.py``,
+no HTTP status); :data:`REFUSALS` maps each to its status and stable
+machine-readable ``code``. The edge's own errors (:class:`EdgeError`: a bad
+token, a body that is not JSON, the state file) carry theirs. The API answers
+``{"error": code, "detail": message}`` for both through :func:`answer_for`.
+Pure: no aiohttp import. The refusals are re-exported here, so
+``from provider.errors import SwitchRefused`` keeps working.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from provider.core.refusals import (
+    BadCommand,
+    BlueGreenError,
+    CanaryNotRunning,
+    CanaryRefused,
+    Refused,
+    RetireRefused,
+    SwitchRefused,
+    UnknownService,
+)
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "METHOD_NOT_ALLOWED",
+    "NOT_FOUND",
+    "PAYLOAD_TOO_LARGE",
+    "REFUSALS",
+    "BadCommand",
+    "BadRequest",
+    "BlueGreenError",
+    "CanaryNotRunning",
+    "CanaryRefused",
+    "EdgeError",
+    "Forbidden",
+    "NotReady",
+    "Refused",
+    "RetireRefused",
+    "SettingsError",
+    "StateFileError",
+    "StateStoreUnavailable",
+    "SwitchRefused",
+    "TooManyClients",
+    "Unauthorized",
+    "UnknownService",
+    "UnsupportedMediaType",
+    "answer_for",
+]
+
 #: Codes the API answers for failures that are not a :class:`BlueGreenError` raised by
 #: the provider (aiohttp's own routing and body limit, an unexpected exception).
-#: Every other code is the ``code`` of one class below: each code is declared once.
+#: Every other code is in :data:`REFUSALS` or the ``code`` of one :class:`EdgeError`
+#: class below: each code is declared once.
 INTERNAL_ERROR = "internal_error"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 PAYLOAD_TOO_LARGE = "payload_too_large"
 
+#: The request body or query is malformed: the edge raises the core's own refusal.
+BadRequest = BadCommand
 
-class BlueGreenError(Exception):
-    """Base of every error the provider raises (and reports to a client, if one asked)."""
+#: The one mapping from the core's refusals to the API's (status, code).
+REFUSALS: Mapping[type[Refused], tuple[int, str]] = {
+    BadCommand: (400, "bad_request"),
+    UnknownService: (404, "unknown_service"),
+    SwitchRefused: (409, "switch_refused"),
+    RetireRefused: (409, "retire_refused"),
+    CanaryRefused: (409, "canary_refused"),
+    CanaryNotRunning: (409, "canary_not_running"),
+}
+
+
+class EdgeError(BlueGreenError):
+    """An error of the provider's edges (HTTP, state file, settings): its status and code."""
 
     status = 500
     code = INTERNAL_ERROR
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+
+def answer_for(exc: BlueGreenError) -> tuple[int, str]:
+    """The HTTP status and error code the API answers for ``exc``."""
+    if isinstance(exc, EdgeError):
+        return exc.status, exc.code
+    for cls in type(exc).__mro__:
+        if cls in REFUSALS:
+            return REFUSALS[cls]
+    return 500, INTERNAL_ERROR
 
 
-class BadRequest(BlueGreenError):
-    """The request body or query is malformed."""
-
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(BlueGreenError):
+class Unauthorized(EdgeError):
     """A token is required and the request did not carry the right one."""
 
     status = 401
     code = "unauthorized"
 
 
-class Forbidden(BlueGreenError):
+class Forbidden(EdgeError):
     """The server has no token configured, so mutations are disabled."""
 
     status = 403
     code = "forbidden"
 
 
-class UnknownService(BlueGreenError):
-    """No container carries this service name."""
-
-    status = 404
-    code = "unknown_service"
-
-
-class SwitchRefused(BlueGreenError):
-    """The target color cannot take traffic now (not enough routable containers)."""
-
-    status = 409
-    code = "switch_refused"
-
-
-class RetireRefused(BlueGreenError):
-    """The color to retire is the active one: stopping it would stop the service."""
-
-    status = 409
-    code = "retire_refused"
-
-
-class CanaryRefused(BlueGreenError):
-    """A canary cannot start: the color is not ready or marked, or another one runs."""
-
-    status = 409
-    code = "canary_refused"
-
-
-class CanaryNotRunning(BlueGreenError):
-    """An event for a canary that is not running (already promoted or aborted)."""
-
-    status = 409
-    code = "canary_not_running"
-
-
-class UnsupportedMediaType(BlueGreenError):
+class UnsupportedMediaType(EdgeError):
     """The request body is not JSON."""
 
     status = 415
     code = "unsupported_media_type"
 
 
-class NotReady(BlueGreenError):
+class NotReady(EdgeError):
     """The first full Docker sync has not completed; answering now could wipe routes."""
 
     status = 503
     code = "not_synced"
 
 
-class TooManyClients(BlueGreenError):
+class TooManyClients(EdgeError):
     """``GET /events`` already has ``--events-max-clients`` streams open."""
 
     status = 503
     code = "too_many_clients"
 
 
-class StateFileError(BlueGreenError):
+class StateFileError(EdgeError):
     """The state file cannot be read or written; the server must not guess."""
 
     status = 500
@@ -122,7 +144,7 @@ class StateStoreUnavailable(StateFileError):
     code = "state_store_unavailable"
 
 
-class SettingsError(BlueGreenError):
+class SettingsError(EdgeError):
     """A setting is invalid; the message says which and how to fix it (never answered by
     the API: ``bluegreen serve`` exits 2 with it before serving)."""
 

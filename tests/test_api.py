@@ -455,9 +455,11 @@ async def test_retiring_a_color_of_a_never_adopted_service_serves_the_other_at_o
 
 
 def test_every_error_code_is_declared_once() -> None:
-    """Each code the API can answer is one constant or one class's ``code``, never two;
-    the state file's and the settings' errors are part of the one hierarchy."""
+    """Each code the API can answer is one constant, one edge error's ``code`` or one
+    refusal's entry in ``REFUSALS``, never two; every refusal the core can raise has its
+    answer; the state file's and the settings' errors are part of the one hierarchy."""
     from provider import errors
+    from provider.core import refusals
 
     def subclasses(cls: type[errors.BlueGreenError]) -> list[type[errors.BlueGreenError]]:
         found = [cls]
@@ -465,9 +467,33 @@ def test_every_error_code_is_declared_once() -> None:
             found += subclasses(sub)
         return found
 
-    classes = subclasses(errors.BlueGreenError)
+    edge = subclasses(errors.EdgeError)
     constants = [errors.NOT_FOUND, errors.METHOD_NOT_ALLOWED, errors.PAYLOAD_TOO_LARGE]
-    codes = [cls.code for cls in classes] + constants
+    codes = [cls.code for cls in edge] + [code for _, code in errors.REFUSALS.values()]
+    codes += constants
     assert sorted(set(codes)) == sorted(codes)
-    assert {errors.StateFileError, errors.SettingsError} <= set(classes)
+    assert {errors.StateFileError, errors.SettingsError} <= set(edge)
     assert (500, "state_write_failed") == (errors.StateFileError.status, errors.StateFileError.code)
+    assert set(subclasses(refusals.Refused)) - {refusals.Refused} == set(errors.REFUSALS)
+    assert {errors.EdgeError, errors.Refused} == set(errors.BlueGreenError.__subclasses__())
+
+
+def test_refusals_answer_their_status_and_code() -> None:
+    """The core's refusals carry no status: the one table gives the answers they had as
+    HTTP errors, and the edge's names (``BadRequest``) still denote them."""
+    from provider import errors
+
+    expected = {
+        "BadRequest": (400, "bad_request"),
+        "UnknownService": (404, "unknown_service"),
+        "SwitchRefused": (409, "switch_refused"),
+        "RetireRefused": (409, "retire_refused"),
+        "CanaryRefused": (409, "canary_refused"),
+        "CanaryNotRunning": (409, "canary_not_running"),
+        "Unauthorized": (401, "unauthorized"),
+        "StateStoreUnavailable": (503, "state_store_unavailable"),
+    }
+    actual = {name: errors.answer_for(getattr(errors, name)("x")) for name in expected}
+    assert expected == actual
+    assert not any(hasattr(cls, "status") for cls in errors.REFUSALS)
+    assert errors.BadRequest is errors.BadCommand

@@ -16,9 +16,9 @@ from provider.core import canary as c
 from provider.core import canary_json, transitions
 from provider.core.canary_analysis import Snapshot, Window, delta, quantile, snapshot
 from provider.core.model import Color, MarkKind, State
+from provider.core.refusals import BadCommand, CanaryNotRunning, CanaryRefused
 from provider.core.render import render
 from provider.core.routing import Options, observe
-from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
 from tests.factories import make_container
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
@@ -70,7 +70,7 @@ def test_steps_parse(raw: object, expected: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("raw", [[], [0], [50, 50], [60, 10], [101], [True], "a,b", {"x": 1}])
 def test_bad_steps_are_refused(raw: object) -> None:
     """Empty, repeated, decreasing, out-of-range or non-numeric steps are a 400."""
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadCommand):
         canary_json.parse_steps(raw)
 
 
@@ -86,7 +86,7 @@ def test_interval_parse(raw: object, expected: float) -> None:
 @pytest.mark.parametrize("raw", ["", "1d", "-1s", "0s", True, None, [1], "99999h"])
 def test_bad_interval_is_refused(raw: object) -> None:
     """Unknown units, zero, negative, absurd or non-duration values are a 400."""
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadCommand):
         canary_json.parse_interval(raw)
 
 
@@ -94,7 +94,7 @@ def test_start_refuses_the_active_color_and_a_plan_of_only_100() -> None:
     """A canary needs the idle color (409) and at least one step below 100 (400)."""
     with pytest.raises(CanaryRefused):
         c.start("web", BLUE, BLUE, steps=(5, 100), interval=1, limits=c.Limits(), now=0)
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadCommand):
         c.start("web", GREEN, BLUE, steps=(100,), interval=1, limits=c.Limits(), now=0)
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from provider.core.labels import LabelDefaults, LabelProblem, Placement, parse
 from provider.core.model import Color, Container, Health, ServiceState, SwitchRecord
+from provider.core.refusals import SwitchRefused
 from provider.core.render import PREVIEW_PRIORITY_BASE, render, serialize
 from provider.core.routing import Options, active_color, check_switch, initial_color, observe
 from provider.core.status import service_status
-from provider.errors import SwitchRefused
 from tests.factories import make_container
 
 OPTIONS = Options()

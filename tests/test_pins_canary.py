@@ -16,6 +16,7 @@ import json
 import pytest
 
 from provider.core import canary as c
+from provider.core import canary_json
 from provider.core.canary_analysis import (
     AnalysisError,
     Snapshot,
@@ -70,7 +71,7 @@ def canary(
 )
 def test_interval_bounds_are_inclusive(raw: object, expected: float) -> None:
     """0.1 s and 24 h are both accepted; spaces around the figure and its unit are."""
-    assert expected == pytest.approx(c.parse_interval(raw))
+    assert expected == pytest.approx(canary_json.parse_interval(raw))
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_interval_bounds_are_inclusive(raw: object, expected: float) -> None:
 def test_bad_intervals_say_why(raw: object, message: str) -> None:
     """Out of range, unreadable and non-duration values each get their own 400 message."""
     with pytest.raises(BadRequest) as caught:
-        c.parse_interval(raw)
+        canary_json.parse_interval(raw)
     assert message in str(caught.value)
     assert "field 'interval'" in str(caught.value)
 
@@ -111,7 +112,7 @@ def test_bad_intervals_say_why(raw: object, message: str) -> None:
 )
 def test_steps_accepted(raw: object, expected: tuple[int, ...]) -> None:
     """Strings split on commas (blanks dropped), digit strings count, 20 steps are allowed."""
-    assert expected == c.parse_steps(raw)
+    assert expected == canary_json.parse_steps(raw)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_steps_accepted(raw: object, expected: tuple[int, ...]) -> None:
 def test_bad_steps_say_why(raw: object, message: str) -> None:
     """A plan that is not 1 to 20 strictly increasing whole percentages is a 400 naming why."""
     with pytest.raises(BadRequest) as caught:
-        c.parse_steps(raw)
+        canary_json.parse_steps(raw)
     assert message in str(caught.value)
     assert "field 'steps'" in str(caught.value)
 
@@ -156,7 +157,7 @@ def test_bad_steps_say_why(raw: object, message: str) -> None:
 )
 def test_limits_accepted(args: tuple[object, object, object], expected: c.Limits) -> None:
     """Each limit's whole range is accepted, bounds included; ``None`` keeps the default."""
-    got = c.parse_limits(*args)
+    got = canary_json.parse_limits(*args)
     assert expected == got
     assert isinstance(got.max_error_rate, float)
     assert got.max_p99_ms is None or isinstance(got.max_p99_ms, float)
@@ -184,7 +185,7 @@ def test_limits_accepted(args: tuple[object, object, object], expected: c.Limits
 def test_bad_limits_say_which(args: tuple[object, object, object], message: str) -> None:
     """A limit out of its range or of the wrong type is a 400 naming the field."""
     with pytest.raises(BadRequest) as caught:
-        c.parse_limits(*args)
+        canary_json.parse_limits(*args)
     assert message in str(caught.value)
 
 
@@ -476,14 +477,15 @@ def test_to_json_shows_every_field() -> None:
                 "detail": "quiet",
                 "at": 1.0,
                 "figures": {"requests": 100, "errors": 0, "error_rate": 0.0, "p99_ms": 1.0},
+                "extensions": 0,
             }
         ],
         "warnings": ["step 1 (5%): quiet"],
         "ended": None,
         "reason": None,
         "created_after": None,
-    } == c.to_json(judged, next_decision_at=14.0)
-    assert c.to_json(judged)["next_decision_at"] is None
+    } == canary_json.to_json(judged, next_decision_at=14.0)
+    assert canary_json.to_json(judged)["next_decision_at"] is None
 
 
 @pytest.mark.parametrize(
@@ -510,16 +512,16 @@ def test_to_json_shows_every_field() -> None:
 def test_json_round_trip(build: object) -> None:
     """Every canary reads back as it was written (through real JSON text)."""
     original = build()  # type: ignore[operator]
-    raw = json.loads(json.dumps(c.to_json(original)))
-    assert original == c.from_json("web", raw)
+    raw = json.loads(json.dumps(canary_json.to_json(original)))
+    assert original == canary_json.from_json("web", raw)
 
 
 def test_from_json_takes_defaults_for_fields_older_files_lack() -> None:
     """Extensions, results, warnings, end, reason and the wait are optional."""
-    raw = c.to_json(canary())
+    raw = canary_json.to_json(canary())
     for key in ("extensions", "results", "warnings", "ended", "reason", "created_after"):
         del raw[key]
-    assert canary() == c.from_json("web", raw)
+    assert canary() == canary_json.from_json("web", raw)
 
 
 @pytest.mark.parametrize(
@@ -535,13 +537,13 @@ def test_from_json_takes_defaults_for_fields_older_files_lack() -> None:
 )
 def test_from_json_refuses_what_it_cannot_be(change: dict[str, object], error: type) -> None:
     """A step outside the plan, an unknown phase or color is an error the store reports."""
-    raw = {**c.to_json(canary()), **change}
+    raw = {**canary_json.to_json(canary()), **change}
     with pytest.raises(error) as caught:
-        c.from_json("web", raw)
+        canary_json.from_json("web", raw)
     if "step" in change or "steps" in change:
         assert "canary step out of range" == str(caught.value)
     with pytest.raises(TypeError, match="canary is not an object"):
-        c.from_json("web", [raw])
+        canary_json.from_json("web", [raw])
 
 
 def test_figures_flatten_a_result_for_the_history() -> None:

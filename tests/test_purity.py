@@ -1,7 +1,9 @@
 """The one import-purity guard (house style 1: pure core, thin edges).
 
 Nothing under ``provider/core/`` imports asyncio, aiohttp or aiodocker, nor
-does anything it reaches; the pure modules outside the core (the error
+does anything it reaches; the core reaches no project module outside it (its
+refusals are its own, ``provider/errors.py`` maps them to HTTP answers), and
+its modules import one another without a cycle; the pure modules outside the core (the error
 hierarchy, metrics, the OpenAPI document) and the CLI's pure modules
 (snapshot, progress, the text renderer) keep to the same rule, the CLI's also
 without subprocess or network libraries.
@@ -16,6 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 IO_FRAMEWORKS = frozenset({"asyncio", "aiohttp", "aiodocker", "socket", "subprocess"})
+#: What speaks or knows HTTP: none of it belongs in the core.
+HTTP = frozenset({"aiohttp", "http", "urllib", "httpx", "requests", "multidict", "yarl"})
 CLI_IO = IO_FRAMEWORKS | {"urllib"}
 
 CORE = sorted(f"provider.core.{p.stem}" for p in (ROOT / "provider" / "core").glob("*.py"))
@@ -66,7 +70,8 @@ def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "labels",
-        "model", "promotion", "render", "routing", "rule_syntax", "state_versions", "status",
+        "model", "promotion", "refusals", "render", "routing", "rule_syntax", "state_versions",
+        "status",
         "swarm_normalize", "transitions", "wakes", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
@@ -78,3 +83,30 @@ def test_pure_modules_import_no_io(module: str) -> None:
     seen, top = _reached(module)
     banned = CLI_IO if module.startswith("deploy.") else IO_FRAMEWORKS
     assert set() == top & banned, sorted(seen)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_knows_no_http(module: str) -> None:
+    """A core module reaches only core modules (never ``provider.errors``, whose
+    classes carry HTTP statuses) and imports nothing that speaks HTTP."""
+    seen, top = _reached(module)
+    assert set() == {m for m in seen if m != "provider.core" and not m.startswith("provider.core.")}
+    assert set() == top & HTTP, sorted(seen)
+
+
+def test_core_modules_import_one_another_without_a_cycle() -> None:
+    """The core's import graph (``TYPE_CHECKING`` imports included) has no cycle, e.g.
+    the canary's dataclasses live with the model, which imports nothing of the canary."""
+    graph = {m: {n for n in _imports(m) if n in CORE and n != m} for m in CORE}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module in done:
+            return
+        for name in sorted(graph[module]):
+            visit(name, (*path, module))
+        done.add(module)
+
+    for module in CORE:
+        visit(module, ())

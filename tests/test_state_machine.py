@@ -69,6 +69,7 @@ from provider.errors import (
     StateFileError,
     SwitchRefused,
     UnknownService,
+    answer_for,
 )
 from provider.events import Event, EventKind
 from provider.settings import Settings
@@ -1176,8 +1177,8 @@ class BlueGreenMachine(RuleBasedStateMachine):
             except BlueGreenError as exc:
                 assert state == self.controller.state
                 if service in self.active and self.active[service] is color:
-                    assert 409 == exc.status
-                event(f"retire refused ({exc.status})")
+                    assert 409 == answer_for(exc)[0]
+                event(f"retire refused ({answer_for(exc)[0]})")
                 return
             assert not (service in self.active and self.active[service] is color), "retired"
             adopted = self.controller.state.services.get(service)

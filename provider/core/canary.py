@@ -1,7 +1,9 @@
 """The canary state machine: weights, steps, and the verdict of each step.
 
 Pure: no asyncio, aiohttp or aiodocker. A :class:`Canary` is part of the
-persisted :class:`provider.core.model.State` (``State.canaries``); :func:`apply` is
+persisted :class:`provider.core.model.State` (``State.canaries``): its values
+(``Canary``, ``Phase``, ``Verdict``, ``Limits``, ``StepResult``) live in
+``provider/core/model.py`` and are re-exported here; :func:`apply` is
 the one place its phase changes, and it refuses an event on a canary that is
 no longer running (:class:`CanaryNotRunning`). :func:`judge` turns one step's
 figures (:mod:`provider.core.canary_analysis`) and the color's health into a
@@ -13,14 +15,58 @@ A step with weight 100 is the switch itself: when the step before it passes
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from provider.core.canary_analysis import Window
-from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
-from provider.errors import BadRequest, CanaryNotRunning, CanaryRefused
+from provider.core.model import (
+    Canary,
+    Color,
+    ColorMark,
+    Limits,
+    MarkKind,
+    Phase,
+    ServiceState,
+    State,
+    StepResult,
+    SwitchRecord,
+    Verdict,
+)
+from provider.core.refusals import BadCommand, CanaryNotRunning, CanaryRefused
+
+#: Public: this module's own names and the canary's values it re-exports from the model.
+__all__ = [
+    "ABORTING",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_STEPS",
+    "MAX_INTERVAL",
+    "MAX_STEPS",
+    "PASSING",
+    "REASON_ABORT",
+    "REASON_PROMOTE",
+    "REASON_STEP",
+    "RECORD_ONLY",
+    "Canary",
+    "ColorReady",
+    "Event",
+    "Limits",
+    "OperatorAbort",
+    "OperatorPromote",
+    "Phase",
+    "StepResult",
+    "Verdict",
+    "apply",
+    "figures",
+    "judge",
+    "running",
+    "stale_pass",
+    "start",
+    "weights",
+    "with_canary",
+    "with_record",
+    "with_rejected",
+]
 
 #: History reasons: a passed or extended step, the promotion, the abort.
 REASON_STEP = "canary-step"
@@ -35,74 +81,8 @@ MAX_STEPS = 20
 MAX_INTERVAL = 86400.0
 
 
-class Phase(enum.StrEnum):
-    """Where a canary is."""
-
-    #: Reserved before its deploy (``await_ready``): weight 0, automatic promotion of
-    #: the color suspended; the first step starts when containers created after the
-    #: reservation are ready.
-    WAITING = "waiting"
-    #: Its step's weight is served; the step's window is measured until it is judged.
-    RUNNING = "running"
-    #: It reached 100: the service switched to its color (history reason ``canary``).
-    PROMOTED = "promoted"
-    #: A breach, a lost color or an operator stopped it: weight 0, color marked rejected.
-    ABORTED = "aborted"
-
-
-class Verdict(enum.StrEnum):
-    """What the analysis of one step concluded."""
-
-    #: Error rate and p99 within the limits over at least ``min_requests``.
-    PASS = "pass"
-    #: Passed on health alone: no metrics URL, or too few requests after every extension.
-    PASS_HEALTH_ONLY = "pass_health_only"
-    #: Too few requests (or no figures) yet: the step waits one more interval.
-    EXTEND = "extend"
-    #: Error rate or p99 above the limit: abort.
-    BREACH = "breach"
-    #: The canary color stopped being ready: abort.
-    NOT_READY = "not_ready"
-    #: The metrics could not be read through every extension: abort (no hope-based pass).
-    NO_FIGURES = "no_figures"
-
-
 PASSING = (Verdict.PASS, Verdict.PASS_HEALTH_ONLY)
 ABORTING = (Verdict.BREACH, Verdict.NOT_READY, Verdict.NO_FIGURES)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a step must stay within, and how many requests make a verdict."""
-
-    max_error_rate: float = 0.01
-    max_p99_ms: float | None = None
-    min_requests: int = 50
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """The verdict of one step (or extension) and the figures behind it."""
-
-    step: int
-    weight: int
-    verdict: Verdict
-    detail: str
-    at: float
-    window: Window | None = None
-    #: The step's extensions when judged: a result judged before another extension is stale.
-    extensions: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "weight": self.weight,
-            "verdict": str(self.verdict),
-            "detail": self.detail,
-            "at": self.at,
-            "figures": self.window.to_json() if self.window is not None else None,
-            "extensions": self.extensions,
-        }
 
 
 @dataclass(frozen=True)
@@ -128,49 +108,6 @@ class ColorReady:
 Event = StepResult | OperatorAbort | OperatorPromote | ColorReady
 
 
-@dataclass(frozen=True)
-class Canary:
-    """One service's canary: which color, its plan, where it is, and what each step showed.
-
-    ``base`` is the active color when it started. ``step_started`` is when the
-    current step's weight was first served (wall clock). ``extensions``
-    counts the current step's extra intervals. ``results`` are the finished
-    steps' verdicts; ``warnings`` say what passed on health alone.
-    """
-
-    service: str
-    color: Color
-    base: Color
-    steps: tuple[int, ...]
-    interval: float
-    limits: Limits
-    started: float
-    step_started: float
-    phase: Phase = Phase.RUNNING
-    step: int = 0
-    extensions: int = 0
-    results: tuple[StepResult, ...] = ()
-    warnings: tuple[str, ...] = ()
-    ended: float | None = None
-    reason: str | None = None
-    #: Waiting canaries: only containers created after this (daemon clock) count.
-    created_after: float | None = None
-
-    @property
-    def running(self) -> bool:
-        """Not finished: it owns the service's switches (waiting or stepping)."""
-        return self.phase in (Phase.WAITING, Phase.RUNNING)
-
-    @property
-    def weight(self) -> int:
-        """The canary color's share now, in percent (0 while waiting and once it ended)."""
-        return self.steps[self.step] if self.phase is Phase.RUNNING else 0
-
-    def weights(self) -> dict[Color, int]:
-        """Both colors' weights as served while it runs."""
-        return {self.base: 100 - self.weight, self.color: self.weight}
-
-
 def start(
     service: str,
     color: Color,
@@ -191,7 +128,7 @@ def start(
             f"{color} is the active color of {service}; a canary needs the idle one"
         )
     if steps == (100,):
-        raise BadRequest("field 'steps' needs a step below 100 (use POST /switch to switch)")
+        raise BadCommand("field 'steps' needs a step below 100 (use POST /switch to switch)")
     phase = Phase.RUNNING if await_after is None else Phase.WAITING
     return Canary(
         service, color, base, steps, interval, limits, now, now, phase, created_after=await_after

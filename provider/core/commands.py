@@ -16,8 +16,8 @@ from typing import Any
 from provider.core import canary as canaries
 from provider.core import promotion, transitions
 from provider.core.model import Color, State, SwitchRecord
+from provider.core.refusals import CanaryNotRunning, CanaryRefused, RetireRefused, SwitchRefused
 from provider.core.routing import ServiceView, active_color, check_switch
-from provider.errors import CanaryNotRunning, CanaryRefused, RetireRefused, SwitchRefused
 
 
 @dataclass(frozen=True)

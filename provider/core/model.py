@@ -1,9 +1,11 @@
 """The values the pure core reasons about.
 
-Everything here is a small frozen dataclass or an enum. The Docker watcher
-normalizes raw inspect JSON into :class:`Container` at the edge, so the core
-never sees Docker's dicts; the state store turns :class:`ServiceState` and
-:class:`SwitchRecord` into JSON and back.
+Everything here is a small frozen dataclass or an enum, a canary's too (its
+transitions are in ``provider/core/canary.py``, which imports this module and
+never the reverse). The Docker watcher normalizes raw inspect JSON into
+:class:`Container` at the edge, so the core never sees Docker's dicts; the
+state store turns :class:`ServiceState` and :class:`SwitchRecord` into JSON
+and back.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from provider.core.canary import Canary
+    from provider.core.canary_analysis import Window
 
 
 class Color(enum.StrEnum):
@@ -154,6 +156,118 @@ class ServiceState:
     first_seen: float = 0.0
     anchor: float | None = None
     marks: Mapping[Color, ColorMark] = field(default_factory=dict)
+
+
+# -- a canary's persisted values (its transitions: provider/core/canary.py) ------
+
+
+class Phase(enum.StrEnum):
+    """Where a canary is."""
+
+    #: Reserved before its deploy (``await_ready``): weight 0, automatic promotion of
+    #: the color suspended; the first step starts when containers created after the
+    #: reservation are ready.
+    WAITING = "waiting"
+    #: Its step's weight is served; the step's window is measured until it is judged.
+    RUNNING = "running"
+    #: It reached 100: the service switched to its color (history reason ``canary``).
+    PROMOTED = "promoted"
+    #: A breach, a lost color or an operator stopped it: weight 0, color marked rejected.
+    ABORTED = "aborted"
+
+
+class Verdict(enum.StrEnum):
+    """What the analysis of one step concluded."""
+
+    #: Error rate and p99 within the limits over at least ``min_requests``.
+    PASS = "pass"
+    #: Passed on health alone: no metrics URL, or too few requests after every extension.
+    PASS_HEALTH_ONLY = "pass_health_only"
+    #: Too few requests (or no figures) yet: the step waits one more interval.
+    EXTEND = "extend"
+    #: Error rate or p99 above the limit: abort.
+    BREACH = "breach"
+    #: The canary color stopped being ready: abort.
+    NOT_READY = "not_ready"
+    #: The metrics could not be read through every extension: abort (no hope-based pass).
+    NO_FIGURES = "no_figures"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a step must stay within, and how many requests make a verdict."""
+
+    max_error_rate: float = 0.01
+    max_p99_ms: float | None = None
+    min_requests: int = 50
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The verdict of one step (or extension) and the figures behind it."""
+
+    step: int
+    weight: int
+    verdict: Verdict
+    detail: str
+    at: float
+    window: Window | None = None
+    #: The step's extensions when judged: a result judged before another extension is stale.
+    extensions: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "weight": self.weight,
+            "verdict": str(self.verdict),
+            "detail": self.detail,
+            "at": self.at,
+            "figures": self.window.to_json() if self.window is not None else None,
+            "extensions": self.extensions,
+        }
+
+
+@dataclass(frozen=True)
+class Canary:
+    """One service's canary: which color, its plan, where it is, and what each step showed.
+
+    ``base`` is the active color when it started. ``step_started`` is when the
+    current step's weight was first served (wall clock). ``extensions``
+    counts the current step's extra intervals. ``results`` are the finished
+    steps' verdicts; ``warnings`` say what passed on health alone.
+    """
+
+    service: str
+    color: Color
+    base: Color
+    steps: tuple[int, ...]
+    interval: float
+    limits: Limits
+    started: float
+    step_started: float
+    phase: Phase = Phase.RUNNING
+    step: int = 0
+    extensions: int = 0
+    results: tuple[StepResult, ...] = ()
+    warnings: tuple[str, ...] = ()
+    ended: float | None = None
+    reason: str | None = None
+    #: Waiting canaries: only containers created after this (daemon clock) count.
+    created_after: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """Not finished: it owns the service's switches (waiting or stepping)."""
+        return self.phase in (Phase.WAITING, Phase.RUNNING)
+
+    @property
+    def weight(self) -> int:
+        """The canary color's share now, in percent (0 while waiting and once it ended)."""
+        return self.steps[self.step] if self.phase is Phase.RUNNING else 0
+
+    def weights(self) -> dict[Color, int]:
+        """Both colors' weights as served while it runs."""
+        return {self.base: 100 - self.weight, self.color: self.weight}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from provider.core.labels import LabelDefaults, LabelProblem, Placement, RouteSpec, parse
 from provider.core.model import Color, Container, ServiceState
-from provider.errors import SwitchRefused
+from provider.core.refusals import SwitchRefused
 
 
 @dataclass(frozen=True)
