@@ -12,7 +12,7 @@ One private dockerd, one provider reading Traefik's metrics, per round a fresh s
 
 Figures are printed, never asserted (STYLE.md).
 
-    python bench/canary.py --rounds 5 --requests 5000
+    python3 -m bench.canary --rounds 5 --requests 5000
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.canary_stack import (  # noqa: E402
+from tests.canary_stack import (
     canary,
     flaky_backend,
     get_with_cookie,
@@ -36,12 +33,14 @@ from tests.canary_stack import (  # noqa: E402
     wait_children,
     weighted_children,
 )
-from tests.harness.provider import ProviderFactory  # noqa: E402
-from tests.harness.stack import Stack, body_of  # noqa: E402
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.traefik import TraefikFactory  # noqa: E402
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.provider import ProviderFactory
+from tests.testbed.stack import Stack, body_of
+from tests.testbed.traefik import TraefikFactory
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Stacks:

@@ -14,7 +14,7 @@ driven by Debian's ``docker-compose`` against a private ``dockerd``:
   nginx/Traefik file), then ``compose stop`` of the old color.
 
 With ``--swarm`` the seeds are left out and the same ``bluegreen deploy``
-also runs on a private single-node Swarm (``tests/infra/swarm_single.py``):
+also runs on a private single-node Swarm (``tests/testbed/swarm_single.py``):
 the colors are two replicated services of the same busybox backend and
 HEALTHCHECK (on an overlay network instead of the host's), watched by
 ``bluegreen serve --swarm`` (product defaults: ``--promote-after 1``,
@@ -25,7 +25,7 @@ Each round reports "switched" (start to the moment the provider's switch
 record says traffic moved) and "total" (start to exit). Prints figures and
 ratios; asserts nothing.
 
-    python bench/deploy_time.py [--rounds 3] [--health-interval 1s] [--swarm]
+    python3 -m bench.deploy_time [--rounds 3] [--health-interval 1s] [--swarm]
 """
 
 from __future__ import annotations
@@ -40,14 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.testbed.compose import APP_SCRIPT, ComposeProject, build_app_image
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.swarm_single import SingleNodeSwarm
 
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.infra.compose import APP_SCRIPT, ComposeProject, build_app_image  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.swarm_single import SingleNodeSwarm  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SERVICE = "web"
 IMAGES = ("bgbench-app:v2", "bgbench-app:v3")

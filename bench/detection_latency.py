@@ -10,7 +10,7 @@ deploys: each round starts a new container of the idle color and waits for
 The poller's own round trip is printed next to the figures: it is the
 resolution of the measurement. Prints figures; asserts nothing.
 
-    python bench/detection_latency.py [--rounds 60]
+    python3 -m bench.detection_latency [--rounds 60]
 """
 
 from __future__ import annotations
@@ -29,16 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.switch_measure import HealthyEvents, percentile
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.ports import LOOPBACK, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.ports import LOOPBACK, free_port  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from switch_measure import HealthyEvents, percentile  # noqa: E402
 
 SERVICE = "web"
 ROUND_TIMEOUT_S = 20.0

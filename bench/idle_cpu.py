@@ -17,7 +17,7 @@ window in each state:
 Target: each under 2 % of a core. CPU time is what the process itself used,
 so other load on the machine changes it little. Prints figures; asserts nothing.
 
-    python bench/idle_cpu.py [--seconds 10]
+    python3 -m bench.idle_cpu [--seconds 10]
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.ports import free_port
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.swarm_single import SingleNodeSwarm, start_swarm_provider
 
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.ports import free_port  # noqa: E402
-from tests.infra.swarm_single import SingleNodeSwarm, start_swarm_provider  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SERVICE = "web"
 SETTLE_S = 3.0

@@ -1,6 +1,6 @@
 """Load from several processes, because one Python client may not saturate Traefik.
 
-One :class:`~tests.harness.load.BackgroundLoad` runs in this process, so the
+One :class:`~tests.testbed.load.BackgroundLoad` runs in this process, so the
 bench can watch responses live (``wait_body``); the other processes run the
 same generator and hand their samples back when stopped.  The monotonic clock
 is system-wide on Linux, so all samples share one timeline.
@@ -16,7 +16,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any, Self
 
-from tests.harness.load import BackgroundLoad, LoadGenerator, LoadResult, Sample
+from tests.testbed.load import BackgroundLoad, LoadGenerator, LoadResult, Sample
 
 JOIN_TIMEOUT_S = 60.0
 

@@ -1,6 +1,6 @@
 """Render time and /traefik throughput for a large synthetic fleet.
 
-    python bench/render.py [--services 500] [--seconds 5] [--concurrency 32]
+    python3 -m bench.render [--services 500] [--seconds 5] [--concurrency 32]
 
 Prints (no assertions; the machine is shared and noisy):
 - the time to group + render + serialize 500 services x 2 colors x 2 replicas;
@@ -17,12 +17,9 @@ import asyncio
 import multiprocessing
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 from aiohttp import web

@@ -14,7 +14,7 @@ whole time. The script alternates ``POST /switch`` between the colors
 Figures are printed, never asserted (STYLE.md). Everything it starts is stopped
 and removed at the end, pass or fail. Traffic goes to 127.0.0.1 only.
 
-    python bench/soak.py --switches 1000
+    python3 -m bench.soak --switches 1000
 """
 
 from __future__ import annotations
@@ -27,20 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.switch_measure import percentile  # the benches' one definition
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.load import BackgroundLoad
+from tests.testbed.ports import free_port
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.stack import body_of
+from tests.testbed.traefik import TraefikFactory
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.harness.load import BackgroundLoad  # noqa: E402
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.harness.stack import body_of  # noqa: E402
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.ports import free_port  # noqa: E402
-from tests.infra.traefik import TraefikFactory  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from switch_measure import percentile  # noqa: E402  (the benches' one definition)
 
 PREFIX = "bgsoak"
 HOST = "web.test"

@@ -1,4 +1,4 @@
-"""What the real Swarm engine does, measured on the 3-manager cluster of tests/infra/swarm.py.
+"""What the real Swarm engine does, measured on the 3-manager cluster of tests/testbed/swarm.py.
 
 Evidence for docs/swarm-findings.md, printed as one JSON document per section:
 
@@ -16,7 +16,7 @@ Evidence for docs/swarm-findings.md, printed as one JSON document per section:
 
 Figures are printed, never asserted (STYLE.md).
 
-    python bench/swarm_probe.py [--sections health,configs,events,overlay,quorum]
+    python3 -m bench.swarm_probe [--sections health,configs,events,overlay,quorum]
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.testbed.dockerd import _UnixHTTPConnection
+from tests.testbed.swarm import SwarmCluster, SwarmNode
+from tests.waiting import wait_until
 
-from tests.infra.dockerd import _UnixHTTPConnection  # noqa: E402
-from tests.infra.swarm import SwarmCluster, SwarmNode  # noqa: E402
-from tests.waiting import wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HTTPD = "mkdir -p /www && echo ok > /www/index.html && {health}exec httpd -f -p 80 -h /www"
 SERVE_HOSTNAME = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"

@@ -1,9 +1,9 @@
 """A switch through one Swarm replica, seen by another: latency beside one host, in one run.
 
-The script builds a real three-manager Swarm (tests/infra/swarm.py: three
+The script builds a real three-manager Swarm (tests/testbed/swarm.py: three
 dockerds in network namespaces), a blue/green pair of busybox services on an
 overlay network, and a ``bluegreen serve --swarm`` replica on every manager,
-each reached over loopback through its forwarder (tests/infra/netns_forward.py).
+each reached over loopback through its forwarder (tests/testbed/netns_forward.py).
 Beside it, in the same process, one plain ``bluegreen serve`` with its state
 file, on a private dockerd with two labelled busybox containers, reached
 through the same kind of forwarder (so both paths pay the same extra hop).
@@ -29,7 +29,7 @@ and 200 requests/s per watched provider.
 Figures are printed, never asserted (STYLE.md). The cluster and the single
 host are destroyed at the end, also on Ctrl-C or SIGTERM.
 
-    python bench/swarm_switch.py --switches 50 --spacing 0.3
+    python3 -m bench.swarm_switch --switches 50 --spacing 0.3
 """
 
 from __future__ import annotations
@@ -54,18 +54,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.ports import free_port
+from tests.testbed.process import terminate
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.swarm import SwarmCluster, python_env
+from tests.testbed.swarm_replicas import Replica
+from tests.waiting import wait_until
 
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.ports import free_port  # noqa: E402
-from tests.infra.process import terminate  # noqa: E402
-from tests.infra.swarm import SwarmCluster, python_env  # noqa: E402
-from tests.infra.swarm_replicas import Replica  # noqa: E402
-from tests.waiting import wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TOKEN = "bench-swarm-switch"
 SERVICE = "web"
@@ -97,7 +96,7 @@ class Forwarder:
     def __init__(self, netns: str, to: str) -> None:
         self.port = free_port()
         argv = [
-            sys.executable, "-m", "tests.infra.netns_forward",
+            sys.executable, "-m", "tests.testbed.netns_forward",
             "--listen-port", str(self.port), "--netns", netns, "--to", to,
         ]  # fmt: skip
         self.proc = subprocess.Popen(

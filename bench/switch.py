@@ -34,7 +34,7 @@ connection, to the first new response); and, for auto-promotions, the
 *detection latency* from Docker's ``health_status: healthy`` event to the
 first new-color response.  Figures are printed, never asserted (STYLE.md).
 
-    python bench/switch.py --switches 20 --concurrency 4 --clients 1
+    python3 -m bench.switch --switches 20 --concurrency 4 --clients 1
 """
 
 from __future__ import annotations
@@ -52,11 +52,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from load_pool import LoadPool  # noqa: E402
-from switch_measure import (  # noqa: E402
+from bench.load_pool import LoadPool
+from bench.switch_measure import (
     ConfigPoller,
     HealthyEvents,
     Measured,
@@ -67,14 +64,15 @@ from switch_measure import (  # noqa: E402
     print_side_by_side,
     print_sweep,
 )
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.ports import free_port
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.stack import body_of
+from tests.testbed.traefik import TraefikProcess
 
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.harness.stack import body_of  # noqa: E402
-from tests.infra.containers import ContainerFactory  # noqa: E402
-from tests.infra.dockerd import DockerDaemon  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
-from tests.infra.ports import free_port  # noqa: E402
-from tests.infra.traefik import TraefikProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SERVICE = "web"
 HOST = "web.test"

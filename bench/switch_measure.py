@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.harness.load import LoadResult, Sample
-from tests.infra.dockerd import DockerDaemon
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.load import LoadResult, Sample
 
 
 class HealthyEvents(threading.Thread):

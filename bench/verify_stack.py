@@ -1,4 +1,4 @@
-"""Run ``docker-stack.example.yml`` end to end on the real 3-manager Swarm of tests/infra/swarm.py.
+"""Run ``docker-stack.example.yml`` end to end on the 3-manager Swarm of tests/testbed/swarm.py.
 
 What it does, printing one line per step (and what it saw):
 
@@ -28,7 +28,7 @@ socket; Swarm expands the template on each node). Everything else is the example
 Traffic stays on loopback and inside the cluster's namespaces (network rule). Figures are
 printed, never asserted; the exit code is 1 when a check fails.
 
-    sudo python3 bench/verify_stack.py [--image-cache DIR] [--keep-going]
+    sudo python3 -m bench.verify_stack [--image-cache DIR] [--keep-going]
 
 ``--image-cache DIR`` saves the built provider image as a tar there and loads it on later
 runs (skips the 3-minute build; delete the tar after changing provider/ or deploy/).
@@ -51,23 +51,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.infra.images import find_busybox, rootfs_tar  # noqa: E402
-from tests.infra.swarm import (  # noqa: E402
+from tests.test_image import (
+    PROVIDER_IMAGE,
+    build_provider_image,
+    build_python_base,
+)
+from tests.testbed.images import find_busybox, rootfs_tar
+from tests.testbed.swarm import (
     SwarmCluster,
     SwarmNode,
     ns_argv,
     ns_http_get,
 )
-from tests.infra.traefik import find_traefik  # noqa: E402
-from tests.test_image import (  # noqa: E402
-    PROVIDER_IMAGE,
-    build_provider_image,
-    build_python_base,
-)
-from tests.waiting import wait_until  # noqa: E402
+from tests.testbed.traefik import find_traefik
+from tests.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STACK = ROOT / "docker-stack.example.yml"
 STACK_NAME = "app"

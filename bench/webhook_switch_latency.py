@@ -9,7 +9,7 @@ connection, and the time of each answer is measured. The three run side by
 side, taking turns switch by switch, so the machine's load hits each alike.
 Figures are printed, never asserted (STYLE.md).
 
-    python bench/webhook_switch_latency.py --switches 300
+    python3 -m bench.webhook_switch_latency --switches 300
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,8 +25,6 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from provider.api import CONTROLLER
 from provider.server import build_app

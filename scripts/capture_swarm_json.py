@@ -1,7 +1,7 @@
 """Capture the Swarm API's JSON from a real engine, trimmed, as test data.
 
 Run from the repository root: ``PYTHONPATH=$PWD python3 scripts/capture_swarm_json.py``.
-It starts a private single-node swarm (``tests/infra/swarm_single.py``), creates
+It starts a private single-node swarm (``tests/testbed/swarm_single.py``), creates
 the services the normalization tables need, and writes
 ``tests/data/swarm/<moment>.json`` (``{"services", "tasks", "networks"}``, kept to
 the fields the normalization reads) at three moments: ``starting`` (a task held
@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.infra.dockerd import _UnixHTTPConnection
-from tests.infra.swarm_single import SingleNodeSwarm
+from tests.testbed.dockerd import _UnixHTTPConnection
+from tests.testbed.swarm_single import SingleNodeSwarm
 from tests.waiting import wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "swarm"

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.harness.provider import ProviderFactory
-from tests.harness.stack import Stack
-from tests.infra.containers import ContainerFactory
-from tests.infra.images import HEALTH_FILE, WWW_DIR
-from tests.infra.ports import LOOPBACK, free_port
-from tests.infra.traefik import TraefikFactory
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.images import HEALTH_FILE, WWW_DIR
+from tests.testbed.ports import LOOPBACK, free_port
+from tests.testbed.provider import ProviderFactory
+from tests.testbed.stack import Stack
+from tests.testbed.traefik import TraefikFactory
 
 BOUND_S = 90.0
 

@@ -13,13 +13,13 @@ from collections.abc import Generator, Iterator
 import pytest
 from hypothesis import settings
 
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
-from tests.infra.traefik import TraefikFactory
 from tests.reports import REPORTS_KEY, failed
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.traefik import TraefikFactory
 
-pytest_plugins = ["tests.harness.fixtures", "tests.infra.swarm_fixtures"]
+pytest_plugins = ["tests.testbed.fixtures", "tests.testbed.swarm_fixtures"]
 
 #: Fixtures that start real processes: a test using one (directly or through another
 #: fixture) gets the marker, so ``-m "not docker and not traefik"`` leaves the pure and

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from tests.harness.provider import ApiAnswer, api_request
+from tests.testbed.provider import ApiAnswer, api_request
 from tests.waiting import wait_until
 
 START_TIMEOUT_S = 20.0

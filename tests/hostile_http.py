@@ -28,7 +28,7 @@ from provider.core.model import Container, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
-from tests.infra.ports import free_port
+from tests.testbed.ports import free_port
 
 T = TypeVar("T")
 

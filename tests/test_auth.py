@@ -22,7 +22,6 @@ from provider import store
 from provider.api import CONTROLLER
 from provider.core.model import Color, ServiceState, State
 from provider.server import build_app
-from tests.harness.provider import ProviderProcess, api_request
 from tests.hostile_http import (
     HostileRequest,
     RawResponse,
@@ -31,6 +30,7 @@ from tests.hostile_http import (
     observed,
     send,
 )
+from tests.testbed.provider import ProviderProcess, api_request
 
 TOKEN = "s3cret-token"
 

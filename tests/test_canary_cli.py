@@ -11,13 +11,13 @@ import subprocess
 import pytest
 
 from tests.canary_stack import start_stack, wait_children
-from tests.harness.provider import ProviderFactory
-from tests.harness.stack import Stack, body_of
-from tests.infra.compose import ComposeFactory, ComposeProject, build_app_image
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.traefik import TraefikFactory
 from tests.test_deploy import compose_factory, explain
+from tests.testbed.compose import ComposeFactory, ComposeProject, build_app_image
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.provider import ProviderFactory
+from tests.testbed.stack import Stack, body_of
+from tests.testbed.traefik import TraefikFactory
 
 __all__ = ["compose_factory"]  # the fixture, shared with test_deploy.py
 

@@ -16,10 +16,10 @@ from tests.canary_stack import (
     wait_children,
     weighted_children,
 )
-from tests.harness.provider import ProviderFactory
-from tests.harness.stack import body_of
-from tests.infra.containers import ContainerFactory
-from tests.infra.traefik import TraefikFactory
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.provider import ProviderFactory
+from tests.testbed.stack import body_of
+from tests.testbed.traefik import TraefikFactory
 
 
 def ended(canary: dict[str, Any]) -> bool:

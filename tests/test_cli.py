@@ -27,7 +27,7 @@ from provider.core.model import Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
-from tests.infra.ports import free_port
+from tests.testbed.ports import free_port
 
 TOKEN = "cli-test-token"
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]

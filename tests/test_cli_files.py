@@ -20,8 +20,8 @@ import pytest
 from deploy import envfile
 from deploy.errors import UnsafeFile
 from deploy.safe_files import PROVIDER_GID, PROVIDER_UID
-from tests.infra.dockerd import DockerDaemon
 from tests.test_init import bluegreen, clean_env
+from tests.testbed.dockerd import DockerDaemon
 
 #: Owners that are not root, as a project's user and another local user.
 USER_UID, USER_GID = 4242, 4343

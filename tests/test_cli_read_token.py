@@ -19,8 +19,8 @@ import pytest
 from deploy.follow import EventStream, EventsUnavailable
 from provider.api import CONTROLLER
 from provider.server import build_app
-from tests.harness.provider import REPO_ROOT
 from tests.hostile_http import TOKEN, ThreadedApp, hostile_settings, observed
+from tests.testbed.provider import REPO_ROOT
 
 READ = "read-" + "7e1f" * 6
 CLI_TIMEOUT_S = 60.0

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.compose import REPO_ROOT
+from tests.testbed.compose import REPO_ROOT
 
 TOKEN = "redirect-test-token"
 SWITCH_ANSWER = {

@@ -26,11 +26,11 @@ import pytest
 
 from deploy import signals
 from tests import test_deploy
-from tests.harness.stack import StackFactory, body_of
-from tests.infra.compose import REPO_ROOT, ComposeFactory
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
 from tests.test_deploy import deploy_in_background, explain, make_app
+from tests.testbed.compose import REPO_ROOT, ComposeFactory
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.stack import StackFactory, body_of
 from tests.waiting import wait_until
 
 #: test_deploy's fixtures, used here as they are.

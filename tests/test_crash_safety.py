@@ -31,10 +31,10 @@ import pytest
 
 from provider import store
 from tests.forked_provider import ForkedProvider, Zygote
-from tests.harness.provider import api_request
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.ports import free_port
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.ports import free_port
+from tests.testbed.provider import api_request
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

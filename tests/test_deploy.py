@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from tests.harness.stack import Stack, StackFactory, body_of
-from tests.infra.compose import ComposeFactory, ComposeProject, build_app_image
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.traefik import http_get
+from tests.testbed.compose import ComposeFactory, ComposeProject, build_app_image
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.stack import Stack, StackFactory, body_of
+from tests.testbed.traefik import http_get
 
 V2_IMAGE = "bgtest-app:v2"
 BROKEN_IMAGE = "bgtest-app:broken"
@@ -554,7 +554,7 @@ def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
 
 def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     """`docker-compose -f docker-compose.example.yml config` accepts the example."""
-    from tests.infra.compose import REPO_ROOT, find_compose_v1
+    from tests.testbed.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
     env.update(DOCKER_GID="999")
@@ -593,7 +593,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
 
 def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
     """Without DOCKER_GID the example refuses to start, saying what to set."""
-    from tests.infra.compose import REPO_ROOT, find_compose_v1
+    from tests.testbed.compose import REPO_ROOT, find_compose_v1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUEGREEN_", "COMPOSE_"))}
     env.pop("DOCKER_GID", None)

@@ -29,12 +29,12 @@ from provider.docker_watch import DockerWatcher, event_filters
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
-from tests.infra.ports import free_port
-from tests.infra.traefik import TraefikFactory
 from tests.test_docker_normalize import INSPECT, restored
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.ports import free_port
+from tests.testbed.traefik import TraefikFactory
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.docker

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tests.docker_stall import StallingDockerProxy
-from tests.harness.load import LoadResult
-from tests.harness.stack import Stack, StackFactory, body_of
-from tests.infra.dockerd import DockerDaemon
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.load import LoadResult
+from tests.testbed.stack import Stack, StackFactory, body_of
 
 pytestmark = pytest.mark.docker
 

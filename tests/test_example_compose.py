@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from tests.infra.compose import REPO_ROOT, find_compose_v1
-from tests.infra.ports import LOOPBACK, free_port
-from tests.infra.traefik import find_traefik
+from tests.testbed.compose import REPO_ROOT, find_compose_v1
+from tests.testbed.ports import LOOPBACK, free_port
+from tests.testbed.traefik import find_traefik
 
 SECRET_IN_CONTAINER = "/run/secrets/bluegreen_provider_token"
 WAIT_S = 20.0

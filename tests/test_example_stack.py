@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.compose import REPO_ROOT
-from tests.infra.dockerd import find_docker_cli
+from tests.testbed.compose import REPO_ROOT
+from tests.testbed.dockerd import find_docker_cli
 
 STACK = REPO_ROOT / "docker-stack.example.yml"
 

@@ -27,14 +27,14 @@ import aiohttp
 import pytest
 
 from tests.docker_stall import StallingDockerProxy
-from tests.harness.load import LoadResult
-from tests.harness.provider import ProviderFactory, ProviderProcess
-from tests.harness.stack import Stack, StackFactory, body_of
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image
-from tests.infra.ports import LOOPBACK
-from tests.infra.traefik import TraefikFactory
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.load import LoadResult
+from tests.testbed.ports import LOOPBACK
+from tests.testbed.provider import ProviderFactory, ProviderProcess
+from tests.testbed.stack import Stack, StackFactory, body_of
+from tests.testbed.traefik import TraefikFactory
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from tests.harness.load import BackgroundLoad, LoadGenerator
-from tests.infra.ports import free_port
+from tests.testbed.load import BackgroundLoad, LoadGenerator
+from tests.testbed.ports import free_port
 
 BodyBox = list[str]
 

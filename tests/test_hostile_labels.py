@@ -45,8 +45,8 @@ from provider.core.rule_syntax import (
     rule_problem,
 )
 from tests.factories import make_container
-from tests.infra.ports import free_port, free_ports
-from tests.infra.traefik import TraefikFactory, http_get
+from tests.testbed.ports import free_port, free_ports
+from tests.testbed.traefik import TraefikFactory, http_get
 
 P = "bluegreen"
 OPTIONS = Options()

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.ports import free_port
-from tests.infra.tools import require
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.ports import free_port
+from tests.testbed.tools import require
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

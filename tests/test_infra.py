@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon, ping
-from tests.infra.images import DEFAULT_IMAGE, backend_command, image_exists
-from tests.infra.ports import free_port
-from tests.infra.tools import MissingToolError, missing_tool
-from tests.infra.traefik import TraefikFactory, http_get
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon, ping
+from tests.testbed.images import DEFAULT_IMAGE, backend_command, image_exists
+from tests.testbed.ports import free_port
+from tests.testbed.tools import MissingToolError, missing_tool
+from tests.testbed.traefik import TraefikFactory, http_get
 
 
 def test_backend_becomes_healthy_and_answers_its_color(containers: ContainerFactory) -> None:

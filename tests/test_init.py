@@ -20,8 +20,8 @@ import yaml
 
 from deploy import envfile
 from deploy.init_env import docker_gid
-from tests.infra.compose import REPO_ROOT, find_compose_v1
-from tests.infra.dockerd import DockerDaemon
+from tests.testbed.compose import REPO_ROOT, find_compose_v1
+from tests.testbed.dockerd import DockerDaemon
 
 TIMEOUT_S = 60.0
 

@@ -25,7 +25,7 @@ from provider.long_poll import LONG_POLL, LongPoll
 from provider.server import build_app
 from provider.settings import Settings, parse_args
 from tests.factories import make_container
-from tests.infra.ports import free_port
+from tests.testbed.ports import free_port
 from tests.waiting import eventually
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]

@@ -1,4 +1,4 @@
-"""The in-namespace load generator (tests/infra/netns_load.py) is bounded, counts every
+"""The in-namespace load generator (tests/testbed/netns_load.py) is bounded, counts every
 answer and error, and still reports when stopped early. Run here in the test's own
 namespace against a loopback server (no Docker, no namespaces needed)."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.netns_load import result_from_output
-from tests.infra.ports import free_port
-from tests.infra.swarm import load_argv
+from tests.testbed.netns_load import result_from_output
+from tests.testbed.ports import free_port
+from tests.testbed.swarm import load_argv
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,8 +22,8 @@ import pytest
 from provider.api import CONTROLLER
 from provider.events import EventBus
 from provider.server import build_app
-from tests.harness.provider import ApiAnswer, api_request
 from tests.hostile_http import TOKEN, ThreadedApp, hostile_settings, observed
+from tests.testbed.provider import ApiAnswer, api_request
 
 playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from tests.infra import ports
-from tests.infra.ports import LOOPBACK, ephemeral_range, free_ports
+from tests.testbed import ports
+from tests.testbed.ports import LOOPBACK, ephemeral_range, free_ports
 
 
 def test_free_ports_are_outside_the_ephemeral_range_distinct_and_bindable() -> None:

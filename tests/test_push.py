@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 
-from tests.harness.load import LoadResult
-from tests.harness.provider import ProviderProcess
-from tests.harness.stack import Stack, StackFactory, body_of
-from tests.infra.traefik import TraefikFactory, TraefikProcess
+from tests.testbed.load import LoadResult
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.stack import Stack, StackFactory, body_of
+from tests.testbed.traefik import TraefikFactory, TraefikProcess
 
 #: Traefik's poll interval in the proof of push: plain polling averages half of it.
 SLOW_POLL = "3s"

@@ -31,12 +31,12 @@ from typing import Any
 
 import pytest
 
-from tests.harness.load import BackgroundLoad
-from tests.infra.compose import REPO_ROOT, build_app_image, find_compose_v1
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.ports import LOOPBACK, free_ports
-from tests.infra.traefik import find_traefik
 from tests.test_image import provider_image, python_base  # noqa: F401 - fixtures
+from tests.testbed.compose import REPO_ROOT, build_app_image, find_compose_v1
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.load import BackgroundLoad
+from tests.testbed.ports import LOOPBACK, free_ports
+from tests.testbed.traefik import find_traefik
 
 #: Builds images and runs the whole compose quickstart: 6-8 minutes on a loaded machine.
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -20,7 +20,6 @@ from provider.errors import SettingsError
 from provider.read_access import COOKIE, SESSION_S, ReadAccess
 from provider.server import build_app
 from provider.settings import parse_args
-from tests.harness.provider import ProviderProcess, api_request
 from tests.hostile_http import (
     PROVIDER_TOKEN,
     TOKEN,
@@ -32,6 +31,7 @@ from tests.hostile_http import (
     send,
 )
 from tests.test_openapi import check_response
+from tests.testbed.provider import ProviderProcess, api_request
 
 READ = "read-" + "9d2c" * 6
 READ_ROUTES = ("/status", "/status/web", "/history", "/ui/services")

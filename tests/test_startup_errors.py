@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.provider import REPO_ROOT
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.ports import LOOPBACK, free_port
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.ports import LOOPBACK, free_port
+from tests.testbed.provider import REPO_ROOT
 
 TIMEOUT_S = 30.0
 #: Root without these behaves like an ordinary user for files and low ports.

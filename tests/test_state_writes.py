@@ -32,7 +32,7 @@ from provider.errors import StateFileError
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
-from tests.infra.ports import free_port
+from tests.testbed.ports import free_port
 from tests.waiting import eventually
 
 TOKEN = "s3cret-token"

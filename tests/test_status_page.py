@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.provider import ProviderFactory, ProviderProcess
-from tests.infra.containers import ContainerFactory
-from tests.infra.ports import free_port
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.ports import free_port
+from tests.testbed.provider import ProviderFactory, ProviderProcess
 
 playwright = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402

@@ -1,4 +1,4 @@
-"""Proof that the multi-node Swarm of tests/infra/swarm.py is real: three managers
+"""Proof that the multi-node Swarm of tests/testbed/swarm.py is real: three managers
 in their own namespaces, overlay traffic between nodes through the real Traefik,
 and a crashed manager that rejoins."""
 
@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.infra.swarm import SwarmCluster, SwarmNode
+from tests.testbed.swarm import SwarmCluster, SwarmNode
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

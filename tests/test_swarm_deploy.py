@@ -1,7 +1,7 @@
 """``bluegreen deploy|rollback --swarm`` end to end on a real single-node Swarm.
 
 One private daemon for the module, manager of its own swarm
-(``tests/infra/swarm_single.py``), one real ``bluegreen serve --swarm``, and the
+(``tests/testbed/swarm_single.py``), one real ``bluegreen serve --swarm``, and the
 CLI as a subprocess (``DOCKER_HOST`` = the manager, ``BLUEGREEN_URL`` = the
 provider on 127.0.0.1). The colors are busybox ``httpd`` services on an
 overlay network; their images carry the HEALTHCHECK (the service specs have
@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from tests.harness.provider import REPO_ROOT, ProviderProcess
-from tests.infra.images import find_busybox, rootfs_tar
-from tests.infra.swarm_single import SingleNodeSwarm, start_swarm_provider
 from tests.test_swarm_watch import config, servers, task_urls
+from tests.testbed.images import find_busybox, rootfs_tar
+from tests.testbed.provider import REPO_ROOT, ProviderProcess
+from tests.testbed.swarm_single import SingleNodeSwarm, start_swarm_provider
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.docker

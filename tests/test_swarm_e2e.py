@@ -1,6 +1,6 @@
 """Issue 14's scenarios on a real three-manager Swarm, under load through the real Traefik.
 
-The cluster (tests/infra/swarm.py) is three dockerds in their own network
+The cluster (tests/testbed/swarm.py) is three dockerds in their own network
 namespaces. A provider replica (``bluegreen serve --swarm``) runs on every
 manager; Traefik runs in a container on node 1's overlay network and polls
 node 1's replica; the load runs inside Traefik's namespace against its own
@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.swarm import REPO_ROOT, SwarmCluster, TraefikContainer, ns_argv, python_env
-from tests.infra.swarm_replicas import Replica
+from tests.testbed.swarm import REPO_ROOT, SwarmCluster, TraefikContainer, ns_argv, python_env
+from tests.testbed.swarm_replicas import Replica
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -20,9 +20,9 @@ import pytest
 from deploy.errors import ComposeError, ComposeFileProblem
 from deploy.swarm_services import SwarmError, SwarmServices, SwarmSetupProblem
 from provider.core.model import Color
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.images import DEFAULT_IMAGE
-from tests.infra.swarm_single import SingleNodeSwarm
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import DEFAULT_IMAGE
+from tests.testbed.swarm_single import SingleNodeSwarm
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.docker

@@ -27,9 +27,9 @@ from provider.settings import Settings
 from provider.state_store import StateConflict
 from provider.swarm_state import StateFollower, SwarmStateStore, config_name
 from tests.factories import make_container
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.reply_loss import ReplyLosingProxy
-from tests.infra.swarm_single import SingleNodeSwarm
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.reply_loss import ReplyLosingProxy
+from tests.testbed.swarm_single import SingleNodeSwarm
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

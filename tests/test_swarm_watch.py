@@ -1,7 +1,7 @@
 """``bluegreen serve --swarm`` against a real single-node Swarm.
 
 One private daemon for the module, made the manager of its own swarm
-(``tests/infra/swarm_single.py``); services are busybox ``httpd`` backends on an
+(``tests/testbed/swarm_single.py``); services are busybox ``httpd`` backends on an
 attachable overlay network named like a stack's (``app_web``). The provider is a
 real ``bluegreen serve --swarm`` process. Nothing sends traffic to task
 addresses (network rule): the tests read the rendered ``/traefik`` config and
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.provider import ProviderProcess
-from tests.infra.swarm_single import SingleNodeSwarm, start_swarm_provider
+from tests.testbed.provider import ProviderProcess
+from tests.testbed.swarm_single import SingleNodeSwarm, start_swarm_provider
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.docker

@@ -25,9 +25,9 @@ from provider.core.model import Color, Health
 from provider.server import build_app
 from provider.settings import Settings
 from tests.factories import make_container
-from tests.infra.ports import free_port
-from tests.infra.tools import require
-from tests.infra.traefik import TraefikFactory
+from tests.testbed.ports import free_port
+from tests.testbed.tools import require
+from tests.testbed.traefik import TraefikFactory
 
 pytestmark = pytest.mark.traefik
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.infra.swarm import SwarmCluster
+from tests.testbed.swarm import SwarmCluster
 
 #: Users of these fixtures start three daemons: marked ``docker`` and ``slow``.
 SWARM_FIXTURES = ("swarm_cluster",)

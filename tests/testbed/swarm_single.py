@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.harness.provider import ProviderProcess
+from tests.testbed.provider import ProviderProcess
 from tests.waiting import wait_until
 
 from .dockerd import DockerDaemon

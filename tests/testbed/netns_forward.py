@@ -8,7 +8,7 @@ namespace (``setns``, through libc: Python 3.11 has no ``os.setns``), so every
 connection it opens afterwards is made inside that namespace: the traffic
 never leaves loopback and the test's own namespaces (the network rule).
 
-    python3 -m tests.infra.netns_forward --listen-port 41234 \
+    python3 -m tests.testbed.netns_forward --listen-port 41234 \
         --netns /var/run/netns/bgsw-abc-n2 --to 127.0.0.1:8080
 
 It prints ``ready`` once it forwards; SIGTERM stops it. Standard library only.

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.infra.ports import LOOPBACK, free_port
-from tests.infra.process import LoggedProcess
+from tests.testbed.ports import LOOPBACK, free_port
+from tests.testbed.process import LoggedProcess
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0

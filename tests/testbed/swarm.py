@@ -1,6 +1,6 @@
 """A real multi-manager Docker Swarm on one machine, for the Swarm tests.
 
-Each node is a private ``dockerd`` (:class:`~tests.infra.dockerd.DockerDaemon`)
+Each node is a private ``dockerd`` (:class:`~tests.testbed.dockerd.DockerDaemon`)
 in a network namespace of its own, ``bgsw-<uid>-nN``.  The nodes share one L2
 segment: a veth pair per node into a bridge that lives in a helper namespace
 ``bgsw-<uid>-br``, so nothing new appears in the host namespace and the test
@@ -138,9 +138,9 @@ def load_argv(
     concurrency: int = 4,
     timeout: float = 5.0,
 ) -> list[str]:
-    """The command line of :mod:`tests.infra.netns_load` for these bounds."""
+    """The command line of :mod:`tests.testbed.netns_load` for these bounds."""
     argv = [
-        sys.executable, "-m", "tests.infra.netns_load",
+        sys.executable, "-m", "tests.testbed.netns_load",
         "--url", url,
         "--max-requests", str(max_requests),
         "--max-seconds", str(max_seconds),
@@ -625,7 +625,7 @@ class SwarmCluster:
         max_seconds: float,
         concurrency: int = 4,
     ) -> NetnsLoad:
-        """Start :mod:`tests.infra.netns_load` inside ``netns`` with these bounds."""
+        """Start :mod:`tests.testbed.netns_load` inside ``netns`` with these bounds."""
         argv = load_argv(
             url,
             host=host,

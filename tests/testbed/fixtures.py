@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.infra.containers import ContainerFactory
-from tests.infra.dockerd import DockerDaemon
-from tests.infra.traefik import TraefikFactory
 from tests.reports import failed
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.traefik import TraefikFactory
 
 from .provider import ProviderFactory
 from .stack import Stack, StackFactory

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-from tests.infra.containers import ContainerFactory
-from tests.infra.ports import free_port
-from tests.infra.traefik import TraefikFactory, TraefikProcess
+from tests.testbed.containers import ContainerFactory
+from tests.testbed.ports import free_port
+from tests.testbed.traefik import TraefikFactory, TraefikProcess
 
 from .load import BackgroundLoad, LoadOptions
 from .provider import ProviderFactory, ProviderProcess

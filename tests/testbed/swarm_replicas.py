@@ -1,10 +1,10 @@
-"""Provider replicas on the nodes of a :class:`~tests.infra.swarm.SwarmCluster`.
+"""Provider replicas on the nodes of a :class:`~tests.testbed.swarm.SwarmCluster`.
 
 Each replica is a real ``bluegreen serve --swarm`` inside its node's network
 namespace, talking to that node's dockerd over its unix socket, as the stack
 example runs one per manager. Traefik (a container on node 1) polls node 1's
 replica at node 1's address; the tests reach every replica from the host
-namespace through a loopback forwarder (:mod:`tests.infra.netns_forward`).
+namespace through a loopback forwarder (:mod:`tests.testbed.netns_forward`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Replica:
         )
         if self.forwarder is None:
             forward = [
-                sys.executable, "-m", "tests.infra.netns_forward",
+                sys.executable, "-m", "tests.testbed.netns_forward",
                 "--listen-port", str(self.forward_port),
                 "--netns", self.node.netns_path,
                 "--to", f"127.0.0.1:{PROVIDER_PORT}",

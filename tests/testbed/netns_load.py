@@ -4,7 +4,7 @@ The Swarm tests' Traefik runs in a container on a node of the private cluster,
 and its ``web`` entrypoint is on that container's own loopback: only a process
 in that namespace can reach it while obeying the network rule (loopback and
 the test's own namespaces only).  So this is a script, started with
-``nsenter --net=PATH python3 -m tests.infra.netns_load --url ... --host ...``,
+``nsenter --net=PATH python3 -m tests.testbed.netns_load --url ... --host ...``,
 using nothing but the standard library.
 
 Workers send GETs back to back over keep-alive connections until the first of:
