@@ -1,6 +1,6 @@
 """The real provider against the real engine at 500 and 5,000 labelled containers.
 
-    python bench/scale.py [--small 500] [--large 5000] [--running 500]
+    python bench/scale.py [--small 500] [--large 5000]
                           [--idle-seconds 60] [--switches 20] [--pool 4]
 
 One private dockerd (vfs, as the other benches) and the real ``bluegreen serve``
@@ -21,20 +21,23 @@ service, then fresh-connection ``GET /traefik`` until the body routes to it
 (p50/p95 over ``--switches``; each GET of the large body is part of the figure).
 ``--promote-after 3600``, so no automatic promotion mixes into the switches.
 
-Why not 5,000 *running* containers (feasibility, measured with 50 first on this
-machine: 2 cores, 24 GiB, shared): a running ``sleep`` container with
-``--network host`` costs about 10.7 MiB of host memory (MemAvailable drop; the
-containerd shim and the process, 15 MiB summed RSS), 3.9 MiB of disk (vfs copies
-the whole busybox rootfs) and 135 ms to start with 4 parallel CLI calls.  5,000
-would need ~52 GiB of RAM: infeasible under the 12 GiB budget.  A created
-container costs no process (0.14 MiB RSS in dockerd each), 3.9 MiB of disk and
-63 ms.  The provider lists every labelled container with ``all=True`` and
-inspects each one, and renders a router and two (empty) load balancers for
-every service whether or not its containers run, so 4,500 created + 500
-running costs the provider the full 5,000-container list + inspect and a
-2,500-service body.  What it does not cost: Docker health events and server
-entries for 4,500 containers (the body's ``servers`` lists are empty for them,
-about 30 bytes per missing server).  Prints figures; asserts nothing.
+Why not 5,000 *running* containers (feasibility, measured on this machine:
+2 cores, 24 GiB, shared).  With 50 first: a running ``sleep`` container with
+``--network host`` took 135 ms to start (4 parallel CLI calls), 3.9 MiB of disk
+(vfs copies the whole busybox rootfs) and about 10.7 MiB of MemAvailable.  At
+500 running, summed PSS was 2.56 MiB per containerd shim plus 1.40 MiB per
+``sleep`` (each container runs its own vfs copy of busybox, so no page is
+shared), ~4 MiB each before kernel memory (slab grew ~0.6 GiB more).  5,000
+running would take 20-50 GiB: over the 12 GiB budget on a machine shared
+with other work.  A created container costs no process (0.14 MiB in dockerd),
+3.9 MiB of disk and 63-100 ms.  The provider lists every labelled container
+with ``all=True``, inspects each one (at start and at every full resync,
+default 30 s), and renders a router and two load balancers for every service
+whether or not its containers run; so 4,500 created + 500 running costs it the
+whole 5,000-container list + inspect and a 2,500-service body.  What it does
+not cost: events and ``servers`` entries for the 4,500 (their lists are empty,
+~30 bytes per missing server), and Docker health checks (none here).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
