@@ -2,6 +2,7 @@
 
     python bench/scale.py [--small 500] [--large 5000]
                           [--idle-seconds 60] [--switches 20] [--pool 4]
+                          [--provider-arg=--resync-interval=300 ...]
 
 One private dockerd (vfs, as the other benches) and the real ``bluegreen serve``
 subprocess.  Two phases on the same daemon, in the same run, each with a fresh
@@ -161,8 +162,8 @@ class Figures:
 
 
 @contextlib.contextmanager
-def provider(work: Path, docker_host: str) -> Iterator[ProviderProcess]:
-    process = ProviderProcess(work, docker_host=docker_host, promote_after=3600.0)
+def provider(work: Path, docker_host: str, extra: list[str]) -> Iterator[ProviderProcess]:
+    process = ProviderProcess(work, docker_host=docker_host, promote_after=3600.0, extra_args=extra)
     try:
         yield process
     finally:
@@ -201,7 +202,7 @@ def phase(
 ) -> Figures:
     services = containers // 2
     running_services = running // 2
-    with provider(work, daemon.host) as process:
+    with provider(work, daemon.host, args.provider_arg) as process:
         spawned = time.monotonic()
         process.start(wait=False)
         body = ""
@@ -280,6 +281,10 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="quiet window")
     parser.add_argument("--switches", type=int, default=20)
     parser.add_argument("--pool", type=int, default=4, help="parallel docker CLI calls")
+    parser.add_argument(
+        "--provider-arg", action="append", default=[],
+        help="argument for bluegreen serve (repeat): --provider-arg=--resync-interval=300",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.small % 2 or args.large % 2 or args.large < args.small:
         parser.error("--small and --large must be even, and --large >= --small")
@@ -288,7 +293,9 @@ def main() -> int:
         small, large = run(work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nprovider at scale (idle window {args.idle_seconds:.0f} s, {args.switches} switches)")
+    extra = " ".join(args.provider_arg) or "none"
+    print(f"\nprovider at scale (idle window {args.idle_seconds:.0f} s, {args.switches} switches,")
+    print(f"extra serve arguments: {extra})")
     print_table(small, large)
     return 0
 
