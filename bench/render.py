@@ -7,7 +7,9 @@ Prints (no assertions; the machine is shared and noisy):
 - requests/s of GET /traefik (the cached, pre-serialized body) next to two
   baselines measured in the same run against the same server process: a
   handler that renders on every request, and the tiny /healthz.
-The server runs in a child process so the load client does not share its core.
+The server runs in a child process so the load client does not share its core,
+with the held poll off (``hold=0``): the load client re-polls on keep-alive
+connections, which the provider would otherwise hold for ``--hold`` seconds.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def time_render(containers: list[Container], rounds: int = 20) -> tuple[float, f
 def _serve(port: int, services: int, ready: multiprocessing.synchronize.Event) -> None:
     async def main() -> None:
         tmp = tempfile.mkdtemp()
-        settings = Settings(state_file=Path(tmp) / "state.json")
+        # hold=0: a keep-alive poll that was already sent this body would be held
+        # (provider/long_poll.py), and the figure would count holds, not serving.
+        settings = Settings(state_file=Path(tmp) / "state.json", hold=0.0)
         controller = Controller(settings, State())
         app = create_app(controller)
         await controller.replace_containers(fleet(services))
