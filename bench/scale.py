@@ -1,6 +1,6 @@
 """The real provider against the real engine at 500 and 5,000 labelled containers.
 
-    python bench/scale.py [--small 500] [--large 5000]
+    python3 -m bench.scale [--small 500] [--large 5000]
                           [--idle-seconds 60] [--switches 20] [--pool 4]
                           [--provider-arg=--resync-interval=300 ...]
 
@@ -56,12 +56,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.testbed.dockerd import DockerDaemon, unmount_all
+from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
+from tests.testbed.provider import ProviderProcess
 
-from tests.harness.provider import ProviderProcess  # noqa: E402
-from tests.infra.dockerd import DockerDaemon, unmount_all  # noqa: E402
-from tests.infra.images import DEFAULT_IMAGE, build_busybox_image  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE_PORT = 20000
 SETTLE_S = 5.0
