@@ -14,15 +14,15 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import structlog
 
 from provider.core import canary as canaries
-from provider.core.model import Color, State
+from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
-from provider.core.routing import Observation
 from provider.core.wakes import next_wake
+from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError
 from provider.events import EVENT_OF_ACTION, EventBus
 from provider.observations import PendingSwitches
@@ -33,28 +33,12 @@ log = structlog.get_logger("bluegreen.auto_switch")
 #: After a refused or failed switch, wait this long before trying the same again.
 RETRY_AFTER_S = 1.0
 
-T = TypeVar("T")
 
-
-class Switching(Protocol):
+class Switching(DueWaiting, Protocol):
     """What the switcher needs of the controller: what it reads, what it asks."""
 
     @property
-    def docker_connected(self) -> bool: ...
-    @property
-    def synced(self) -> bool: ...
-    @property
-    def observation(self) -> Observation: ...
-    @property
-    def state(self) -> State: ...
-    @property
     def events(self) -> EventBus: ...
-
-    async def wait_until_due(
-        self,
-        evaluate: Callable[[], tuple[list[T], float | None]],
-        clock: Callable[[], float],
-    ) -> list[T]: ...
 
     def publish_pending(self, pending: Mapping[str, PendingSwitches]) -> None: ...
 

@@ -16,17 +16,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import aiohttp
 import structlog
 
 from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
-from provider.core.model import State
 from provider.core.render import color_service_name
-from provider.core.routing import ColorView, Observation
+from provider.core.routing import ColorView
 from provider.core.wakes import next_wake
+from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError, StateFileError
 from provider.settings import Settings
 
@@ -39,28 +39,12 @@ RETRY_AFTER_S = 1.0
 
 Fetch = Callable[[], Awaitable[str]]
 
-T = TypeVar("T")
 
-
-class Canaries(Protocol):
+class Canaries(DueWaiting, Protocol):
     """What the driver needs of the controller: what it reads, what it asks."""
 
     @property
-    def docker_connected(self) -> bool: ...
-    @property
-    def synced(self) -> bool: ...
-    @property
-    def observation(self) -> Observation: ...
-    @property
-    def state(self) -> State: ...
-    @property
     def settings(self) -> Settings: ...
-
-    async def wait_until_due(
-        self,
-        evaluate: Callable[[], tuple[list[T], float | None]],
-        clock: Callable[[], float],
-    ) -> list[T]: ...
 
     async def canary_event(
         self, service: str, event: canaries.Event, *, actor: str = "api"
