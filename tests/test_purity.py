@@ -70,7 +70,8 @@ def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "labels",
-        "model", "promotion", "refusals", "render", "routing", "rule_syntax", "state_versions",
+        "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
+        "state_versions",
         "status",
         "swarm_normalize", "transitions", "wakes", "__init__",
     }  # fmt: skip

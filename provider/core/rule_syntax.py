@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import warnings
 from dataclasses import dataclass
+
+from provider.core.rule_regex import regex_problem as regex_problem
 
 #: Longest rule accepted: main routers' default priority is the rule's length,
 #: and preview priorities add it to a base (see ``render.PREVIEW_PRIORITY_BASE``).
@@ -355,96 +356,6 @@ def _is_ip_or_cidr(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-#: Escapes Go's RE2 and Python's ``re`` both read the same way, outside and inside ``[...]``.
-_RE_ESCAPES = frozenset("afnrtvdDsSwWbBA0")
-_RE_CLASS_ESCAPES = frozenset("afnrtvdDsSwW0")
-_RE_GROUP = re.compile(r"\(\?(?::|P<[A-Za-z0-9_]+>|[ims]+(?:-[ims]+)?[:)]|-[ims]+[:)])")
-_RE_BRACES = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
-_MAX_REPEAT = 1000
-_MAX_REPEAT_PRODUCT = 10_000
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Refuse a regular expression unless Go's RE2 and Python's ``re`` both compile it.
-
-    Conservative by design: escapes and groups outside the common subset
-    (backreferences, lookaround, possessive or atomic forms, ``\\z``, ``\\p``),
-    repeat counts over Go's 1000, and nested ``[`` in classes are refused.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            re.compile(pattern)
-        except (re.error, FutureWarning, DeprecationWarning, RecursionError) as exc:
-            return f"is not a valid regular expression ({str(exc)[:80]})"
-    in_class = False
-    repeated = False  # the previous token was a repeat operator (possibly lazy)
-    lazy = False
-    product = 1
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            esc = pattern[i + 1 : i + 2]
-            allowed = _RE_CLASS_ESCAPES if in_class else _RE_ESCAPES
-            if (
-                esc == "x"
-                and len(pattern[i + 2 : i + 4]) == 2
-                and set(pattern[i + 2 : i + 4]) <= _HEX
-            ):
-                i += 4
-            elif (esc.isascii() and not esc.isalnum()) or esc in allowed:
-                i += 2
-            else:
-                return f"uses the escape \\{esc}, which Go and Python read differently"
-            repeated = False
-            continue
-        if in_class:
-            if ch == "[":
-                return "has '[' inside a character class"
-            if ch == "]":
-                in_class = False
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            i += 1
-            # A leading ']' (or '^]') is a literal in both dialects.
-            if pattern[i : i + 1] == "^":
-                i += 1
-            if pattern[i : i + 1] == "]":
-                i += 1
-            repeated = False
-            continue
-        if ch == "(" and pattern[i + 1 : i + 2] == "?":
-            if not _RE_GROUP.match(pattern, i):
-                return "uses a group form Go does not support"
-            i += 2
-            repeated = False
-            continue
-        braces = _RE_BRACES.match(pattern, i) if ch == "{" else None
-        if ch in "*+?" or (braces and braces.group(1)):
-            if repeated and not (ch == "?" and not lazy):
-                return "has a repeat of a repeat, which Go refuses"
-            lazy = repeated and ch == "?"
-            repeated = True
-            if braces:
-                counts = [int(c) for c in (braces.group(1), braces.group(3)) if c]
-                if max(counts) > _MAX_REPEAT:
-                    return f"repeats more than {_MAX_REPEAT} times"
-                product *= max(1, *counts)
-                if product > _MAX_REPEAT_PRODUCT:
-                    return "has repeats too large for Go's regexp"
-                i = braces.end()
-                continue
-            i += 1
-            continue
-        repeated = False
-        lazy = False
-        i += 1
-    return None
 
 
 def parse_rule(rule: str) -> Expr:
