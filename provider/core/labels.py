@@ -107,6 +107,14 @@ def parse(container: Container, defaults: LabelDefaults) -> Placement | LabelPro
     )
 
 
+class _Refused(Exception):
+    """One label's problem: raised by a step of :func:`_parse_uncached`, returned by it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def _parse_uncached(
     name: str,
     label_items: tuple[tuple[str, str], ...],
@@ -122,94 +130,116 @@ def _parse_uncached(
     problem = service_name_problem(service)
     if problem:
         return LabelProblem(None, f"container {name}: {problem}")
+    try:
+        color = _color(labels, p)
+        port = _port(labels, p, exposed_ports, swarm_task)
+        route = _route(labels, p, service, defaults)
+    except _Refused as refused:
+        return LabelProblem(service, f"container {name}: {refused.message}")
+    network = labels.get(f"{p}.network")
+    return Placement(service=service, color=color, port=port, network=network, route=route)
 
-    def bad(message: str) -> LabelProblem:
-        return LabelProblem(service, f"container {name}: {message}")
 
+def _color(labels: Mapping[str, str], p: str) -> Color:
     raw_color = labels.get(f"{p}.color")
     if raw_color is None:
-        return bad(f"label {p}.color is missing (blue or green)")
+        raise _Refused(f"label {p}.color is missing (blue or green)")
     try:
-        color = Color(raw_color.strip().lower())
+        return Color(raw_color.strip().lower())
     except ValueError:
-        return bad(f"label {p}.color is {raw_color[:40]!r}; expected blue or green")
+        raise _Refused(f"label {p}.color is {raw_color[:40]!r}; expected blue or green") from None
 
+
+def _port(
+    labels: Mapping[str, str], p: str, exposed_ports: tuple[int, ...], swarm_task: bool
+) -> int:
     raw_port = labels.get(f"{p}.port")
     if raw_port is None:
         if swarm_task:
             # A task's image (and its EXPOSE) may not even exist on the manager.
-            return bad(
+            raise _Refused(
                 f"label {p}.port is missing; Swarm services must set it (the manager "
                 "cannot see which ports a task's image exposes)"
             )
         if len(exposed_ports) != 1:
-            return bad(
+            raise _Refused(
                 f"label {p}.port is missing and the container exposes "
                 f"{len(exposed_ports)} ports; set {p}.port"
             )
-        port = exposed_ports[0]
-    else:
-        if not raw_port.strip().isascii() or not raw_port.strip().isdigit():
-            return bad(f"label {p}.port is {raw_port[:40]!r}; expected a number 1-65535")
-        # Strip leading zeros before int(): past 4300 digits int() raises ValueError.
-        port = int(raw_port.strip().lstrip("0")[:6] or "0")
-        if not 1 <= port <= 65535:
-            return bad(f"label {p}.port is {port}; expected 1-65535")
+        return exposed_ports[0]
+    if not raw_port.strip().isascii() or not raw_port.strip().isdigit():
+        raise _Refused(f"label {p}.port is {raw_port[:40]!r}; expected a number 1-65535")
+    # Strip leading zeros before int(): past 4300 digits int() raises ValueError.
+    port = int(raw_port.strip().lstrip("0")[:6] or "0")
+    if not 1 <= port <= 65535:
+        raise _Refused(f"label {p}.port is {port}; expected 1-65535")
+    return port
 
+
+def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefaults) -> RouteSpec:
     rule = labels.get(f"{p}.rule", f"Host(`{service}`)")
     problem = rule_problem(rule)
     if problem:
-        return bad(f"label {p}.rule: {problem}")
+        raise _Refused(f"label {p}.rule: {problem}")
+    entrypoints, middlewares = _lists(labels, p, defaults)
+    tls, certresolver = _tls(labels, p)
+    return RouteSpec(
+        rule=rule,
+        entrypoints=entrypoints,
+        middlewares=middlewares,
+        tls=tls,
+        certresolver=certresolver,
+        replicas=_replicas(labels, p),
+        promote=_promote(labels, p),
+    )
 
+
+def _lists(
+    labels: Mapping[str, str], p: str, defaults: LabelDefaults
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     entrypoints: tuple[str, ...] | str = defaults.entrypoints
     if f"{p}.entrypoints" in labels:
         entrypoints = _split_list(labels[f"{p}.entrypoints"], "entrypoints")
     if isinstance(entrypoints, str):
-        return bad(f"label {p}.entrypoints: {entrypoints}")
+        raise _Refused(f"label {p}.entrypoints: {entrypoints}")
     if not entrypoints:
-        return bad(f"label {p}.entrypoints is empty")
+        raise _Refused(f"label {p}.entrypoints is empty")
     middlewares = _split_list(labels.get(f"{p}.middlewares", ""), "middlewares")
     if isinstance(middlewares, str):
-        return bad(f"label {p}.middlewares: {middlewares}")
+        raise _Refused(f"label {p}.middlewares: {middlewares}")
+    return entrypoints, middlewares
 
+
+def _tls(labels: Mapping[str, str], p: str) -> tuple[bool, str | None]:
     tls = parse_bool(labels.get(f"{p}.tls", "").strip() or "false")
     if tls is None:
-        return bad(f"label {p}.tls is {labels[f'{p}.tls'][:40]!r}; expected true or false")
+        raise _Refused(f"label {p}.tls is {labels[f'{p}.tls'][:40]!r}; expected true or false")
     certresolver = labels.get(f"{p}.tls.certresolver")
     if certresolver is not None:
         if not _LIST_ITEM.match(certresolver):
-            return bad(f"label {p}.tls.certresolver {certresolver[:80]!r} is not a valid name")
+            raise _Refused(f"label {p}.tls.certresolver {certresolver[:80]!r} is not a valid name")
         tls = True
+    return tls, certresolver
 
+
+def _replicas(labels: Mapping[str, str], p: str) -> int:
     raw_replicas = labels.get(f"{p}.replicas", "1").strip()
     if not raw_replicas.isascii() or not raw_replicas.isdigit():
-        return bad(f"label {p}.replicas is {raw_replicas[:40]!r}; expected a whole number")
-    replicas = int(raw_replicas.lstrip("0")[:6] or "0")  # bounded: see the port above
+        raise _Refused(f"label {p}.replicas is {raw_replicas[:40]!r}; expected a whole number")
+    replicas = int(raw_replicas.lstrip("0")[:6] or "0")  # bounded: see _port
     if not 1 <= replicas <= _MAX_REPLICAS:
-        return bad(f"label {p}.replicas is {replicas}; expected 1-{_MAX_REPLICAS}")
+        raise _Refused(f"label {p}.replicas is {replicas}; expected 1-{_MAX_REPLICAS}")
+    return replicas
 
+
+def _promote(labels: Mapping[str, str], p: str) -> PromoteMode:
     raw_promote = labels.get(f"{p}.promote", "auto").strip().lower()
     try:
-        promote = PromoteMode(raw_promote)
+        return PromoteMode(raw_promote)
     except ValueError:
-        return bad(f"label {p}.promote is {raw_promote[:40]!r}; expected auto or manual")
-
-    network = labels.get(f"{p}.network")
-    return Placement(
-        service=service,
-        color=color,
-        port=port,
-        network=network,
-        route=RouteSpec(
-            rule=rule,
-            entrypoints=entrypoints,
-            middlewares=middlewares,
-            tls=tls,
-            certresolver=certresolver,
-            replicas=replicas,
-            promote=promote,
-        ),
-    )
+        raise _Refused(
+            f"label {p}.promote is {raw_promote[:40]!r}; expected auto or manual"
+        ) from None
 
 
 # Memoized by assignment, not decoration: mutmut leaves decorated functions unmutated.
