@@ -191,22 +191,7 @@ def _evaluate_promotion(
     members = generation(view, state)
     target = state.active.other
     if not members:
-        mark = state.marks.get(target)
-        stale = _after_anchor(view, state)
-        if mark is None or not stale:
-            return None, Timers(dead_since=timers.dead_since), False
-        stage = Stage.COLOR_REJECTED if mark.kind is MarkKind.REJECTED else Stage.COLOR_RETIRING
-        marked = Pending(
-            kind=Action.PROMOTE,
-            color=target,
-            stage=stage,
-            detail=_describe_mark(target, mark),
-            generation_after=mark.since,
-            containers=stale,
-            routable=sum(1 for m in stale if m.routable),
-            replicas=view.color(target).replicas,
-        )
-        return marked, Timers(dead_since=timers.dead_since), False
+        return _marked_promotion(view, state, target), Timers(dead_since=timers.dead_since), False
     mark = state.marks.get(target)
     ids = frozenset(m.container.id for m in members)
     routable = sum(1 for m in members if m.routable)
@@ -215,52 +200,93 @@ def _evaluate_promotion(
 
     ready_since: float | None = None
     if ready and connected and not view.errors:
-        same = timers.generation == ids and timers.ready_since is not None
-        ready_since = timers.ready_since if same else now
-        # Docker's own record of when each container last turned healthy is
-        # level-triggered truth: a blip we never observed still restarts the hold.
-        seen = [m.container.healthy_since for m in members if m.container.healthy_since]
-        if seen and ready_since is not None:
-            ready_since = max(ready_since, *seen)
+        ready_since = _ready_since(members, ids, timers, now)
     new_timers = Timers(ids, ready_since, timers.dead_since)
     due_at = ready_since + policy.promote_after if ready_since is not None else None
+    stage, detail, due = _promotion_stage(
+        view, policy, target, members, replicas, due_at, now, connected
+    )
+    pending = Pending(
+        kind=Action.PROMOTE,
+        color=target,
+        stage=stage,
+        detail=detail,
+        since=ready_since,
+        due_at=due_at,
+        generation_after=max(generation_anchor(state), mark.since if mark else 0.0),
+        containers=members,
+        routable=routable,
+        replicas=replicas,
+    )
+    return pending, new_timers, due
 
-    def pending(stage: Stage, detail: str) -> Pending:
-        return Pending(
-            kind=Action.PROMOTE,
-            color=target,
-            stage=stage,
-            detail=detail,
-            since=ready_since,
-            due_at=due_at,
-            generation_after=max(generation_anchor(state), mark.since if mark else 0.0),
-            containers=members,
-            routable=routable,
-            replicas=replicas,
-        )
 
+def _marked_promotion(view: ServiceView, state: ServiceState, target: Color) -> Pending | None:
+    """With no new generation: the marked (rejected or retiring) one still running, if any."""
+    mark = state.marks.get(target)
+    stale = _after_anchor(view, state)
+    if mark is None or not stale:
+        return None
+    stage = Stage.COLOR_REJECTED if mark.kind is MarkKind.REJECTED else Stage.COLOR_RETIRING
+    return Pending(
+        kind=Action.PROMOTE,
+        color=target,
+        stage=stage,
+        detail=_describe_mark(target, mark),
+        generation_after=mark.since,
+        containers=stale,
+        routable=sum(1 for m in stale if m.routable),
+        replicas=view.color(target).replicas,
+    )
+
+
+def _ready_since(
+    members: tuple[Member, ...], ids: frozenset[str], timers: Timers, now: float
+) -> float | None:
+    """Since when the whole generation has been ready: kept while it is the same one."""
+    same = timers.generation == ids and timers.ready_since is not None
+    ready_since = timers.ready_since if same else now
+    # Docker's own record of when each container last turned healthy is
+    # level-triggered truth: a blip we never observed still restarts the hold.
+    seen = [m.container.healthy_since for m in members if m.container.healthy_since]
+    if seen and ready_since is not None:
+        ready_since = max(ready_since, *seen)
+    return ready_since
+
+
+def _promotion_stage(
+    view: ServiceView,
+    policy: Policy,
+    target: Color,
+    members: tuple[Member, ...],
+    replicas: int,
+    due_at: float | None,
+    now: float,
+    connected: bool,
+) -> tuple[Stage, str, bool]:
+    """Where the new generation's promotion stands: its stage, the detail, and whether due."""
+    routable = sum(1 for m in members if m.routable)
     if not connected:
-        return pending(Stage.DISCONNECTED, "Docker is disconnected"), new_timers, False
+        return Stage.DISCONNECTED, "Docker is disconnected", False
     if view.errors:
-        return pending(Stage.LABEL_ERRORS, f"label errors: {view.errors[0]}"), new_timers, False
+        return Stage.LABEL_ERRORS, f"label errors: {view.errors[0]}", False
     if routable < len(members):
         waiting = [_why_not_routable(m) for m in members if not m.routable]
         detail = f"{len(waiting)} of {len(members)} new {target} container(s) not routable: "
-        return pending(Stage.NOT_ROUTABLE, detail + "; ".join(waiting)), new_timers, False
+        return Stage.NOT_ROUTABLE, detail + "; ".join(waiting), False
     if routable < replicas:
         detail = f"{routable} of {replicas} required {target} container(s) routable (replicas)"
-        return pending(Stage.TOO_FEW, detail), new_timers, False
+        return Stage.TOO_FEW, detail, False
     if _promote_mode(view, target) is PromoteMode.MANUAL:
-        detail = f"{target} is ready; promote=manual, switch with POST /switch"
-        return pending(Stage.MANUAL, detail), new_timers, False
+        return Stage.MANUAL, f"{target} is ready; promote=manual, switch with POST /switch", False
     if not policy.auto_promote:
         detail = f"{target} is ready; auto-promote is off, switch with POST /switch"
-        return pending(Stage.DISABLED, detail), new_timers, False
+        return Stage.DISABLED, detail, False
     assert due_at is not None
     if now < due_at:
         detail = f"{target} is ready; holding for promote_after ({policy.promote_after:g}s)"
-        return pending(Stage.HOLDING, detail), new_timers, False
-    return pending(Stage.HOLDING, f"{target} is ready"), new_timers, True
+        return Stage.HOLDING, detail, False
+    return Stage.HOLDING, f"{target} is ready", True
 
 
 def _evaluate_rollback(
