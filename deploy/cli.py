@@ -27,21 +27,14 @@ from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
+from deploy.parser import build_parser
 from deploy.rollback import rollback
-from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Reporter
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Outcome, Reporter
 from deploy.snapshot import parse_service, parse_status
 from deploy.swarm_services import SwarmServices
 from provider import settings as provider_settings
 from provider.core.labels import parse_bool
 from provider.errors import SettingsError, StateFileError
-
-EPILOG = """\
-exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
-2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
-6 switch refused; 7 compose problem; 130 interrupted by Ctrl-C, 143 by SIGTERM
-(the active color left serving)
-"""
-
 
 #: ``--token`` stays accepted (scripts use it), but other local users can read a
 #: command line (``ps``, ``/proc/*/cmdline``) and shells keep it in their history.
@@ -49,148 +42,6 @@ TOKEN_FLAG_WARNING = (
     "bluegreen: warning: --token is visible to other users (ps) and kept in shell history; "
     "prefer BLUEGREEN_TOKEN or --token-file"
 )
-
-
-def _seconds(raw: str) -> float:
-    """The provider's own seconds parser, with argparse's way of reporting an error."""
-    try:
-        return provider_settings.parse_seconds(raw)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        default=None,
-        help=f"provider API base URL (env BLUEGREEN_URL, default {DEFAULT_URL})",
-    )
-    common.add_argument(
-        "--token", default=None, help="operator token for changes (prefer env BLUEGREEN_TOKEN)"
-    )
-    common.add_argument(
-        "--token-file",
-        default=None,
-        help="file holding the operator token (env BLUEGREEN_TOKEN_FILE)",
-    )
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
-    return common
-
-
-def _compose_args(parser: argparse.ArgumentParser, *, swarm: bool = False) -> None:
-    if swarm:
-        parser.add_argument(
-            "--swarm",
-            action="store_true",
-            default=None,
-            help="drive Docker Swarm services (found by label) instead of compose "
-            "(env BLUEGREEN_SWARM=true); needs a manager's Docker API (DOCKER_HOST)",
-        )
-    parser.add_argument(
-        "-f",
-        "--compose-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE)",
-    )
-    parser.add_argument("-p", "--project-name", default=None, help="compose project name")
-    parser.add_argument(
-        "--compose-service",
-        default=DEFAULT_COMPOSE_SERVICE,
-        metavar="TEMPLATE",
-        help="compose service of a color (default {service}-{color})",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bluegreen",
-        description="Safe blue/green deploys on a Docker host, through Traefik.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the provider that Traefik polls")
-    provider_settings.add_arguments(serve)
-    init = sub.add_parser(
-        "init",
-        help="write .env (socket, its group, token files) beside the compose file",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    init.add_argument(
-        "-f",
-        "--compose-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="the compose file whose directory gets .env and secrets/ (default: $COMPOSE_FILE, "
-        "else the current directory)",
-    )
-    init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
-    common = _common()
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        """An operator subcommand: shares --url/--token/--json and the exit-code epilog."""
-        return sub.add_parser(
-            name,
-            parents=[common],
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            help=help_text,
-        )
-
-    status = command(
-        "status",
-        "active color, containers, pending promotion, errors",
-    )
-    status.add_argument("service", nargs="?", help="one service in detail (default: all)")
-
-    switch = command(
-        "switch",
-        "move a service's traffic",
-    )
-    switch.add_argument("service")
-    switch.add_argument("color", nargs="?", choices=("blue", "green"), help="default: the other")
-    switch.add_argument("--force", action="store_true", help="switch even if it is not ready")
-    switch.add_argument("--reason", default=None, help="recorded in the history (default manual)")
-
-    history = command(
-        "history",
-        "the audit trail of switches",
-    )
-    history.add_argument("service", nargs="?")
-    history.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
-
-    back = command(
-        "rollback",
-        "switch back to the previous color, starting its stopped containers first",
-    )
-    back.add_argument("service")
-    back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
-    _compose_args(back, swarm=True)
-
-    dep = command(
-        "deploy",
-        "bring up the idle color with a new image and switch",
-    )
-    dep.add_argument("service")
-    dep.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
-    dep.add_argument(
-        "--timeout", type=_seconds, default=180.0, help="seconds until the switch (default 180)"
-    )
-    dep.add_argument(
-        "--drain",
-        type=_seconds,
-        default=15.0,
-        help="seconds between the switch and stopping the old color (default 15)",
-    )
-    dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
-    _compose_args(dep, swarm=True)
-    _canary_commands(command)
-    return parser
 
 
 def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
@@ -216,28 +67,6 @@ def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
         elif found.get("BLUEGREEN_TOKEN"):
             merged["BLUEGREEN_TOKEN"] = found["BLUEGREEN_TOKEN"]
     return merged
-
-
-def _canary_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """``canary``, ``canary-abort``, ``canary-promote`` (the provider owns the canary)."""
-    can = command("canary", "deploy the idle color and shift traffic to it step by step")
-    can.add_argument("service")
-    can.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
-    can.add_argument("--steps", default="5,25,50,100", help="percentages (default 5,25,50,100)")
-    can.add_argument("--interval", default="60s", help="time per step (default 60s)")
-    can.add_argument("--max-error-rate", default=None, help="e.g. 1%% (default 1%%)")
-    can.add_argument("--max-p99", default=None, help="e.g. 500ms (default: no latency limit)")
-    can.add_argument("--min-requests", type=int, default=None, help="per step (default 50)")
-    can.add_argument(
-        "--timeout", type=_seconds, default=180.0, help="seconds until ready (default 180)"
-    )
-    can.add_argument("--detach", action="store_true", help="return once the first step runs")
-    _compose_args(can)
-    for name, text in (
-        ("canary-abort", "stop a running canary: weight 0, the color marked rejected"),
-        ("canary-promote", "skip a canary's remaining steps and switch"),
-    ):
-        command(name, text).add_argument("service")
 
 
 def _canary_plan(args: argparse.Namespace) -> CanaryPlan:
@@ -363,40 +192,71 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(TOKEN_FLAG_WARNING, file=sys.stderr)
     environ = _with_env_file(args, environ)
     client = _client(args, environ)
+    api_command = _API_COMMANDS.get(args.command)
+    if api_command is not None:
+        api_command(client, args)
+        return 0
+    outcome = _rollout(client, args, environ)
+    if args.json:
+        _print_json(outcome.to_json())
+    else:
+        print(outcome.summary())
+    return 0
+
+
+def _status(client: ProviderClient, args: argparse.Namespace) -> None:
     now = time.time()
-    if args.command == "status":
-        doc = client.status(args.service)
-        if args.json:
-            _print_json(doc)
-        elif args.service:
-            print(render_table.service_text(parse_service(doc), now))
-        else:
-            print(render_table.status_all_text(parse_status(doc), now))
-        for line in render_table.canary_lines(doc):
-            print(line)
-        return 0
-    if args.command == "switch":
-        doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)
-        if args.json:
-            _print_json(doc)
-        else:
-            print(render_table.switch_text(doc))
-        return 0
-    if args.command in ("canary-abort", "canary-promote"):
-        call = client.canary_abort if args.command == "canary-abort" else client.canary_promote
-        doc = call(args.service)
-        if args.json:
-            _print_json(doc)
-        else:
-            print(render_table.canary_text(args.service, doc.get("canary")))
-        return 0
-    if args.command == "history":
-        records = client.history(args.service)[-max(args.limit, 1) :]
-        if args.json:
-            _print_json({"history": records})
-        else:
-            print(render_table.history_text(records))
-        return 0
+    doc = client.status(args.service)
+    if args.json:
+        _print_json(doc)
+    elif args.service:
+        print(render_table.service_text(parse_service(doc), now))
+    else:
+        print(render_table.status_all_text(parse_status(doc), now))
+    for line in render_table.canary_lines(doc):
+        print(line)
+
+
+def _switch(client: ProviderClient, args: argparse.Namespace) -> None:
+    doc = client.switch(args.service, args.color, force=args.force, reason=args.reason)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(render_table.switch_text(doc))
+
+
+def _canary_control(client: ProviderClient, args: argparse.Namespace) -> None:
+    """``canary-abort`` and ``canary-promote``: one call, then the canary as it now stands."""
+    call = client.canary_abort if args.command == "canary-abort" else client.canary_promote
+    doc = call(args.service)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(render_table.canary_text(args.service, doc.get("canary")))
+
+
+def _history(client: ProviderClient, args: argparse.Namespace) -> None:
+    records = client.history(args.service)[-max(args.limit, 1) :]
+    if args.json:
+        _print_json({"history": records})
+    else:
+        print(render_table.history_text(records))
+
+
+#: The commands that are one call to the provider's API and need no compose or Swarm.
+_API_COMMANDS: dict[str, Callable[[ProviderClient, argparse.Namespace], None]] = {
+    "status": _status,
+    "switch": _switch,
+    "canary-abort": _canary_control,
+    "canary-promote": _canary_control,
+    "history": _history,
+}
+
+
+def _rollout(
+    client: ProviderClient, args: argparse.Namespace, environ: Mapping[str, str]
+) -> Outcome:
+    """``canary``, ``rollback``, ``deploy``: they drive containers as well as the API."""
     _check_template(args.compose_service)
     swarm = _swarm_mode(args, environ)
     out = Reporter(sys.stderr if args.json else sys.stdout)
@@ -404,9 +264,9 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         _swarm_opener(args, environ) if swarm else _opener(args, environ)
     )
     if args.command == "canary":
-        outcome = canary_rollout(client, _opener(args, environ), _canary_plan(args), out)
-    elif args.command == "rollback":
-        outcome = rollback(
+        return canary_rollout(client, _opener(args, environ), _canary_plan(args), out)
+    if args.command == "rollback":
+        return rollback(
             client,
             opener,
             args.service,
@@ -415,23 +275,17 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             compose_service=args.compose_service,
             swarm=swarm,
         )
-    else:
-        plan = DeployPlan(
-            service=args.service,
-            image=args.image,
-            timeout=args.timeout,
-            drain=args.drain,
-            keep_old=args.keep_old,
-            compose_service=args.compose_service,
-        )
-        outcome = deploy(client, opener, plan, out)
-        flags = ("--swarm",) if swarm else _compose_flags(args)
-        outcome = dataclasses.replace(outcome, compose_args=flags)
-    if args.json:
-        _print_json(outcome.to_json())
-    else:
-        print(outcome.summary())
-    return 0
+    plan = DeployPlan(
+        service=args.service,
+        image=args.image,
+        timeout=args.timeout,
+        drain=args.drain,
+        keep_old=args.keep_old,
+        compose_service=args.compose_service,
+    )
+    outcome = deploy(client, opener, plan, out)
+    flags = ("--swarm",) if swarm else _compose_flags(args)
+    return dataclasses.replace(outcome, compose_args=flags)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

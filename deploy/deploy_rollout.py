@@ -94,27 +94,8 @@ def deploy(
     started = clock()
     run = Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
     # 1. Which color is live?
-    try:
-        snap: ServiceSnapshot | None = run.snapshot()
-    except UnknownServiceError:
-        snap = None
-    active = snap.active if snap is not None and snap.adopted else None
+    snap, active = _live_color(client, run, plan, out)
     target = active.other if active else Color.BLUE
-    if snap is not None and not snap.docker_connected:
-        raise RolloutFailed(
-            "the provider has lost its connection to Docker, so it cannot promote anything; "
-            f"nothing was deployed. See `bluegreen status {plan.service}` and the provider's log."
-        )
-    manual = snap is not None and active and snap.color(active).promote == PromoteMode.MANUAL
-    if manual and not client.token:
-        raise MissingToken(
-            f"{plan.service} is promote=manual, so the deploy must switch through the API: set "
-            "BLUEGREEN_TOKEN (or pass --token) first; nothing was deployed"
-        )
-    if client.token:
-        check_token(client, "deployed")  # here, not after compose changed things
-    if snap is not None and snap.errors:
-        out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
     compose = open_compose()
     new_name = plan.compose_name(target)
     image = plan.image or "the compose file's image"
@@ -127,17 +108,7 @@ def deploy(
     phase = Phase.STARTING_NEW
     try:
         # 2-3. Bring up the target color and follow it until the provider switches.
-        tracker = RolloutTracker(target, exclude=before)
-        compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
-        if pins and plan.image:
-            record_image(compose, new_name, plan.image, out)
-        out.line(
-            f"{compose.noun} started {new_name}; waiting until healthy and promoted "
-            f"(timeout {plan.timeout:g}s)"
-        )
-        verdict, blamed = run.wait(tracker, started + plan.timeout, may_switch=True)
-        if verdict is not Verdict.SWITCHED:
-            _fail_deploy(run, compose, plan, target, active, verdict, blamed, tracker)
+        _start_new(run, compose, plan, target, active, before, pins, started + plan.timeout)
         phase = Phase.SWITCHED
         by = _switched_by(run.last, active)
         out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
@@ -162,6 +133,66 @@ def deploy(
         switched_by=by,
         old_stopped=old_stopped,
     )
+
+
+def _start_new(
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    before: list[str],
+    pins: bool,
+    deadline: float,
+) -> None:
+    """Steps 2-3: ``up`` the target color and follow it until the provider switches to it.
+
+    Returns only once traffic is on the target; anything else cleans up and raises.
+    """
+    new_name = plan.compose_name(target)
+    tracker = RolloutTracker(target, exclude=before)
+    compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
+    if pins and plan.image:
+        record_image(compose, new_name, plan.image, run.out)
+    run.out.line(
+        f"{compose.noun} started {new_name}; waiting until healthy and promoted "
+        f"(timeout {plan.timeout:g}s)"
+    )
+    verdict, blamed = run.wait(tracker, deadline, may_switch=True)
+    if verdict is not Verdict.SWITCHED:
+        _fail_deploy(run, compose, plan, target, active, verdict, blamed, tracker)
+
+
+def _live_color(
+    client: ProviderApi, run: Rollout, plan: DeployPlan, out: Reporter
+) -> tuple[ServiceSnapshot | None, Color | None]:
+    """Step 1: the service as the provider sees it, and its active color (None: first deploy).
+
+    Everything that would make the deploy fail for sure (no Docker behind the provider, a
+    manual switch without a token, a wrong token) is refused here, before compose changes
+    anything.
+    """
+    try:
+        snap: ServiceSnapshot | None = run.snapshot()
+    except UnknownServiceError:
+        snap = None
+    active = snap.active if snap is not None and snap.adopted else None
+    if snap is not None and not snap.docker_connected:
+        raise RolloutFailed(
+            "the provider has lost its connection to Docker, so it cannot promote anything; "
+            f"nothing was deployed. See `bluegreen status {plan.service}` and the provider's log."
+        )
+    manual = snap is not None and active and snap.color(active).promote == PromoteMode.MANUAL
+    if manual and not client.token:
+        raise MissingToken(
+            f"{plan.service} is promote=manual, so the deploy must switch through the API: set "
+            "BLUEGREEN_TOKEN (or pass --token) first; nothing was deployed"
+        )
+    if client.token:
+        check_token(client, "deployed")  # here, not after compose changed things
+    if snap is not None and snap.errors:
+        out.line(f"warning: {plan.service} has label errors: {'; '.join(snap.errors)}")
+    return snap, active
 
 
 def _switched_by(last: ServiceSnapshot | None, active: Color | None) -> str:

@@ -92,40 +92,59 @@ def rollback(
     if not color.ready and swarm:
         _start_swarm_color(run, open_compose(), compose_service, service, previous, timeout)
     elif not color.ready:
-        if not color.containers:
-            raise NothingToRollBack(
-                f"no {previous} containers exist for {service} (removed?); nothing to start. "
-                f"Deploy the old image instead: `bluegreen deploy {service} --image ...`"
-            )
-        compose = open_compose()
-        name = compose_service.format(service=service, color=previous)
-        stopped = [c for c in color.containers if c.state != "running"]
-        try:
-            if stopped:
-                out.line(f"starting {len(stopped)} stopped {previous} container(s) ({name})")
-                compose_step(compose, name, lambda: compose.start(name))
-            ids = [c.id for c in color.containers]
-            out.line(f"waiting until {previous} is routable (timeout {timeout:g}s)")
-            tracker = RolloutTracker(previous, ids, restarting=bool(stopped))
-            verdict, blamed = run.wait(tracker, started + timeout, may_switch=False)
-        except KeyboardInterrupt:
-            out.line("interrupted")
-            stop_after_interrupt(run, compose, name, previous, "restarted")
-            raise Interrupted(
-                f"rollback interrupted; {snap.active} keeps serving {service}"
-            ) from None
-        if verdict is not Verdict.READY:
-            why = "failed" if verdict is Verdict.FAILED else f"not routable within {timeout:g}s"
-            detail = "\n".join(describe_containers(blamed))
-            if stopped:
-                run.stop_unless_active(compose, name, previous, "restarted")
-            raise RolloutFailed(
-                f"rollback of {service}: {previous} {why}\n"
-                + (f"{detail}\n" if detail else "")
-                + f"{snap.active} keeps serving; nothing was switched."
-            )
+        _start_compose_color(
+            run, open_compose, compose_service, snap, previous, started + timeout, timeout
+        )
     # Name the color: if the provider's previous color changed meanwhile, it refuses.
     return _switch_back(client, service, snap, previous, out, clock() - started)
+
+
+def _start_compose_color(
+    run: Rollout,
+    open_compose: Callable[[], ComposeApi],
+    compose_service: str,
+    snap: ServiceSnapshot,
+    previous: Color,
+    deadline: float,
+    timeout: float,
+) -> None:
+    """Start ``previous``'s stopped containers and follow them until routable.
+
+    A failure or Ctrl-C stops what was started (unless the provider made the color
+    active meanwhile), so the active color keeps serving and nothing is switched.
+    """
+    service = run.service
+    color = snap.color(previous)
+    if not color.containers:
+        raise NothingToRollBack(
+            f"no {previous} containers exist for {service} (removed?); nothing to start. "
+            f"Deploy the old image instead: `bluegreen deploy {service} --image ...`"
+        )
+    compose = open_compose()
+    name = compose_service.format(service=service, color=previous)
+    stopped = [c for c in color.containers if c.state != "running"]
+    try:
+        if stopped:
+            run.out.line(f"starting {len(stopped)} stopped {previous} container(s) ({name})")
+            compose_step(compose, name, lambda: compose.start(name))
+        ids = [c.id for c in color.containers]
+        run.out.line(f"waiting until {previous} is routable (timeout {timeout:g}s)")
+        tracker = RolloutTracker(previous, ids, restarting=bool(stopped))
+        verdict, blamed = run.wait(tracker, deadline, may_switch=False)
+    except KeyboardInterrupt:
+        run.out.line("interrupted")
+        stop_after_interrupt(run, compose, name, previous, "restarted")
+        raise Interrupted(f"rollback interrupted; {snap.active} keeps serving {service}") from None
+    if verdict is not Verdict.READY:
+        why = "failed" if verdict is Verdict.FAILED else f"not routable within {timeout:g}s"
+        detail = "\n".join(describe_containers(blamed))
+        if stopped:
+            run.stop_unless_active(compose, name, previous, "restarted")
+        raise RolloutFailed(
+            f"rollback of {service}: {previous} {why}\n"
+            + (f"{detail}\n" if detail else "")
+            + f"{snap.active} keeps serving; nothing was switched."
+        )
 
 
 def _start_swarm_color(

@@ -3,8 +3,9 @@
 ``deploy/deploy_rollout.py`` brings up a new color and switches to it;
 ``deploy/rollback.py`` switches back to the previous one. Both drive the
 provider through :class:`ProviderApi` and compose through :class:`ComposeApi`
-(Protocols: ``deploy.client.ProviderClient`` and ``deploy.compose.Compose``
-in production, fakes in the tests), follow ``/status`` with a
+(Protocols in ``deploy/rollout_api.py``, re-exported here:
+``deploy.client.ProviderClient`` and ``deploy.compose.Compose`` in production,
+fakes in the tests), follow ``/status`` with a
 :class:`Rollout`, and never stop the active color
 (:meth:`Rollout.stop_unless_active`). A :class:`Rollout` re-reads ``/status``
 on each of the provider's events (``GET /events``, ``deploy/follow.py``) and
@@ -18,8 +19,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from deploy.client import ProviderClient
 from deploy.errors import (
@@ -34,6 +34,10 @@ from deploy.errors import (
 )
 from deploy.follow import EventStream, EventsUnavailable
 from deploy.progress import RolloutTracker, Verdict
+from deploy.rollout_api import Clock as Clock
+from deploy.rollout_api import ComposeApi as ComposeApi
+from deploy.rollout_api import ProviderApi as ProviderApi
+from deploy.rollout_api import Sleep as Sleep
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot, parse_service
 from provider.core.model import Color
 
@@ -44,61 +48,6 @@ UNREACHABLE_GRACE_S = 10.0
 OPERATOR_SWITCH_AFTER_S = 5.0
 #: Following /events, re-read /status at least this often even if nothing is announced.
 QUIET_RESYNC_S = 5.0
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
-
-
-class ProviderApi(Protocol):
-    """The provider's HTTP API as the rollouts use it (``deploy.client.ProviderClient``)."""
-
-    token: str | None
-
-    def status(self, service: str | None = None) -> dict[str, Any]: ...
-
-    def switch(
-        self,
-        service: str,
-        color: str | None = None,
-        *,
-        force: bool = False,
-        reason: str | None = None,
-    ) -> dict[str, Any]: ...
-
-    def rollback(
-        self, service: str, *, force: bool = False, color: str | None = None
-    ) -> dict[str, Any]: ...
-
-    def retire(self, service: str, color: str) -> dict[str, Any]: ...
-
-    def check_token(self) -> None: ...
-
-
-class ComposeApi(Protocol):
-    """Docker Compose as the rollouts use it (``deploy.compose.Compose``)."""
-
-    #: What starts the colors, in progress lines: ``compose`` or ``swarm``.
-    noun: str
-
-    def describe(self) -> str: ...
-
-    def hint(self, verb: str, name: str) -> str:
-        """The command a user types to ``verb`` (stop, start, logs) ``name``'s color."""
-        ...
-
-    def require_services(self, *names: str) -> None: ...
-
-    def check_image(self, service: str, image: str) -> bool: ...
-
-    def env_file(self) -> Path: ...
-
-    def record_image(self, service: str, image: str) -> str: ...
-
-    def up(self, service: str, image: str | None) -> None: ...
-
-    def stop(self, service: str) -> None: ...
-
-    def start(self, service: str) -> None: ...
 
 
 class Reporter:

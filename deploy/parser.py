@@ -1,0 +1,205 @@
+"""The ``bluegreen`` command line: its subcommands, their flags and help text.
+
+Kept apart from ``deploy/cli.py`` so that what the user may type is read in one
+place, and what each command does in another.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from deploy.client import DEFAULT_URL
+from deploy.rollout import DEFAULT_COMPOSE_SERVICE
+from provider import settings as provider_settings
+
+EPILOG = """\
+exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
+2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
+6 switch refused; 7 compose problem; 130 interrupted by Ctrl-C, 143 by SIGTERM
+(the active color left serving)
+"""
+
+
+def _seconds(raw: str) -> float:
+    """The provider's own seconds parser, with argparse's way of reporting an error."""
+    try:
+        return provider_settings.parse_seconds(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=None,
+        help=f"provider API base URL (env BLUEGREEN_URL, default {DEFAULT_URL})",
+    )
+    common.add_argument(
+        "--token", default=None, help="operator token for changes (prefer env BLUEGREEN_TOKEN)"
+    )
+    common.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the operator token (env BLUEGREEN_TOKEN_FILE)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return common
+
+
+def _compose_args(parser: argparse.ArgumentParser, *, swarm: bool = False) -> None:
+    if swarm:
+        parser.add_argument(
+            "--swarm",
+            action="store_true",
+            default=None,
+            help="drive Docker Swarm services (found by label) instead of compose "
+            "(env BLUEGREEN_SWARM=true); needs a manager's Docker API (DOCKER_HOST)",
+        )
+    parser.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE)",
+    )
+    parser.add_argument("-p", "--project-name", default=None, help="compose project name")
+    parser.add_argument(
+        "--compose-service",
+        default=DEFAULT_COMPOSE_SERVICE,
+        metavar="TEMPLATE",
+        help="compose service of a color (default {service}-{color})",
+    )
+
+
+Subcommand = Callable[[str, str], argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bluegreen",
+        description="Safe blue/green deploys on a Docker host, through Traefik.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the provider that Traefik polls")
+    provider_settings.add_arguments(serve)
+    _init_command(sub)
+    common = _common()
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        """An operator subcommand: shares --url/--token/--json and the exit-code epilog."""
+        return sub.add_parser(
+            name,
+            parents=[common],
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            help=help_text,
+        )
+
+    _read_commands(command)
+    _rollback_command(command)
+    _deploy_command(command)
+    _canary_commands(command)
+    return parser
+
+
+def _init_command(sub: Any) -> None:
+    """``init``: no provider to talk to, so none of the operator flags."""
+    init = sub.add_parser(
+        "init",
+        help="write .env (socket, its group, token files) beside the compose file",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the compose file whose directory gets .env and secrets/ (default: $COMPOSE_FILE, "
+        "else the current directory)",
+    )
+    init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
+
+
+def _read_commands(command: Subcommand) -> None:
+    """``status``, ``switch``, ``history``: one API call each, no compose."""
+    status = command(
+        "status",
+        "active color, containers, pending promotion, errors",
+    )
+    status.add_argument("service", nargs="?", help="one service in detail (default: all)")
+
+    switch = command(
+        "switch",
+        "move a service's traffic",
+    )
+    switch.add_argument("service")
+    switch.add_argument("color", nargs="?", choices=("blue", "green"), help="default: the other")
+    switch.add_argument("--force", action="store_true", help="switch even if it is not ready")
+    switch.add_argument("--reason", default=None, help="recorded in the history (default manual)")
+
+    history = command(
+        "history",
+        "the audit trail of switches",
+    )
+    history.add_argument("service", nargs="?")
+    history.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
+
+
+def _rollback_command(command: Subcommand) -> None:
+    back = command(
+        "rollback",
+        "switch back to the previous color, starting its stopped containers first",
+    )
+    back.add_argument("service")
+    back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
+    _compose_args(back, swarm=True)
+
+
+def _deploy_command(command: Subcommand) -> None:
+    dep = command(
+        "deploy",
+        "bring up the idle color with a new image and switch",
+    )
+    dep.add_argument("service")
+    dep.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
+    dep.add_argument(
+        "--timeout", type=_seconds, default=180.0, help="seconds until the switch (default 180)"
+    )
+    dep.add_argument(
+        "--drain",
+        type=_seconds,
+        default=15.0,
+        help="seconds between the switch and stopping the old color (default 15)",
+    )
+    dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
+    _compose_args(dep, swarm=True)
+
+
+def _canary_commands(command: Subcommand) -> None:
+    """``canary``, ``canary-abort``, ``canary-promote`` (the provider owns the canary)."""
+    can = command("canary", "deploy the idle color and shift traffic to it step by step")
+    can.add_argument("service")
+    can.add_argument("--image", default=None, help="image for the new color (as BLUEGREEN_IMAGE)")
+    can.add_argument("--steps", default="5,25,50,100", help="percentages (default 5,25,50,100)")
+    can.add_argument("--interval", default="60s", help="time per step (default 60s)")
+    can.add_argument("--max-error-rate", default=None, help="e.g. 1%% (default 1%%)")
+    can.add_argument("--max-p99", default=None, help="e.g. 500ms (default: no latency limit)")
+    can.add_argument("--min-requests", type=int, default=None, help="per step (default 50)")
+    can.add_argument(
+        "--timeout", type=_seconds, default=180.0, help="seconds until ready (default 180)"
+    )
+    can.add_argument("--detach", action="store_true", help="return once the first step runs")
+    _compose_args(can)
+    for name, text in (
+        ("canary-abort", "stop a running canary: weight 0, the color marked rejected"),
+        ("canary-promote", "skip a canary's remaining steps and switch"),
+    ):
+        command(name, text).add_argument("service")
