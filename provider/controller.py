@@ -9,7 +9,6 @@ The served ``/traefik`` body is cached bytes, rebuilt when the inputs change.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -18,16 +17,13 @@ import structlog
 
 from provider.core import canary as canaries
 from provider.core import canary_json, commands
-from provider.core.model import Color, ServiceState, State, SwitchRecord
+from provider.core.model import Color, ServiceState, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
 from provider.errors import BadRequest, StateFileError
-from provider.events import EventBus, EventKind
-from provider.metrics import Metrics
+from provider.events import EventKind
 from provider.observations import PendingSwitches
-from provider.settings import Settings
 from provider.state_commits import StateCommits
-from provider.state_store import StateStore
 
 log = structlog.get_logger("bluegreen.controller")
 
@@ -55,20 +51,6 @@ class Controller(StateCommits):
     :class:`provider.state_commits.StateCommits`. Here: the commands (decided by
     :mod:`provider.core.commands`), waiting for what is due, and the reads.
     """
-
-    def __init__(
-        self,
-        settings: Settings,
-        state: State,
-        *,
-        metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.time,
-        events: EventBus | None = None,
-        store: StateStore | None = None,
-    ) -> None:
-        super().__init__(settings, state, metrics=metrics, clock=clock, events=events, store=store)
-        #: Per service, when the running canary's step is judged next (told by its driver).
-        self._canary_next: dict[str, float] = {}
 
     # -- switching ------------------------------------------------------------
     async def switch(

@@ -70,6 +70,8 @@ class ObservedServices:
         self.docker_error: str | None = None
         #: Per service, what the automatic promotion and rollback wait for (``publish_pending``).
         self._pending: dict[str, PendingSwitches] = {}
+        #: Per service, when the running canary's step is judged next (told by its driver).
+        self._canary_next: dict[str, float] = {}
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}

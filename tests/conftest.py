@@ -19,7 +19,11 @@ from tests.testbed.dockerd import DockerDaemon
 from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
 from tests.testbed.traefik import TraefikFactory
 
-pytest_plugins = ["tests.testbed.fixtures", "tests.testbed.swarm_fixtures"]
+pytest_plugins = [
+    "tests.testbed.browser",
+    "tests.testbed.fixtures",
+    "tests.testbed.swarm_fixtures",
+]
 
 #: Fixtures that start real processes: a test using one (directly or through another
 #: fixture) gets the marker, so ``-m "not docker and not traefik"`` leaves the pure and

@@ -9,7 +9,6 @@ or a bounded wait on a signal, never a sleep.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, Route, expect
 
 from provider.api import CONTROLLER
 from provider.events import EventBus
@@ -25,27 +25,10 @@ from provider.server import build_app
 from tests.hostile_http import TOKEN, ThreadedApp, hostile_settings, observed
 from tests.testbed.provider import ApiAnswer, api_request
 
-playwright = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
-
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 #: Long enough for a few capped backoff rounds (1, 2, 4, 8 s with jitter).
 RECOVERY_MS = 40_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless chromium for the module (Debian's; Playwright downloads nothing)."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def serve(tmp_path: Path, **settings: Any) -> ThreadedApp:

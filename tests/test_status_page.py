@@ -8,38 +8,20 @@ never a sleep. Screenshots go to the test's tmp dir.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.ports import free_port
 from tests.testbed.provider import ProviderFactory, ProviderProcess
 
-playwright = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
-CHROMIUM = "/usr/bin/chromium"
 #: "Within a second" of the API's answer, as the issue asks.
 LIVE_TIMEOUT_MS = 1000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless chromium for the module (Debian's; Playwright downloads nothing)."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass
