@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 import aiodocker
 import aiohttp
+import pytest
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -430,7 +431,8 @@ class ReplicaMachine(RuleBasedStateMachine):
             assert canary.extensions <= MAX_EXTENSIONS
 
 
-TestReplicaMachine = ReplicaMachine.TestCase
+#: The ci profile takes about 35 s: the `slow` tier (CI runs every tier).
+TestReplicaMachine = pytest.mark.slow(ReplicaMachine.TestCase)
 
 
 def replay(*steps: tuple[str, dict[str, Any]]) -> None:

@@ -46,6 +46,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import aiohttp
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -1699,4 +1700,5 @@ class BlueGreenMachine(RuleBasedStateMachine):
 BlueGreenMachine.TestCase.settings = settings(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
-TestBlueGreenMachine = BlueGreenMachine.TestCase
+#: The ci profile takes about 30 s: the `slow` tier (CI runs every tier).
+TestBlueGreenMachine = pytest.mark.slow(BlueGreenMachine.TestCase)
