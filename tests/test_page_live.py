@@ -166,6 +166,9 @@ def test_roll_back_sends_the_color_the_page_shows(browser: Browser, provider: Th
         post(provider, "/switch", {"service": "web", "color": "blue"})
         button.click()
         expect(page.locator("#notice")).to_contain_text("Refused (409)")
+        # The failing background re-reads say so beside the live state, never over the answer.
+        expect(page.locator("#refresh-state")).to_contain_text("Could not refresh")
+        expect(page.locator("#notice")).to_contain_text("Refused (409)")
         assert "blue" == provider.app[CONTROLLER].active("web").value
     finally:
         page.close()

@@ -9,6 +9,9 @@
   var services = document.getElementById("services");
   var notice = document.getElementById("notice");
   var liveState = document.getElementById("live-state");
+  // Background re-reads report here, never in #notice: that holds the answer to the
+  // operator's last action, which a failed refresh must not overwrite.
+  var refreshState = document.getElementById("refresh-state");
   var canAct = document.body.dataset.canAct === "yes";
   var refreshing = false;
   var again = false;
@@ -66,13 +69,15 @@
           var d = services.querySelector('.container[data-id="' + open[j] + '"] details');
           if (d) { d.open = true; }
         }
+        refreshState.textContent = "";
         applyMode();
         tick();
         if (focused) { var el = document.getElementById(focused); if (el) { el.focus(); } }
       })
       .catch(function (e) {
-        say(e.message === "HTTP 401" ? "Signed out (the session ended): reload the page to sign in."
-                                     : "Could not refresh: " + e.message);
+        refreshState.textContent = e.message === "HTTP 401"
+          ? "Signed out (the session ended): reload the page to sign in."
+          : "Could not refresh: " + e.message + " (showing what was last read)";
       })
       .then(function () {
         refreshing = false;
