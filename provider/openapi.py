@@ -4,7 +4,7 @@ The document is data in the package (issue 20), not code: a reader edits one
 YAML file, and the wheel and the image ship it as package data. It is loaded
 and serialized once, at import, with sorted keys, so every request is answered
 the same bytes (house style 5) and a broken file stops the server at start
-rather than on the first request. ``tests/test_openapi.py`` keeps the document
+rather than on the first request. ``tests/api/test_openapi.py`` keeps the document
 true to the handlers. Pure: no I/O framework, so the test tiers can import it.
 """
 

@@ -98,7 +98,7 @@ def traefik_factory(
 
 # Hypothesis profiles: "ci" (the default) keeps the stateful machine well under a minute
 # on 2 shared cores; "long" hunts for minutes: `pytest --hypothesis-profile long
-# tests/test_state_machine.py --hypothesis-show-statistics`.
+# tests/property/test_state_machine.py --hypothesis-show-statistics`.
 settings.register_profile("ci", max_examples=300, stateful_step_count=30, deadline=None)
 settings.register_profile("long", max_examples=5000, stateful_step_count=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

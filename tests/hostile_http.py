@@ -63,7 +63,7 @@ ENDPOINTS: dict[str, str] = {
     "/ui/login": "POST",
     "/ui/login.js": "GET",
 }
-#: Endpoints that stream (never end on their own): checked by tests/test_events.py instead.
+#: Endpoints that stream (never end on their own): checked by tests/api/test_events.py instead.
 STREAMING: dict[str, str] = {"/events": "GET"}
 SERVICES = ("web", "api")
 
