@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -20,8 +20,7 @@ from provider.core import canary_json, commands
 from provider.core.model import Color, ServiceState, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
-from provider.errors import BadRequest, StateFileError
-from provider.events import EventKind
+from provider.errors import BadRequest
 from provider.observations import PendingSwitches
 from provider.state_commits import StateCommits
 
@@ -86,7 +85,7 @@ class Controller(StateCommits):
                 reject=reject,
                 first_seen=first_seen,
             )
-            return await self._on_latest(lambda: self._commit_switch(command))
+            return self._switch_result(service, await self.execute(command))
 
     async def rollback(
         self,
@@ -102,16 +101,8 @@ class Controller(StateCommits):
         previous color is another (the state changed since the caller looked).
         """
         command = commands.Rollback(service, force=force, actor=actor, expect=expect)
-
-        async def change() -> SwitchResult:
-            nonlocal command
-            decision = self._decide(command)
-            if command.first is None:  # the first attempt's previous color, kept for retries
-                command = replace(command, first=decision.target)
-            return await self._commit_switch_decision(service, decision, force, "rollback")
-
         async with self.lock:
-            return await self._on_latest(change)
+            return self._switch_result(service, await self.execute(command))
 
     async def retire(self, service: str, color: Color, *, actor: str = "api") -> ServiceState:
         """Mark ``color`` RETIRING: an operator is about to stop it (``POST /retire``).
@@ -121,51 +112,12 @@ class Controller(StateCommits):
         generation of it is deployed or an operator switches to it.
         """
 
-        async def change() -> ServiceState:
-            decision = self._decide(commands.Retire(service, color, actor))
-            assert decision.state is not None
-            await self._persist(decision.state)
-            if decision.canary is not None:
-                self._canary_served(decision.canary, actor=actor, verdict=None)
-            # Retiring a never-adopted service adopts it: the body must follow at once.
-            self._rebuild()
-            self.changed.notify_all()
-            log.info("color_retiring", service=service, color=str(color), actor=actor)
+        async with self.lock:
+            await self.execute(commands.Retire(service, color, actor))
             return self.state.services[service]
 
-        async with self.lock:
-            return await self._on_latest(change)
-
-    def _decide(self, command: commands.Command) -> commands.Decision:
-        """The pure decision of ``command`` on the current state and observation. Locked."""
-        now = commands.Now(self.clock(), self.daemon_now())
-        view = self.view(command.service)
-        return commands.decide(
-            self.state, view, command, now, history_limit=self.settings.history_limit
-        )
-
-    async def _commit_switch(self, command: commands.Switch) -> SwitchResult:
-        decision = self._decide(command)
-        return await self._commit_switch_decision(
-            command.service, decision, command.force, command.reason
-        )
-
-    async def _commit_switch_decision(
-        self, service: str, decision: commands.Decision, forced: bool, reason: str
-    ) -> SwitchResult:
-        """Commit a switch's decision, serve it, announce it; what it did. Locked."""
-        if decision.state is not None:
-            try:
-                await self._persist(decision.state)
-            except StateFileError:
-                target = str(decision.target)
-                log.error("switch_not_persisted", service=service, to=target, reason=reason)
-                raise
-            self._pending.pop(service, None)
-            self._rebuild()
-            self.changed.notify_all()
-            if decision.record is not None:
-                self._announce_switch(decision.record, self.view(service), forced=forced)
+    def _switch_result(self, service: str, decision: commands.Decision) -> SwitchResult:
+        """What a switch or rollback did, from its (committed) decision. Locked."""
         svc = self.state.services[service]
         record = decision.record if decision.state is not None else None
         return SwitchResult(service, svc.active, svc.previous, record is not None, record)
@@ -198,7 +150,7 @@ class Controller(StateCommits):
             service, color, steps, interval, limits, actor=actor, await_ready=await_ready
         )
         async with self.lock:
-            return await self._on_latest(lambda: self._commit_canary(command))
+            return self._canary_of(await self.execute(command))
 
     async def canary_event(
         self, service: str, event: canaries.Event, *, actor: str = "api"
@@ -212,51 +164,12 @@ class Controller(StateCommits):
         """
         command = commands.CanaryEvent(service, event, actor)
         async with self.lock:
-            return await self._on_latest(lambda: self._commit_canary(command))
+            return self._canary_of(await self.execute(command))
 
-    async def _commit_canary(
-        self, command: commands.StartCanary | commands.CanaryEvent
-    ) -> canaries.Canary:
-        """Commit a canary command's decision, serve it, announce it. Locked."""
-        decision = self._decide(command)
-        assert decision.state is not None and decision.canary is not None
-        await self._persist(decision.state)
-        self._canary_served(decision.canary, actor=command.actor, verdict=decision.verdict)
-        if decision.record is not None:
-            view = self.observation.services.get(command.service)
-            self._announce_switch(decision.record, view, forced=False)
+    @staticmethod
+    def _canary_of(decision: commands.Decision) -> canaries.Canary:
+        assert decision.canary is not None  # canary commands always decide one
         return decision.canary
-
-    def _canary_served(self, canary: canaries.Canary, *, actor: str, verdict: str | None) -> None:
-        """Serve and announce a persisted canary change. Caller holds the lock."""
-        if not canary.running:
-            self._canary_next.pop(canary.service, None)
-        self._rebuild()
-        self.changed.notify_all()
-        self.events.publish(
-            EventKind.CANARY,
-            canary.service,
-            from_=str(canary.base),
-            to=str(canary.color),
-            reason=canary.reason,
-            actor=actor,
-            phase=str(canary.phase),
-            step=canary.step,
-            weight=canary.weight,
-            verdict=verdict,
-        )
-        log.info(
-            "canary_transition",
-            service=canary.service,
-            color=str(canary.color),
-            phase=str(canary.phase),
-            step=canary.step,
-            weight=canary.weight,
-            extensions=canary.extensions,
-            verdict=verdict,
-            reason=canary.reason,
-            actor=actor,
-        )
 
     def plan_canary_decision(self, service: str, at: float) -> None:
         """The canary driver judges ``service``'s running step at ``at`` (``/status``). Locked."""

@@ -2,7 +2,7 @@
 
 A command's decision (:mod:`provider.core.commands`) or an adoption is
 committed here: on a conflict the state another replica committed becomes
-current and the change is decided again on top of it (:meth:`_on_latest`); a
+current and the change is decided again on top of it (:meth:`execute`); a
 failed write is retried with backoff until one succeeds; a state another
 replica committed is followed and its switches announced once.
 """
@@ -12,23 +12,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import structlog
 
 from provider.core import canary as canaries
+from provider.core import commands
 from provider.core.model import State, SwitchRecord
 from provider.core.routing import ServiceView
 from provider.errors import StateFileError, StateStoreUnavailable
-from provider.events import EventBus, images_of
+from provider.events import EventBus, EventKind, images_of
 from provider.metrics import Metrics
 from provider.observations import ObservedServices
 from provider.settings import Settings
 from provider.state_store import CommitOutcomeUnknown, FileStateStore, StateConflict, StateStore
 
 log = structlog.get_logger("bluegreen.controller")
-
-T = TypeVar("T")
 
 #: After a failed state write, retry after this many seconds, doubling up to the second.
 STATE_RETRY_DELAYS = (0.5, 30.0)
@@ -64,25 +62,33 @@ class StateCommits(ObservedServices):
         self.retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def _adopt_new_services(self) -> None:
-        if self._with_adoptions(self.state) is not self.state and self.state_write_error is None:
-            # While writes fail, only the retry task writes (with backoff).
-            await self._on_latest(lambda: self._persist_adoptions(self._with_adoptions(self.state)))
+        if self.state_write_error is None:  # while writes fail, only the retry task writes
+            await self._write_adoptions(rewrite=False)
 
-    async def _persist_adoptions(self, state: State) -> bool:
-        """Write adoptions; on failure the services stay unadopted and served as before.
+    async def _write_adoptions(self, *, rewrite: bool) -> bool:
+        """Commit the adoption of new services (``rewrite``: even if there is none). Locked.
 
-        An unadopted service follows its routable color, as it did before the
-        write, so the served body never waits for the disk; the retry task
-        (:meth:`keep_state_written`) adopts them once a write succeeds.
+        On a failed write the services stay unadopted and served as before: an
+        unadopted service follows its routable color, so the served body never
+        waits for the disk; the retry task (:meth:`keep_state_written`) adopts
+        them once a write succeeds. On a conflict the adoptions are computed
+        again on the state another replica committed. ``False``: the write failed.
         """
-        adopted = [name for name in state.services if name not in self.state.services]
-        try:
-            await self._persist(state)
-        except StateFileError:
-            return False
-        for name in adopted:
-            log.info("service_adopted", service=name, active=str(state.services[name].active))
-        return True
+        for _ in range(CONFLICT_ATTEMPTS):
+            state = self._with_adoptions(self.state)
+            if state is self.state and not rewrite:
+                return True
+            known = set(self.state.services)
+            try:
+                await self._persist(state)
+            except StateConflict:
+                continue
+            except StateFileError:
+                return False
+            for name in [name for name in state.services if name not in known]:
+                log.info("service_adopted", service=name, active=str(state.services[name].active))
+            return True
+        raise _too_many_conflicts()
 
     def _write_pending(self) -> bool:
         """A write failed, or new services wait to be adopted. Caller holds the lock."""
@@ -115,10 +121,7 @@ class StateCommits(ObservedServices):
         async with self.lock:
             if not self._write_pending():
                 return True
-            written = await self._on_latest(
-                lambda: self._persist_adoptions(self._with_adoptions(self.state))
-            )
-            if not written:
+            if not await self._write_adoptions(rewrite=True):
                 return False
             self._rebuild()
             self.changed.notify_all()
@@ -128,7 +131,7 @@ class StateCommits(ObservedServices):
         """Commit ``state``, then make it current; record the write's outcome. Holds the lock.
 
         When another replica committed first (:class:`StateConflict`), its state
-        becomes current here before the conflict propagates to :meth:`_on_latest`,
+        becomes current here before the conflict propagates to :meth:`execute`,
         which computes the change again on top of it.
         """
         try:
@@ -152,22 +155,56 @@ class StateCommits(ObservedServices):
             log.info("state_write_recovered", previous_error=self.state_write_error)
             self.state_write_error = None
 
-    async def _on_latest(self, change: Callable[[], Awaitable[T]]) -> T:
-        """Run ``change`` (which commits); again on the newer state if another replica won.
+    async def execute(self, command: commands.Command) -> commands.Decision:
+        """Decide ``command`` on the current state, commit it, serve and announce it. Locked.
 
-        Caller holds the lock. A change is a function of ``self.state``, so
-        running it again after a conflict re-validates it on what the other
-        replica committed: a switch it already made answers "unchanged", a
-        promotion it already did is not done twice.
+        The one path of every operator and automatic command. The decision is
+        pure (:func:`provider.core.commands.decide`); when another replica
+        committed first, its state became current (:meth:`_persist`) and the
+        command is decided again on top of it, so a switch it already made
+        answers "unchanged" and a promotion is never done twice.
         """
         for _ in range(CONFLICT_ATTEMPTS):
+            now = commands.Now(self.clock(), self.daemon_now())
+            view = self.view(command.service)
+            limit = self.settings.history_limit
+            decision = commands.decide(self.state, view, command, now, history_limit=limit)
+            if decision.state is None:
+                return decision
             try:
-                return await change()
+                await self._persist(decision.state)
             except StateConflict:
+                command = commands.retried(command, decision)
                 continue
-        raise StateStoreUnavailable(
-            f"other replicas committed {CONFLICT_ATTEMPTS} states in a row; try again"
-        )
+            except StateFileError:
+                if isinstance(command, commands.Switch | commands.Rollback):
+                    reason = command.reason if isinstance(command, commands.Switch) else "rollback"
+                    target = str(decision.target)
+                    log.error(
+                        "switch_not_persisted", service=command.service, to=target, reason=reason
+                    )
+                raise
+            self._serve(command, decision)
+            return decision
+        raise _too_many_conflicts()
+
+    def _serve(self, command: commands.Command, decision: commands.Decision) -> None:
+        """Serve a committed decision, then announce it: body, wake-ups, events, log lines."""
+        if isinstance(command, commands.Switch | commands.Rollback):
+            self._pending.pop(command.service, None)
+        if decision.canary is not None and not decision.canary.running:
+            self._canary_next.pop(command.service, None)
+        self._rebuild()
+        self.changed.notify_all()
+        if decision.canary is not None:
+            _publish_canary(self.events, decision.canary, command.actor, decision.verdict)
+        if decision.record is not None:
+            forced = isinstance(command, commands.Switch | commands.Rollback) and command.force
+            view = self.observation.services.get(command.service)
+            self._announce_switch(decision.record, view, forced=forced)
+        if isinstance(command, commands.Retire):
+            color = str(command.color)
+            log.info("color_retiring", service=command.service, color=color, actor=command.actor)
 
     async def set_store_error(self, error: str | None) -> None:
         """The state follower could (not) read the shared store; one log line per change."""
@@ -236,3 +273,39 @@ class StateCommits(ObservedServices):
         )
         images = images_of(view) if view is not None else {}
         self.events.publish_switch(record, images, forced=forced)
+
+
+def _too_many_conflicts() -> StateStoreUnavailable:
+    return StateStoreUnavailable(
+        f"other replicas committed {CONFLICT_ATTEMPTS} states in a row; try again"
+    )
+
+
+def _publish_canary(
+    bus: EventBus, canary: canaries.Canary, actor: str, verdict: str | None
+) -> None:
+    """Announce a committed canary change: one ``canary`` event, one log line."""
+    bus.publish(
+        EventKind.CANARY,
+        canary.service,
+        from_=str(canary.base),
+        to=str(canary.color),
+        reason=canary.reason,
+        actor=actor,
+        phase=str(canary.phase),
+        step=canary.step,
+        weight=canary.weight,
+        verdict=verdict,
+    )
+    log.info(
+        "canary_transition",
+        service=canary.service,
+        color=str(canary.color),
+        phase=str(canary.phase),
+        step=canary.step,
+        weight=canary.weight,
+        extensions=canary.extensions,
+        verdict=verdict,
+        reason=canary.reason,
+        actor=actor,
+    )

@@ -10,7 +10,7 @@ state after a conflict) and publishes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from provider.core import canary as canaries
@@ -111,6 +111,18 @@ def decide(
     if isinstance(command, StartCanary):
         return start_canary(state, view, command, now, history_limit=history_limit)
     return canary_event(state, view, command, now, history_limit=history_limit)
+
+
+def retried(command: Command, decision: Decision) -> Command:
+    """The command to decide again after another replica committed first.
+
+    A rollback keeps the previous color its first attempt saw: decided again
+    on the other replica's state, it must not go back further than the
+    operator meant (the "previous" of a state it just changed).
+    """
+    if isinstance(command, Rollback) and command.first is None:
+        return replace(command, first=decision.target)
+    return command
 
 
 def switch(
