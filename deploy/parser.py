@@ -64,14 +64,30 @@ def _compose_args(parser: argparse.ArgumentParser, *, swarm: bool = False) -> No
         action="append",
         default=[],
         metavar="FILE",
-        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE)",
+        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE); "
+        "with {color}, one file per color, e.g. 'docker-compose.{color}.yaml' "
+        "(env BLUEGREEN_COMPOSE_FILE)",
     )
-    parser.add_argument("-p", "--project-name", default=None, help="compose project name")
+    _layout_args(parser)
+
+
+def _layout_args(parser: argparse.ArgumentParser) -> None:
+    """``-p``/``--project`` and ``--compose-service``: templates over {service} and {color}."""
+    parser.add_argument(
+        "-p",
+        "--project-name",
+        "--project",
+        default=None,
+        metavar="NAME",
+        help="compose project name; with {color}, one project per color, e.g. 'app-{color}' "
+        "(env BLUEGREEN_PROJECT)",
+    )
     parser.add_argument(
         "--compose-service",
-        default=DEFAULT_COMPOSE_SERVICE,
+        default=None,
         metavar="TEMPLATE",
-        help="compose service of a color (default {service}-{color})",
+        help=f"compose service of a color (default {DEFAULT_COMPOSE_SERVICE}; "
+        "env BLUEGREEN_COMPOSE_SERVICE)",
     )
 
 
@@ -126,6 +142,7 @@ def _init_command(sub: Any) -> None:
         "else the current directory)",
     )
     init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
+    _layout_args(init)
 
 
 def _read_commands(command: Subcommand) -> None:
