@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import color_layout, envfile, render_table, signals
+from deploy import color_layout, envfile, import_cli, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.color_layout import Layout
@@ -194,6 +194,8 @@ def _layout(args: argparse.Namespace, environ: Mapping[str, str], swarm: bool) -
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.command == "import":
+        return import_cli.run(args)
     if args.command == "init":
         lines = color_layout.init(
             args.compose_file, args.project_name, args.compose_service, environ, force=args.force

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from deploy import import_cli
 from deploy.client import DEFAULT_URL
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
 from provider import settings as provider_settings
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the provider that Traefik polls")
     provider_settings.add_arguments(serve)
     _init_command(sub)
+    import_cli.add_arguments(sub, EPILOG)
     common = _common()
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
