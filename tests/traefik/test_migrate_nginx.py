@@ -21,6 +21,7 @@ from tests.testbed.ports import LOOPBACK, free_port
 from tests.testbed.provider import ProviderFactory
 from tests.testbed.stack import Stack, body_of
 from tests.testbed.traefik import TraefikFactory
+from tests.traefik.layouts import tolerant
 from tests.traefik.test_deploy import (
     V2_IMAGE,
     app_images,
@@ -115,7 +116,7 @@ def test_the_nginx_guide_maps_each_directive_and_deploys_under_load(
             owner=containers.owner, extra_labels={"bgnginx.middlewares": used},
         )  # fmt: skip
     extra = _extra_files(tmp_path / "extra")
-    for definition in project.services.values():
+    for definition in map(tolerant, project.services.values()):
         copy = "cp -r /srv/extra/. /tmp/www/\nexec httpd"
         definition["command"][-1] = APP_SCRIPT.replace("exec httpd", copy)
         definition["volumes"] = [f"{extra}:/srv/extra:ro"]

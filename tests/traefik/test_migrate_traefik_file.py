@@ -27,6 +27,7 @@ from tests.testbed.compose import ComposeFactory, ComposeProject
 from tests.testbed.containers import OWNER_LABEL, ContainerFactory
 from tests.testbed.stack import StackFactory, body_of
 from tests.testbed.traefik import TraefikFactory, http_get
+from tests.traefik.layouts import tolerant
 from tests.traefik.test_deploy import V2_IMAGE, app_images, compose_factory, explain
 
 __all__ = ["app_images", "compose_factory"]  # fixtures, re-used
@@ -58,7 +59,7 @@ def _before(project: ComposeProject, prefix: str, image: str, owner: str) -> Non
     """The script's compose file: both colors, no bluegreen labels (only the test's owner)."""
     project.add_app(prefix=prefix, service="web", default_image=image, owner=owner,
                     per_color_image=True)  # fmt: skip
-    for definition in project.services.values():
+    for definition in map(tolerant, project.services.values()):
         definition["labels"] = {OWNER_LABEL: owner}
     project.write()
 

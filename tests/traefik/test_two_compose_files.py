@@ -24,6 +24,7 @@ from tests.testbed.containers import ContainerFactory
 from tests.testbed.ports import free_ports
 from tests.testbed.stack import Stack, StackFactory, body_of
 from tests.testbed.traefik import http_get
+from tests.traefik.layouts import tolerant
 from tests.traefik.test_deploy import V2_IMAGE, app_images, compose_factory, explain
 
 __all__ = ["app_images", "compose_factory"]  # fixtures, re-used
@@ -45,6 +46,7 @@ class TwoFiles:
                 default_image=image, owner=owner, rule="Host(`web.test`)",
             )  # fmt: skip
             definition["image"] = f"${{API_{color.upper()}_IMAGE:-{image}}}"
+            tolerant(definition)
             (self.dir / f"docker-compose.{color}.yaml").write_text(
                 yaml.safe_dump({"services": {"api": definition}}, sort_keys=True)
             )
