@@ -83,7 +83,10 @@ class PerColorCompose:
         return shlex.join([*self.command.argv, *self.layout.flags()])
 
     def hint(self, verb: str, name: str) -> str:
-        target = self._target(name)
+        """The color's own command; for a name of no color (``(none)``), the templates'."""
+        target = self._targets.get(name)
+        if target is None:
+            return shlex.join([*self.command.argv, *self.layout.flags(), verb, name])
         return target.compose.hint(verb, target.name)
 
     def require_services(self, *names: str) -> None:

@@ -100,8 +100,12 @@ def test_per_color_compose_sends_each_color_to_its_project(tmp_path: Path) -> No
         "docker-compose -f 'docker-compose.{color}.yaml' -p 'app-{color}' --compose-service api"
         == compose.describe()
     )
+    assert (
+        "docker-compose -f 'docker-compose.{color}.yaml' -p 'app-{color}' --compose-service api "
+        "stop '(none)'" == compose.hint("stop", "(none)")
+    )
     with pytest.raises(ComposeFileProblem) as raised:
-        compose.hint("stop", "api")
+        compose.stop("api")
     assert "no color's compose service is 'api' (known: app-blue/api, app-green/api)" == str(
         raised.value
     )
