@@ -19,16 +19,24 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.testbed.compose import ComposeFactory, ComposeProject
 from tests.testbed.containers import OWNER_LABEL, ContainerFactory
+from tests.testbed.load import BackgroundLoad, LoadResult
 from tests.testbed.stack import StackFactory, body_of
-from tests.testbed.traefik import TraefikFactory, http_get
+from tests.testbed.traefik import TraefikFactory, TraefikProcess, http_get
 from tests.traefik.layouts import tolerant
-from tests.traefik.test_deploy import V2_IMAGE, app_images, compose_factory, explain
+from tests.traefik.test_deploy import (
+    V2_IMAGE,
+    app_images,
+    compose_factory,
+    explain,
+    wait_stably_serving,
+)
 
 __all__ = ["app_images", "compose_factory"]  # fixtures, re-used
 
@@ -93,6 +101,7 @@ def test_the_traefik_file_guide_from_script_to_first_deploy_under_load(
     _compose(project, "up", "-d")
     before = traefik_factory.start(file_path=config, log_level="INFO")
     before.wait_response(host="web.test", body=body_of("blue"), timeout=30)
+    baseline = _script_switch(before, config, project.ports)
 
     # 1. Import (the guide's command; --compose-service since the URLs are addresses).
     imported = project.bluegreen(
@@ -102,12 +111,17 @@ def test_the_traefik_file_guide_from_script_to_first_deploy_under_load(
     assert 0 == imported.returncode, explain(imported)
     (project.work_dir / "docker-compose.override.yml").write_text(imported.stdout)
     assert "#   remove  --providers.file.filename and --providers.file.watch" in imported.stdout
-    # 2. Labels on both colors; 3. the provider (after: it adopts the ready blue), Traefik.
+    assert "note: web: green is live now (router web)" in imported.stderr.splitlines()
+    # 2. Labels on both colors; 3. the provider (after: it adopts blue, both being ready),
+    # the guide's `bluegreen switch web green` (the file had green live), Traefik.
     _compose(project, "up", "-d")
     _wait_labelled_and_healthy(project, prefix, containers)
     stack = stack_factory.start(service="web", label_prefix=prefix)
     stack.provider.wait_active("web", "blue")
-    stack.wait_serving("blue")
+    switched = project.bluegreen("switch", "web", "green", url=stack.provider.url,
+                                 token=stack.provider.token)  # fmt: skip
+    assert 0 == switched.returncode, explain(switched)
+    wait_stably_serving(stack, "green")
     before.stop()
     router = stack.traefik.wait_router("web@http")
     assert ("Host(`web.test`)", ["web"]) == (router["rule"], router["entryPoints"])
@@ -128,12 +142,29 @@ def test_the_traefik_file_guide_from_script_to_first_deploy_under_load(
         )
     summary = load.result.summary()
     with capsys.disabled():
-        print(f"\nfirst deploy after the traefik-file migration: {summary.format()}")
+        print(f"\nbaseline, the script's switch (file rewritten): {baseline.summary().format()}")
+        print(f"first deploy after the traefik-file migration: {summary.format()}")
     assert [] == [s.describe() for s in load.result.failures()[:20]], summary.format()
     assert {body_of("blue"), body_of("green")} == set(load.result.bodies()), summary.format()
     assert summary.total > 200, summary.format()
-    assert "v2\n" == http_get(project.ports["green"], "/version").body
-    assert "green" == stack.provider.active("web")
+    assert "v2\n" == http_get(project.ports["blue"], "/version").body
+    assert "blue" == stack.provider.active("web")
+
+
+def _script_switch(before: TraefikProcess, config: Path, ports: dict[str, int]) -> LoadResult:
+    """The baseline: the script's switch to green under load, as its heredoc does it
+    (``cat > dynamic-config.yml``: truncate, then write), through the file provider."""
+    green = DYNAMIC_CONFIG.replace('service: "web-blue"', 'service: "web-green"')
+    with BackgroundLoad(before.web_url + "/", host="web.test", concurrency=8,
+                        max_duration=60.0) as load:  # fmt: skip
+        load.wait_requests(50, timeout=10)
+        with open(config, "w") as handle:
+            handle.write(green.format(**ports))
+        changed = time.monotonic()
+        load.wait_for("3 s after the rewrite",
+                      lambda s: bool(s) and s[-1].start > changed + 3.0, timeout=20)  # fmt: skip
+    assert body_of("green") in load.result.bodies()  # the switch happened
+    return load.result
 
 
 def _wait_labelled_and_healthy(
