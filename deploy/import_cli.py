@@ -53,7 +53,13 @@ def add_arguments(sub: Any, epilog: str) -> None:
         "traefik-file", help="a Traefik file-provider config (YAML or TOML) a script rewrites"
     )
     traefik.add_argument("file", help="e.g. dynamic-config.yml")
-    traefik.add_argument("--format", choices=FORMATS, default="labels")
+    traefik.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="labels",
+        help="labels as key=value (default), or a compose override file to redirect into "
+        "docker-compose.override.yml",
+    )
     traefik.add_argument(
         "--compose-service",
         default=None,
