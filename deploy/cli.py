@@ -21,13 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import envfile, init_env, render_table, signals
+from deploy import color_layout, envfile, import_cli, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
+from deploy.color_layout import Layout
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
 from deploy.parser import build_parser
+from deploy.per_color_compose import PerColorCompose
 from deploy.rollback import rollback
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Outcome, Reporter
 from deploy.snapshot import parse_service, parse_status
@@ -119,9 +121,15 @@ def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, sort_keys=True))
 
 
-def _opener(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[], Compose]:
-    def open_compose() -> Compose:
-        return Compose(find_compose(environ), args.compose_file, args.project_name, environ)
+def _opener(
+    args: argparse.Namespace, environ: Mapping[str, str], layout: Layout
+) -> Callable[[], ComposeApi]:
+    """One compose project, or one per color when a file or project template has {color}."""
+
+    def open_compose() -> ComposeApi:
+        if layout.per_color:
+            return PerColorCompose(find_compose(environ), layout, args.service, environ)
+        return Compose(find_compose(environ), layout.files, layout.project, environ)
 
     return open_compose
 
@@ -168,25 +176,31 @@ def _compose_flags(args: argparse.Namespace) -> tuple[str, ...]:
         flags += ["-f", file]
     if args.project_name:
         flags += ["-p", args.project_name]
-    if args.compose_service != DEFAULT_COMPOSE_SERVICE:
+    if args.compose_service not in (None, DEFAULT_COMPOSE_SERVICE):
         flags += ["--compose-service", args.compose_service]
     return tuple(flags)
 
 
-def _check_template(template: str) -> None:
-    try:
-        template.format(service="s", color="blue")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise UsageError(
-            f"--compose-service {template!r} may use only {{service}} and {{color}}"
-        ) from exc
+def _layout(args: argparse.Namespace, environ: Mapping[str, str], swarm: bool) -> Layout:
+    """The colors' compose templates (flags, env, .env), checked; Swarm uses the service's."""
+    if swarm:
+        layout = Layout(compose_service=args.compose_service or DEFAULT_COMPOSE_SERVICE)
+    else:
+        layout = color_layout.from_settings(
+            args.compose_file, args.project_name, args.compose_service, environ
+        )
+    layout.check(args.service)
+    return layout
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.command == "import":
+        return import_cli.run(args)
     if args.command == "init":
-        result = init_env.init(args.compose_file, environ, force=args.force)
-        for line in result.lines():
-            print(line)
+        lines = color_layout.init(
+            args.compose_file, args.project_name, args.compose_service, environ, force=args.force
+        )
+        print("\n".join(lines))
         return 0
     if args.token:
         print(TOKEN_FLAG_WARNING, file=sys.stderr)
@@ -257,14 +271,16 @@ def _rollout(
     client: ProviderClient, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> Outcome:
     """``canary``, ``rollback``, ``deploy``: they drive containers as well as the API."""
-    _check_template(args.compose_service)
+    typed = _compose_flags(args)
     swarm = _swarm_mode(args, environ)
+    layout = _layout(args, environ, swarm)
+    args.compose_service = layout.key_template()  # how the rollouts name a color's service
     out = Reporter(sys.stderr if args.json else sys.stdout)
     opener: Callable[[], ComposeApi] = (
-        _swarm_opener(args, environ) if swarm else _opener(args, environ)
+        _swarm_opener(args, environ) if swarm else _opener(args, environ, layout)
     )
     if args.command == "canary":
-        return canary_rollout(client, _opener(args, environ), _canary_plan(args), out)
+        return canary_rollout(client, _opener(args, environ, layout), _canary_plan(args), out)
     if args.command == "rollback":
         return rollback(
             client,
@@ -284,7 +300,7 @@ def _rollout(
         compose_service=args.compose_service,
     )
     outcome = deploy(client, opener, plan, out)
-    flags = ("--swarm",) if swarm else _compose_flags(args)
+    flags = ("--swarm",) if swarm else typed
     return dataclasses.replace(outcome, compose_args=flags)
 
 

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,8 +171,12 @@ class Compose:
         files: Sequence[str] = (),
         project: str | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        image_variable_of: Callable[[str], str] = image_variable,
     ) -> None:
         self.command = command
+        #: A service's own image variable (``deploy/per_color_compose.py`` adds the color).
+        self.image_variable_of = image_variable_of
         self.files = tuple(files)
         self.project = project
         self.environ = dict(os.environ if environ is None else environ)
@@ -260,7 +264,7 @@ class Compose:
         and the deploy would silently roll out the old version. True when the file
         uses the color's own variable, so recording it in ``.env`` pins the image.
         """
-        variable = image_variable(service)
+        variable = self.image_variable_of(service)
         if self._resolved_image(service, {variable: image}) == image:
             return True
         resolved = self._resolved_image(service, {IMAGE_ENV: image})
@@ -278,13 +282,13 @@ class Compose:
 
     def record_image(self, service: str, image: str) -> str:
         """Write ``<SERVICE>_<COLOR>_IMAGE=image`` to the project's ``.env``; the line written."""
-        variable = image_variable(service)
+        variable = self.image_variable_of(service)
         envfile.update(self.env_file(), {variable: image})
         return f"{variable}={image}"
 
     def up(self, service: str, image: str | None) -> None:
         """Create ``service`` anew (``--force-recreate``, ``--no-deps``), detached."""
-        env = {IMAGE_ENV: image, image_variable(service): image} if image else None
+        env = {IMAGE_ENV: image, self.image_variable_of(service): image} if image else None
         self._run(
             "up", "-d", "--no-deps", "--force-recreate", service,
             env=env, capture=False, timeout=COMMAND_TIMEOUT_S,

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from deploy import import_cli
 from deploy.client import DEFAULT_URL
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
 from provider import settings as provider_settings
@@ -64,14 +65,30 @@ def _compose_args(parser: argparse.ArgumentParser, *, swarm: bool = False) -> No
         action="append",
         default=[],
         metavar="FILE",
-        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE)",
+        help="compose file (repeatable; default: compose's own lookup, or $COMPOSE_FILE); "
+        "with {color}, one file per color, e.g. 'docker-compose.{color}.yaml' "
+        "(env BLUEGREEN_COMPOSE_FILE)",
     )
-    parser.add_argument("-p", "--project-name", default=None, help="compose project name")
+    _layout_args(parser)
+
+
+def _layout_args(parser: argparse.ArgumentParser) -> None:
+    """``-p``/``--project`` and ``--compose-service``: templates over {service} and {color}."""
+    parser.add_argument(
+        "-p",
+        "--project-name",
+        "--project",
+        default=None,
+        metavar="NAME",
+        help="compose project name; with {color}, one project per color, e.g. 'app-{color}' "
+        "(env BLUEGREEN_PROJECT)",
+    )
     parser.add_argument(
         "--compose-service",
-        default=DEFAULT_COMPOSE_SERVICE,
+        default=None,
         metavar="TEMPLATE",
-        help="compose service of a color (default {service}-{color})",
+        help=f"compose service of a color (default {DEFAULT_COMPOSE_SERVICE}; "
+        "env BLUEGREEN_COMPOSE_SERVICE)",
     )
 
 
@@ -89,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the provider that Traefik polls")
     provider_settings.add_arguments(serve)
     _init_command(sub)
+    import_cli.add_arguments(sub, EPILOG)
     common = _common()
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -126,6 +144,7 @@ def _init_command(sub: Any) -> None:
         "else the current directory)",
     )
     init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
+    _layout_args(init)
 
 
 def _read_commands(command: Subcommand) -> None:
