@@ -39,6 +39,7 @@ from aiodocker.events import DockerEvents
 
 from provider import store
 from provider.controller import Controller
+from provider.core import state_json
 from provider.core.model import State
 from provider.core.state_versions import by_version as versions_of
 from provider.core.state_versions import config_name, describe, superseded, to_prune
@@ -73,7 +74,7 @@ class Stored:
 
 def encode(state: State) -> bytes:
     """The config's data: the state file's JSON, compact and byte-stable."""
-    return json.dumps(store.to_json(state), sort_keys=True, separators=(",", ":")).encode()
+    return state_json.encode_compact(state)
 
 
 def _describe(exc: BaseException) -> str:
