@@ -275,9 +275,9 @@ class Controller(StateCommits):
         canary = self.state.canaries.get(service)
         if canary is None:
             return None
-        out = state_json.canary_doc(canary, next_decision_at=self._canary_next.get(service))
-        out["analysis"] = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
-        return out
+        stored = state_json.canary_doc(canary, next_decision_at=self._canary_next.get(service))
+        analysis = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
+        return {**stored, "analysis": analysis}
 
     # -- waiting ----------------------------------------------------------------
 

@@ -7,10 +7,10 @@ move the bytes this module makes and reads. The documents are the types of
 persisted state) are here. The bytes are a compatibility promise: a file written
 by an older provider loads unchanged and is written back byte for byte
 (``tests/core/test_state_json.py`` holds golden files), and a file without the
-keys added later (``marks``, ``anchor``, ``canaries``) still loads.
+keys added later (``marks``, ``anchor``, ``canaries``) still loads. (No
+``from __future__ import annotations``: :class:`StateDoc`'s ``NotRequired`` is
+read at runtime.)
 """
-
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping
@@ -31,11 +31,11 @@ from provider.core.model import (
     Verdict,
 )
 from provider.core.wire import (
-    CanaryDoc,
     CanaryStepDoc,
     ColorMarkDoc,
     FiguresDoc,
     MarksDoc,
+    StoredCanaryDoc,
     SwitchRecordDoc,
 )
 
@@ -60,7 +60,7 @@ class StateDoc(TypedDict):
     seq: int
     services: dict[str, ServiceStateDoc]
     history: list[SwitchRecordDoc]
-    canaries: NotRequired[dict[str, CanaryDoc]]
+    canaries: NotRequired[dict[str, StoredCanaryDoc]]
 
 
 class StateShapeError(ValueError):
@@ -117,8 +117,9 @@ def step_doc(result: StepResult) -> CanaryStepDoc:
     }
 
 
-def canary_doc(canary: Canary, *, next_decision_at: float | None = None) -> CanaryDoc:
-    """The canary as ``/status`` shows it and the file stores it (which has no decision time)."""
+def canary_doc(canary: Canary, *, next_decision_at: float | None = None) -> StoredCanaryDoc:
+    """The canary as the file stores it (no decision time), and ``/status`` shows it
+    (with its ``analysis``: :class:`provider.core.wire.CanaryDoc`)."""
     return {
         "color": str(canary.color),
         "base": str(canary.base),

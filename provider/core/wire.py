@@ -10,10 +10,10 @@ public contract (``docs/http-api.md``, ``provider/openapi.yaml``; a test keeps
 the three in step). Types only: the CLI imports this, so it stays import-light.
 
 Colors, phases and verdicts are plain ``str`` here: JSON holds the enums' values.
-Keys spelled like Python keywords (``from``) need the functional syntax.
+Keys spelled like Python keywords (``from``) need the functional syntax. No
+``from __future__ import annotations`` here: Python 3.11 reads ``NotRequired``
+from evaluated annotations only, and the contract test reads the optional keys.
 """
-
-from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
@@ -69,12 +69,8 @@ class CanaryStepDoc(TypedDict):
     extensions: int
 
 
-class CanaryDoc(TypedDict):
-    """A canary as ``/status`` shows it and the state file stores it.
-
-    ``analysis`` (``traefik-metrics`` or ``health-only``) is ``/status``'s only:
-    the state file has no such key.
-    """
+class StoredCanaryDoc(TypedDict):
+    """A canary as the state file stores it (``next_decision_at`` always ``null`` there)."""
 
     color: str
     base: str
@@ -95,7 +91,13 @@ class CanaryDoc(TypedDict):
     ended: float | None
     reason: str | None
     created_after: float | None
-    analysis: NotRequired[str]
+
+
+class CanaryDoc(StoredCanaryDoc):
+    """A canary as ``/status`` and the canary commands show it: how its steps are judged
+    (``traefik-metrics`` or ``health-only``) besides what the file stores."""
+
+    analysis: str
 
 
 # -- /status ------------------------------------------------------------------------
@@ -252,6 +254,7 @@ SCHEMAS: dict[str, type] = {
     "RetireResult": RetireResultDoc,
     "Container": ContainerDoc,
     "ColorStatus": ColorStatusDoc,
+    "Pending": PendingDoc,
     "ServiceStatus": ServiceStatusDoc,
     "StatusAll": StatusAllDoc,
     "Docker": DockerDoc,
