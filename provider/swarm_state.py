@@ -72,11 +72,6 @@ class Stored:
     state: State
 
 
-def encode(state: State) -> bytes:
-    """The config's data: the state file's JSON, compact and byte-stable."""
-    return state_json.encode_compact(state)
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiodocker.DockerError):
         message = exc.message if isinstance(exc.message, str) else str(exc.message)
@@ -203,7 +198,7 @@ class SwarmStateStore:
         state that is not the newest. It is removed again and answered as a
         conflict with the newest, so the change is computed again on top of it.
         """
-        data = encode(state)
+        data = state_json.encode_compact(state)  # the state file's JSON, compact
         version = self.version + 1
         if len(data) >= MAX_CONFIG_BYTES:
             raise StateFileError(
