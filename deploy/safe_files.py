@@ -22,11 +22,11 @@ import errno
 import os
 import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.errors import UnsafeFile
+from provider import atomic_file
 
 #: The provider image's user (``deploy/Dockerfile``: ``USER 10001:10001``): it reads the
 #: token files compose bind-mounts, so root's ``init`` gives them to it.
@@ -146,7 +146,8 @@ def replace_keeping_owner(path: Path, data: bytes) -> None:
     The mode loses only its bits for others (the file may hold a token); a new
     file is 0600. The temporary file is made beside ``path`` (same filesystem),
     so ``os.replace`` is atomic. Not root, the owner cannot be given away: the
-    file then becomes the writer's, as any editor's save would make it.
+    file then becomes the writer's, as any editor's save would make it. The
+    temporary file, fsync and rename are the state file's (:mod:`provider.atomic_file`).
     """
     try:
         before: os.stat_result | None = os.lstat(path)
@@ -155,20 +156,11 @@ def replace_keeping_owner(path: Path, data: bytes) -> None:
     if before is not None and not stat.S_ISREG(before.st_mode):
         raise UnsafeFile(f"{path} is not a regular file")
     mode = 0o600 if before is None else (stat.S_IMODE(before.st_mode) & 0o770) | 0o600
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if before is not None and (before.st_uid, before.st_gid) != (
-                os.geteuid(),
-                os.getegid(),
-            ):
-                with contextlib.suppress(PermissionError):
-                    os.fchown(handle.fileno(), before.st_uid, before.st_gid)
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+
+    def prepare(fd: int) -> None:
+        if before is not None and (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, before.st_uid, before.st_gid)
+        os.fchmod(fd, mode)
+
+    atomic_file.replace(path, data, prepare)

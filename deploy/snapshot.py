@@ -3,17 +3,35 @@
 Pure. The rollout logic and the text renderer read these, never the raw JSON,
 so a renamed key in the provider fails here, at the edge, with a clear
 message. Colors and pending stages are the provider's own enums.
+
+Every key read here is a key of the provider's own document types
+(:mod:`provider.core.wire`, which the provider builds its answers as): the
+answer is viewed through them (:func:`_view`), so ``mypy --strict`` refuses a
+key the provider does not write. The values are still checked at runtime: the
+answer is a remote program's, perhaps an older or newer provider's.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from deploy.errors import ProviderProtocolError
 from provider.core.model import Color
 from provider.core.promotion import Stage
+from provider.core.wire import (
+    ColorStatusDoc,
+    ContainerDoc,
+    DockerDoc,
+    PendingDoc,
+    ServiceStatusDoc,
+    StatusAllDoc,
+    SwitchRecordDoc,
+)
+
+Doc = TypeVar("Doc")
 
 
 @dataclass(frozen=True)
@@ -125,41 +143,56 @@ class StatusSnapshot:
     unassigned_errors: tuple[str, ...] = ()
 
 
-def _need(doc: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
-    if key not in doc or not isinstance(doc[key], types):
+def _view(raw: Mapping[str, Any], _as: type[Doc]) -> Doc:
+    """``raw`` read as the provider's document type ``_as``: a key it lacks reads as ``None``.
+
+    So every read below is a key the type checker knows, and a key an older
+    provider does not send takes its default instead of raising.
+    """
+    return cast(Doc, defaultdict(lambda: None, raw))
+
+
+def _need(value: Any, key: str, types: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, types):
         raise ProviderProtocolError(
             f"the provider's {where} lacks {key!r} (is the provider older than this CLI?)"
         )
-    return doc[key]
+    return value
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _container(raw: Any) -> ContainerSnapshot:
     if not isinstance(raw, dict):
         raise ProviderProtocolError("the provider's /status lists a container that is no object")
+    doc = _view(raw, ContainerDoc)
     where = "container status"
     return ContainerSnapshot(
-        id=str(_need(raw, "id", str, where)),
-        name=str(raw.get("name") or ""),
-        state=str(_need(raw, "state", str, where)),
-        health=str(raw.get("health") or "none"),
-        health_output=str(raw.get("health_output") or ""),
-        routable=bool(raw.get("routable")),
-        address=raw.get("address") if isinstance(raw.get("address"), str) else None,
-        created=float(raw.get("created") or 0.0),
-        problem=raw.get("problem") if isinstance(raw.get("problem"), str) else None,
+        id=str(_need(doc["id"], "id", str, where)),
+        name=str(doc["name"] or ""),
+        state=str(_need(doc["state"], "state", str, where)),
+        health=str(doc["health"] or "none"),
+        health_output=str(doc["health_output"] or ""),
+        routable=bool(doc["routable"]),
+        address=_text_or_none(doc["address"]),
+        created=float(doc["created"] or 0.0),
+        problem=_text_or_none(doc["problem"]),
     )
 
 
 def _color(raw: Any) -> ColorSnapshot:
     if not isinstance(raw, dict):
         return ColorSnapshot()
-    containers = tuple(_container(c) for c in raw.get("containers") or ())
+    doc = _view(raw, ColorStatusDoc)
+    containers = tuple(_container(c) for c in doc["containers"] or ())
     return ColorSnapshot(
         containers=containers,
-        routable=int(raw.get("routable") or 0),
-        replicas=int(raw.get("replicas") or 1),
-        ready=bool(raw.get("ready")),
-        promote=raw.get("promote") if isinstance(raw.get("promote"), str) else None,
+        routable=int(doc["routable"] or 0),
+        replicas=int(doc["replicas"] or 1),
+        ready=bool(doc["ready"]),
+        promote=_text_or_none(doc["promote"]),
     )
 
 
@@ -186,12 +219,13 @@ def _stage(raw: str) -> Stage | str:
 def _pending(raw: Any) -> PendingSnapshot | None:
     if not isinstance(raw, dict):
         return None
+    doc = _view(raw, PendingDoc)
     where = "pending switch"
-    containers = raw.get("containers")
+    containers = doc["containers"]
     return PendingSnapshot(
-        color=_color_value(_need(raw, "color", str, where), where),
-        stage=_stage(str(_need(raw, "stage", str, where))),
-        waiting_for=str(raw.get("waiting_for") or ""),
+        color=_color_value(_need(doc["color"], "color", str, where), where),
+        stage=_stage(str(_need(doc["stage"], "stage", str, where))),
+        waiting_for=str(doc["waiting_for"] or ""),
         containers=tuple(_container(c) for c in containers or ())
         if isinstance(containers, list)
         else (),
@@ -201,50 +235,53 @@ def _pending(raw: Any) -> PendingSnapshot | None:
 def _switch(raw: Any) -> SwitchSnapshot | None:
     if not isinstance(raw, dict):
         return None
+    doc = _view(raw, SwitchRecordDoc)
     where = "last_switch"
-    at, seq = raw.get("at"), raw.get("seq")
+    at, seq = doc["at"], doc["seq"]
     return SwitchSnapshot(
-        to_color=_optional_color(raw.get("to"), where),
-        from_color=_optional_color(raw.get("from"), where),
-        reason=str(raw.get("reason") or "?"),
-        actor=str(raw.get("actor") or "?"),
+        to_color=_optional_color(doc["to"], where),
+        from_color=_optional_color(doc["from"], where),
+        reason=str(doc["reason"] or "?"),
+        actor=str(doc["actor"] or "?"),
         at=float(at) if isinstance(at, int | float) else None,
         seq=seq if isinstance(seq, int) else None,
     )
 
 
-def parse_service(doc: Mapping[str, Any]) -> ServiceSnapshot:
+def parse_service(raw: Mapping[str, Any]) -> ServiceSnapshot:
     """``/status/{service}`` JSON to a :class:`ServiceSnapshot`; missing keys raise."""
+    doc = _view(raw, ServiceStatusDoc)
     where = "/status answer"
-    active = _color_value(_need(doc, "active", str, where), where)
-    colors = _need(doc, "colors", dict, where)
-    errors = doc.get("errors") or []
+    active = _color_value(_need(doc["active"], "active", str, where), where)
+    colors = _need(doc["colors"], "colors", dict, where)
+    errors = doc["errors"] or []
     return ServiceSnapshot(
-        service=str(_need(doc, "service", str, where)),
+        service=str(_need(doc["service"], "service", str, where)),
         active=active,
-        previous=_optional_color(doc.get("previous"), where),
-        adopted=bool(doc.get("adopted", True)),
+        previous=_optional_color(doc["previous"], where),
+        adopted=bool(doc["adopted"]) if "adopted" in raw else True,
         colors={c: _color(colors.get(str(c))) for c in Color},
-        last_switch=_switch(doc.get("last_switch")),
-        pending=_pending(doc.get("pending_promotion")),
-        pending_rollback=_pending(doc.get("pending_rollback")),
+        last_switch=_switch(doc["last_switch"]),
+        pending=_pending(doc["pending_promotion"]),
+        pending_rollback=_pending(doc["pending_rollback"]),
         errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
-        serving_last_good_config=bool(doc.get("serving_last_good_config")),
-        docker_connected=bool(doc.get("docker_connected", True)),
+        serving_last_good_config=bool(doc["serving_last_good_config"]),
+        docker_connected=bool(doc["docker_connected"]) if "docker_connected" in raw else True,
     )
 
 
-def parse_status(doc: Mapping[str, Any]) -> StatusSnapshot:
+def parse_status(raw: Mapping[str, Any]) -> StatusSnapshot:
     """``/status`` JSON (every service) to a :class:`StatusSnapshot`."""
-    services = doc.get("services") or {}
+    doc = _view(raw, StatusAllDoc)
+    services = doc["services"] or {}
     if not isinstance(services, dict):
         raise ProviderProtocolError("the provider's /status answer lacks 'services'")
-    docker = doc.get("docker") or {}
-    unassigned = doc.get("unassigned_errors") or []
+    docker = _view(doc["docker"] or {}, DockerDoc)
+    unassigned = doc["unassigned_errors"] or []
     return StatusSnapshot(
         services={str(name): parse_service(svc) for name, svc in services.items()},
-        docker_status=str(docker.get("status") or "unknown"),
-        docker_error=str(docker["error"]) if docker.get("error") else None,
-        synced=bool(doc.get("synced", True)),
+        docker_status=str(docker["status"] or "unknown"),
+        docker_error=str(docker["error"]) if docker["error"] else None,
+        synced=bool(doc["synced"]) if "synced" in raw else True,
         unassigned_errors=tuple(str(e) for e in unassigned),
     )

@@ -7,7 +7,6 @@ middleware, so no handler can leak a traceback or an HTML page.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -16,9 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from provider import long_poll
 from provider.controller import Controller, SwitchResult
 from provider.core import canary as canaries
-from provider.core import canary_json
+from provider.core import canary_json, state_json
 from provider.core.model import Color
-from provider.core.status import marks_json
+from provider.core.wire import CanaryResultDoc, HistoryDoc, RetireResultDoc, SwitchResultDoc
 from provider.errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -87,13 +86,13 @@ def _require_token(request: web.Request) -> None:
         raise Unauthorized("missing or wrong 'Authorization: Bearer <token>' header")
 
 
-def _switch_json(result: SwitchResult) -> dict[str, Any]:
+def _switch_json(result: SwitchResult) -> SwitchResultDoc:
     return {
         "service": result.service,
         "active": str(result.active),
         "previous": str(result.previous) if result.previous else None,
         "changed": result.changed,
-        "switch": result.record.to_json() if result.record else None,
+        "switch": state_json.record_doc(result.record) if result.record else None,
     }
 
 
@@ -152,8 +151,12 @@ async def retire(request: web.Request) -> web.Response:
     if color is None:
         raise BadRequest("field 'color' ('blue' or 'green') is required")
     svc = await request.app[CONTROLLER].retire(service, color, actor="api")
-    marks = marks_json(svc.marks)
-    body = {"service": service, "color": str(color), "active": str(svc.active), "marks": marks}
+    body: RetireResultDoc = {
+        "service": service,
+        "color": str(color),
+        "active": str(svc.active),
+        "marks": state_json.marks_doc(svc.marks),
+    }
     return web.json_response(body)
 
 
@@ -186,7 +189,8 @@ async def canary_start(request: web.Request) -> web.Response:
         actor="api",
         await_ready=bool(doc.get("await_ready")),
     )
-    return web.json_response({"service": service, "canary": controller.canary_json(service)})
+    answer: CanaryResultDoc = {"service": service, "canary": controller.canary_json(service)}
+    return web.json_response(answer)
 
 
 async def _canary_operator(request: web.Request, event: canaries.Event) -> web.Response:
@@ -195,7 +199,7 @@ async def _canary_operator(request: web.Request, event: canaries.Event) -> web.R
     service = service_field(doc)
     controller = request.app[CONTROLLER]
     await controller.canary_event(service, event, actor="api")
-    body = {
+    body: CanaryResultDoc = {
         "service": service,
         "active": str(controller.active(service)),
         "canary": controller.canary_json(service),
@@ -219,7 +223,8 @@ async def history(request: web.Request) -> web.Response:
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))[:200]}")
     service = request.query.get("service")
-    return web.json_response({"history": request.app[CONTROLLER].history(service)})
+    answer: HistoryDoc = {"history": request.app[CONTROLLER].history(service)}
+    return web.json_response(answer)
 
 
 async def auth(request: web.Request) -> web.Response:

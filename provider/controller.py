@@ -11,15 +11,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import canary_json, commands
+from provider.core import commands, state_json
 from provider.core.model import Color, ServiceState, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
+from provider.core.wire import (
+    CanaryDoc,
+    DockerDoc,
+    ServiceStatusDoc,
+    StateFileDoc,
+    StatusAllDoc,
+    SwitchRecordDoc,
+)
 from provider.errors import BadRequest
 from provider.observations import PendingSwitches
 from provider.state_commits import StateCommits
@@ -175,14 +183,14 @@ class Controller(StateCommits):
         """The canary driver judges ``service``'s running step at ``at`` (``/status``). Locked."""
         self._canary_next[service] = at
 
-    def canary_json(self, service: str) -> dict[str, Any] | None:
+    def canary_json(self, service: str) -> CanaryDoc | None:
         """``/status``'s ``canary`` object: the latest canary, or ``None``."""
         canary = self.state.canaries.get(service)
         if canary is None:
             return None
-        out = canary_json.to_json(canary, next_decision_at=self._canary_next.get(service))
-        out["analysis"] = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
-        return out
+        stored = state_json.canary_doc(canary, next_decision_at=self._canary_next.get(service))
+        analysis = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
+        return {**stored, "analysis": analysis}
 
     # -- waiting ----------------------------------------------------------------
 
@@ -215,10 +223,10 @@ class Controller(StateCommits):
 
     # -- reading --------------------------------------------------------------
 
-    def status(self, service: str) -> dict[str, Any]:
+    def status(self, service: str) -> ServiceStatusDoc:
         view = self.view(service)
         pending = self.pending(service)
-        out = service_status(
+        return service_status(
             view,
             self.state.services.get(service),
             self.active(service),
@@ -226,11 +234,10 @@ class Controller(StateCommits):
             pending_rollback=pending.rollback,
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
+            canary=self.canary_json(service),
         )
-        out["canary"] = self.canary_json(service)
-        return out
 
-    def status_all(self) -> dict[str, Any]:
+    def status_all(self) -> StatusAllDoc:
         names = sorted(set(self.observation.services) | set(self.state.services))
         return {
             "services": {name: self.status(name) for name in names},
@@ -240,7 +247,7 @@ class Controller(StateCommits):
             "state_file": self.state_file_summary(),
         }
 
-    def state_file_summary(self) -> dict[str, Any]:
+    def state_file_summary(self) -> StateFileDoc:
         """Whether the last state write (and the last read of a shared store) succeeded.
 
         ``store``: ``file`` or ``swarm``; ``version``: the state version served.
@@ -255,7 +262,7 @@ class Controller(StateCommits):
             "location": summary["location"],
         }
 
-    def docker_summary(self) -> dict[str, Any]:
+    def docker_summary(self) -> DockerDoc:
         return {
             "connected": self.docker_connected,
             "status": "connected" if self.docker_connected else "disconnected",
@@ -263,7 +270,9 @@ class Controller(StateCommits):
             "containers": len(self._containers),
         }
 
-    def history(self, service: str | None = None) -> list[dict[str, object]]:
+    def history(self, service: str | None = None) -> list[SwitchRecordDoc]:
         if service is not None and not service:
             raise BadRequest("service must not be empty")
-        return [r.to_json() for r in self.state.history if service in (None, r.service)]
+        return [
+            state_json.record_doc(r) for r in self.state.history if service in (None, r.service)
+        ]

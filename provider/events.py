@@ -28,6 +28,7 @@ from typing import Any
 from provider.core.model import Color, Container, Health, SwitchRecord
 from provider.core.promotion import Action, Pending
 from provider.core.routing import Observation, ServiceView
+from provider.core.wire import EventDoc
 
 #: Events kept for ``Last-Event-ID`` resumption.
 DEFAULT_BUFFER = 1000
@@ -81,7 +82,7 @@ class Event:
     images: Mapping[str, str | None] = field(default_factory=dict)
     detail: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EventDoc:
         """The body of an SSE ``data:`` line and of a webhook POST (same shape)."""
         return {
             "id": self.id,

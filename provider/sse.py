@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +32,7 @@ SEND_TIMEOUT_S = 10.0
 RETRY_MS = 1000
 
 
-def _data(doc: dict[str, Any]) -> str:
+def _data(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 

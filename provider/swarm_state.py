@@ -39,6 +39,7 @@ from aiodocker.events import DockerEvents
 
 from provider import store
 from provider.controller import Controller
+from provider.core import state_json
 from provider.core.model import State
 from provider.core.state_versions import by_version as versions_of
 from provider.core.state_versions import config_name, describe, superseded, to_prune
@@ -69,11 +70,6 @@ class Stored:
 
     version: int
     state: State
-
-
-def encode(state: State) -> bytes:
-    """The config's data: the state file's JSON, compact and byte-stable."""
-    return json.dumps(store.to_json(state), sort_keys=True, separators=(",", ":")).encode()
 
 
 def _describe(exc: BaseException) -> str:
@@ -202,7 +198,7 @@ class SwarmStateStore:
         state that is not the newest. It is removed again and answered as a
         conflict with the newest, so the change is computed again on top of it.
         """
-        data = encode(state)
+        data = state_json.encode_compact(state)  # the state file's JSON, compact
         version = self.version + 1
         if len(data) >= MAX_CONFIG_BYTES:
             raise StateFileError(

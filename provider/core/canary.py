@@ -34,6 +34,7 @@ from provider.core.model import (
     Verdict,
 )
 from provider.core.refusals import BadCommand, CanaryNotRunning, CanaryRefused
+from provider.core.state_json import figures_doc
 
 #: Public: this module's own names and the canary's values it re-exports from the model.
 __all__ = [
@@ -301,6 +302,8 @@ def weights(state: State) -> dict[str, dict[Color, int]]:
 
 def figures(result: StepResult) -> dict[str, Any]:
     """A history record's ``detail`` for one judged step."""
-    return {"step": result.step, "weight": result.weight, "verdict": str(result.verdict)} | (
-        result.window.to_json() if result.window is not None else {}
-    )
+    out: dict[str, Any] = {"step": result.step, "weight": result.weight}
+    out["verdict"] = str(result.verdict)
+    if result.window is not None:
+        out.update(figures_doc(result.window))
+    return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -92,14 +91,6 @@ class Window:
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": round(self.error_rate, 6),
-            "p99_ms": None if self.p99_ms is None else round(self.p99_ms, 3),
-        }
 
 
 def _is_error(code: str) -> bool:

@@ -1,7 +1,7 @@
-"""A canary's JSON: the fields of ``POST /canary`` parsed, the documents of ``/status``
-and of the state file written and read back.
+"""The fields of ``POST /canary``, parsed into a canary's values.
 
-Pure, like :mod:`provider.core.canary`, whose values it reads and builds.
+Pure, like :mod:`provider.core.canary`, whose values it builds. A canary's
+document (``/status``, the state file) is :mod:`provider.core.state_json`'s.
 """
 
 from __future__ import annotations
@@ -9,20 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from provider.core.canary import (
     DEFAULT_STEPS,
     MAX_INTERVAL,
     MAX_STEPS,
-    Canary,
     Limits,
-    Phase,
-    StepResult,
-    Verdict,
 )
-from provider.core.canary_analysis import Window
-from provider.core.model import Color
 from provider.core.refusals import BadCommand
 
 # -- the fields of POST /canary -------------------------------------------------
@@ -93,83 +86,3 @@ def parse_limits(max_error_rate: object, max_p99_ms: object, min_requests: objec
             raise BadCommand("field 'min_requests' must be a whole number >= 0")
         limits = replace(limits, min_requests=min_requests)
     return limits
-
-
-# -- /status and the state file ---------------------------------------------------
-
-
-def to_json(canary: Canary, *, next_decision_at: float | None = None) -> dict[str, Any]:
-    """The canary as ``/status`` shows it and the state file stores it."""
-    return {
-        "color": str(canary.color),
-        "base": str(canary.base),
-        "phase": str(canary.phase),
-        "steps": list(canary.steps),
-        "step": canary.step,
-        "weight": canary.weight,
-        "interval": canary.interval,
-        "max_error_rate": canary.limits.max_error_rate,
-        "max_p99_ms": canary.limits.max_p99_ms,
-        "min_requests": canary.limits.min_requests,
-        "started": canary.started,
-        "step_started": canary.step_started,
-        "extensions": canary.extensions,
-        "next_decision_at": next_decision_at,
-        "results": [r.to_json() for r in canary.results],
-        "warnings": list(canary.warnings),
-        "ended": canary.ended,
-        "reason": canary.reason,
-        "created_after": canary.created_after,
-    }
-
-
-def _window_from_json(raw: Any) -> Window | None:
-    if raw is None:
-        return None
-    p99 = raw.get("p99_ms")
-    return Window(int(raw["requests"]), int(raw["errors"]), None if p99 is None else float(p99))
-
-
-def from_json(service: str, raw: Any) -> Canary:
-    """Parse a stored canary; the store turns any error into ``StateFileError``."""
-    if not isinstance(raw, dict):
-        raise TypeError("canary is not an object")
-    p99 = raw.get("max_p99_ms")
-    results = tuple(
-        StepResult(
-            step=int(r["step"]),
-            weight=int(r["weight"]),
-            verdict=Verdict(r["verdict"]),
-            detail=str(r["detail"]),
-            at=float(r["at"]),
-            window=_window_from_json(r.get("figures")),
-            extensions=int(r.get("extensions", 0)),
-        )
-        for r in raw.get("results", [])
-    )
-    steps = tuple(int(s) for s in raw["steps"])
-    step = int(raw["step"])
-    if not steps or not 0 <= step < len(steps):
-        raise ValueError("canary step out of range")
-    return Canary(
-        service=service,
-        color=Color(raw["color"]),
-        base=Color(raw["base"]),
-        steps=steps,
-        interval=float(raw["interval"]),
-        limits=Limits(
-            float(raw["max_error_rate"]),
-            None if p99 is None else float(p99),
-            int(raw["min_requests"]),
-        ),
-        started=float(raw["started"]),
-        step_started=float(raw["step_started"]),
-        phase=Phase(raw["phase"]),
-        step=step,
-        extensions=int(raw.get("extensions", 0)),
-        results=results,
-        warnings=tuple(str(w) for w in raw.get("warnings", [])),
-        ended=None if raw.get("ended") is None else float(raw["ended"]),
-        reason=None if raw.get("reason") is None else str(raw["reason"]),
-        created_after=None if raw.get("created_after") is None else float(raw["created_after"]),
-    )

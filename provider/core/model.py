@@ -123,20 +123,6 @@ class SwitchRecord:
     #: Figures of a canary step or abort (``None`` for a plain switch).
     detail: Mapping[str, Any] | None = None
 
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "service": self.service,
-            "from": self.from_color.value if self.from_color else None,
-            "to": self.to_color.value,
-            "reason": self.reason,
-            "actor": self.actor,
-            "at": self.at,
-            "seq": self.seq,
-        }
-        if self.detail is not None:
-            out["detail"] = dict(self.detail)
-        return out
-
 
 @dataclass(frozen=True)
 class ServiceState:
@@ -214,17 +200,6 @@ class StepResult:
     window: Window | None = None
     #: The step's extensions when judged: a result judged before another extension is stale.
     extensions: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "weight": self.weight,
-            "verdict": str(self.verdict),
-            "detail": self.detail,
-            "at": self.at,
-            "figures": self.window.to_json() if self.window is not None else None,
-            "extensions": self.extensions,
-        }
 
 
 @dataclass(frozen=True)

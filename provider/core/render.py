@@ -3,14 +3,15 @@
 Pure and byte-stable: Traefik's HTTP provider hashes the body it fetches and
 skips unchanged ones, so the same views and colors must always produce the
 same bytes (sorted keys, sorted servers, names derived from the service).
+Typed (Traefik's shapes, :mod:`provider.core.dynamic`) up to :func:`serialize`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
+from provider.core.dynamic import HTTP, Config, Router, Service, Weighted
 from provider.core.labels import RouteSpec
 from provider.core.model import Color
 from provider.core.routing import Options, ServiceView
@@ -23,8 +24,6 @@ from provider.core.routing import Options, ServiceView
 #: preview header. Traefik refuses user priorities above ``MaxInt - 1000`` and
 #: keeps ``MaxInt - 2`` .. ``MaxInt`` for its internal routers; this stays far below.
 PREVIEW_PRIORITY_BASE = 1_000_000
-
-Config = dict[str, Any]
 
 
 def color_service_name(service: str, color: Color) -> str:
@@ -42,8 +41,8 @@ def preview_priority(rule: str) -> int:
     return PREVIEW_PRIORITY_BASE + len(rule)
 
 
-def _router(spec: RouteSpec, rule: str, service: str) -> dict[str, Any]:
-    router: dict[str, Any] = {
+def _router(spec: RouteSpec, rule: str, service: str) -> Router:
+    router: Router = {
         "rule": rule,
         "service": service,
         "entryPoints": list(spec.entrypoints),
@@ -57,7 +56,7 @@ def _router(spec: RouteSpec, rule: str, service: str) -> dict[str, Any]:
 
 def weighted(
     view: ServiceView, active: Color, options: Options, weights: Mapping[Color, int] | None
-) -> dict[str, Any]:
+) -> Weighted:
     """The service's ``weighted`` parent: ``active`` alone, or both colors while a canary runs.
 
     A color with no routable container is dropped at once (a weighted child
@@ -73,7 +72,7 @@ def weighted(
         return {"services": [{"name": color_service_name(name, live[0][0]), "weight": 1}]}
     if not live:
         return {"services": [{"name": color_service_name(name, active), "weight": 1}]}
-    out: dict[str, Any] = {
+    out: Weighted = {
         "services": [{"name": color_service_name(name, c), "weight": w} for c, w in live]
     }
     if options.canary_cookie:
@@ -87,13 +86,13 @@ def render_service(
     active: Color,
     options: Options,
     weights: Mapping[Color, int] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Router], dict[str, Service]]:
     """The routers and services of one service, with ``active`` taking its traffic.
 
     ``weights``: a running canary's share per color (see :func:`weighted`).
     """
-    routers: dict[str, Any] = {}
-    services: dict[str, Any] = {}
+    routers: dict[str, Router] = {}
+    services: dict[str, Service] = {}
     main_spec = view.color(active).route or view.route
     if main_spec is None:
         return routers, services
@@ -124,15 +123,15 @@ def render(
     weights: Mapping[str, Mapping[Color, int]] | None = None,
 ) -> Config:
     """The whole dynamic configuration for the services given (``weights``: running canaries)."""
-    routers: dict[str, Any] = {}
-    services: dict[str, Any] = {}
+    routers: dict[str, Router] = {}
+    services: dict[str, Service] = {}
     for name in sorted(views):
         svc_routers, svc_services = render_service(
             views[name], actives[name], options, (weights or {}).get(name)
         )
         routers.update(svc_routers)
         services.update(svc_services)
-    http: dict[str, Any] = {}
+    http: HTTP = {}
     if routers:
         http["routers"] = routers
     if services:

@@ -1,20 +1,20 @@
 """The ``/status`` document of one service.
 
 Pure. The key names here are a public contract (the CLI and users' scripts
-read them); README.md documents each one.
+read them): the documents are :mod:`provider.core.wire`'s types, which
+docs/http-api.md and provider/openapi.yaml document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from provider.core.model import Color, ColorMark, ServiceState
+from provider.core.model import Color, ServiceState
 from provider.core.promotion import Pending
 from provider.core.routing import ColorView, Member, ServiceView
+from provider.core.state_json import marks_doc, record_doc
+from provider.core.wire import CanaryDoc, ColorStatusDoc, ContainerDoc, PendingDoc, ServiceStatusDoc
 
 
-def member_json(member: Member) -> dict[str, Any]:
+def member_json(member: Member) -> ContainerDoc:
     """One container as ``/status`` shows it (also inside pending promotions)."""
     c = member.container
     return {
@@ -30,7 +30,7 @@ def member_json(member: Member) -> dict[str, Any]:
     }
 
 
-def pending_json(pending: Pending | None) -> dict[str, Any] | None:
+def pending_json(pending: Pending | None) -> PendingDoc | None:
     """A pending promotion or rollback as ``/status`` shows it (``None``: nothing pending)."""
     if pending is None:
         return None
@@ -48,15 +48,7 @@ def pending_json(pending: Pending | None) -> dict[str, Any] | None:
     }
 
 
-def marks_json(marks: Mapping[Color, ColorMark]) -> dict[str, Any]:
-    """A service's color marks as ``/status`` and ``/retire`` show them, sorted."""
-    return {
-        str(color): {"kind": str(mark.kind), "since": mark.since, "reason": mark.reason}
-        for color, mark in sorted(marks.items())
-    }
-
-
-def _color(view: ColorView) -> dict[str, Any]:
+def _color(view: ColorView) -> ColorStatusDoc:
     return {
         "containers": [member_json(m) for m in view.members],
         "routable": view.routable,
@@ -76,7 +68,8 @@ def service_status(
     pending_rollback: Pending | None = None,
     docker_connected: bool,
     shown_stale: bool,
-) -> dict[str, Any]:
+    canary: CanaryDoc | None = None,
+) -> ServiceStatusDoc:
     """Everything an operator asks about one service, as JSON-ready values."""
     last = state.last_switch if state else None
     return {
@@ -85,12 +78,13 @@ def service_status(
         "previous": str(state.previous) if state and state.previous else None,
         "adopted": state is not None,
         "colors": {str(color): _color(view.color(color)) for color in Color},
-        "last_switch": last.to_json() if last else None,
-        "marks": marks_json(state.marks) if state else {},
+        "last_switch": record_doc(last) if last else None,
+        "marks": marks_doc(state.marks) if state else {},
         "pending_promotion": pending_json(pending),
         "pending_rollback": pending_json(pending_rollback),
         "errors": list(view.errors),
         "warnings": list(view.warnings),
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,
+        "canary": canary,
     }

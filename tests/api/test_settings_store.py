@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provider import store
-from provider.core import transitions
+from provider.core import state_json, transitions
 from provider.core.model import Color, State
 from provider.errors import SettingsError, StateFileError
 from provider.settings import Settings, parse_args
@@ -327,7 +327,7 @@ def test_first_switch_of_an_unknown_service_round_trips(tmp_path: Path) -> None:
         state.services["web"].previous,
         state.services["web"].first_seen,
     )
-    assert None is record.to_json()["from"]
+    assert None is state_json.record_doc(record)["from"]
     store.save(path, state)
     assert state == store.load(path)
 

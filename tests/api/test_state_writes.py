@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from provider import store
+from provider import atomic_file, store
 from provider.api import CONTROLLER
 from provider.controller import Controller
 from provider.core import transitions
@@ -213,7 +213,7 @@ def test_save_writes_a_temp_file_and_renames_it(
         renames.append((str(src), str(dst)))
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(store.os, "replace", crash)
+    monkeypatch.setattr(atomic_file.os, "replace", crash)
     new, _ = transitions.switch(old, "web", Color.GREEN, reason="m", actor="a", now=2.0)
     with pytest.raises(StateFileError):
         store.save(path, new)
@@ -241,7 +241,7 @@ def test_directory_fsync_failure_after_rename_is_a_warning(
     directory fsync is reported (returned) rather than raised as a failed write."""
     path = tmp_path / "state.json"
     state = transitions.adopt(State(), "web", Color.GREEN, 1.0)
-    monkeypatch.setattr(store.os, "fsync", _fail_on_directories(os.fsync))
+    monkeypatch.setattr(atomic_file.os, "fsync", _fail_on_directories(os.fsync))
     warning = store.save(path, state)
     assert warning is not None and "Input/output error" in warning
     assert state == store.load(path)
@@ -258,7 +258,7 @@ async def test_directory_fsync_failure_answers_the_switch(
         [make_container("web", "blue", port=8081), make_container("web", "green", port=8082)]
     )
     await controller.mark_synced()
-    monkeypatch.setattr(store.os, "fsync", _fail_on_directories(os.fsync))
+    monkeypatch.setattr(atomic_file.os, "fsync", _fail_on_directories(os.fsync))
     resp = await client.post("/switch", json={"service": "web", "color": "green"}, headers=AUTH)
     assert 200 == resp.status
     on_disk = store.load(tmp_path / "state.json")

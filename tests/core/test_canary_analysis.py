@@ -9,7 +9,7 @@ import pytest
 
 from provider.core import canary as c
 from provider.core import canary_analysis as analysis
-from provider.core import canary_json
+from provider.core import state_json
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
 
 INF = float("inf")
@@ -111,4 +111,4 @@ def test_a_judged_window_is_what_the_state_file_keeps() -> None:
         now=0.0,
     )
     judged = c.apply(canary, c.StepResult(0, 50, c.Verdict.BREACH, "", 1.0, window), 1.0)
-    assert judged == canary_json.from_json("web", canary_json.to_json(judged))
+    assert judged == state_json.canary_from_doc("web", state_json.canary_doc(judged))

@@ -13,7 +13,7 @@ import pytest
 
 from provider import store
 from provider.core import canary as c
-from provider.core import canary_json, transitions
+from provider.core import canary_json, state_json, transitions
 from provider.core.canary_analysis import Snapshot, Window, delta, quantile, snapshot
 from provider.core.model import Color, MarkKind, State
 from provider.core.refusals import BadCommand, CanaryNotRunning, CanaryRefused
@@ -309,7 +309,7 @@ def test_state_file_keeps_canaries_and_loads_old_files(tmp_path: Path) -> None:
     )  # fmt: skip
     store.save(tmp_path / "s.json", state)
     assert state == store.load(tmp_path / "s.json")
-    old = store.to_json(transitions.adopt(State(), "web", BLUE, 1.0))
+    old = state_json.to_doc(transitions.adopt(State(), "web", BLUE, 1.0))
     assert "canaries" not in old
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert {} == store.load(tmp_path / "old.json").canaries

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from provider.core import canary as c
-from provider.core import canary_json
+from provider.core import canary_json, state_json
 from provider.core.canary_analysis import (
     AnalysisError,
     Snapshot,
@@ -484,8 +484,8 @@ def test_to_json_shows_every_field() -> None:
         "ended": None,
         "reason": None,
         "created_after": None,
-    } == canary_json.to_json(judged, next_decision_at=14.0)
-    assert canary_json.to_json(judged)["next_decision_at"] is None
+    } == state_json.canary_doc(judged, next_decision_at=14.0)
+    assert state_json.canary_doc(judged)["next_decision_at"] is None
 
 
 @pytest.mark.parametrize(
@@ -512,16 +512,16 @@ def test_to_json_shows_every_field() -> None:
 def test_json_round_trip(build: object) -> None:
     """Every canary reads back as it was written (through real JSON text)."""
     original = build()  # type: ignore[operator]
-    raw = json.loads(json.dumps(canary_json.to_json(original)))
-    assert original == canary_json.from_json("web", raw)
+    raw = json.loads(json.dumps(state_json.canary_doc(original)))
+    assert original == state_json.canary_from_doc("web", raw)
 
 
 def test_from_json_takes_defaults_for_fields_older_files_lack() -> None:
     """Extensions, results, warnings, end, reason and the wait are optional."""
-    raw = canary_json.to_json(canary())
+    raw = state_json.canary_doc(canary())
     for key in ("extensions", "results", "warnings", "ended", "reason", "created_after"):
         del raw[key]
-    assert canary() == canary_json.from_json("web", raw)
+    assert canary() == state_json.canary_from_doc("web", raw)
 
 
 @pytest.mark.parametrize(
@@ -537,13 +537,13 @@ def test_from_json_takes_defaults_for_fields_older_files_lack() -> None:
 )
 def test_from_json_refuses_what_it_cannot_be(change: dict[str, object], error: type) -> None:
     """A step outside the plan, an unknown phase or color is an error the store reports."""
-    raw = {**canary_json.to_json(canary()), **change}
+    raw = {**state_json.canary_doc(canary()), **change}
     with pytest.raises(error) as caught:
-        canary_json.from_json("web", raw)
+        state_json.canary_from_doc("web", raw)
     if "step" in change or "steps" in change:
         assert "canary step out of range" == str(caught.value)
     with pytest.raises(TypeError, match="canary is not an object"):
-        canary_json.from_json("web", [raw])
+        state_json.canary_from_doc("web", [raw])
 
 
 def test_figures_flatten_a_result_for_the_history() -> None:
@@ -616,7 +616,7 @@ def test_window_error_rate_and_json(
 ) -> None:
     """Errors over requests (0 without requests); JSON rounds the rate and p99."""
     assert error_rate == window.error_rate
-    assert as_json == window.to_json()
+    assert as_json == state_json.figures_doc(window)
 
 
 def test_delta_counts_5xx_only_and_reports_p99_in_ms() -> None:

@@ -69,11 +69,12 @@ def _reached(module: str) -> tuple[set[str], set[str]]:
 def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
-        "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "labels",
+        "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "dynamic",
+        "labels",
         "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
-        "state_versions",
+        "state_json", "state_versions",
         "status",
-        "swarm_normalize", "transitions", "wakes", "__init__",
+        "swarm_normalize", "transitions", "wakes", "wire", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 

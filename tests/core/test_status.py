@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from provider.core.model import Color, Health, ServiceState, SwitchRecord
 from provider.core.routing import Options, observe
+from provider.core.state_json import record_doc
 from provider.core.status import service_status
 from tests.factories import make_container
 
@@ -28,7 +29,7 @@ def test_status_documents_each_color_and_container() -> None:
     doc = service_status(
         view, state, Color.BLUE, pending=None, docker_connected=True, shown_stale=False
     )
-    assert (True, "green", record.to_json()) == (
+    assert (True, "green", record_doc(record)) == (
         doc["adopted"],
         doc["previous"],
         doc["last_switch"],

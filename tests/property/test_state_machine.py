@@ -56,7 +56,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from provider import canary_driver, store
+from provider import atomic_file, canary_driver, store
 from provider.auto_switch import AutoSwitcher, policy_from
 from provider.canary_driver import CanaryDriver
 from provider.controller import Controller, SwitchResult
@@ -342,7 +342,7 @@ class FakeTraefikMetrics:
 
 
 class _FailingOs(ModuleType):
-    """``os`` for ``provider.store`` whose ``fsync`` of a directory fails (after the rename)."""
+    """``os`` for ``provider.atomic_file`` whose ``fsync`` of a directory fails (after rename)."""
 
     def __init__(self) -> None:
         super().__init__("os")
@@ -358,7 +358,7 @@ class _FailingOs(ModuleType):
 
 
 class _FullTempfile(ModuleType):
-    """``tempfile`` for ``provider.store`` on a full disk: no temp file can be made."""
+    """``tempfile`` for ``provider.atomic_file`` on a full disk: no temp file can be made."""
 
     def __init__(self) -> None:
         super().__init__("tempfile")
@@ -372,7 +372,8 @@ class _FullTempfile(ModuleType):
 
 
 class StateDisk:
-    """Switchable faults of the state file's disk, injected at the OS calls ``store`` makes.
+    """Switchable faults of the state file's disk, injected at the OS calls ``store`` makes
+    (through ``provider.atomic_file``).
 
     ``full``: no temp file can be created (disk full, EMFILE): nothing is written.
     ``dir_fsync``: the rename happened but the directory fsync fails (defect 9).
@@ -382,16 +383,16 @@ class StateDisk:
         self.mode = "ok"
 
     def install(self) -> None:
-        self._os, self._tempfile = store.os, store.tempfile
+        self._os, self._tempfile = atomic_file.os, atomic_file.tempfile
         self.set("ok")
 
     def set(self, mode: str) -> None:
         self.mode = mode
-        store.os = _FailingOs() if mode == "dir_fsync" else self._os  # type: ignore[assignment]
-        store.tempfile = _FullTempfile() if mode == "full" else self._tempfile  # type: ignore[assignment]
+        atomic_file.os = _FailingOs() if mode == "dir_fsync" else self._os  # type: ignore[assignment]
+        atomic_file.tempfile = _FullTempfile() if mode == "full" else self._tempfile  # type: ignore[assignment]
 
     def uninstall(self) -> None:
-        store.os, store.tempfile = self._os, self._tempfile
+        atomic_file.os, atomic_file.tempfile = self._os, self._tempfile
 
 
 # -- feature detection of the fixes in flight (issue 9) ---------------------------
