@@ -20,6 +20,7 @@ import pytest
 
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import image_exists
 from tests.testbed.ports import free_port
 from tests.testbed.tools import require
 from tests.waiting import wait_until
@@ -92,18 +93,29 @@ def build_provider_image(daemon: DockerDaemon, base: str, workdir: Path) -> str:
     return PROVIDER_IMAGE
 
 
-@pytest.fixture(scope="module")
+#: The provider image built in this process, by daemon socket: each module that imports
+#: the fixtures below gets fixtures of its own, and must not build again (minutes on vfs).
+_BUILT: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
 def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A Python 3.11 base image made from Debian packages with debootstrap."""
     return build_python_base(docker_daemon, tmp_path_factory.mktemp("base"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def provider_image(
     docker_daemon: DockerDaemon, python_base: str, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """deploy/Dockerfile built offline from the local base and downloaded wheels."""
-    return build_provider_image(docker_daemon, python_base, tmp_path_factory.mktemp("image"))
+    """deploy/Dockerfile built offline from the local base and downloaded wheels, once per
+    session and daemon (the quickstart modules import this fixture too)."""
+    built = _BUILT.get(docker_daemon.socket_path)
+    if built is not None and image_exists(docker_daemon, built):
+        return built
+    built = build_provider_image(docker_daemon, python_base, tmp_path_factory.mktemp("image"))
+    _BUILT[docker_daemon.socket_path] = built
+    return built
 
 
 @pytest.fixture
