@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.testbed.browser",
     "tests.testbed.fixtures",
     "tests.testbed.swarm_fixtures",
+    "tests.xdist_order",
 ]
 
 #: Fixtures that start real processes: a test using one (directly or through another

@@ -7,6 +7,7 @@ the dependencies' wheels downloaded on the host (builds have no network).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.dockerd import DockerDaemon
+from tests.testbed.images import image_exists
 from tests.testbed.ports import free_port
 from tests.testbed.tools import require
 from tests.waiting import wait_until
@@ -37,6 +39,47 @@ DEPENDENCIES = (
 )
 
 
+#: debootstrap's arguments before the target directory; the cached root file system's name
+#: says which (a change of them makes a new one).
+DEBOOTSTRAP_ARGS = ("--variant=minbase", "--include=python3,python3-venv", "bookworm")
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def base_cache() -> Path:
+    """Where the debootstrapped root file system is kept between runs on one machine (a
+    minute or more of downloads and dpkg saved each run); delete it to make it anew."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    variant = "-".join(arg.split("=")[-1].replace(",", "+") for arg in DEBOOTSTRAP_ARGS)
+    return root / "traefik-bluegreen-tests" / f"rootfs-{variant}.tar"
+
+
+def _rootfs_tar(workdir: Path) -> Path:
+    """The cached tar of the debootstrapped root, made under an exclusive lock if missing, so
+    two processes (xdist workers, two runs) never both make it nor read a half-written one."""
+    cached = base_cache()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with open(cached.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.exists():
+            return cached
+        debootstrap = require("debootstrap", "/usr/sbin", hint="apt-get install debootstrap")
+        rootfs = workdir / "rootfs"
+        rootfs.mkdir(parents=True)
+        subprocess.run(
+            [debootstrap, *DEBOOTSTRAP_ARGS, str(rootfs), DEBIAN_MIRROR],
+            check=True, capture_output=True, timeout=900,
+        )  # fmt: skip
+        rootfs.chmod(0o755)  # the tar's "." becomes the image's "/": pytest made it 0700
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        subprocess.run(
+            ["tar", "-C", str(rootfs), "-cf", str(partial), "."],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        partial.replace(cached)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        return cached
+
+
 def build_python_base(daemon: DockerDaemon, workdir: Path) -> str:
     """Import a Python 3.11 base made from Debian packages with debootstrap, unless present.
 
@@ -44,24 +87,13 @@ def build_python_base(daemon: DockerDaemon, workdir: Path) -> str:
     """
     if daemon.docker("image", "inspect", BASE_IMAGE, check=False).returncode == 0:
         return BASE_IMAGE
-    debootstrap = require("debootstrap", "/usr/sbin", hint="apt-get install debootstrap")
-    rootfs = workdir / "rootfs"
-    rootfs.mkdir(parents=True)
-    subprocess.run(
-        [debootstrap, "--variant=minbase", "--include=python3,python3-venv", "bookworm",
-         str(rootfs), "http://deb.debian.org/debian"],
-        check=True, capture_output=True, timeout=900,
-    )  # fmt: skip
-    rootfs.chmod(0o755)  # the tar's "." becomes the image's "/": pytest made it 0700
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    imported = subprocess.run(
-        [daemon.docker_cli, "import", "-", BASE_IMAGE],
-        stdin=tar.stdout, env=daemon.env(), capture_output=True, timeout=600,
-    )  # fmt: skip
-    assert tar.stdout is not None
-    tar.stdout.close()
-    assert (0, 0) == (tar.wait(60), imported.returncode), imported.stderr
-    shutil.rmtree(rootfs, ignore_errors=True)
+    tar = _rootfs_tar(workdir)
+    with open(tar, "rb") as source:
+        imported = subprocess.run(
+            [daemon.docker_cli, "import", "-", BASE_IMAGE],
+            stdin=source, env=daemon.env(), capture_output=True, timeout=600,
+        )  # fmt: skip
+    assert 0 == imported.returncode, imported.stderr
     return BASE_IMAGE
 
 
@@ -92,18 +124,29 @@ def build_provider_image(daemon: DockerDaemon, base: str, workdir: Path) -> str:
     return PROVIDER_IMAGE
 
 
-@pytest.fixture(scope="module")
+#: The provider image built in this process, by daemon socket: each module that imports
+#: the fixtures below gets fixtures of its own, and must not build again (minutes on vfs).
+_BUILT: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
 def python_base(docker_daemon: DockerDaemon, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A Python 3.11 base image made from Debian packages with debootstrap."""
     return build_python_base(docker_daemon, tmp_path_factory.mktemp("base"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def provider_image(
     docker_daemon: DockerDaemon, python_base: str, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """deploy/Dockerfile built offline from the local base and downloaded wheels."""
-    return build_provider_image(docker_daemon, python_base, tmp_path_factory.mktemp("image"))
+    """deploy/Dockerfile built offline from the local base and downloaded wheels, once per
+    session and daemon (the quickstart modules import this fixture too)."""
+    built = _BUILT.get(docker_daemon.socket_path)
+    if built is not None and image_exists(docker_daemon, built):
+        return built
+    built = build_provider_image(docker_daemon, python_base, tmp_path_factory.mktemp("image"))
+    _BUILT[docker_daemon.socket_path] = built
+    return built
 
 
 @pytest.fixture

@@ -8,11 +8,14 @@ every outgoing connection: between our choice and Traefik's ``bind``, any
 client socket on the machine may take it (a fresh-clone run failed once with
 ``bind: address already in use`` that way). So ports are drawn at random from
 outside ``/proc/sys/net/ipv4/ip_local_port_range``, checked bindable, and never
-handed out twice by one process.
+handed out twice by one process. Under pytest-xdist (``bash scripts/test`` runs two
+workers) each worker draws only from its own residue class (port modulo the worker
+count), so two workers can never hand out the same port.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -38,10 +41,26 @@ def ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
+def worker_share() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker from the environment xdist sets (and
+    subprocesses inherit); (0, 1) outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        index = int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+    except ValueError:
+        return 0, 1
+    if count < 1 or not 0 <= index < count:
+        return 0, 1
+    return index, count
+
+
 def _candidates() -> list[range]:
     low, high = ephemeral_range()
-    spans = [range(LOWEST, min(low, HIGHEST + 1)), range(max(high + 1, LOWEST), HIGHEST + 1)]
-    return [span for span in spans if len(span) > 0]
+    index, count = worker_share()
+    spans = [(LOWEST, min(low, HIGHEST + 1)), (max(high + 1, LOWEST), HIGHEST + 1)]
+    stepped = [range(start + (index - start) % count, stop, count) for start, stop in spans]
+    return [span for span in stepped if len(span) > 0]
 
 
 def _bindable(port: int, host: str) -> bool:
