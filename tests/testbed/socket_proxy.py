@@ -10,8 +10,13 @@ one rule passes :func:`without_rule` of the shipped file.
 from __future__ import annotations
 
 import http.client
+import io
 import os
+import re
+import shutil
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +117,61 @@ def started_proxy(
         yield proxy
     finally:
         proxy.stop()
+
+
+#: The example's proxy image and the base it builds FROM (docker-compose.example.yml).
+PROXY_IMAGE = "traefik-bluegreen-socket-proxy:local"
+PROXY_BASE = "haproxy:2.6"
+_LDD_PATH = re.compile(r"(/\S+) \(0x[0-9a-f]+\)$")
+
+
+def shared_libraries(binary: str) -> list[str]:
+    """The absolute paths ``ldd`` resolves for ``binary``, its loader included."""
+    listed = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
+    found = []
+    for line in listed.stdout.splitlines():
+        if match := _LDD_PATH.search(line.strip()):
+            found.append(match.group(1))
+    return found
+
+
+def haproxy_rootfs_tar() -> bytes:
+    """A root file system holding only Debian's haproxy (as /usr/local/sbin/haproxy, where
+    the official image has it) and the libraries it links, at their own paths."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in ("tmp", "usr/local/etc/haproxy", "var/run"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
+            tar.addfile(info)
+        files = [(find_haproxy(), "usr/local/sbin/haproxy")]
+        files += [(lib, lib.lstrip("/")) for lib in shared_libraries(find_haproxy())]
+        for source, name in files:
+            data = Path(source).read_bytes()  # through symlinks: the file itself
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def build_proxy_image(daemon: DockerDaemon) -> str:
+    """deploy/socket-proxy/Dockerfile built FROM a local ``haproxy:2.6`` (no registry here)."""
+    if daemon.docker("image", "inspect", PROXY_BASE, check=False).returncode != 0:
+        daemon.docker(
+            "import", "--change", "ENV PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "-", PROXY_BASE, input=haproxy_rootfs_tar(),
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bgtest-proxy-") as context:
+        # The example's context is the repository root; only these two files are used.
+        target = Path(context) / "deploy" / "socket-proxy"
+        target.mkdir(parents=True)
+        for name in ("Dockerfile", "haproxy.cfg"):
+            shutil.copy(CONFIG.parent / name, target / name)
+        built = subprocess.run(
+            [daemon.docker_cli, "build", "-q", "--build-arg", f"BASE={PROXY_BASE}",
+             "-f", str(target / "Dockerfile"), "-t", PROXY_IMAGE, context],
+            env={**daemon.env(), "DOCKER_BUILDKIT": "0"},
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    assert 0 == built.returncode, built.stderr[-2000:]
+    return PROXY_IMAGE
