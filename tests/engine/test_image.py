@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,12 +28,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "bgtest-python:bookworm"
 PROVIDER_IMAGE = "bgtest-provider:local"
-#: The package's own dependencies (read from pyproject.toml, so the offline build cannot
-#: drift from them) and the build backend.
-DEPENDENCIES = (
-    *tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"],
-    "setuptools>=68",
-)
 
 
 def build_python_base(daemon: DockerDaemon, workdir: Path) -> str:
@@ -77,9 +70,11 @@ def build_provider_image(daemon: DockerDaemon, base: str, workdir: Path) -> str:
             context / package,
             ignore=shutil.ignore_patterns("__pycache__", "wheels"),
         )
+    # The locked versions, hashes checked (the Dockerfile checks them again).
     subprocess.run(
         ["python3", "-m", "pip", "download", "-q", "--only-binary=:all:",
-         "-d", str(context / "deploy" / "wheels"), *DEPENDENCIES],
+         "-d", str(context / "deploy" / "wheels"),
+         "-r", str(ROOT / "deploy" / "requirements.lock")],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     built = subprocess.run(
