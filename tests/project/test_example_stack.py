@@ -115,9 +115,11 @@ def test_only_the_socket_proxy_holds_the_socket_in_swarm_mode(stack: dict[str, A
         "BLUEGREEN_PROXY_SOCKET": "/var/run/docker.sock",
         "BLUEGREEN_PROXY_SWARM": "1",
     } == proxy["environment"]
-    assert {"mode": "global", "placement": {"constraints": ["node.role == manager"]}} == proxy[
-        "deploy"
-    ]
+    assert {
+        "mode": "global",
+        "endpoint_mode": "dnsrr",
+        "placement": {"constraints": ["node.role == manager"]},
+    } == proxy["deploy"]
     assert (True, ["ALL"]) == (proxy["read_only"], proxy["cap_drop"])
     with_socket = [
         name
