@@ -20,7 +20,6 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import aiodocker
 import aiohttp
@@ -147,8 +146,3 @@ async def check(docker_host: str, *, swarm: bool, prefix: str) -> None:
 def run_check(docker_host: str, *, swarm: bool, prefix: str) -> None:
     """:func:`check` in its own event loop, before the server's starts."""
     asyncio.run(check(docker_host, swarm=swarm, prefix=prefix))
-
-
-def answers_summary(answers: Answers) -> dict[str, Any]:
-    """``{"GET /info": 200, ...}``: the doctor's detail."""
-    return {e.name: status for e, (status, _) in answers.items()}
