@@ -22,8 +22,9 @@ What it does, printing one line per step (and what it saw):
 
 One change is made to the stack for this machine and printed: the three nodes share one
 file system, so ``/var/run/docker.sock`` is not each node's socket. A second stack file
-binds ``/tmp/<dir>/{{.Node.Hostname}}.sock`` instead (a symlink per node to its daemon's
-socket; Swarm expands the template on each node). Everything else is the example as is.
+gives the socket proxy ``/tmp/<dir>/{{.Node.Hostname}}.sock`` instead (a symlink per
+node to its daemon's socket; Swarm expands the template on each node). Everything else is
+the example as is.
 
 Traffic stays on loopback and inside the cluster's namespaces (network rule). Figures are
 printed, never asserted; the exit code is 1 when a check fails.
@@ -57,6 +58,7 @@ from tests.engine.test_image import (
     build_python_base,
 )
 from tests.testbed.images import find_busybox, rootfs_tar
+from tests.testbed.socket_proxy import PROXY_IMAGE, build_proxy_image
 from tests.testbed.swarm import (
     SwarmCluster,
     SwarmNode,
@@ -78,7 +80,7 @@ SOCKET_OVERRIDE = """\
 # verify_stack.py: the cluster's nodes share one file system, so each node's socket is
 # bound through a per-hostname symlink (Swarm expands the template on the node).
 services:
-  bluegreen:
+  socket-proxy:
     volumes:
       - type: bind
         source: "{links}/{{{{.Node.Hostname}}}}.sock"
@@ -172,6 +174,10 @@ def provide_images(cluster: SwarmCluster, work: Path, cache: Path | None) -> Non
         "provider image on n2, n3 (docker save | docker load)",
         seconds=round(time.monotonic() - t0, 1),
     )
+    build_proxy_image(first.daemon)
+    for node in cluster.nodes[1:]:
+        pipe_image(first, node, PROXY_IMAGE)
+    say("socket proxy image built on n1, loaded on n2, n3 (Debian's haproxy)")
     rootfs = traefik_rootfs()
     t0 = time.monotonic()
     for node in cluster.nodes:

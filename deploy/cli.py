@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import color_layout, envfile, import_cli, render_table, signals
+from deploy import color_layout, doctor, envfile, import_cli, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.color_layout import Layout
@@ -205,6 +205,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.token:
         print(TOKEN_FLAG_WARNING, file=sys.stderr)
     environ = _with_env_file(args, environ)
+    if args.command == "doctor":
+        return doctor.run(args, environ, lambda: _token(args, environ))
     client = _client(args, environ)
     api_command = _API_COMMANDS.get(args.command)
     if api_command is not None:

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from deploy import import_cli
+from deploy import doctor, import_cli
 from deploy.client import DEFAULT_URL
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
 from provider import settings as provider_settings
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rollback_command(command)
     _deploy_command(command)
     _canary_commands(command)
+    doctor.add_arguments(command("doctor", "check Docker (or its proxy), Traefik, tokens, state"))
     return parser
 
 

@@ -102,6 +102,7 @@ async def traefik_config(request: web.Request) -> web.Response:
     expected = controller.settings.provider_token
     if expected is not None and not bearer_ok(request, expected):
         raise Unauthorized("missing or wrong provider token")
+    controller.metrics.traefik_last_poll = controller.clock()
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
     body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll

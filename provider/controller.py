@@ -27,6 +27,7 @@ from provider.core.wire import (
     StateFileDoc,
     StatusAllDoc,
     SwitchRecordDoc,
+    TraefikPollsDoc,
 )
 from provider.errors import BadRequest
 from provider.observations import PendingSwitches
@@ -245,6 +246,16 @@ class Controller(StateCommits):
             "synced": self.synced,
             "unassigned_errors": list(self.observation.unassigned),
             "state_file": self.state_file_summary(),
+            "traefik": self.traefik_summary(),
+        }
+
+    def traefik_summary(self) -> TraefikPollsDoc:
+        """How often and how long ago Traefik polled ``/traefik`` (with the provider token)."""
+        last = self.metrics.traefik_last_poll
+        return {
+            "polls": self.metrics.traefik_polls,
+            "last_poll_at": last,
+            "seconds_since_last_poll": None if last is None else round(self.clock() - last, 3),
         }
 
     def state_file_summary(self) -> StateFileDoc:

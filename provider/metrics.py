@@ -23,6 +23,9 @@ class Metrics:
     api_requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     renders: int = 0
     traefik_polls: int = 0
+    #: When (the controller's clock) Traefik last asked for ``/traefik``; ``bluegreen doctor``
+    #: reads it from ``/status`` to tell whether Traefik polls this provider at all.
+    traefik_last_poll: float | None = None
     #: Webhook outcomes: delivered, retried, failed, dropped.
     webhook_deliveries: Counter[str] = field(default_factory=Counter)
     #: State-file writes that failed (nothing changed; adoptions are retried).

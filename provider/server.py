@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from provider import logs, store
+from provider import docker_access, logs, store
 from provider.api import CONTROLLER, create_app
 from provider.controller import Controller
 from provider.core.model import State
@@ -165,6 +165,14 @@ def serve(settings: Settings) -> None:
     logs.configure(settings.log_format, settings.log_level)
     app = build_app(settings)
     sock = listen_socket(settings.listen_host, settings.listen_port)
+    # Before serving: a socket proxy that refuses a needed endpoint is a startup error.
+    try:
+        docker_access.run_check(
+            settings.docker_host, swarm=settings.swarm, prefix=settings.label_prefix
+        )
+    except SettingsError:
+        sock.close()
+        raise
     state = app[CONTROLLER].state
     log.info(
         "provider_starting",

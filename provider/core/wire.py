@@ -181,6 +181,14 @@ class StateFileDoc(TypedDict):
     location: str
 
 
+class TraefikPollsDoc(TypedDict):
+    """``/status``'s ``traefik``: how often and how long ago Traefik polled ``/traefik``."""
+
+    polls: int
+    last_poll_at: float | None
+    seconds_since_last_poll: float | None
+
+
 class StatusAllDoc(TypedDict):
     """``GET /status``: every service, and the provider's view of Docker and its state."""
 
@@ -189,6 +197,7 @@ class StatusAllDoc(TypedDict):
     synced: bool
     unassigned_errors: list[str]
     state_file: StateFileDoc
+    traefik: TraefikPollsDoc
 
 
 # -- the command answers -------------------------------------------------------------
@@ -259,6 +268,7 @@ SCHEMAS: dict[str, type] = {
     "StatusAll": StatusAllDoc,
     "Docker": DockerDoc,
     "StateFile": StateFileDoc,
+    "TraefikPolls": TraefikPollsDoc,
     "Canary": CanaryDoc,
     "CanaryStep": CanaryStepDoc,
     "CanaryResult": CanaryResultDoc,

@@ -4,7 +4,8 @@
 (``/status`` and ``/history`` bodies, as ``web.json_response`` dumps them: key order
 included) for the golden state file and six containers, once per analysis mode. Built
 the same way here, through the typed documents of ``provider/core/wire.py``, the bodies
-must be the same bytes.
+must be the same bytes, once the keys added since by new features (:data:`ADDED`) are set
+aside: additions are allowed, a change of what was there is not.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from provider import store
 from provider.controller import Controller
@@ -19,6 +21,16 @@ from provider.core.model import Color, Container, Health
 from provider.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "state"
+
+#: Keys of ``/status`` added after cb4bf50, by where they sit (each with the feature's page).
+ADDED: dict[str, frozenset[str]] = {
+    "top": frozenset({"traefik"}),  # docs/security.md: when Traefik last polled
+}
+
+
+def _as_before(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` without the keys :data:`ADDED` names (the rest in its order)."""
+    return {k: v for k, v in doc.items() if k not in ADDED["top"]}
 
 
 def _containers() -> list[Container]:
@@ -65,7 +77,7 @@ async def test_status_and_history_bodies_are_the_bytes_cb4bf50_answered(tmp_path
         controller.plan_canary_decision("web", 1700000999.5)
         doc = controller.status_all()
         doc["state_file"]["location"] = "X"
-        lines += [json.dumps(doc), json.dumps(controller.history())]
+        lines += [json.dumps(_as_before(dict(doc))), json.dumps(controller.history())]
         lines.append(json.dumps(controller.history("api")))
     expected = (DATA / "status-cb4bf50.jsonl").read_text(encoding="utf-8").splitlines()
     assert expected == lines

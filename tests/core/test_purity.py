@@ -74,6 +74,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
         "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
         "state_json", "state_versions",
         "status",
+        "docker_endpoints",
         "swarm_normalize", "transitions", "wakes", "wire", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}

@@ -116,12 +116,10 @@ def test_compose_reads_what_init_wrote_with_nothing_exported(
 
     assert 0 == result.returncode, result.stderr
     config: dict[str, Any] = yaml.safe_load(result.stdout)
-    provider = config["services"]["bluegreen"]
-    socket_mount = [v for v in provider["volumes"] if v.get("target") == "/var/run/docker.sock"]
+    proxy = config["services"]["socket-proxy"]  # the one service with the socket
+    socket_mount = [v for v in proxy["volumes"] if v.get("target") == "/var/run/docker.sock"]
     assert [docker_daemon.socket_path] == [v["source"] for v in socket_mount]
-    assert [str(os.stat(docker_daemon.socket_path).st_gid)] == [
-        str(g) for g in provider["group_add"]
-    ]
+    assert [str(os.stat(docker_daemon.socket_path).st_gid)] == [str(g) for g in proxy["group_add"]]
     assert (
         str(project / "secrets" / "bluegreen_token") == config["secrets"]["bluegreen_token"]["file"]
     )

@@ -36,6 +36,7 @@ from tests.testbed.compose import REPO_ROOT, build_app_image, find_compose_v1
 from tests.testbed.dockerd import DockerDaemon
 from tests.testbed.load import BackgroundLoad
 from tests.testbed.ports import LOOPBACK, free_ports
+from tests.testbed.socket_proxy import build_proxy_image
 from tests.testbed.traefik import find_traefik
 
 #: Builds images and runs the whole compose quickstart: 6-8 minutes on a loaded machine.
@@ -76,6 +77,7 @@ def quickstart_images(
     )
     assert 0 == built.returncode, built.stderr[-2000:]
     docker_daemon.docker("tag", provider_image, "traefik-bluegreen:local")
+    build_proxy_image(docker_daemon)
     docker_daemon.docker("tag", busybox_image, OLD_IMAGE)
     build_app_image(docker_daemon, NEW_IMAGE, {"APP_VERSION": "1.37"})
 
@@ -182,6 +184,59 @@ class Quickstart:
         )
 
 
+def inspect_service(quickstart: Quickstart, service: str) -> dict[str, Any]:
+    """``docker inspect`` of the one running container of a compose service."""
+    (cid,) = quickstart.compose("ps", "-q", service).split()
+    inspected: dict[str, Any] = json.loads(quickstart.daemon.docker("inspect", cid).stdout)[0]
+    return inspected
+
+
+#: What the provider may call through the proxy, from inside its own container.
+PROXY_PROBE = """import urllib.request, urllib.error
+def status(method, path):
+    request = urllib.request.Request("http://socket-proxy:2375" + path, method=method,
+                                     data=b"{}" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+print(status("GET", "/containers/json"), status("POST", "/containers/create"))
+"""
+
+
+def assert_locked_down(quickstart: Quickstart) -> None:
+    """The running provider's HostConfig is the example's lockdown; it has no socket, reads
+    Docker through the proxy, and the proxy refuses it a container create."""
+    provider = inspect_service(quickstart, "bluegreen")
+    host = provider["HostConfig"]
+    assert "10001:10001" == provider["Config"]["User"]
+    assert (True, ["ALL"], None, ["no-new-privileges:true"], False) == (
+        host["ReadonlyRootfs"], host["CapDrop"], host["CapAdd"], host["SecurityOpt"],
+        host["Privileged"],
+    )  # fmt: skip
+    assert not host.get("Tmpfs"), host.get("Tmpfs")
+    assert not host.get("GroupAdd"), host["GroupAdd"]
+    writable = sorted(m["Destination"] for m in provider["Mounts"] if m["RW"])
+    assert ["/var/lib/bluegreen"] == writable, provider["Mounts"]
+    assert [] == [m for m in provider["Mounts"] if "docker.sock" in json.dumps(m)]
+    assert "BLUEGREEN_DOCKER_HOST=tcp://socket-proxy:2375" in provider["Config"]["Env"]
+    proxy = inspect_service(quickstart, "socket-proxy")
+    assert (True, ["ALL"], ["no-new-privileges:true"], "65534:65534") == (
+        proxy["HostConfig"]["ReadonlyRootfs"], proxy["HostConfig"]["CapDrop"],
+        proxy["HostConfig"]["SecurityOpt"], proxy["Config"]["User"],
+    )  # fmt: skip
+    answers = quickstart.daemon.docker(
+        "exec", provider["Id"], "/opt/bluegreen/bin/python", "-c", PROXY_PROBE
+    ).stdout.split()
+    assert ["200", "403"] == answers
+    logs = quickstart.compose("logs", "--no-color", "bluegreen")
+    access = [json.loads(line.split("| ", 1)[1]) for line in logs.splitlines()
+              if '"docker_access"' in line]  # fmt: skip
+    assert 1 == len(access), logs[-3000:]
+    assert ([], "none needed (reads only)") == (access[0]["writes"], access[0]["write_permission"])
+
+
 @pytest.fixture
 def quickstart(
     docker_daemon: DockerDaemon, quickstart_images: None, tmp_path: Path
@@ -222,6 +277,7 @@ def test_the_compose_quickstart_under_load(quickstart: Quickstart) -> None:
     quickstart.compose("up", "-d")
     quickstart.wait_live("blue")
     assert ("blue", OLD_IMAGE) == quickstart.live()
+    assert_locked_down(quickstart)
     # README's `curl` step: Traefik routes web.localhost once it polled the provider.
     wait_served(http_port, "blue")
 

@@ -158,3 +158,37 @@ def test_example_traefik_entrypoint_sends_the_secret_token(
     assert {f"Bearer {token}"} == set(seen)
     assert token.encode() not in cmdline
     assert b"traefik" in cmdline
+
+
+def test_only_the_socket_proxy_holds_the_socket(tmp_path: Path) -> None:
+    """The provider has no socket and no Docker group; it reads Docker through the proxy
+    on an internal network only the two share, both locked down."""
+    config = example_config(tmp_path, tmp_path / "secrets")
+    services = config["services"]
+    with_socket = [
+        name
+        for name, service in services.items()
+        if any("docker.sock" in str(v) for v in service.get("volumes", []))
+    ]
+    assert ["socket-proxy"] == with_socket
+    proxy, provider = services["socket-proxy"], services["bluegreen"]
+    assert ["999"] == proxy["group_add"]
+    assert "group_add" not in provider
+    assert "tcp://socket-proxy:2375" == provider["environment"]["BLUEGREEN_DOCKER_HOST"]
+    assert {
+        "context": str(REPO_ROOT),
+        "dockerfile": "deploy/socket-proxy/Dockerfile",
+        "args": {"BASE": "haproxy:2.6"},
+    } == proxy["build"]
+    for service in (proxy, provider):
+        assert (True, ["ALL"], ["no-new-privileges:true"]) == (
+            service["read_only"], service["cap_drop"], service["security_opt"]
+        )  # fmt: skip
+    assert "10001:10001" == provider["user"]
+    assert [{"type": "volume", "source": "bluegreen-state", "target": "/var/lib/bluegreen"}] == [
+        {k: v for k, v in m.items() if k in ("type", "source", "target")}
+        for m in provider["volumes"]
+    ]
+    assert {"internal": True} == config["networks"]["docker-api"]
+    on_api = sorted(n for n, s in services.items() if "docker-api" in s.get("networks", {}))
+    assert ["bluegreen", "socket-proxy"] == on_api

@@ -39,10 +39,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return config
 
 
-def test_provider_is_global_on_managers_with_socket_and_secret_tokens(
+def test_provider_is_global_on_managers_locked_down_with_secret_tokens(
     stack: dict[str, Any],
 ) -> None:
-    """One provider per manager, in Swarm mode, reading the socket and its tokens from files;
+    """One provider per manager, in Swarm mode, with no socket, reading its tokens from files;
     reached by DNS round robin (bench/verify_stack.py: the VIP gave "no route to host")."""
     provider = stack["services"]["bluegreen"]
     assert {
@@ -51,8 +51,10 @@ def test_provider_is_global_on_managers_with_socket_and_secret_tokens(
         "placement": {"constraints": ["node.role == manager"]},
     } == provider["deploy"]
     assert ["serve", "--swarm"] == provider["command"]
-    assert "10001:998" == provider["user"]
-    assert "/var/run/docker.sock" == provider["volumes"][0]["target"]
+    assert "10001:10001" == provider["user"]
+    assert (True, ["ALL"]) == (provider["read_only"], provider["cap_drop"])
+    assert "volumes" not in provider  # no socket: Docker only through the proxy
+    assert "tcp://socket-proxy:2375" == provider["environment"]["BLUEGREEN_DOCKER_HOST"]
     assert [{"source": "bluegreen_token"}, {"source": "bluegreen_provider_token"}] == provider[
         "secrets"
     ]
@@ -98,5 +100,36 @@ def test_colors_are_labelled_services_on_an_attachable_overlay(stack: dict[str, 
         } == service["deploy"]["labels"]
         assert "labels" not in service  # container labels are not what Swarm mode reads
         assert {"apps": None} == service["networks"]
-    for name in ("traefik", "bluegreen"):
-        assert {"apps": None} == stack["services"][name]["networks"]
+    assert {"apps": None} == stack["services"]["traefik"]["networks"]
+    assert {"apps": None, "docker-api": None} == stack["services"]["bluegreen"]["networks"]
+
+
+def test_only_the_socket_proxy_holds_the_socket_in_swarm_mode(stack: dict[str, Any]) -> None:
+    """The proxy (global on managers, the socket's group, the Swarm rules on) is the one
+    service with the socket; it shares an internal overlay with the providers alone."""
+    proxy = stack["services"]["socket-proxy"]
+    assert "traefik-bluegreen-socket-proxy:local" == proxy["image"]
+    assert "65534:998" == proxy["user"]
+    assert {
+        "BLUEGREEN_PROXY_LISTEN": ":2375",
+        "BLUEGREEN_PROXY_SOCKET": "/var/run/docker.sock",
+        "BLUEGREEN_PROXY_SWARM": "1",
+    } == proxy["environment"]
+    assert {
+        "mode": "global",
+        "endpoint_mode": "dnsrr",
+        "placement": {"constraints": ["node.role == manager"]},
+    } == proxy["deploy"]
+    assert (True, ["ALL"]) == (proxy["read_only"], proxy["cap_drop"])
+    with_socket = [
+        name
+        for name, service in stack["services"].items()
+        if any("docker.sock" in str(v) for v in service.get("volumes", []))
+    ]
+    assert ["socket-proxy"] == with_socket
+    assert ("overlay", True) == (
+        stack["networks"]["docker-api"]["driver"],
+        stack["networks"]["docker-api"]["internal"],
+    )
+    on_api = sorted(n for n, s in stack["services"].items() if "docker-api" in s["networks"])
+    assert ["bluegreen", "socket-proxy"] == on_api

@@ -573,7 +573,7 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
 
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert {"traefik", "bluegreen", "web-blue", "web-green"} == set(services)
+    assert {"traefik", "socket-proxy", "bluegreen", "web-blue", "web-green"} == set(services)
     blue, green = services["web-blue"]["labels"], services["web-green"]["labels"]
     assert ("blue", "green") == (blue["bluegreen.color"], green["bluegreen.color"])
     assert blue["bluegreen.service"] == green["bluegreen.service"] == "web"
@@ -586,9 +586,10 @@ def test_example_compose_file_is_valid(tmp_path: Path) -> None:
     assert "/run/secrets/bluegreen_token" == provider["environment"]["BLUEGREEN_TOKEN_FILE"]
     assert any(
         v.get("target") == "/var/run/docker.sock" and v.get("read_only")
-        for v in provider["volumes"]
+        for v in services["socket-proxy"]["volumes"]
         if isinstance(v, dict)
     )
+    assert "tcp://socket-proxy:2375" == provider["environment"]["BLUEGREEN_DOCKER_HOST"]
 
 
 def test_example_compose_file_demands_its_secrets(tmp_path: Path) -> None:
