@@ -58,7 +58,9 @@ def one_round(
     what = "release fails" if release else "baseline     "
     return (
         f"{what}: deploy exit {result.returncode}; {len(samples)} requests, "
-        f"{new} answered by the new image, {failed} failed"
+        f"{new} answered by the new image, {failed} failed "
+        f"{dict(sorted(load.result.summary().statuses.items()))}"
+        + "".join(f"\n    {s.describe()}" for s in load.result.failures()[:5])
     )
 
 
