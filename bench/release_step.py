@@ -28,8 +28,9 @@ from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
 from tests.testbed.provider import ProviderFactory
 from tests.testbed.stack import StackFactory, body_of
 from tests.testbed.traefik import TraefikFactory
-from tests.traefik.test_deploy import V2_IMAGE, make_app
+from tests.traefik.test_deploy import V2_IMAGE, App, make_app
 
+VERBOSE = True
 FAILING_STEP = "sh -c 'echo migrating; exit 3'"
 
 
@@ -42,9 +43,20 @@ def one_round(
 ) -> str:
     """One deploy under load; the line of figures."""
     app = make_app(stacks, composes, containers, daemon, DEFAULT_IMAGE)
+    try:
+        return _measured(app, release)
+    finally:
+        # Each round leaves nothing running: the next one starts from a quiet machine.
+        composes.down_all()
+        app.stack.traefik.stop()
+        app.stack.provider.terminate()
+
+
+def _measured(app: App, release: str | None) -> str:
     extra = ["--release", release] if release else []
     with app.stack.load(concurrency=8, max_duration=120.0) as load:
         load.wait_requests(50, timeout=20)
+        began = time.monotonic()
         result = app.deploy("--image", V2_IMAGE, "--drain", "1", *extra)
         done = time.monotonic()
         load.wait_for(
@@ -56,11 +68,17 @@ def one_round(
     new = sum(1 for s in samples if s.ok and s.body == body_of("green"))
     failed = len(load.result.failures())
     what = "release fails" if release else "baseline     "
+    if failed and VERBOSE:
+        print(result.stdout, flush=True)
     return (
         f"{what}: deploy exit {result.returncode}; {len(samples)} requests, "
         f"{new} answered by the new image, {failed} failed "
         f"{dict(sorted(load.result.summary().statuses.items()))}"
-        + "".join(f"\n    {s.describe()}" for s in load.result.failures()[:5])
+        + "".join(
+            f"\n    failed at deploy+{s.start - began:.2f}s (deploy took {done - began:.1f}s): "
+            f"{s.describe()}"
+            for s in load.result.failures()[:3]
+        )
     )
 
 
@@ -81,7 +99,6 @@ def main() -> int:
             for release in (None, FAILING_STEP):
                 line = one_round(stacks, composes, containers, daemon, release)
                 print(f"round {index + 1} {line}", flush=True)
-                composes.down_all()
     finally:
         composes.down_all()
         traefiks.stop_all()

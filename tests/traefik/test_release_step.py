@@ -8,6 +8,8 @@ subprocess and the real Traefik in front; the CLI runs as a subprocess. Load onl
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 from tests.testbed.compose import ComposeFactory
@@ -20,9 +22,12 @@ from tests.traefik.test_deploy import (
     app,
     app_images,
     compose_factory,
+    deploy_in_background,
     explain,
     make_app,
+    read_until,
 )
+from tests.waiting import wait_until
 
 __all__ = ["app", "app_images", "compose_factory"]  # fixtures shared with test_deploy.py
 
@@ -33,6 +38,11 @@ def one_offs(app: App) -> list[str]:
         "ps", "-a", "--filter", "label=com.docker.compose.oneoff=True", "--format", "{{.Names}}"
     ).stdout
     return out.split()
+
+
+def wait_until_running(app: App) -> None:
+    """Until the release step's one-off container runs (bounded: 60 s)."""
+    wait_until("the one-off container runs", lambda: bool(one_offs(app)), timeout=60)
 
 
 def test_a_failing_release_step_stops_the_deploy_under_load(
@@ -113,3 +123,17 @@ def test_a_release_step_past_its_timeout_is_removed(app: App) -> None:
     assert body_of("blue") == app.served()
     status = json.loads(app.cli("status", "web", "--json").stdout)
     assert "blue" == status["active"]
+
+
+def test_ctrl_c_during_the_release_step_removes_its_container(app: App) -> None:
+    """Ctrl-C while the step runs: exit 130, the one-off container removed, blue served."""
+    with deploy_in_background(app, "--image", V2_IMAGE, "--release", "sleep 120") as proc:
+        seen = read_until(proc, "release step: sleep 120", 90)
+        wait_until_running(app)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert 130 == proc.returncode, "".join(seen) + out + err
+    assert "interrupted" in err
+    assert [] == one_offs(app)
+    assert body_of("blue") == app.served()
+    assert "blue" == app.stack.provider.active("web")
