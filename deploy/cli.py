@@ -30,6 +30,7 @@ from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
 from deploy.parser import build_parser
 from deploy.per_color_compose import PerColorCompose
+from deploy.release_step import ReleasePlan
 from deploy.rollback import rollback
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Outcome, Reporter
 from deploy.snapshot import parse_service, parse_status
@@ -293,7 +294,11 @@ def _rollout(
             compose_service=args.compose_service,
             swarm=swarm,
         )
+    if swarm and args.release:
+        raise UsageError("--release runs through compose; it is not available with --swarm yet")
+    release = None if swarm else _release_plan(args, environ)
     plan = DeployPlan(
+        release=release,
         service=args.service,
         image=args.image,
         timeout=args.timeout,
@@ -304,6 +309,11 @@ def _rollout(
     outcome = deploy(client, opener, plan, out)
     flags = ("--swarm",) if swarm else typed
     return dataclasses.replace(outcome, compose_args=flags)
+
+
+def _release_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> ReleasePlan:
+    prefix = environ.get("BLUEGREEN_LABEL_PREFIX") or "bluegreen"
+    return ReleasePlan(args.release, args.release_timeout, prefix)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -140,6 +140,10 @@ class ProviderClient:
         """``POST /retire``: ``color`` is about to be stopped; 409 if it is active."""
         return self._object("POST", "/retire", service, {"service": service, "color": color})
 
+    def release(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /releases``: how a deploy's release step ended (an event, for the record)."""
+        return self._object("POST", "/releases", service, {"service": service, **body})
+
     def check_token(self) -> None:
         """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""
         self._object("GET", "/auth")

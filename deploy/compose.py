@@ -301,3 +301,11 @@ class Compose:
     def start(self, service: str) -> None:
         """Start ``service``'s existing, stopped containers."""
         self._run("start", service, capture=False, timeout=COMMAND_TIMEOUT_S)
+
+    def argv_of(self, *args: str) -> list[str]:
+        """The full command line of compose ``args`` for this project (``-f``, ``-p``)."""
+        return self._argv(*args)
+
+    def resolved_config(self) -> str:
+        """``config``: the project as compose resolves it (interpolated, merged), as YAML."""
+        return self._run("config", capture=True, timeout=QUERY_TIMEOUT_S).stdout

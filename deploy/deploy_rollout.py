@@ -34,6 +34,7 @@ from deploy.errors import (
     UnknownServiceError,
 )
 from deploy.progress import RolloutTracker, Verdict
+from deploy.release_step import ReleasePlan, before_new_color
 from deploy.rollout import (
     DEFAULT_COMPOSE_SERVICE,
     Clock,
@@ -76,6 +77,8 @@ class DeployPlan:
     keep_old: bool = False
     compose_service: str = DEFAULT_COMPOSE_SERVICE
     poll_interval: float = 0.25
+    #: ``--release`` / the ``bluegreen.release`` label: run before the new color starts.
+    release: ReleasePlan | None = None
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
@@ -104,6 +107,9 @@ def deploy(
     # What exists before `up`: everything else of the target color is what compose creates.
     before = [c.id for c in snap.color(target).containers] if snap is not None else []
     pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
+    before_new_color(
+        compose, plan.release, plan.service, new_name, target, plan.image, out.line, client
+    )
 
     phase = Phase.STARTING_NEW
     try:

@@ -200,6 +200,21 @@ def _deploy_command(command: Subcommand) -> None:
         help="seconds between the switch and stopping the old color (default 15)",
     )
     dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
+    dep.add_argument(
+        "--release",
+        default=None,
+        metavar="CMD",
+        help="run CMD once in a one-off container of the new image (the idle color's "
+        "environment, networks, secrets) before the new color starts; a failure stops the "
+        "deploy (default: the idle color's bluegreen.release label)",
+    )
+    dep.add_argument(
+        "--release-timeout",
+        type=_seconds,
+        default=None,
+        help="seconds the release step may take (default: label bluegreen.release.timeout, "
+        "else 600)",
+    )
     _compose_args(dep, swarm=True)
 
 

@@ -94,6 +94,11 @@ class PerColorCompose:
             target = self._target(key)
             target.compose.require_services(target.name)
 
+    def one_compose(self, service: str) -> tuple[Compose, str]:
+        """The compose project of ``service``'s color, and its name there (the release step)."""
+        target = self._target(service)
+        return target.compose, target.name
+
     def check_image(self, service: str, image: str) -> bool:
         target = self._target(service)
         return target.compose.check_image(target.name, image)

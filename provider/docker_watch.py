@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import aiodocker
 import structlog
 
-from provider.core.docker_normalize import list_signature, normalize
+from provider.core.docker_normalize import list_signature, normalize, one_off
 from provider.core.model import Container
 from provider.settings import Settings
 from provider.watch_session import Burst, DaemonWatcher, Observations
@@ -105,7 +105,9 @@ class DockerWatcher(DaemonWatcher):
             all=True, filters={"label": [f"{self.prefix}.service"]}
         )
         return {
-            str(c["Id"]): {"State": c["State"], "Status": c["Status"]} for c in listed if "Id" in c
+            str(c["Id"]): {"State": c["State"], "Status": c["Status"]}
+            for c in listed
+            if "Id" in c and not ("Labels" in c and one_off(c["Labels"]))
         }
 
     async def _inspect(

@@ -58,6 +58,8 @@ class EventKind(enum.StrEnum):
     DOCKER = "docker"
     #: A service's label errors changed (appeared, changed or cleared).
     LABEL_ERROR = "label_error"
+    #: A deploy's release step (``deploy --release``) ended: its command, exit, output tail.
+    RELEASE = "release"
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ ENDPOINTS: dict[str, str] = {
     "/canary": "POST",
     "/canary/abort": "POST",
     "/canary/promote": "POST",
+    "/releases": "POST",
     "/history": "GET",
     "/healthz": "GET",
     "/readyz": "GET",

@@ -172,3 +172,16 @@ def list_signature(summary: Mapping[str, Any]) -> tuple[str, str]:
     status = str(summary.get("Status") or "")
     health = status[status.rfind("(") :] if status.endswith(")") else ""
     return str(summary.get("State") or ""), health
+
+
+#: Compose's mark of a ``compose run`` container (``True`` in v1 and v2).
+ONE_OFF_LABEL = "com.docker.compose.oneoff"
+
+
+def one_off(labels: Mapping[str, Any] | None) -> bool:
+    """Whether a container is a one-off ``compose run`` (a deploy's release step).
+
+    It carries its color's labels (compose copies them), but it is a task, never a
+    backend: the watcher leaves it out, so it is neither served nor promoted.
+    """
+    return str((labels or {}).get(ONE_OFF_LABEL, "")).lower() == "true"

@@ -124,6 +124,20 @@ def mutation_cases(route: str) -> list[Case]:
     ]
 
 
+def release_cases() -> list[Case]:
+    """``POST /releases``: it changes no state, so no 404, 409 or store failures."""
+    route, op = "/releases", (JSON, OPERATOR)
+    ok = {"service": "web", "color": "green", "command": "migrate", "exit_code": 1}
+    return [
+        post(route, 200, ok, *op),
+        post(route, 400, {**ok, "output_tail": [1]}, *op, error="bad_request"),
+        post(route, 401, ok, JSON, error="unauthorized"),
+        post(route, 403, ok, JSON, server="no_token", error="forbidden"),
+        post(route, 413, b'{"service": "' + b"w" * MAX_BODY + b'"}', *op),
+        post(route, 415, ok, ("Content-Type", "text/plain"), OPERATOR),
+    ]
+
+
 CASES: list[Case] = [
     get("/traefik", 200, None, TRAEFIK),
     get("/traefik", 401),
@@ -134,6 +148,7 @@ CASES: list[Case] = [
     get("/status/{service}", 401, "/status/web"),
     get("/status/{service}", 404, "/status/nope", OPERATOR),
     *(case for route in MUTATIONS for case in mutation_cases(route)),
+    *release_cases(),
     get("/history", 200, "/history?service=web", READER),
     get("/history", 400, "/history?color=blue", READER),
     get("/history", 401),

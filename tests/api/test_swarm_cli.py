@@ -63,6 +63,7 @@ class FakeSwarm(FakeCompose):
         (["rollback", "web", "--swarm", "-p", "shop"], {}, "-f/-p"),
         (["rollback", "web"], {"BLUEGREEN_SWARM": "maybe"}, "expected true or false"),
         (["canary", "web", "--image", "a:1"], {"BLUEGREEN_SWARM": "1"}, "not available in Swarm"),
+        (["deploy", "web", "--swarm", "--image", "a:1", "--release", "m"], {}, "with --swarm"),
     ],
 )
 def test_swarm_usage_errors_exit_2_before_anything_runs(

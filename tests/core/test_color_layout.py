@@ -111,6 +111,8 @@ def test_per_color_compose_sends_each_color_to_its_project(tmp_path: Path) -> No
     )
     blue = compose._targets["app-blue/api"].compose
     assert "API_BLUE_IMAGE" == blue.image_variable_of("api")
+    green, name = compose.one_compose("app-green/api")  # the release step's one-off runs there
+    assert ("api", ("docker-compose.green.yaml",)) == (name, green.files)
     distinct = PerColorCompose(V1, Layout(("x.{color}.yml",)), "web", {})
     assert "WEB_GREEN_IMAGE" == distinct._targets["web-green"].compose.image_variable_of(
         "web-green"

@@ -791,3 +791,25 @@ async def test_a_known_containers_event_without_labels_still_wakes_the_watcher()
         watcher._relevant(event("destroy", known.id)),
         watcher._relevant(event("destroy", "f" * 64)),
     ]
+
+
+async def test_a_compose_one_off_container_is_never_a_member(
+    backends: Backends, prefix: str, start_provider: StartProvider
+) -> None:
+    """A healthy ``compose run`` container (a deploy's release step: it carries the color's
+    labels and compose's one-off mark) is never listed, served or promoted."""
+    _, blue_port = await backends.run("web", "blue")
+    provider = await start_provider()
+    await synced(provider)
+    await backends.run("web", "green", labels={"com.docker.compose.oneoff": "True"})
+    # Docker's events are ordered: once a later container is seen, the one-off's were read.
+    await backends.run("marker", "blue")
+
+    async def marker_seen() -> bool:
+        return (await provider.servers("marker")) is not None
+
+    await eventually("marker seen", marker_seen, WAIT_S)
+    status = await provider.status("web")
+    assert "blue" == status["active"]
+    assert [] == status["colors"]["green"]["containers"]
+    assert {"active": ["web-blue"], "blue": [url(blue_port)]} == await provider.servers("web")

@@ -87,6 +87,7 @@ def app_service(
     owner: str,
     rule: str,
     health_interval: str = "300ms",
+    health_retries: int = 1,
     start_period: str | None = None,
     extra_labels: Mapping[str, str] | None = None,
     per_color_image: bool = False,
@@ -101,7 +102,7 @@ def app_service(
         "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:$$APP_PORT/health"],
         "interval": health_interval,
         "timeout": "2s",
-        "retries": 1,
+        "retries": health_retries,
     }
     if start_period is not None:
         healthcheck["start_period"] = start_period
