@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import envfile, init_env, render_table, signals
+from deploy import envfile, init_env, offline_images, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
@@ -56,8 +56,9 @@ def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
     found = envfile.read(path)
     if not found:
         return merged
-    if "BLUEGREEN_URL" in found and not environ.get("BLUEGREEN_URL"):
-        merged["BLUEGREEN_URL"] = found["BLUEGREEN_URL"]
+    for key in ("BLUEGREEN_URL", "DOCKER_HOST"):  # DOCKER_HOST: for compose, as compose does
+        if key in found and not environ.get(key):
+            merged[key] = found[key]
     has_token = args.token or args.token_file
     has_token = has_token or environ.get("BLUEGREEN_TOKEN") or environ.get("BLUEGREEN_TOKEN_FILE")
     if not has_token:
@@ -185,7 +186,11 @@ def _check_template(template: str) -> None:
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "init":
         result = init_env.init(args.compose_file, environ, force=args.force)
-        for line in result.lines():
+        lines = result.lines()
+        if args.offline:
+            made = offline_images.make_images(args.compose_file, {**environ, **result.engine_env()})
+            lines[-1:-1] = made
+        for line in lines:
             print(line)
         return 0
     if args.token:
