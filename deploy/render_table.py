@@ -96,6 +96,13 @@ def status_all_text(status: StatusSnapshot, now: float) -> str:
     return "\n".join(lines)
 
 
+def image_text(image: str, image_id: str) -> str:
+    """``busybox:1.37 (3f57d9401f8d)``: the name as deployed and which build it was."""
+    if not image:
+        return "-"
+    return f"{image} ({image_id})" if image_id else image
+
+
 def service_text(svc: ServiceSnapshot, now: float) -> str:
     """``bluegreen status SERVICE``: colors, containers, last switch, pending, errors."""
     head = f"{svc.service}: active {svc.active}"
@@ -119,11 +126,14 @@ def service_text(svc: ServiceSnapshot, now: float) -> str:
                     "yes" if c.routable else "no",
                     c.address or "-",
                     ago(c.created, now),
+                    image_text(c.image, c.image_id),
                 ]
             )
         if not view.containers:
-            rows.append([f"{mark}{color}", "(no containers)", "", "", "", "", "", ""])
-    headers = ["COLOR", "CONTAINER", "ID", "STATE", "HEALTH", "ROUTABLE", "ADDRESS", "CREATED"]
+            rows.append([f"{mark}{color}", "(no containers)", "", "", "", "", "", "", ""])
+    headers = [
+        "COLOR", "CONTAINER", "ID", "STATE", "HEALTH", "ROUTABLE", "ADDRESS", "CREATED", "IMAGE",
+    ]  # fmt: skip
     lines.append(table(headers, rows))
     for color in Color:
         view = svc.color(color)
@@ -155,14 +165,22 @@ def history_text(records: Sequence[Mapping[str, Any]]) -> str:
             str(r.get("seq")),
             when(r.get("at")),
             str(r.get("service")),
-            str(r.get("from") or "-"),
-            str(r.get("to")),
+            _moved_color(r.get("from"), r, "from"),
+            _moved_color(r.get("to"), r, "to"),
             str(r.get("reason")),
             str(r.get("actor")),
         ]
         for r in records
     ]
     return table(["SEQ", "AT", "SERVICE", "FROM", "TO", "REASON", "ACTOR"], rows)
+
+
+def _moved_color(color: object, record: Mapping[str, Any], end: str) -> str:
+    """``green (busybox:1.37)``: a switch's color and the image it ran then, where recorded."""
+    images = record.get("images") if isinstance(record.get("images"), Mapping) else {}
+    image = images.get(end) if images else None
+    text = str(color or "-")
+    return f"{text} ({image})" if color and image else text
 
 
 def switch_text(doc: Mapping[str, Any]) -> str:

@@ -29,6 +29,8 @@ class ContainerSnapshot:
     address: str | None = None
     created: float = 0.0
     problem: str | None = None
+    image: str = ""
+    image_id: str = ""
 
     def matches(self, container_id: str) -> bool:
         """True when ``container_id`` (full or short) names this container."""
@@ -147,6 +149,8 @@ def _container(raw: Any) -> ContainerSnapshot:
         address=raw.get("address") if isinstance(raw.get("address"), str) else None,
         created=float(raw.get("created") or 0.0),
         problem=raw.get("problem") if isinstance(raw.get("problem"), str) else None,
+        image=str(raw.get("image") or ""),
+        image_id=str(raw.get("image_id") or ""),
     )
 
 

@@ -40,6 +40,9 @@ def _record_from_json(raw: Any) -> SwitchRecord:
         at=float(raw["at"]),
         seq=int(raw["seq"]),
         detail=dict(raw["detail"]) if raw.get("detail") is not None else None,
+        images={str(k): str(v) for k, v in raw["images"].items()}
+        if isinstance(raw.get("images"), dict)
+        else None,
     )
 
 

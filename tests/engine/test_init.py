@@ -77,6 +77,7 @@ def test_init_writes_env_and_tokens_and_keeps_them_on_a_rerun(
     values = envfile.read(project / ".env")
     assert {
         "DOCKER_SOCKET": docker_daemon.socket_path,
+        "DOCKER_HOST": docker_daemon.host,
         "DOCKER_GID": str(os.stat(docker_daemon.socket_path).st_gid),
         "BLUEGREEN_URL": "http://127.0.0.1:8080",
         "BLUEGREEN_TOKEN_FILE": "secrets/bluegreen_token",
@@ -127,6 +128,52 @@ def test_compose_reads_what_init_wrote_with_nothing_exported(
     )
 
 
+def test_a_new_shell_runs_compose_on_a_non_default_socket(
+    project: Path, docker_daemon: DockerDaemon
+) -> None:
+    """init records DOCKER_HOST (the test daemon's socket is not /var/run/docker.sock), so
+    `docker-compose ps` in a shell that exports nothing reaches the engine (before: a
+    60-line traceback ending in "Error while fetching server API version")."""
+    init = bluegreen(project, "init", env=clean_env(DOCKER_HOST=docker_daemon.host))
+    assert 0 == init.returncode, init.stderr
+
+    result = subprocess.run(
+        [find_compose_v1(), "ps"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert docker_daemon.host == envfile.read(project / ".env")["DOCKER_HOST"]
+
+
+def test_init_records_the_provider_base_image(project: Path, docker_daemon: DockerDaemon) -> None:
+    """BLUEGREEN_BASE_IMAGE given to init goes to .env: a later plain `up -d` builds (and
+    hashes) the provider's definition with it, so nothing is recreated for its lack."""
+    env = clean_env(DOCKER_HOST=docker_daemon.host, BLUEGREEN_BASE_IMAGE="my-python:3.11")
+    init = bluegreen(project, "init", env=env)
+    assert 0 == init.returncode, init.stderr
+
+    result = subprocess.run(
+        [find_compose_v1(), "config"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr[-500:]
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    assert "my-python:3.11" == config["services"]["bluegreen"]["build"]["args"]["BASE"]
+
+
 @pytest.mark.parametrize(
     ("docker_host", "message"),
     [
@@ -144,6 +191,7 @@ def test_init_without_a_usable_engine_says_what_to_do(
     result = bluegreen(project, "init", env=env)
 
     assert 1 == result.returncode
+    assert 1 == len(result.stderr.splitlines()), result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("bluegreen init: " + message.format(tmp=tmp_path)), line
     assert "DOCKER_HOST" in line
