@@ -81,6 +81,7 @@ def find_compose(environ: Mapping[str, str] | None = None) -> ComposeCommand:
                 timeout=DETECT_TIMEOUT_S,
                 env=dict(env),
                 check=False,
+                process_group=0,  # see Compose._run: nothing it leaves may signal us
             )
         except (OSError, subprocess.SubprocessError):
             probe = None
@@ -227,9 +228,13 @@ class Compose:
         environ = {**self.environ, **(env or {})}
         try:
             if capture:
+                # A group of its own, as for `up`: a process compose leaves behind (the
+                # docker CLI's plugin, a wrapper's helper) that signals "its group" later
+                # must not interrupt this command (a SIGINT in the drain read as Ctrl-C).
                 result = subprocess.run(
-                    argv, env=environ, capture_output=True, text=True, timeout=timeout, check=False
-                )
+                    argv, env=environ, capture_output=True, text=True, timeout=timeout,
+                    check=False, process_group=0,
+                )  # fmt: skip
             else:
                 # Compose's own progress goes to our stderr, so stdout stays clean for --json.
                 sys.stderr.flush()

@@ -108,7 +108,7 @@ def _services(compose_files: Sequence[str], environ: Mapping[str, str]) -> dict[
         argv += ["-f", file]
     done = subprocess.run(
         [*argv, "config"], env=dict(environ), capture_output=True, text=True,
-        timeout=CONFIG_TIMEOUT_S, check=False,
+        timeout=CONFIG_TIMEOUT_S, check=False, process_group=0,
     )  # fmt: skip
     if done.returncode != 0:
         raise InitError(f"`{' '.join(argv)} config` failed: {done.stderr.strip()[-500:]}")

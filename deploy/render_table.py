@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploy.snapshot import ColorSnapshot, ServiceSnapshot, StatusSnapshot, SwitchSnapshot
+from provider.core import words
 from provider.core.model import Color
 
 
@@ -60,6 +61,8 @@ def _color_summary(color: ColorSnapshot) -> str:
     text = f"{color.routable}/{color.replicas} routable"
     if running < len(color.containers):
         text += f", {len(color.containers) - running} stopped"
+    if color.image:
+        text += f" ({color.image})"
     return text
 
 
@@ -72,7 +75,9 @@ def status_all_text(status: StatusSnapshot, now: float) -> str:
         if svc.errors:
             notes.append(f"{len(svc.errors)} error(s)")
         if svc.pending:
-            notes.append(f"promotion of {svc.pending.color}: {svc.pending.stage}")
+            notes.append(f"promotion of {svc.pending.color}: {words.stage_text(svc.pending.stage)}")
+        for marked, kind in sorted(svc.marks.items()):
+            notes.append(f"{marked} {words.mark_word(kind)}")
         rows.append(
             [
                 name,
@@ -141,7 +146,10 @@ def service_text(svc: ServiceSnapshot, now: float) -> str:
         lines.append(f"{color}: {view.routable} of {view.replicas} required routable, {readiness}")
     for kind, item in (("promotion", svc.pending), ("rollback", svc.pending_rollback)):
         if item:
-            lines.append(f"pending {kind} to {item.color}: {item.why}")
+            stage = words.stage_text(item.stage)
+            lines.append(f"pending {kind} to {item.color} ({stage}): {item.why}")
+    for marked, mark_kind in sorted(svc.marks.items()):
+        lines.append(words.mark_text(marked, mark_kind))
     for color in Color:
         for c in svc.color(color).containers:
             output = c.health_output.strip()

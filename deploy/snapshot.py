@@ -63,6 +63,8 @@ class ColorSnapshot:
     replicas: int = 1
     ready: bool = False
     promote: str | None = None
+    #: The image of the color's newest container (``None``: no containers, older provider).
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class ServiceSnapshot:
     errors: tuple[str, ...] = ()
     serving_last_good_config: bool = False
     docker_connected: bool = True
+    #: Each marked color's mark kind (``rejected``, ``retiring``): no automatic switch to it.
+    marks: Mapping[str, str] = field(default_factory=dict)
 
     def color(self, color: Color) -> ColorSnapshot:
         return self.colors.get(color) or ColorSnapshot()
@@ -164,6 +168,7 @@ def _color(raw: Any) -> ColorSnapshot:
         replicas=int(raw.get("replicas") or 1),
         ready=bool(raw.get("ready")),
         promote=raw.get("promote") if isinstance(raw.get("promote"), str) else None,
+        image=raw.get("image") if isinstance(raw.get("image"), str) else None,
     )
 
 
@@ -235,7 +240,14 @@ def parse_service(doc: Mapping[str, Any]) -> ServiceSnapshot:
         errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
         serving_last_good_config=bool(doc.get("serving_last_good_config")),
         docker_connected=bool(doc.get("docker_connected", True)),
+        marks=_marks(doc.get("marks")),
     )
+
+
+def _marks(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(c): str(m.get("kind")) for c, m in raw.items() if isinstance(m, dict)}
 
 
 def parse_status(doc: Mapping[str, Any]) -> StatusSnapshot:

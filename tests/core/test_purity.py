@@ -73,7 +73,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
         "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
         "state_versions",
         "status",
-        "swarm_normalize", "transitions", "wakes", "__init__",
+        "swarm_normalize", "transitions", "wakes", "words", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 

@@ -241,3 +241,51 @@ def test_env_file_update_keeps_other_lines_and_parses_quotes(tmp_path: Path) -> 
     )
     assert {"FOO": "1", "DOCKER_GID": "994", "BAR": "a b", "NEW": 'x "y"'} == envfile.read(path)
     assert 0o640 == stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.slow
+def test_a_bare_up_after_the_offline_build_recreates_nothing(
+    project: Path, docker_daemon: DockerDaemon, busybox_image: str
+) -> None:
+    """The provider built offline as the guide types it (BLUEGREEN_BASE_IMAGE on the
+    command line of the first `up -d`), then a bare `up -d` in a new shell: with the base
+    recorded in .env by init, compose's config hash is the same and the provider container
+    is not recreated (same id). Before, the build argument fell back to python:3.11-slim
+    and the second `up -d` recreated the provider (and with it Traefik)."""
+    from tests.testbed.images import find_busybox, rootfs_tar
+
+    busybox = find_busybox()
+    assert busybox is not None
+    stand_in = "traefik-bluegreen:local"  # compose finds it, so it builds nothing here
+    docker_daemon.docker(
+        "import", "--change", 'CMD ["sleep", "3600"]', "--change", "ENV PATH=/bin",
+        "-", stand_in, input=rootfs_tar(busybox),
+    )  # fmt: skip
+    base = "my-python:3.11"
+    init = bluegreen(
+        project, "init", env=clean_env(DOCKER_HOST=docker_daemon.host, BLUEGREEN_BASE_IMAGE=base)
+    )
+    assert 0 == init.returncode, init.stderr
+
+    def compose(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [find_compose_v1(), *args],
+            cwd=project,
+            env=clean_env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S * 3,
+            check=False,
+        )
+
+    try:
+        first = compose("up", "-d", "bluegreen", BLUEGREEN_BASE_IMAGE=base)
+        before = compose("ps", "-q", "bluegreen").stdout.strip()
+        again = compose("up", "-d", "bluegreen")
+        after = compose("ps", "-q", "bluegreen").stdout.strip()
+    finally:
+        compose("down", "-v", "-t", "1")
+
+    assert (0, 0) == (first.returncode, again.returncode), first.stderr + again.stderr
+    assert before and before == after, again.stderr
+    assert "Recreating" not in again.stderr
