@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import color_layout, doctor, envfile, import_cli, render_table, signals
+from deploy import color_layout, doctor, envfile, import_cli, offline_images, render_table, signals
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.color_layout import Layout
@@ -59,8 +59,9 @@ def _with_env_file(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
     found = envfile.read(path)
     if not found:
         return merged
-    if "BLUEGREEN_URL" in found and not environ.get("BLUEGREEN_URL"):
-        merged["BLUEGREEN_URL"] = found["BLUEGREEN_URL"]
+    for key in ("BLUEGREEN_URL", "DOCKER_HOST"):  # DOCKER_HOST: for compose, as compose does
+        if key in found and not environ.get(key):
+            merged[key] = found[key]
     has_token = args.token or args.token_file
     has_token = has_token or environ.get("BLUEGREEN_TOKEN") or environ.get("BLUEGREEN_TOKEN_FILE")
     if not has_token:
@@ -198,9 +199,12 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.command == "import":
         return import_cli.run(args)
     if args.command == "init":
-        lines = color_layout.init(
+        lines, result = color_layout.init(
             args.compose_file, args.project_name, args.compose_service, environ, force=args.force
         )
+        if args.offline:
+            made = offline_images.make_images(args.compose_file, {**environ, **result.engine_env()})
+            lines[-1:-1] = made
         print("\n".join(lines))
         return 0
     if args.token:

@@ -193,8 +193,10 @@ def init(
     environ: Mapping[str, str],
     *,
     force: bool,
-) -> list[str]:
+) -> tuple[list[str], init_env.InitResult]:
     """``bluegreen init``, plus the layout's templates in ``.env`` when any was given.
+
+    Returns the lines to print and init's result (where the engine is, for ``--offline``).
 
     A file template is not a file compose can read, so it goes to
     ``BLUEGREEN_COMPOSE_FILE`` (not ``COMPOSE_FILE``), and ``.env`` goes beside
@@ -203,7 +205,8 @@ def init(
     layout = Layout(tuple(files), project, compose_service or DEFAULT_COMPOSE_SERVICE)
     templated = any("{" in f for f in files)
     if not templated and not project and not compose_service:
-        return init_env.init(list(files), environ, force=force).lines()
+        plain = init_env.init(list(files), environ, force=force)
+        return plain.lines(), plain
     layout.check("app")
     if templated:
         blue = layout.files_of("app", Color.BLUE)[0]
@@ -216,4 +219,4 @@ def init(
     envfile.update(result.env_path, values)
     lines = result.lines()
     shown = ", ".join(f"{k}={v}" for k, v in values.items())
-    return [lines[0], f"recorded the colors' compose layout: {shown}", *lines[1:]]
+    return [lines[0], f"recorded the colors' compose layout: {shown}", *lines[1:]], result

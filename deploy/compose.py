@@ -31,8 +31,14 @@ from pathlib import Path
 
 import yaml
 
-from deploy import envfile, signals
-from deploy.errors import ComposeError, ComposeFileProblem, ComposeNotFound
+from deploy import compose_output, envfile, image_check, signals
+from deploy.errors import (
+    ComposeError,
+    ComposeFileProblem,
+    ComposeNotFound,
+    EngineUnreachable,
+    ImageUnavailable,
+)
 
 IMAGE_ENV = "BLUEGREEN_IMAGE"
 COMPOSE_ENV = "BLUEGREEN_COMPOSE"
@@ -75,6 +81,7 @@ def find_compose(environ: Mapping[str, str] | None = None) -> ComposeCommand:
                 timeout=DETECT_TIMEOUT_S,
                 env=dict(env),
                 check=False,
+                process_group=0,  # see Compose._run: nothing it leaves may signal us
             )
         except (OSError, subprocess.SubprocessError):
             probe = None
@@ -96,9 +103,18 @@ def image_variable(service: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", service).upper() + "_IMAGE"
 
 
-#: Compose's own lines ("Recreating ...", "Stopping ...") are indented under the CLI's
-#: progress lines, so the two read as one story instead of interleaving.
-OUTPUT_INDENT = "    | "
+def as_typed(argv: Sequence[str]) -> list[str]:
+    """``argv`` as the user types it: ``docker-compose``, not ``/usr/bin/docker-compose``.
+
+    The program's base name, when PATH finds that same program by it; else the path.
+    """
+    if not argv:
+        return []
+    program = argv[0]
+    name = os.path.basename(program)
+    if name != program and shutil.which(name) == program:
+        program = name
+    return [program, *argv[1:]]
 
 
 #: After compose exited, how long its output may take to drain before we stop copying it.
@@ -129,13 +145,12 @@ def _streamed(
         )
         assert proc.stdout is not None
         stream = proc.stdout
+        output = compose_output.ComposeOutput(_write_stderr)
 
         def copy() -> None:
             with contextlib.suppress(ValueError, OSError):  # closed under us at exit
                 for line in stream:
-                    if line.strip():
-                        sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
-                        sys.stderr.flush()
+                    output.feed(line)
 
         reader = threading.Thread(target=copy, name="compose-output", daemon=True)
         reader.start()
@@ -157,7 +172,16 @@ def _streamed(
             reader.join(timeout=drain)
             if not reader.is_alive():
                 stream.close()
+    text = output.text()
+    if code != 0 and compose_output.engine_unreachable(text):
+        raise EngineUnreachable(compose_output.unreachable_message(environ))
+    output.flush_held()
     return subprocess.CompletedProcess(list(argv), code, "", "")
+
+
+def _write_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 class Compose:
@@ -183,11 +207,11 @@ class Compose:
 
     def describe(self) -> str:
         """``docker-compose -f x.yml -p app``: what the user would type."""
-        return shlex.join(self._argv())
+        return shlex.join(as_typed(self._argv()))
 
     def hint(self, verb: str, name: str) -> str:
         """``docker-compose -p app stop web-blue``: ``verb`` of ``name``, ready to paste."""
-        return shlex.join(self._argv(verb, name))
+        return shlex.join(as_typed(self._argv(verb, name)))
 
     def _argv(self, *args: str) -> list[str]:
         argv = list(self.command.argv)
@@ -208,9 +232,13 @@ class Compose:
         environ = {**self.environ, **(env or {})}
         try:
             if capture:
+                # A group of its own, as for `up`: a process compose leaves behind (the
+                # docker CLI's plugin, a wrapper's helper) that signals "its group" later
+                # must not interrupt this command (a SIGINT in the drain read as Ctrl-C).
                 result = subprocess.run(
-                    argv, env=environ, capture_output=True, text=True, timeout=timeout, check=False
-                )
+                    argv, env=environ, capture_output=True, text=True, timeout=timeout,
+                    check=False, process_group=0,
+                )  # fmt: skip
             else:
                 # Compose's own progress goes to our stderr, so stdout stays clean for --json.
                 sys.stderr.flush()
@@ -220,6 +248,8 @@ class Compose:
         except subprocess.TimeoutExpired as exc:
             raise ComposeError(f"`{shlex.join(argv)}` did not finish within {timeout:g}s") from exc
         if result.returncode != 0:
+            if capture and compose_output.engine_unreachable(result.stderr or ""):
+                raise EngineUnreachable(compose_output.unreachable_message(environ))
             tail = (result.stderr or "").strip()[-1500:] if capture else ""
             raise ComposeError(
                 f"`{shlex.join(argv)}` exited {result.returncode}"
@@ -266,6 +296,7 @@ class Compose:
         """
         variable = self.image_variable_of(service)
         if self._resolved_image(service, {variable: image}) == image:
+            self._require_image(service, image)
             return True
         resolved = self._resolved_image(service, {IMAGE_ENV: image})
         if resolved != image:
@@ -274,6 +305,7 @@ class Compose:
                 f"its compose definition must say image: ${{{variable}:-...}} (or "
                 f"${{{IMAGE_ENV}:-...}}) for --image to take effect"
             )
+        self._require_image(service, image)
         return False
 
     def env_file(self) -> Path:
@@ -309,3 +341,23 @@ class Compose:
     def resolved_config(self) -> str:
         """``config``: the project as compose resolves it (interpolated, merged), as YAML."""
         return self._run("config", capture=True, timeout=QUERY_TIMEOUT_S).stdout
+
+    def _require_image(self, service: str, image: str) -> None:
+        """``image`` is on this host, or compose pulls it now: else refuse, nothing changed.
+
+        Pulled through ``compose pull`` so the user's registry credentials apply.
+        """
+        if image_check.image_present(self.environ, image) is not False:
+            return
+        env = {IMAGE_ENV: image, image_variable(service): image}
+        try:
+            self._run("pull", service, env=env, capture=True, timeout=COMMAND_TIMEOUT_S)
+        except EngineUnreachable:
+            raise
+        except ComposeError as exc:
+            lines = [line for line in exc.message.splitlines() if line.strip()]
+            raise ImageUnavailable(
+                f"image {image} is not on this Docker host and pulling it failed "
+                f"({lines[-1].strip() if lines else 'no reason given'}); nothing was changed. "
+                f"Build or `docker load` it here, or push it to a registry this host reaches"
+            ) from exc

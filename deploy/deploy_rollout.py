@@ -28,6 +28,7 @@ from typing import NoReturn
 from deploy.errors import (
     CliError,
     ComposeFileProblem,
+    EngineUnreachable,
     Interrupted,
     MissingToken,
     RolloutFailed,
@@ -47,6 +48,7 @@ from deploy.rollout import (
     check_token,
     compose_step,
     describe_containers,
+    new_containers,
     record_image,
     stop_after_interrupt,
 )
@@ -127,7 +129,7 @@ def deploy(
     except CliError as exc:
         if phase is not Phase.STARTING_NEW:
             raise
-        raise _failed_before_switch(run, compose, plan, target, active, exc) from exc
+        raise _failed_before_switch(run, compose, plan, (target, active), exc, before) from exc
     # 5. Summary.
     return Outcome(
         "deployed",
@@ -259,24 +261,47 @@ def _failed_before_switch(
     run: Rollout,
     compose: ComposeApi,
     plan: DeployPlan,
-    target: Color,
-    active: Color | None,
+    colors: tuple[Color, Color | None],
     exc: CliError,
+    before: list[str],
 ) -> RolloutFailed:
-    """Compose or the provider failed before the switch: stop the new color, say what serves."""
+    """Compose or the provider failed before the switch: stop the new color, say what serves.
+
+    What the message says of the new containers is checked with the provider, not assumed:
+    compose that never reached the engine created none, and then nothing is stopped.
+    """
+    target, active = colors
     run.out.line(f"error: {exc.message}")
+    created = new_containers(run, target, before)
+    if isinstance(exc, EngineUnreachable) and created == []:
+        fate = "were never created"
+    else:
+        fate = _stop_new(run, compose, plan, target, before)
+    return RolloutFailed(
+        f"deploy of {plan.service} to {target} failed: {exc.message}\n"
+        f"{active or 'no color'} keeps serving; the new {target} containers {fate}. "
+        f"Fix the cause above and run `bluegreen deploy {plan.service}` again."
+    )
+
+
+def _stop_new(
+    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, before: list[str]
+) -> str:
+    """Stop the new color unless active; what became of its containers, as checked."""
     left: str | None = None
     try:
         left = run.stop_unless_active(compose, plan.compose_name(target), target)
     except CliError as cleanup:
         left = f"stopping them failed: {cleanup.message}"
         run.out.line(f"could not stop the new {target} containers: {cleanup.message}")
-    fate = "were stopped" if left is None else f"were left running ({left})"
-    return RolloutFailed(
-        f"deploy of {plan.service} to {target} failed: {exc.message}\n"
-        f"{active or 'no color'} keeps serving; the new {target} containers {fate}. "
-        f"Fix the cause above and run `bluegreen deploy {plan.service}` again."
-    )
+    if left is None:
+        return "were stopped"
+    created = new_containers(run, target, before)
+    if created == []:
+        return "were never created"
+    if created is not None and not any(c.state == "running" for c in created):
+        return f"are not running ({left})"
+    return f"were left running ({left})"
 
 
 def _check_still_serving(run: Rollout, service: str, target: Color, old: Color) -> None:

@@ -121,6 +121,14 @@ class ComposeFileProblem(ComposeError):
     """The compose file cannot do this deploy (no such service, fixed image); nothing created."""
 
 
+class EngineUnreachable(ComposeError):
+    """Compose (or the CLI) found no Docker engine where it looked: nothing was created."""
+
+
+class ImageUnavailable(ComposeFileProblem):
+    """``--image`` is neither on this host nor pullable: checked before anything changed."""
+
+
 class RolloutFailed(CliError):
     """The new color did not become ready; it was stopped and the active color kept serving."""
 

@@ -7,6 +7,8 @@ not set:
 - ``DOCKER_SOCKET``: the engine's unix socket, from ``DOCKER_HOST`` or the
   default (``/var/run/docker.sock``, else rootless Docker's
   ``$XDG_RUNTIME_DIR/docker.sock``); the compose file bind-mounts it;
+- ``DOCKER_HOST``: the same socket as compose and the CLI reach it, when it is
+  not the default one (a new shell would look at ``/var/run/docker.sock``);
 - ``DOCKER_GID``: the group the provider needs to read that socket, from the
   socket itself, or ``0`` for rootless Docker (whose containers see the
   socket's owner as root);
@@ -14,8 +16,8 @@ not set:
 - ``COMPOSE_FILE`` when given with ``-f``, so ``docker-compose up -d`` and the CLI in
   that directory need no ``-f``;
 - ``BLUEGREEN_HTTP_PUBLISH`` / ``BLUEGREEN_API_PUBLISH`` (where compose publishes
-  Traefik's port 80 and the provider's API) when given in init's environment; the
-  URL follows the API's.
+  Traefik's port 80 and the provider's API) and ``BLUEGREEN_BASE_IMAGE`` (the
+  provider image's base) when given in init's environment; the URL follows the API's.
 
 The tokens themselves go into ``secrets/`` (a 0700 directory; the compose file
 hands them to the containers as Docker secrets), generated once: existing
@@ -47,7 +49,11 @@ DEFAULT_SOCKET = Path("/var/run/docker.sock")
 SECRETS_DIR = "secrets"
 TOKEN_NAMES = ("bluegreen_token", "bluegreen_provider_token")
 DEFAULT_URL = "http://127.0.0.1:8080"
-PUBLISH_KEYS = ("BLUEGREEN_HTTP_PUBLISH", "BLUEGREEN_API_PUBLISH")
+#: Taken from init's environment into ``.env`` when set there. ``BLUEGREEN_BASE_IMAGE``
+#: (the provider image's base, for a build without a registry) is a build argument: given
+#: to one ``up -d`` only, it changes compose's config hash, and the next plain ``up -d``
+#: recreates the provider and Traefik.
+PUBLISH_KEYS = ("BLUEGREEN_HTTP_PUBLISH", "BLUEGREEN_API_PUBLISH", "BLUEGREEN_BASE_IMAGE")
 INFO_TIMEOUT_S = 5.0
 HEADER = """\
 Written by `bluegreen init`; compose reads it, and so does the bluegreen CLI for
@@ -125,6 +131,10 @@ class InitResult:
     values: dict[str, str]
     created: list[str]
 
+    def engine_env(self) -> dict[str, str]:
+        """``DOCKER_HOST`` of the engine init found, for what runs next."""
+        return {"DOCKER_HOST": f"unix://{self.values['DOCKER_SOCKET']}"}
+
     def lines(self) -> list[str]:
         shown = ", ".join(f"{k}={v}" for k, v in self.values.items())
         tokens = (
@@ -186,6 +196,10 @@ def init(compose_files: list[str], environ: Mapping[str, str], *, force: bool) -
     created = write_tokens(directory / SECRETS_DIR, force=force)
     before = envfile.read(env_path)
     values = {"DOCKER_SOCKET": str(path), "DOCKER_GID": str(gid)}
+    if path != DEFAULT_SOCKET:
+        # Compose (v1 and v2) and the CLI read DOCKER_HOST from .env: a new shell finds
+        # the engine without an export.
+        values["DOCKER_HOST"] = f"unix://{path}"
     if compose_files:
         values["COMPOSE_FILE"] = os.pathsep.join(_relative(f, directory) for f in compose_files)
     for key in PUBLISH_KEYS:

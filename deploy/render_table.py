@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploy.snapshot import ColorSnapshot, ServiceSnapshot, StatusSnapshot, SwitchSnapshot
+from provider.core import words
 from provider.core.model import Color
 
 
@@ -60,6 +61,8 @@ def _color_summary(color: ColorSnapshot) -> str:
     text = f"{color.routable}/{color.replicas} routable"
     if running < len(color.containers):
         text += f", {len(color.containers) - running} stopped"
+    if color.image:
+        text += f" ({color.image})"
     return text
 
 
@@ -72,7 +75,9 @@ def status_all_text(status: StatusSnapshot, now: float) -> str:
         if svc.errors:
             notes.append(f"{len(svc.errors)} error(s)")
         if svc.pending:
-            notes.append(f"promotion of {svc.pending.color}: {svc.pending.stage}")
+            notes.append(f"promotion of {svc.pending.color}: {words.stage_text(svc.pending.stage)}")
+        for marked, kind in sorted(svc.marks.items()):
+            notes.append(f"{marked} {words.mark_word(kind)}")
         rows.append(
             [
                 name,
@@ -94,6 +99,13 @@ def status_all_text(status: StatusSnapshot, now: float) -> str:
     for problem in status.unassigned_errors:
         lines.append(f"label problem: {problem}")
     return "\n".join(lines)
+
+
+def image_text(image: str, image_id: str) -> str:
+    """``busybox:1.37 (3f57d9401f8d)``: the name as deployed and which build it was."""
+    if not image:
+        return "-"
+    return f"{image} ({image_id})" if image_id else image
 
 
 def service_text(svc: ServiceSnapshot, now: float) -> str:
@@ -119,11 +131,14 @@ def service_text(svc: ServiceSnapshot, now: float) -> str:
                     "yes" if c.routable else "no",
                     c.address or "-",
                     ago(c.created, now),
+                    image_text(c.image, c.image_id),
                 ]
             )
         if not view.containers:
-            rows.append([f"{mark}{color}", "(no containers)", "", "", "", "", "", ""])
-    headers = ["COLOR", "CONTAINER", "ID", "STATE", "HEALTH", "ROUTABLE", "ADDRESS", "CREATED"]
+            rows.append([f"{mark}{color}", "(no containers)", "", "", "", "", "", "", ""])
+    headers = [
+        "COLOR", "CONTAINER", "ID", "STATE", "HEALTH", "ROUTABLE", "ADDRESS", "CREATED", "IMAGE",
+    ]  # fmt: skip
     lines.append(table(headers, rows))
     for color in Color:
         view = svc.color(color)
@@ -131,7 +146,10 @@ def service_text(svc: ServiceSnapshot, now: float) -> str:
         lines.append(f"{color}: {view.routable} of {view.replicas} required routable, {readiness}")
     for kind, item in (("promotion", svc.pending), ("rollback", svc.pending_rollback)):
         if item:
-            lines.append(f"pending {kind} to {item.color}: {item.why}")
+            stage = words.stage_text(item.stage)
+            lines.append(f"pending {kind} to {item.color} ({stage}): {item.why}")
+    for marked, mark_kind in sorted(svc.marks.items()):
+        lines.append(words.mark_text(marked, mark_kind))
     for color in Color:
         for c in svc.color(color).containers:
             output = c.health_output.strip()
@@ -155,14 +173,22 @@ def history_text(records: Sequence[Mapping[str, Any]]) -> str:
             str(r.get("seq")),
             when(r.get("at")),
             str(r.get("service")),
-            str(r.get("from") or "-"),
-            str(r.get("to")),
+            _moved_color(r.get("from"), r, "from"),
+            _moved_color(r.get("to"), r, "to"),
             str(r.get("reason")),
             str(r.get("actor")),
         ]
         for r in records
     ]
     return table(["SEQ", "AT", "SERVICE", "FROM", "TO", "REASON", "ACTOR"], rows)
+
+
+def _moved_color(color: object, record: Mapping[str, Any], end: str) -> str:
+    """``green (busybox:1.37)``: a switch's color and the image it ran then, where recorded."""
+    images = record.get("images") if isinstance(record.get("images"), Mapping) else {}
+    image = images.get(end) if images else None
+    text = str(color or "-")
+    return f"{text} ({image})" if color and image else text
 
 
 def switch_text(doc: Mapping[str, Any]) -> str:

@@ -306,6 +306,22 @@ class Rollout:
             )
 
 
+def new_containers(
+    run: Rollout, color: Color, before: Sequence[str]
+) -> list[ContainerSnapshot] | None:
+    """``color``'s containers the provider sees now that were not there ``before``.
+
+    ``None`` when the provider cannot tell (unreachable); ``[]`` for a service it never saw.
+    """
+    try:
+        snap = run.snapshot()
+    except UnknownServiceError:
+        return []
+    except CliError:
+        return None
+    return [c for c in snap.color(color).containers if c.id not in before]
+
+
 def compose_step(compose: ComposeApi, service: str, step: Callable[[], None]) -> None:
     """Run one compose command; if it fails, say whether the service is missing from the file.
 

@@ -47,6 +47,8 @@ class ContainerSnapshot:
     address: str | None = None
     created: float = 0.0
     problem: str | None = None
+    image: str = ""
+    image_id: str = ""
 
     def matches(self, container_id: str) -> bool:
         """True when ``container_id`` (full or short) names this container."""
@@ -79,6 +81,8 @@ class ColorSnapshot:
     replicas: int = 1
     ready: bool = False
     promote: str | None = None
+    #: The image of the color's newest container (``None``: no containers, older provider).
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class ServiceSnapshot:
     errors: tuple[str, ...] = ()
     serving_last_good_config: bool = False
     docker_connected: bool = True
+    #: Each marked color's mark kind (``rejected``, ``retiring``): no automatic switch to it.
+    marks: Mapping[str, str] = field(default_factory=dict)
 
     def color(self, color: Color) -> ColorSnapshot:
         return self.colors.get(color) or ColorSnapshot()
@@ -179,6 +185,8 @@ def _container(raw: Any) -> ContainerSnapshot:
         address=_text_or_none(doc["address"]),
         created=float(doc["created"] or 0.0),
         problem=_text_or_none(doc["problem"]),
+        image=str(doc["image"] or ""),
+        image_id=str(doc["image_id"] or ""),
     )
 
 
@@ -193,6 +201,7 @@ def _color(raw: Any) -> ColorSnapshot:
         replicas=int(doc["replicas"] or 1),
         ready=bool(doc["ready"]),
         promote=_text_or_none(doc["promote"]),
+        image=_text_or_none(doc["image"]),
     )
 
 
@@ -267,7 +276,15 @@ def parse_service(raw: Mapping[str, Any]) -> ServiceSnapshot:
         errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
         serving_last_good_config=bool(doc["serving_last_good_config"]),
         docker_connected=bool(doc["docker_connected"]) if "docker_connected" in raw else True,
+        marks=_marks(doc["marks"]),
     )
+
+
+def _marks(raw: Any) -> dict[str, str]:
+    """Each marked color's kind (``rejected``, ``retiring``); none from an older provider."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(c): str(m.get("kind")) for c, m in raw.items() if isinstance(m, dict)}
 
 
 def parse_status(raw: Mapping[str, Any]) -> StatusSnapshot:

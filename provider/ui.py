@@ -25,6 +25,7 @@ import jinja2
 from aiohttp import web
 
 from provider.controller import Controller
+from provider.core import words
 from provider.read_access import READ_ACCESS, login, require_read
 
 UI_CONTROLLER = web.AppKey("ui_controller", Controller)
@@ -113,6 +114,9 @@ def setup(app: web.Application, controller: Controller) -> None:
         default_helpers=False,
     )
     env.filters["when"] = _when
+    # The operator's words, the same table as the CLI's (provider/core/words.py).
+    env.globals["mark_text"] = words.mark_text
+    env.globals["stage_text"] = words.stage_text
     app.router.add_get("/", page)
     app.router.add_get("/ui/services", services_fragment)
     app.router.add_post("/ui/login", login)

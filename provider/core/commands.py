@@ -18,6 +18,7 @@ from provider.core import promotion, transitions
 from provider.core.model import Color, State, SwitchRecord
 from provider.core.refusals import CanaryNotRunning, CanaryRefused, RetireRefused, SwitchRefused
 from provider.core.routing import ServiceView, active_color, check_switch
+from provider.core.status import view_images
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ def switch(
         history_limit=history_limit,
         anchor=now.daemon,
         reject_left=command.reject,
+        images=view_images(view),
     )
     return Decision(new_state, record=record, target=target)
 
@@ -318,6 +320,7 @@ def canary_event(
             now=now.wall,
             history_limit=history_limit,
             anchor=now.daemon,
+            images=view_images(view),
         )
     verdict = str(event.verdict) if isinstance(event, canaries.StepResult) else None
     return Decision(new_state, record=record, canary=new, verdict=verdict)

@@ -159,6 +159,7 @@ def normalize(doc: Mapping[str, Any], prefix: str, previous: Container | None = 
         health_output=output,
         healthy_since=healthy_since,
         image=str(config.get("Image") or ""),
+        image_id=str(doc.get("Image") or ""),
     )
 
 

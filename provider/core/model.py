@@ -75,6 +75,8 @@ class Container:
     healthy_since: float | None = None
     #: ``Config.Image`` as the container was created (shown in events and webhooks).
     image: str = ""
+    #: The image's ID (``sha256:...``): which build runs, whatever the tag now names.
+    image_id: str = ""
 
     @property
     def routable(self) -> bool:
@@ -122,6 +124,9 @@ class SwitchRecord:
     seq: int
     #: Figures of a canary step or abort (``None`` for a plain switch).
     detail: Mapping[str, Any] | None = None
+    #: The image each color ran at the switch (``from`` and ``to``, where known):
+    #: which version the switch moved away from and to.
+    images: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ def record_doc(record: SwitchRecord) -> SwitchRecordDoc:
     }
     if record.detail is not None:
         out["detail"] = dict(record.detail)
+    if record.images:
+        out["images"] = dict(record.images)
     return out
 
 
@@ -192,6 +194,9 @@ def _record(raw: Any) -> SwitchRecord:
         at=float(raw["at"]),
         seq=int(raw["seq"]),
         detail=dict(raw["detail"]) if raw.get("detail") is not None else None,
+        images={str(k): str(v) for k, v in raw["images"].items()}
+        if isinstance(raw.get("images"), dict)
+        else None,
     )
 
 

@@ -27,7 +27,28 @@ def member_json(member: Member) -> ContainerDoc:
         "created": c.created,
         "routable": member.routable,
         "problem": member.problem,
+        "image": c.image,
+        "image_id": short_image_id(c.image_id),
     }
+
+
+def short_image_id(image_id: str) -> str:
+    """``sha256:0123456789ab...`` as ``docker images`` shows it: 12 hex digits."""
+    return image_id.partition(":")[2][:12] if ":" in image_id else image_id[:12]
+
+
+def view_images(view: ServiceView) -> dict[str, str]:
+    """Each color's image (:func:`color_image`), for the switch records."""
+    found = {str(color): color_image(view.color(color)) for color in Color}
+    return {color: image for color, image in found.items() if image}
+
+
+def color_image(view: ColorView) -> str | None:
+    """The image a color runs: its newest container's (the one a deploy created last)."""
+    newest = max(view.members, key=lambda m: m.container.created, default=None)
+    if newest is None or not newest.container.image:
+        return None
+    return newest.container.image
 
 
 def pending_json(pending: Pending | None) -> PendingDoc | None:
@@ -56,6 +77,7 @@ def _color(view: ColorView) -> ColorStatusDoc:
         "ready": view.ready,
         "rule": view.route.rule if view.route else None,
         "promote": str(view.route.promote) if view.route else None,
+        "image": color_image(view),
     }
 
 

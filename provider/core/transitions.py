@@ -6,6 +6,7 @@ under its lock, persists the result, and only then makes it visible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from provider.core.model import Color, ColorMark, MarkKind, ServiceState, State, SwitchRecord
@@ -23,6 +24,18 @@ def adopt(state: State, service: str, color: Color, first_seen: float) -> State:
     return replace(state, services=services)
 
 
+def _moved(
+    images: Mapping[str, str] | None, source: Color | None, target: Color
+) -> dict[str, str] | None:
+    """``{"from": image, "to": image}`` of the two colors a switch moves between, as known."""
+    moved = {
+        key: images[str(color)]
+        for key, color in (("from", source), ("to", target))
+        if color is not None and images and images.get(str(color))
+    }
+    return moved or None
+
+
 def switch(
     state: State,
     service: str,
@@ -34,6 +47,7 @@ def switch(
     history_limit: int = DEFAULT_HISTORY_LIMIT,
     anchor: float | None = None,
     reject_left: bool = False,
+    images: Mapping[str, str] | None = None,
 ) -> tuple[State, SwitchRecord | None]:
     """Make ``target`` the active color; ``None`` record when it already was.
 
@@ -55,6 +69,7 @@ def switch(
         actor=actor,
         at=now,
         seq=seq,
+        images=_moved(images, current.active if current else None, target),
     )
     at = now if anchor is None else anchor
     marks = {c: m for c, m in (current.marks if current else {}).items() if c is not target}

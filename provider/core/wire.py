@@ -32,6 +32,8 @@ SwitchRecordDoc = TypedDict(
         "seq": int,
         #: A canary step's or abort's figures; absent for a plain switch.
         "detail": NotRequired[dict[str, Any]],
+        #: The image of the color the switch moved from and to, where known.
+        "images": NotRequired[dict[str, str]],
     },
 )
 
@@ -115,6 +117,9 @@ class ContainerDoc(TypedDict):
     created: float
     routable: bool
     problem: str | None
+    #: The image the container was created from, as named; and its short ID.
+    image: str
+    image_id: str
 
 
 class PendingDoc(TypedDict):
@@ -141,6 +146,8 @@ class ColorStatusDoc(TypedDict):
     ready: bool
     rule: str | None
     promote: str | None
+    #: The image of the color's newest container (``None`` without containers).
+    image: str | None
 
 
 class ServiceStatusDoc(TypedDict):

@@ -272,6 +272,8 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "created",
         "routable",
         "problem",
+        "image",
+        "image_id",
     } == set(container)
     assert web_status == await (await client.get("/status/web")).json()
 

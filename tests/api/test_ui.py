@@ -93,7 +93,10 @@ async def test_a_running_canary_shows_its_weights_and_actions(
     assert "Canary of green (running): step 1 of 2 (10%, 100%), weight 10%" in during
     assert 'data-action="canary/abort"' in during and 'data-action="canary/promote"' in during
     assert "Weights: blue 100% · green 0%" in after
-    assert "green is rejected" in after and 'data-action="canary/abort"' not in after
+    assert (
+        "green: rolled back (no automatic switch to it until a new deploy)" in after
+        and 'data-action="canary/abort"' not in after
+    )
 
 
 async def test_the_roll_back_button_carries_the_color_it_names(

@@ -25,12 +25,23 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "state"
 #: Keys of ``/status`` added after cb4bf50, by where they sit (each with the feature's page).
 ADDED: dict[str, frozenset[str]] = {
     "top": frozenset({"traefik"}),  # docs/security.md: when Traefik last polled
+    "color": frozenset({"image"}),  # docs/http-api.md: which version each color runs
+    "container": frozenset({"image", "image_id"}),
 }
+
+
+def _without(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ADDED[where]}
 
 
 def _as_before(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` without the keys :data:`ADDED` names (the rest in its order)."""
-    return {k: v for k, v in doc.items() if k not in ADDED["top"]}
+    out = _without(doc, "top")
+    for svc in out["services"].values():
+        for color, view in svc["colors"].items():
+            view = svc["colors"][color] = _without(view, "color")
+            view["containers"] = [_without(c, "container") for c in view["containers"]]
+    return out
 
 
 def _containers() -> list[Container]:

@@ -504,6 +504,8 @@ def test_pending_promotion_explains_what_it_waits_for() -> None:
                 "problem": None,
                 "address": "http://127.0.0.1:8080",
                 "created": 150.0,
+                "image": "",
+                "image_id": "",
             }
         ],
     } == doc

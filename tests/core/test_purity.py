@@ -75,7 +75,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
         "state_json", "state_versions",
         "status",
         "docker_endpoints",
-        "swarm_normalize", "transitions", "wakes", "wire", "__init__",
+        "swarm_normalize", "transitions", "wakes", "wire", "words", "__init__",
     }  # fmt: skip
     assert expected == {p.stem for p in (ROOT / "provider" / "core").glob("*.py")}
 

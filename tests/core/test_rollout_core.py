@@ -634,7 +634,7 @@ def test_status_all_text_with_a_pending_promotion() -> None:
     doc = {"services": {"web": svc}, "docker": {"status": "connected"}}
     text = status_all_text(parse_status(doc), 0.0)
     assert "0/1 routable, 1 stopped" in text
-    assert "promotion of green: not_routable" in text
+    assert "promotion of green: waiting for the new containers to be healthy" in text
 
 
 def test_history_text_empty() -> None:

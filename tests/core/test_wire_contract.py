@@ -43,7 +43,11 @@ def test_optional_keys_are_the_documented_ones() -> None:
     an answer, and only ``canaries`` from the state file: every other key is always written.
     The file's canary is ``/status``'s without ``analysis``."""
     optional = {(n, k) for n, t in wire.SCHEMAS.items() for k in t.__optional_keys__}
-    assert {("SwitchRecord", "detail"), ("CanaryResult", "active")} == optional
+    assert {
+        ("SwitchRecord", "detail"),
+        ("SwitchRecord", "images"),
+        ("CanaryResult", "active"),
+    } == optional
     assert {"canaries"} == state_json.StateDoc.__optional_keys__
     stored = set(wire.StoredCanaryDoc.__annotations__)
     assert {"analysis"} == set(wire.CanaryDoc.__annotations__) - stored

@@ -77,6 +77,7 @@ def test_init_writes_env_and_tokens_and_keeps_them_on_a_rerun(
     values = envfile.read(project / ".env")
     assert {
         "DOCKER_SOCKET": docker_daemon.socket_path,
+        "DOCKER_HOST": docker_daemon.host,
         "DOCKER_GID": str(os.stat(docker_daemon.socket_path).st_gid),
         "BLUEGREEN_URL": "http://127.0.0.1:8080",
         "BLUEGREEN_TOKEN_FILE": "secrets/bluegreen_token",
@@ -125,6 +126,52 @@ def test_compose_reads_what_init_wrote_with_nothing_exported(
     )
 
 
+def test_a_new_shell_runs_compose_on_a_non_default_socket(
+    project: Path, docker_daemon: DockerDaemon
+) -> None:
+    """init records DOCKER_HOST (the test daemon's socket is not /var/run/docker.sock), so
+    `docker-compose ps` in a shell that exports nothing reaches the engine (before: a
+    60-line traceback ending in "Error while fetching server API version")."""
+    init = bluegreen(project, "init", env=clean_env(DOCKER_HOST=docker_daemon.host))
+    assert 0 == init.returncode, init.stderr
+
+    result = subprocess.run(
+        [find_compose_v1(), "ps"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert docker_daemon.host == envfile.read(project / ".env")["DOCKER_HOST"]
+
+
+def test_init_records_the_provider_base_image(project: Path, docker_daemon: DockerDaemon) -> None:
+    """BLUEGREEN_BASE_IMAGE given to init goes to .env: a later plain `up -d` builds (and
+    hashes) the provider's definition with it, so nothing is recreated for its lack."""
+    env = clean_env(DOCKER_HOST=docker_daemon.host, BLUEGREEN_BASE_IMAGE="my-python:3.11")
+    init = bluegreen(project, "init", env=env)
+    assert 0 == init.returncode, init.stderr
+
+    result = subprocess.run(
+        [find_compose_v1(), "config"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr[-500:]
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    assert "my-python:3.11" == config["services"]["bluegreen"]["build"]["args"]["BASE"]
+
+
 @pytest.mark.parametrize(
     ("docker_host", "message"),
     [
@@ -142,6 +189,7 @@ def test_init_without_a_usable_engine_says_what_to_do(
     result = bluegreen(project, "init", env=env)
 
     assert 1 == result.returncode
+    assert 1 == len(result.stderr.splitlines()), result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("bluegreen init: " + message.format(tmp=tmp_path)), line
     assert "DOCKER_HOST" in line
@@ -191,3 +239,51 @@ def test_env_file_update_keeps_other_lines_and_parses_quotes(tmp_path: Path) -> 
     )
     assert {"FOO": "1", "DOCKER_GID": "994", "BAR": "a b", "NEW": 'x "y"'} == envfile.read(path)
     assert 0o640 == stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.slow
+def test_a_bare_up_after_the_offline_build_recreates_nothing(
+    project: Path, docker_daemon: DockerDaemon, busybox_image: str
+) -> None:
+    """The provider built offline as the guide types it (BLUEGREEN_BASE_IMAGE on the
+    command line of the first `up -d`), then a bare `up -d` in a new shell: with the base
+    recorded in .env by init, compose's config hash is the same and the provider container
+    is not recreated (same id). Before, the build argument fell back to python:3.11-slim
+    and the second `up -d` recreated the provider (and with it Traefik)."""
+    from tests.testbed.images import find_busybox, rootfs_tar
+
+    busybox = find_busybox()
+    assert busybox is not None
+    stand_in = "traefik-bluegreen:local"  # compose finds it, so it builds nothing here
+    docker_daemon.docker(
+        "import", "--change", 'CMD ["sleep", "3600"]', "--change", "ENV PATH=/bin",
+        "-", stand_in, input=rootfs_tar(busybox),
+    )  # fmt: skip
+    base = "my-python:3.11"
+    init = bluegreen(
+        project, "init", env=clean_env(DOCKER_HOST=docker_daemon.host, BLUEGREEN_BASE_IMAGE=base)
+    )
+    assert 0 == init.returncode, init.stderr
+
+    def compose(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [find_compose_v1(), *args],
+            cwd=project,
+            env=clean_env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S * 3,
+            check=False,
+        )
+
+    try:
+        first = compose("up", "-d", "bluegreen", BLUEGREEN_BASE_IMAGE=base)
+        before = compose("ps", "-q", "bluegreen").stdout.strip()
+        again = compose("up", "-d", "bluegreen")
+        after = compose("ps", "-q", "bluegreen").stdout.strip()
+    finally:
+        compose("down", "-v", "-t", "1")
+
+    assert (0, 0) == (first.returncode, again.returncode), first.stderr + again.stderr
+    assert before and before == after, again.stderr
+    assert "Recreating" not in again.stderr
