@@ -315,6 +315,7 @@ class Controller(StateCommits):
             shown_stale=bool(view.errors),
         )
         out["canary"] = self.canary_json(service)
+        out["traefik"] = self.pollers.service_json(service, self.active(service))
         return out
 
     def status_all(self) -> dict[str, Any]:
@@ -325,6 +326,7 @@ class Controller(StateCommits):
             "synced": self.synced,
             "unassigned_errors": list(self.observation.unassigned),
             "state_file": self.state_file_summary(),
+            "traefik_pollers": self.pollers.pollers_json(),
         }
 
     def state_file_summary(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import structlog
 
 from provider.core import canary as canaries
 from provider.core import transitions
+from provider.core.applied import Timing
 from provider.core.model import Color, Container, State
 from provider.core.promotion import Pending
 from provider.core.render import render, serialize
@@ -33,6 +34,7 @@ from provider.errors import UnknownService
 from provider.events import EventBus, EventKind, Seen, publish_observed, publish_pending_stages
 from provider.metrics import Metrics
 from provider.settings import Settings
+from provider.traefik_pollers import TraefikPollers
 
 log = structlog.get_logger("bluegreen.controller")
 
@@ -77,6 +79,8 @@ class ObservedServices:
         self._last_good: dict[str, ServiceView] = {}
         self.observation = Observation({})
         self.body = serialize({})
+        #: Who polls /traefik, what each was sent and applied (``/status``'s ``traefik``).
+        self.pollers = TraefikPollers(Timing(settings.traefik_throttle, settings.hold), clock=clock)
         #: Bumped whenever observations or state change, so watchers can wait on it.
         self.changed = asyncio.Condition(self.lock)
         #: Typed events of every state change (``GET /events``, the status page, webhooks).
@@ -218,6 +222,7 @@ class ObservedServices:
         if body != self.body:
             self.body = body
             self.metrics.renders += 1
+            self.pollers.body_changed(body)
 
     def view(self, service: str) -> ServiceView:
         view = self.observation.services.get(service)

@@ -260,7 +260,9 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "serving_last_good_config",
         "docker_connected",
         "canary",
+        "traefik",
     } == set(web_status)
+    assert {"applied", "color", "since", "lag_s"} == set(web_status["traefik"])
     container = web_status["colors"]["blue"]["containers"][0]
     assert {
         "id",
