@@ -24,6 +24,9 @@ from provider.core.model import Color
 
 #: How often the provider is asked (its answer changes on Traefik's next request).
 POLL_S = 0.1
+#: A poller silent this long is named as having stopped polling (a held poll is
+#: answered within the provider's --hold, 2.5 s, and the next one follows at once).
+OVERDUE_S = 5.0
 #: Default seconds to wait for Traefik (deploy's --apply-timeout).
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -68,8 +71,8 @@ def _result(doc: dict[str, Any], waited: float) -> AppliedResult:
 def likely_cause(service: str, color: Color, last: AppliedResult, status: dict[str, Any]) -> str:
     """Why Traefik did not apply, from ``/status``'s pollers, in words a user can act on."""
     pollers = status.get("traefik_pollers") or []
-    live = [p for p in pollers if p.get("live")]
-    stale = [p for p in pollers if not p.get("live")]
+    live = [p for p in pollers if p.get("live") and _age(p) <= OVERDUE_S]
+    stale = [p for p in pollers if p not in live]
     if not live:
         seen = ", ".join(f"{p['id']} (last poll {_ago(status, p)})" for p in stale)
         return (
@@ -79,19 +82,25 @@ def likely_cause(service: str, color: Color, last: AppliedResult, status: dict[s
     routes = f"still routes {service} to {last.color}" if last.color else "has not applied it"
     ids = ", ".join(str(p["id"]) for p in live)
     return (
-        f"Traefik ({ids}) polls the provider but {routes}: it has not fetched the switch "
-        "yet, its --providers.providersThrottleDuration is longer than the provider's "
-        "--traefik-throttle, or it rejected the config (see Traefik's log)"
+        f"Traefik ({ids}) polls the provider but {routes}: its health check of the "
+        "provider's probe did not report the switch (a long providersThrottleDuration, "
+        "a config it rejected, or no route back to the provider: see Traefik's log)"
         if last.color != str(color)
         else f"not every Traefik ({ids}) applied the switch to {color} yet"
     )
 
 
-def _ago(status: dict[str, Any], poller: dict[str, Any]) -> str:
+def _age(poller: dict[str, Any]) -> float:
+    """Seconds since the poller's last request (a held one counts as polling now)."""
     last = poller.get("last_poll")
     if not isinstance(last, (int, float)):
-        return "unknown"
-    return f"{max(0.0, time.time() - last):.0f}s ago"
+        return float("inf")
+    return max(0.0, time.time() - last)
+
+
+def _ago(status: dict[str, Any], poller: dict[str, Any]) -> str:
+    age = _age(poller)
+    return "never" if age == float("inf") else f"{age:.0f}s ago"
 
 
 def wait_applied(

@@ -108,15 +108,30 @@ async def traefik_config(request: web.Request) -> web.Response:
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
     pollers = controller.pollers
+    if pollers.learn_base(request):
+        await controller.restamp()
     poller = poller_id(request)
-    pollers.arrived(poller)
-    body: bytes | None = None
+    pollers.arrived(poller, request.remote or "")
     try:
         body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll
     finally:
-        pollers.left(poller, body)
+        pollers.left(poller)
     controller.metrics.traefik_polls += 1
     return web.Response(body=body, content_type="application/json")
+
+
+async def traefik_applied(request: web.Request) -> web.Response:
+    """Traefik's health check of the probe: that Traefik runs this body version."""
+    try:
+        version = int(request.match_info["version"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    known = request.app[CONTROLLER].pollers.probed(
+        request.remote or "", version, request.query.get("k", "")
+    )
+    if not known:
+        raise web.HTTPNotFound()
+    return web.json_response({"version": version})
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -327,6 +342,7 @@ def create_app(controller: Controller) -> web.Application:
     app[READ_ACCESS] = ReadAccess(settings.read_token, settings.token)
     long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
+    app.router.add_get("/traefik/applied/{version}", traefik_applied)
     app.router.add_get("/status", status_all)
     app.router.add_get("/status/{service}", status_one)
     app.router.add_post("/switch", switch)

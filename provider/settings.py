@@ -71,8 +71,6 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_queue: int = 1000
     hold: float = 2.5
-    #: Traefik's providersThrottleDuration: how long after a change it may apply the next.
-    traefik_throttle: float = 2.0
     #: Canaries: Traefik's Prometheus endpoint, the sticky cookie's name, extensions per step.
     traefik_metrics_url: str | None = None
     canary_cookie: str = "bluegreen_{service}"
@@ -268,7 +266,6 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("webhook_timeout", "--webhook-timeout", _period, "seconds per webhook attempt"),
     ("webhook_queue", "--webhook-queue", _positive_int, "undelivered events kept per hook"),
     ("hold", "--hold", parse_seconds, "seconds to hold an unchanged /traefik poll (0: off)"),
-    ("traefik_throttle", "--traefik-throttle", parse_seconds, "Traefik's throttle (2s)"),
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),

@@ -1,35 +1,46 @@
-"""Which Traefik instances poll ``/traefik``, what each was sent, and when it came back.
+"""Which Traefik instances poll ``/traefik``, and which body version each one applied.
 
 Why: a switch is only safe to drain behind once Traefik *applied* it, and a
-Traefik that stopped polling must be seen, not waited for.  This module only
-records (request arrived, body sent, request left); ``provider/core/applied.py``
-decides from the records.
+Traefik that stopped polling must be seen, not waited for.  This module
+records (requests of each poller, the probes Traefik's health checker sends
+back, the routes of each body version) and stamps each body with its probe;
+``provider/core/applied.py`` decides from the records.
 
 A poller is named by the query parameter ``traefik`` of its endpoint URL
 (``--providers.http.endpoint=http://provider:8080/traefik?traefik=edge-a``),
 else by its source IP.  Not the source port (Go opens a new connection after
-any error) nor the User-Agent (every Traefik sends ``Go-http-client/1.1``):
-two Traefiks behind one IP need the parameter to count separately.
+any error) nor the User-Agent (every Traefik sends ``Go-http-client/1.1``).
+Probes carry no name, only Traefik's source address: pollers are matched to
+them by address.
+
+The probe's URL is where Traefik reached the provider (the first poll's
+scheme and ``Host``); its key is random per process, so only what read a body
+can confirm a version.  In Swarm mode (several replicas behind one address,
+each with its own versions) nothing is stamped and ``applied`` stays null.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hmac
+import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from provider.core import applied as core
 from provider.core.model import Color
+from provider.core.render import serialize
 from provider.metrics import Exposition
 
-#: Pollers remembered at most (one per Traefik instance; the oldest silent one goes).
+#: Pollers (and probing addresses) remembered at most; the oldest silent one goes.
 MAX_POLLERS = 64
+#: Body versions whose routes are remembered (enough for any lagging Traefik).
+KEEP_VERSIONS = 64
 #: Longest ``"wait": "applied"`` a request may ask for, in seconds.
 MAX_WAIT_S = 120.0
 
@@ -42,91 +53,129 @@ def poller_id(request: web.Request) -> str:
 
 @dataclass
 class _Record:
+    address: str
     last_poll: float
     held: int = 0
-    sent: bytes | None = None
-    fetches: list[core.Fetch] = field(default_factory=list)
 
 
 class TraefikPollers:
-    """The records of every poller and of every body served, with a wake-up for waiters."""
+    """The records of every poller, probe and body version, with a wake-up for waiters."""
 
-    def __init__(self, timing: core.Timing, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        timing: core.Timing,
+        entrypoints: Iterable[str],
+        *,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.timing = timing
+        self.entrypoints = tuple(entrypoints)
+        self.enabled = enabled
         self.clock = clock
+        self.key = secrets.token_urlsafe(16)
+        #: Where Traefik reaches the provider (learned from the first poll).
+        self.base_url: str | None = None
+        self.version = 0
         self._records: dict[str, _Record] = {}
-        self._version = 0
-        self._body: bytes | None = None
-        self._routes: dict[str, Color | None] = {}
+        self._probes: dict[str, dict[int, float]] = {}
+        self._routes: dict[int, dict[str, Color | None]] = {}
         #: Per service, when the served body started routing it as it does now.
         self._route_since: dict[str, float] = {}
         self._wake = asyncio.Event()
 
-    # -- recording (called by /traefik) ----------------------------------------
+    # -- the body -------------------------------------------------------------------
 
-    def body_changed(self, body: bytes) -> None:
-        """The controller serves a new body: number it and date each service's route."""
-        if body == self._body:
-            return
+    def stamp(self, config: Mapping[str, Any]) -> bytes:
+        """A changed config: number it, date each service's route, add the probe."""
         now = self.clock()
-        self._body = body
-        self._version += 1
-        try:
-            routes = core.routes_of(json.loads(body))
-        except (ValueError, AttributeError):
-            routes = {}
+        self.version += 1
+        routes = core.routes_of(config)
+        previous = self._routes.get(self.version - 1, {})
         for service, color in routes.items():
-            if service not in self._routes or self._routes[service] != color:
+            if service not in previous or previous[service] != color:
                 self._route_since[service] = now
-        self._routes = routes
+        self._routes[self.version] = routes
+        for old in [v for v in self._routes if v <= self.version - KEEP_VERSIONS]:
+            del self._routes[old]
+        if not self.enabled or self.base_url is None:
+            return serialize(dict(config))
+        probed = core.with_probe(config, self.base_url, self.key, self.version, self.entrypoints)
+        return serialize(probed)
 
-    def arrived(self, poller: str) -> None:
-        """A request came: it proves the poller read what it was sent last."""
+    def learn_base(self, request: web.Request) -> bool:
+        """The first poll says where Traefik reaches us; True when the body must be restamped."""
+        if not self.enabled or self.base_url is not None or not request.host:
+            return False
+        self.base_url = f"{request.scheme}://{request.host}"
+        return True
+
+    # -- recording ----------------------------------------------------------------
+
+    def arrived(self, poller: str, address: str) -> None:
+        """A request of ``poller`` came (from ``address``)."""
         now = self.clock()
         record = self._records.get(poller)
         if record is None:
             if len(self._records) >= MAX_POLLERS:
                 oldest = min(self._records, key=lambda k: self._records[k].last_poll)
                 del self._records[oldest]
-            record = self._records[poller] = _Record(now)
+            record = self._records[poller] = _Record(address, now)
+        record.address = address
         record.last_poll = now
         record.held += 1
-        if record.fetches and record.fetches[-1].acked_at is None:
-            record.fetches[-1] = replace(record.fetches[-1], acked_at=now)
-            self._notify()
 
-    def left(self, poller: str, body: bytes | None) -> None:
-        """The request was answered with ``body`` (None: dropped before an answer)."""
+    def left(self, poller: str) -> None:
+        """The request was answered (or dropped)."""
         record = self._records.get(poller)
-        if record is None:
-            return
-        record.held = max(0, record.held - 1)
-        if body is not None and body != record.sent:
-            self.body_changed(body)  # a body served before the watch saw it
-            record.sent = body
-            fetch = core.Fetch(self._version, dict(self._routes), self.clock())
-            record.fetches = [*record.fetches, fetch][-core.KEEP_FETCHES :]
-        self._notify()
+        if record is not None:
+            record.held = max(0, record.held - 1)
+            record.last_poll = self.clock()
 
-    # -- reading ----------------------------------------------------------------
+    def probed(self, address: str, version: int, key: str) -> bool:
+        """Traefik's health check of ``version`` came from ``address``: it runs that version."""
+        if not hmac.compare_digest(key.encode(), self.key.encode()):
+            return False
+        if not 1 <= version <= self.version:
+            return False
+        seen = self._probes.setdefault(address, {})
+        if version not in seen:
+            seen[version] = self.clock()
+            for old in sorted(seen)[:-KEEP_VERSIONS]:
+                del seen[old]
+            if len(self._probes) > MAX_POLLERS:
+                del self._probes[next(iter(self._probes))]
+            self._notify()
+        return True
+
+    # -- reading --------------------------------------------------------------------
 
     def pollers(self) -> list[core.Poller]:
         return [
-            core.Poller(name, r.last_poll, r.held, tuple(r.fetches))
-            for name, r in self._records.items()
+            core.Poller(name, r.address, r.last_poll, r.held) for name, r in self._records.items()
         ]
 
     def service(self, service: str, active: Color) -> core.Applied:
-        since = self._route_since.get(service) if self._routes.get(service) is active else None
+        if not self.enabled:
+            return core.Applied(None, None, None, None)
+        current = self._routes.get(self.version, {})
+        since = self._route_since.get(service) if current.get(service) is active else None
         return core.service_applied(
-            self.pollers(), service, active, self.timing, self.clock(), since
+            self.pollers(),
+            self._probes,
+            self._routes,
+            service,
+            active,
+            self.timing,
+            self.clock(),
+            since,
         )
 
     def service_json(self, service: str, active: Color) -> dict[str, Any]:
         return core.applied_json(self.service(service, active))
 
     def pollers_json(self) -> list[dict[str, Any]]:
-        return core.pollers_json(self.pollers(), self.timing, self.clock())
+        return core.pollers_json(self.pollers(), self._probes, self.timing, self.clock())
 
     async def wait_applied(
         self, service: str, active: Callable[[], Color], timeout: float
@@ -137,7 +186,7 @@ class TraefikPollers:
             wake = self._wake
             answer = self.service(service, active())
             now = self.clock()
-            if answer.applied or now >= deadline:
+            if answer.applied or answer.applied is None or now >= deadline:
                 return answer
             recheck = core.recheck_at(self.pollers(), self.timing, now)
             until = deadline if recheck is None else min(recheck, deadline)
@@ -148,7 +197,7 @@ class TraefikPollers:
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()
 
-    def expose(self, out: Exposition, actives: dict[str, Color]) -> None:
+    def expose(self, out: Exposition, actives: Mapping[str, Color]) -> None:
         """The apply lag and the pollers, for ``/metrics``."""
         answers = {name: self.service(name, color) for name, color in sorted(actives.items())}
         out.family(
@@ -172,6 +221,3 @@ class TraefikPollers:
         for state in (True, False):
             count = sum(1 for p in pollers if p["live"] is state)
             out.sample("bluegreen_traefik_pollers", count, live=str(state).lower())
-
-
-POLLERS = web.AppKey("traefik_pollers", TraefikPollers)

@@ -56,8 +56,9 @@ def _why_not(doc: dict[str, Any], pollers: list[dict[str, Any]], timeout: float)
         )
     return (
         f"Traefik ({', '.join(live)}) did not apply the switch to {doc['active']} within "
-        f"{timeout:g}s: it has not fetched it again, or its providersThrottleDuration is "
-        "longer than --traefik-throttle"
+        f"{timeout:g}s: it polls, but its health check of the provider's probe did not "
+        "report the new version (a providersThrottleDuration that long, a config it "
+        "rejected, or no route back to the provider's URL: see Traefik's log)"
     )
 
 

@@ -1,50 +1,41 @@
-"""Has Traefik applied a service's switch? Decided from what each poller was sent.
+"""Has Traefik applied a service's switch? Decided from what Traefik itself reports back.
 
-Pure. How Traefik 3.7's HTTP provider treats a body (``pkg/provider/http``,
-``pkg/provider/aggregator``, ``pkg/server/configurationwatcher.go``) is the
-model here:
+Pure.  The evidence is Traefik's own health checker: every body the provider
+serves carries one extra router (a rule no request matches) whose service
+points back at the provider, with a ``healthCheck`` whose path holds the body's
+version (:func:`with_probe`).  Traefik 3.7 starts a service's health checks
+only from a configuration it *applied* (``pkg/healthcheck``: the checker is
+built with the routers, and a reload cancels the previous one), so a check of
+version *n* arriving from a Traefik's address proves that Traefik runs
+version *n*: its routes are live.  Measured here: the next poll after a body
+was read, plus Traefik's throttle, is no proof (under load Traefik applied a
+body up to 1.6 s later), which is why the proof comes from the health check.
 
-1. Each ``pollInterval`` tick it GETs the body, skips it if its hash equals the
-   last one's, decodes it and hands it to the throttle's ring channel (which
-   never blocks), then waits for the next tick.  So **the poller's next
-   request proves it read and handed over the body before** (a body written
-   to a stopped or stuck Traefik's socket is not proof of anything).
-2. The throttle goroutine forwards one message, then sleeps
-   ``providersThrottleDuration``; a message that arrives meanwhile waits for
-   the sleep to end, and only the newest waiting one is forwarded (a ring of
-   one).  :func:`forwards` replays that from the hand-over times.
-3. The configuration watcher merges and applies it (routers rebuilt) within
-   a few ms: :data:`APPLY_MARGIN_S` covers it.
-
-A poller that stopped polling is not live: it is reported, not waited for.
+A poller (a Traefik instance) is live while it polls ``/traefik``; one that
+stopped is reported, not waited for.  Probes are matched to pollers by source
+address: two Traefiks behind one address share their evidence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from provider.core.model import Color
 
-#: Traefik's router rebuild after the watcher takes a config (measured: a few ms).
-APPLY_MARGIN_S = 0.05
 #: A poller with no request held whose last request is older than hold + this is not live.
 STALE_AFTER_S = 10.0
-#: Changed bodies remembered per poller (enough to replay the throttle and date a route).
-KEEP_FETCHES = 16
+#: How often Traefik checks the probe (each Traefik sends this many requests per second, 1/x).
+PROBE_INTERVAL = "250ms"
+#: The probe's router and service (a name no ``bluegreen.service`` label can take: two dashes).
+PROBE_NAME = "bluegreen--applied"
+#: A rule no request matches: no TCP peer has the broadcast address.
+PROBE_RULE = "ClientIP(`255.255.255.255`)"
+#: Where the provider answers the probe; the version follows, then ``?k=<key>``.
+PROBE_PATH = "/traefik/applied/"
 
-
-@dataclass(frozen=True)
-class Fetch:
-    """A body a poller was sent that differs from the one it was sent before."""
-
-    version: int
-    #: Per service, the color the body routes it to (None: split, as during a canary).
-    routes: Mapping[str, Color | None]
-    sent_at: float
-    #: When the poller's next request came (proof Traefik read it); None: not yet.
-    acked_at: float | None = None
+Routes = Mapping[str, Color | None]
 
 
 @dataclass(frozen=True)
@@ -52,20 +43,18 @@ class Poller:
     """One Traefik instance as the provider sees it."""
 
     id: str
+    address: str
     last_poll: float
     #: Requests of it held right now (a live Traefik waiting for a change).
-    held: int
-    fetches: tuple[Fetch, ...] = ()
+    held: int = 0
 
 
 @dataclass(frozen=True)
 class Timing:
-    """What the decision needs to know of Traefik's and the provider's settings."""
+    """The provider's hold, and how long a silent poller still counts as live."""
 
-    throttle: float
     hold: float
     stale_after: float = STALE_AFTER_S
-    apply_margin: float = APPLY_MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -78,11 +67,41 @@ class Applied:
     lag_s: float | None
 
 
+def with_probe(
+    config: Mapping[str, Any],
+    base_url: str,
+    key: str,
+    version: int,
+    entrypoints: Iterable[str],
+) -> dict[str, Any]:
+    """``config`` plus the probe router and service for ``version`` (nothing else changes)."""
+    http = dict(config.get("http", {}))
+    routers = dict(http.get("routers", {}))
+    services = dict(http.get("services", {}))
+    routers[PROBE_NAME] = {
+        "rule": PROBE_RULE,
+        "service": PROBE_NAME,
+        "entryPoints": list(entrypoints),
+        "priority": 1,
+    }
+    services[PROBE_NAME] = {
+        "loadBalancer": {
+            "servers": [{"url": base_url}],
+            "healthCheck": {
+                "path": f"{PROBE_PATH}{version}?k={key}",
+                "interval": PROBE_INTERVAL,
+                "timeout": "5s",
+            },
+        }
+    }
+    http["routers"], http["services"] = routers, services
+    return {**config, "http": http}
+
+
 def routes_of(config: Mapping[str, Any]) -> dict[str, Color | None]:
     """Per service, the color a rendered config routes it to (None: more than one)."""
     out: dict[str, Color | None] = {}
-    services = config.get("http", {}).get("services", {})
-    for name, service in services.items():
+    for name, service in config.get("http", {}).get("services", {}).items():
         weighted = service.get("weighted") if isinstance(service, dict) else None
         if not isinstance(weighted, dict):
             continue
@@ -93,62 +112,33 @@ def routes_of(config: Mapping[str, Any]) -> dict[str, Color | None]:
     return out
 
 
-def forwards(acks: Sequence[float], throttle: float) -> list[tuple[int, float]]:
-    """Traefik's throttle replayed: (index of the fetch forwarded, when), in order.
-
-    ``acks``: hand-over times, ascending.  After a forward at ``t`` the next one
-    is at ``max(next hand-over, t + throttle)`` and takes the newest fetch
-    handed over by then; the ones it replaced are never applied on their own.
-    """
-    out: list[tuple[int, float]] = []
-    free = float("-inf")
-    index = 0
-    while index < len(acks):
-        at = max(acks[index], free)
-        last = index
-        while last + 1 < len(acks) and acks[last + 1] <= at:
-            last += 1
-        out.append((last, at))
-        free = at + throttle
-        index = last + 1
-    return out
-
-
 def live(poller: Poller, timing: Timing, now: float) -> bool:
     """Polling now (a request held) or recently enough to poll again."""
     return poller.held > 0 or now - poller.last_poll <= timing.hold + timing.stale_after
 
 
-def applied_fetches(poller: Poller, timing: Timing, now: float) -> list[tuple[Fetch, float]]:
-    """The fetches Traefik applied by ``now``, with when each took effect, oldest first."""
-    acked = [f for f in poller.fetches if f.acked_at is not None]
-    acks = [f.acked_at for f in acked if f.acked_at is not None]
-    done = []
-    for index, at in forwards(acks, timing.throttle):
-        effective = at + timing.apply_margin
-        if effective <= now:
-            done.append((acked[index], effective))
-    return done
-
-
 def route_applied(
-    poller: Poller, service: str, timing: Timing, now: float
+    probed: Mapping[int, float], routes: Mapping[int, Routes], service: str
 ) -> tuple[Color | None, float | None]:
-    """The color this poller's Traefik routes ``service`` to now, and since when."""
-    done = applied_fetches(poller, timing, now)
-    if not done:
+    """The color a Traefik whose probes showed ``probed`` (version: first seen) routes
+    ``service`` to, and since when (the first probe of the oldest version in that run)."""
+    if not probed:
         return None, None
-    color = done[-1][0].routes.get(service)
-    since = done[-1][1]
-    for fetch, effective in reversed(done):
-        if fetch.routes.get(service) != color:
+    versions = sorted(probed, reverse=True)
+    newest = versions[0]
+    color = routes.get(newest, {}).get(service)
+    since = probed[newest]
+    for version in versions[1:]:
+        if version not in routes or routes[version].get(service) != color:
             break
-        since = effective
+        since = min(since, probed[version])
     return color, since
 
 
 def service_applied(
     pollers: Iterable[Poller],
+    probes: Mapping[str, Mapping[int, float]],
+    routes: Mapping[int, Routes],
     service: str,
     active: Color,
     timing: Timing,
@@ -157,17 +147,22 @@ def service_applied(
 ) -> Applied:
     """Applied when at least one poller is live and every live one routes to ``active``.
 
+    ``probes``: per source address, each version probed and when first.
     ``changed_at``: when the served body first routed ``service`` to ``active``;
     ``lag_s`` is from it to ``since`` (applied), or to now (not yet).
     """
     seen = list(pollers)
     if not seen:
         return Applied(None, None, None, None)
-    routes = [route_applied(p, service, timing, now) for p in seen if live(p, timing, now)]
-    colors = {color for color, _ in routes}
+    answers = [
+        route_applied(probes.get(p.address, {}), routes, service)
+        for p in seen
+        if live(p, timing, now)
+    ]
+    colors = {color for color, _ in answers}
     color = colors.pop() if len(colors) == 1 else None
-    applied = bool(routes) and color is active
-    since = max((s for _, s in routes if s is not None), default=None) if applied else None
+    applied = bool(answers) and color is active
+    since = max((s for _, s in answers if s is not None), default=None) if applied else None
     if changed_at is None:
         lag = None
     elif since is not None:
@@ -178,27 +173,31 @@ def service_applied(
 
 
 def recheck_at(pollers: Iterable[Poller], timing: Timing, now: float) -> float | None:
-    """The next time an answer can change with no new request: a forward or a staleness."""
-    times: list[float] = []
-    for poller in pollers:
-        if poller.held == 0 and live(poller, timing, now):
-            times.append(poller.last_poll + timing.hold + timing.stale_after)
-        acks = [f.acked_at for f in poller.fetches if f.acked_at is not None]
-        times += [t + timing.apply_margin for _, t in forwards(acks, timing.throttle)]
-    future = [t for t in times if t > now]
-    return min(future, default=None)
+    """The next time an answer can change with no new request: a poller going stale."""
+    times = [
+        p.last_poll + timing.hold + timing.stale_after
+        for p in pollers
+        if p.held == 0 and live(p, timing, now)
+    ]
+    return min(times, default=None)
 
 
-def pollers_json(pollers: Iterable[Poller], timing: Timing, now: float) -> list[dict[str, Any]]:
+def pollers_json(
+    pollers: Iterable[Poller],
+    probes: Mapping[str, Mapping[int, float]],
+    timing: Timing,
+    now: float,
+) -> list[dict[str, Any]]:
     """``/status``'s ``traefik_pollers``: one entry per Traefik seen, by id."""
     out = []
     for poller in sorted(pollers, key=lambda p: p.id):
-        done = applied_fetches(poller, timing, now)
+        probed = probes.get(poller.address, {})
         out.append(
             {
                 "id": poller.id,
-                "last_poll": poller.last_poll,
-                "applied_version": done[-1][0].version if done else None,
+                # A request held now is polling now.
+                "last_poll": now if poller.held else poller.last_poll,
+                "applied_version": max(probed, default=None),
                 "live": live(poller, timing, now),
             }
         )

@@ -3,14 +3,15 @@
 Each poller here is a loop of real HTTP requests on one keep-alive
 connection, as Traefik's HTTP provider polls: a request, then the next one at
 once.  A poller that stops is a Traefik that cannot reach the provider.
-Throttle 0 (the provider's model of Traefik's providersThrottleDuration), so
-a body is applied once the poller's next request proves it read it.
+After each answer a poller also GETs the probe path the body names, as
+Traefik's health checker does once it applied that body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from provider.core.applied import PROBE_NAME
 from tests.api.test_long_poll import base_of, synced_app
 from tests.waiting import eventually
 
@@ -32,16 +34,20 @@ class LoopingPoller:
     """Polls ``/traefik`` in a loop until stopped, like one Traefik instance."""
 
     def __init__(self, base: str, query: str = "") -> None:
-        self.session = aiohttp.ClientSession(
-            base_url=base, connector=aiohttp.TCPConnector(limit=1)
-        )
+        self.session = aiohttp.ClientSession(base_url=base, connector=aiohttp.TCPConnector(limit=1))
         self.path = "/traefik" + query
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
+        """Poll; after each answer, check the probe it names, as Traefik's health check does."""
         while True:
             async with self.session.get(self.path) as response:
-                await response.read()
+                body = json.loads(await response.read())
+            probe = body["http"]["services"].get(PROBE_NAME)
+            if probe is not None:
+                path = probe["loadBalancer"]["healthCheck"]["path"]
+                async with self.session.get(path) as answer:
+                    await answer.read()
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -73,7 +79,7 @@ async def test_no_traefik_polling_is_null_and_a_wait_says_so(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     """Before any poll, applied is null; a switch that waits answers 504 naming the cause."""
-    client = await aiohttp_client(synced_app(tmp_path, hold=0.5, traefik_throttle=0))
+    client = await aiohttp_client(synced_app(tmp_path, hold=0.5))
     expected = {"applied": None, "color": None, "since": None, "lag_s": None}
     assert expected == await traefik_of(client)
     assert [] == (await (await client.get("/status")).json())["traefik_pollers"]
@@ -88,7 +94,7 @@ async def test_applied_after_the_next_poll_and_a_switch_waits_for_it(
     aiohttp_client: ClientFactory, tmp_path: Path, looping: Callable[..., LoopingPoller]
 ) -> None:
     """A polling Traefik applies blue; a switch with wait answers 200 once green is applied."""
-    client = await aiohttp_client(synced_app(tmp_path, hold=0.5, traefik_throttle=0))
+    client = await aiohttp_client(synced_app(tmp_path, hold=0.5))
     looping(base_of(client))
 
     async def applied_blue() -> bool:
@@ -111,7 +117,7 @@ async def test_a_stalled_traefik_is_not_applied_and_the_wait_times_out(
     aiohttp_client: ClientFactory, tmp_path: Path, looping: Callable[..., LoopingPoller]
 ) -> None:
     """A Traefik that stopped polling never makes a new switch applied: 504 with its id."""
-    client = await aiohttp_client(synced_app(tmp_path, hold=0.5, traefik_throttle=0))
+    client = await aiohttp_client(synced_app(tmp_path, hold=0.5))
     poller = looping(base_of(client), "?traefik=edge-a")
 
     async def applied() -> bool:
@@ -131,7 +137,7 @@ async def test_pollers_named_by_query_count_separately(
     aiohttp_client: ClientFactory, tmp_path: Path, looping: Callable[..., LoopingPoller]
 ) -> None:
     """Two Traefiks on one address, named ?traefik=a and ?traefik=b, are two pollers."""
-    client = await aiohttp_client(synced_app(tmp_path, hold=0.5, traefik_throttle=0))
+    client = await aiohttp_client(synced_app(tmp_path, hold=0.5))
     looping(base_of(client), "?traefik=a")
     looping(base_of(client), "?traefik=b")
 
@@ -155,7 +161,7 @@ async def test_wait_fields_are_checked_before_switching(
     aiohttp_client: ClientFactory, tmp_path: Path, extra: dict[str, Any], detail: str
 ) -> None:
     """A wrong wait or timeout is a 400 and nothing switches."""
-    client = await aiohttp_client(synced_app(tmp_path, hold=0.5, traefik_throttle=0))
+    client = await aiohttp_client(synced_app(tmp_path, hold=0.5))
     response = await client.post("/switch", json={"service": "web", **extra}, headers=AUTH)
     doc = await response.json()
     assert (400, True) == (response.status, detail in doc["detail"])
