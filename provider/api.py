@@ -121,17 +121,11 @@ async def traefik_config(request: web.Request) -> web.Response:
 
 
 async def traefik_applied(request: web.Request) -> web.Response:
-    """Traefik's health check of the probe: that Traefik runs this body version."""
-    try:
-        version = int(request.match_info["version"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    known = request.app[CONTROLLER].pollers.probed(
-        request.remote or "", version, request.query.get("k", "")
-    )
-    if not known:
+    """Traefik's health check of the probe: that Traefik runs this body."""
+    probe = request.match_info["probe"]
+    if not request.app[CONTROLLER].pollers.probed(request.remote or "", probe):
         raise web.HTTPNotFound()
-    return web.json_response({"version": version})
+    return web.json_response({"probe": probe})
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -342,7 +336,7 @@ def create_app(controller: Controller) -> web.Application:
     app[READ_ACCESS] = ReadAccess(settings.read_token, settings.token)
     long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
-    app.router.add_get("/traefik/applied/{version}", traefik_applied)
+    app.router.add_get("/traefik/applied/{probe}", traefik_applied)
     app.router.add_get("/status", status_all)
     app.router.add_get("/status/{service}", status_one)
     app.router.add_post("/switch", switch)

@@ -14,17 +14,16 @@ Probes carry no name, only Traefik's source address: pollers are matched to
 them by address.
 
 The probe's URL is where Traefik reached the provider (the first poll's
-scheme and ``Host``); its key is random per process, so only what read a body
-can confirm a version.  In Swarm mode (several replicas behind one address,
-each with its own versions) nothing is stamped and ``applied`` stays null.
+scheme and ``Host``); its path is the digest of the rendered config, so only
+what read a body can confirm it, and a restarted provider serves the same
+bytes.  In Swarm mode (several replicas behind one address, each with its own
+versions) nothing is stamped and ``applied`` stays null.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -73,10 +72,12 @@ class TraefikPollers:
         self.entrypoints = tuple(entrypoints)
         self.enabled = enabled
         self.clock = clock
-        self.key = secrets.token_urlsafe(16)
         #: Where Traefik reaches the provider (learned from the first poll).
         self.base_url: str | None = None
         self.version = 0
+        #: The probe id of the body served now, and each recent id's version.
+        self.current_probe = ""
+        self._ids: dict[str, int] = {}
         self._records: dict[str, _Record] = {}
         self._probes: dict[str, dict[int, float]] = {}
         self._routes: dict[int, dict[str, Color | None]] = {}
@@ -98,9 +99,15 @@ class TraefikPollers:
         self._routes[self.version] = routes
         for old in [v for v in self._routes if v <= self.version - KEEP_VERSIONS]:
             del self._routes[old]
+        rendered = serialize(dict(config))
+        self.current_probe = core.probe_id(rendered)
+        self._ids.pop(self.current_probe, None)  # re-inserted last: the newest stay
+        self._ids[self.current_probe] = self.version
+        while len(self._ids) > KEEP_VERSIONS:
+            del self._ids[next(iter(self._ids))]
         if not self.enabled or self.base_url is None:
-            return serialize(dict(config))
-        probed = core.with_probe(config, self.base_url, self.key, self.version, self.entrypoints)
+            return rendered
+        probed = core.with_probe(config, self.base_url, self.current_probe, self.entrypoints)
         return serialize(probed)
 
     def learn_base(self, request: web.Request) -> bool:
@@ -132,11 +139,10 @@ class TraefikPollers:
             record.held = max(0, record.held - 1)
             record.last_poll = self.clock()
 
-    def probed(self, address: str, version: int, key: str) -> bool:
-        """Traefik's health check of ``version`` came from ``address``: it runs that version."""
-        if not hmac.compare_digest(key.encode(), self.key.encode()):
-            return False
-        if not 1 <= version <= self.version:
+    def probed(self, address: str, probe: str) -> bool:
+        """Traefik's health check of ``probe`` came from ``address``: it runs that body."""
+        version = self._ids.get(probe)
+        if version is None:
             return False
         seen = self._probes.setdefault(address, {})
         if version not in seen:

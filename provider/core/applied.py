@@ -2,12 +2,14 @@
 
 Pure.  The evidence is Traefik's own health checker: every body the provider
 serves carries one extra router (a rule no request matches) whose service
-points back at the provider, with a ``healthCheck`` whose path holds the body's
-version (:func:`with_probe`).  Traefik 3.7 starts a service's health checks
+points back at the provider, with a ``healthCheck`` whose path names the body
+(:func:`with_probe`).  Traefik 3.7 starts a service's health checks
 only from a configuration it *applied* (``pkg/healthcheck``: the checker is
 built with the routers, and a reload cancels the previous one), so a check of
 version *n* arriving from a Traefik's address proves that Traefik runs
-version *n*: its routes are live.  Measured here: the next poll after a body
+version *n*: its routes are live.  The path names the version by the digest
+of the rendered config (:func:`probe_id`), the same in every process, so a
+restarted provider serves the same bytes.  Measured here: the next poll after a body
 was read, plus Traefik's throttle, is no proof (under load Traefik applied a
 body up to 1.6 s later), which is why the proof comes from the health check.
 
@@ -18,6 +20,7 @@ address: two Traefiks behind one address share their evidence.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +35,10 @@ PROBE_INTERVAL = "250ms"
 PROBE_NAME = "bluegreen--applied"
 #: A rule no request matches: no TCP peer has the broadcast address.
 PROBE_RULE = "ClientIP(`255.255.255.255`)"
-#: Where the provider answers the probe; the version follows, then ``?k=<key>``.
+#: Where the provider answers the probe; the body's :func:`probe_id` follows.
 PROBE_PATH = "/traefik/applied/"
+#: Hex digits of the probe id (96 bits: not guessed without the body's bytes).
+PROBE_ID_CHARS = 24
 
 Routes = Mapping[str, Color | None]
 
@@ -67,14 +72,22 @@ class Applied:
     lag_s: float | None
 
 
+def probe_id(rendered: bytes) -> str:
+    """The probe path's name of a rendered config: its digest, the same in every process.
+
+    So the body stays byte-stable across a provider restart (Traefik hashes it), and only
+    what read the body (or can rebuild it byte for byte) can confirm it.
+    """
+    return hashlib.sha256(rendered).hexdigest()[:PROBE_ID_CHARS]
+
+
 def with_probe(
     config: Mapping[str, Any],
     base_url: str,
-    key: str,
-    version: int,
+    probe: str,
     entrypoints: Iterable[str],
 ) -> dict[str, Any]:
-    """``config`` plus the probe router and service for ``version`` (nothing else changes)."""
+    """``config`` plus the probe router and service named ``probe`` (nothing else changes)."""
     http = dict(config.get("http", {}))
     routers = dict(http.get("routers", {}))
     services = dict(http.get("services", {}))
@@ -88,7 +101,7 @@ def with_probe(
         "loadBalancer": {
             "servers": [{"url": base_url}],
             "healthCheck": {
-                "path": f"{PROBE_PATH}{version}?k={key}",
+                "path": f"{PROBE_PATH}{probe}",
                 "interval": PROBE_INTERVAL,
                 "timeout": "5s",
             },

@@ -332,7 +332,7 @@ async def test_restart_serves_same_active_color(
     body = without_probe(await (await client.get("/traefik")).read())
     await client.close()
     again = await started(aiohttp_client, settings, blue_and_green())
-    # The same config, but for Traefik's probe (its key is new in every process).
+    # The same config, but for Traefik's probe: its URL names this test server's port.
     assert body == without_probe(await (await again.get("/traefik")).read())
     assert (await (await again.get("/status/web")).json())["active"] == "green"
 

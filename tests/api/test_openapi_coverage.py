@@ -131,8 +131,8 @@ CASES: list[Case] = [
     get("/traefik", 200, None, TRAEFIK),
     get("/traefik", 401),
     Case("/traefik", "GET", 503, "/traefik", (TRAEFIK,), server="unsynced"),
-    get("/traefik/applied/{version}", 200, "/traefik/applied/1?k={key}"),
-    get("/traefik/applied/{version}", 404, "/traefik/applied/1?k=wrong"),
+    get("/traefik/applied/{probe}", 200, "/traefik/applied/{current}"),
+    get("/traefik/applied/{probe}", 404, "/traefik/applied/0123456789abcdef01234567"),
     post("/switch", 504, {**WAIT_NOW, "service": "web"}, JSON, OPERATOR, error=NOT_APPLIED),
     post(
         "/rollback",
@@ -251,7 +251,7 @@ def run(case: Case, tmp_path: Path) -> RawResponse:
             assert 200 == send(server.port, prepared).status, (case, route)
         if case.commit_fails is not None:
             controller.store = FailingStore(controller.store, case.commit_fails)
-        target = case.target.replace("{key}", controller.pollers.key)  # the probe's key
+        target = case.target.replace("{current}", controller.pollers.current_probe)
         request = HostileRequest(case.method, case.route, target, case.headers, case.body)
         if case.route not in STREAMS:
             return send(server.port, request)

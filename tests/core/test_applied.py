@@ -144,15 +144,15 @@ def test_routes_of_reads_the_weighted_parent() -> None:
 
 
 def test_with_probe_adds_one_router_and_service_and_changes_nothing_else() -> None:
-    """The probe: a router no request matches, a health check naming the version and key."""
+    """The probe: a router no request matches, a health check naming the body's probe id."""
     config = {"http": {"routers": {"web": {"rule": "Host(`web`)"}}, "services": {}}}
-    probed = applied.with_probe(config, "http://bluegreen:8080", "KEY", 7, ["web"])
+    probed = applied.with_probe(config, "http://bluegreen:8080", "0a1b2c", ["web"])
     assert {"rule": "Host(`web`)"} == probed["http"]["routers"]["web"]
     router = probed["http"]["routers"][applied.PROBE_NAME]
     assert (applied.PROBE_RULE, ["web"]) == (router["rule"], router["entryPoints"])
     balancer = probed["http"]["services"][applied.PROBE_NAME]["loadBalancer"]
     assert [{"url": "http://bluegreen:8080"}] == balancer["servers"]
-    assert "/traefik/applied/7?k=KEY" == balancer["healthCheck"]["path"]
+    assert "/traefik/applied/0a1b2c" == balancer["healthCheck"]["path"]
     assert {"rule": "Host(`web`)"} == config["http"]["routers"]["web"]
     assert applied.PROBE_NAME not in config["http"]["routers"]  # the input is not changed
 
@@ -165,3 +165,10 @@ def test_pollers_json() -> None:
         {"id": "a", "last_poll": 100.0, "applied_version": 4, "live": True},
         {"id": "b", "last_poll": 50.0, "applied_version": None, "live": False},
     ] == got
+
+
+def test_probe_id_is_the_digest_of_the_rendered_bytes() -> None:
+    """The same bytes, the same id in every process (a restart serves the same body)."""
+    assert applied.probe_id(b"{}") == applied.probe_id(b"{}")
+    assert applied.probe_id(b"{}") != applied.probe_id(b'{"http":{}}')
+    assert applied.PROBE_ID_CHARS == len(applied.probe_id(b"{}"))

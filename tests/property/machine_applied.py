@@ -70,7 +70,7 @@ class AppliedRules:
         pollers = self.controller.pollers
         if pollers.version == 0:  # nothing rendered yet: nothing to apply
             return
-        assert pollers.probed(ADDRESSES[traefik], pollers.version, pollers.key)
+        assert pollers.probed(ADDRESSES[traefik], pollers.current_probe)
         known = self._traefiks()[traefik]
         known.version = pollers.version
         known.routes = routes_of(json.loads(self.controller.body))
