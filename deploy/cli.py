@@ -307,6 +307,7 @@ def _rollout(
         image=args.image,
         timeout=args.timeout,
         drain=args.drain,
+        apply_timeout=args.apply_timeout,
         keep_old=args.keep_old,
         compose_service=args.compose_service,
     )

@@ -8,7 +8,9 @@ For service S whose active color is A and idle color T:
 3. follow T's new containers (created → starting → healthy) through
    ``/status`` until the provider promotes T (or switch through the API when
    the service is ``promote=manual`` or auto-promotion is off);
-4. wait ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
+4. wait until Traefik applied the switch (``--apply-timeout``; else A keeps
+   running and the deploy fails naming the cause: ``deploy/applied.py``), wait
+   ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
 5. print one summary line.
 
 Each step belongs to a :class:`Phase`, and each phase has one cleanup rule
@@ -25,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from deploy.applied import DEFAULT_TIMEOUT_S as DEFAULT_APPLY_TIMEOUT_S
+from deploy.applied import TraefikNotApplied, wait_applied
 from deploy.errors import (
     CliError,
     ComposeFileProblem,
@@ -76,6 +80,7 @@ class DeployPlan:
     image: str | None = None
     timeout: float = 180.0
     drain: float = 15.0
+    apply_timeout: float = DEFAULT_APPLY_TIMEOUT_S
     keep_old: bool = False
     compose_service: str = DEFAULT_COMPOSE_SERVICE
     poll_interval: float = 0.25
@@ -220,6 +225,7 @@ def _retire_old(
         run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
         return False
     old_name = plan.compose_name(active)
+    _wait_traefik(run, compose, plan, target, active)
     run.out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
     run.sleep(plan.drain)
     left = run.stop_unless_active(compose, old_name, active, "old")
@@ -231,6 +237,26 @@ def _retire_old(
         )
     _check_still_serving(run, plan.service, target, active)
     return True
+
+
+def _wait_traefik(
+    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, active: Color
+) -> None:
+    """Nothing is drained or stopped before Traefik applied the switch; else fail, keep active."""
+    run.out.line(f"waiting until Traefik applied the switch (timeout {plan.apply_timeout:g}s)")
+    try:
+        result = wait_applied(
+            run.client, plan.service, target, plan.apply_timeout, clock=run.clock, sleep=run.sleep
+        )
+    except TraefikNotApplied as exc:
+        old_name = plan.compose_name(active)
+        raise RolloutFailed(
+            f"{exc.message}\n{active} ({old_name}) keeps running, since Traefik may still route "
+            f"{plan.service} to it; the provider serves {target}. Once `bluegreen status "
+            f"{plan.service}` shows it applied by Traefik, stop {active} with "
+            f"`{compose.hint('stop', old_name)}`."
+        ) from exc
+    run.out.line(result.describe())
 
 
 def _interrupted(

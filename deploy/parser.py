@@ -205,6 +205,13 @@ def _deploy_command(command: Subcommand) -> None:
         default=15.0,
         help="seconds between the switch and stopping the old color (default 15)",
     )
+    dep.add_argument(
+        "--apply-timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds Traefik may take to apply the switch before the old color is drained;"
+        " past it the old color keeps running and the deploy fails (default 30)",
+    )
     dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
     dep.add_argument(
         "--release",

@@ -34,6 +34,8 @@ from provider.metrics import Exposition
 from provider.openapi import BODY as OPENAPI_BODY
 from provider.read_access import READ_ACCESS, ReadAccess, bearer_ok, require_read
 from provider.request_body import color_field, json_body, service_field
+from provider.traefik_pollers import poller_id
+from provider.wait_applied import WAIT_FIELDS, switch_answer, wait_request
 from provider.window import setup as setup_window
 
 log = structlog.get_logger("bluegreen.api")
@@ -105,9 +107,25 @@ async def traefik_config(request: web.Request) -> web.Response:
     controller.metrics.traefik_last_poll = controller.clock()
     if not controller.synced:
         raise NotReady("the first Docker sync has not finished; Traefik keeps its last config")
-    body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll
+    pollers = controller.pollers
+    if pollers.learn_base(request):
+        await controller.restamp()
+    poller = poller_id(request)
+    pollers.arrived(poller, request.remote or "")
+    try:
+        body = await request.app[long_poll.LONG_POLL].answer(request)  # may hold: see long_poll
+    finally:
+        pollers.left(poller)
     controller.metrics.traefik_polls += 1
     return web.Response(body=body, content_type="application/json")
+
+
+async def traefik_applied(request: web.Request) -> web.Response:
+    """Traefik's health check of the probe: that Traefik runs this body."""
+    probe = request.match_info["probe"]
+    if not request.app[CONTROLLER].pollers.probed(request.remote or "", probe):
+        raise web.HTTPNotFound()
+    return web.json_response({"probe": probe})
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -122,25 +140,30 @@ async def status_one(request: web.Request) -> web.Response:
 
 async def switch(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await json_body(request, {"service": str, "color": str, "force": bool, "reason": str})
+    doc = await json_body(
+        request,
+        {"service": str, "color": str, "force": bool, "reason": str, **WAIT_FIELDS},
+    )
     service = service_field(doc)
     color = color_field(doc)
     reason = doc.get("reason") or "manual"
     if len(reason) > 200:
         raise BadRequest("field 'reason' is longer than 200 characters")
+    wait = wait_request(doc)
     result = await request.app[CONTROLLER].switch(
         service, color, force=bool(doc.get("force")), reason=reason, actor="api"
     )
-    return web.json_response(_switch_json(result))
+    return await switch_answer(request.app[CONTROLLER], _switch_json(result), wait)
 
 
 async def rollback(request: web.Request) -> web.Response:
     _require_token(request)
-    doc = await json_body(request, {"service": str, "color": str, "force": bool})
+    doc = await json_body(request, {"service": str, "color": str, "force": bool, **WAIT_FIELDS})
+    wait = wait_request(doc)
     result = await request.app[CONTROLLER].rollback(
         service_field(doc), force=bool(doc.get("force")), actor="api", expect=color_field(doc)
     )
-    return web.json_response(_switch_json(result))
+    return await switch_answer(request.app[CONTROLLER], _switch_json(result), wait)
 
 
 async def retire(request: web.Request) -> web.Response:
@@ -280,6 +303,8 @@ async def metrics(request: web.Request) -> web.Response:
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
     out.sample("bluegreen_traefik_polls_total", m.traefik_polls)
     request.app[long_poll.LONG_POLL].expose(out)
+    actives = {name: controller.active(name) for name in controller.state.services}
+    controller.pollers.expose(out, actives)
     out.family("bluegreen_docker_connected", "gauge", "1 while the Docker API answers.")
     out.sample("bluegreen_docker_connected", int(controller.docker_connected))
     out.family("bluegreen_synced", "gauge", "1 once the first full Docker sync finished.")
@@ -317,6 +342,7 @@ def create_app(controller: Controller) -> web.Application:
     app[READ_ACCESS] = ReadAccess(settings.read_token, settings.token)
     long_poll.install(app, controller)
     app.router.add_get("/traefik", traefik_config)
+    app.router.add_get("/traefik/applied/{probe}", traefik_applied)
     app.router.add_get("/status", status_all)
     app.router.add_get("/status/{service}", status_one)
     app.router.add_post("/switch", switch)

@@ -236,6 +236,7 @@ class Controller(StateCommits):
             docker_connected=self.docker_connected,
             shown_stale=bool(view.errors),
             canary=self.canary_json(service),
+            traefik=self.pollers.service_json(service, self.active(service)),
         )
 
     def status_all(self) -> StatusAllDoc:
@@ -247,6 +248,7 @@ class Controller(StateCommits):
             "unassigned_errors": list(self.observation.unassigned),
             "state_file": self.state_file_summary(),
             "traefik": self.traefik_summary(),
+            "traefik_pollers": self.pollers.pollers_json(),
         }
 
     def traefik_summary(self) -> TraefikPollsDoc:

@@ -27,6 +27,7 @@ from provider.core.refusals import (
 __all__ = [
     "INTERNAL_ERROR",
     "METHOD_NOT_ALLOWED",
+    "NOT_APPLIED",
     "NOT_FOUND",
     "PAYLOAD_TOO_LARGE",
     "REFUSALS",
@@ -59,6 +60,8 @@ INTERNAL_ERROR = "internal_error"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 PAYLOAD_TOO_LARGE = "payload_too_large"
+#: ``"wait": "applied"``: the switch is made, but Traefik did not apply it in time (504).
+NOT_APPLIED = "traefik_not_applied"
 
 #: The request body or query is malformed: the edge raises the core's own refusal.
 BadRequest = BadCommand

@@ -54,6 +54,10 @@ MAX_HELD = 64
 CHECK_S = 0.25
 #: A poll that comes this long after a timed-out hold means pollInterval > hold.
 GAP_SLACK_S = 0.5
+#: A changed body is sent once it stayed unchanged this long (a change often comes in pairs).
+QUIET_S = 0.02
+#: ... but never later than this after the first change was seen.
+SETTLE_MAX_S = 0.25
 #: Why a request that had nothing new was answered (the metric's ``cause``).
 CAUSES = ("change", "timeout", "shutdown", "disconnect", "bound", "degraded")
 
@@ -145,6 +149,7 @@ class LongPoll:
             if self.closing:
                 return "shutdown"
             if self.controller.body != sent:
+                await self._settle()
                 return "change"
             if transport.is_closing():
                 return "disconnect"
@@ -154,6 +159,32 @@ class LongPoll:
             wake = self._wake
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), min(remaining, CHECK_S))
+
+    async def _settle(self) -> None:
+        """Wait for the body to stay unchanged for :data:`QUIET_S` (bounded by SETTLE_MAX_S).
+
+        Why: an auto-promotion changes the body twice within a few ms (the new
+        color's preview servers, then the switch).  Answering the held poll with
+        the first change would leave the switch waiting for Traefik's next tick
+        (a whole ``pollInterval``), and behind Traefik's ``providersThrottleDuration``.
+        A command still holding the controller's lock (deciding, writing the
+        state file) counts as not quiet: its change is about to land.
+        """
+        start = self.clock()
+        body = self.controller.body
+        quiet_since = start
+        while not self.closing:
+            now = self.clock()
+            if now - start >= SETTLE_MAX_S:
+                return
+            if self.controller.body is not body:
+                body, quiet_since = self.controller.body, now
+            elif self.controller.lock.locked():
+                quiet_since = now
+            elif now - quiet_since >= QUIET_S:
+                return
+            wait = min(QUIET_S, SETTLE_MAX_S - (now - start)) / 4
+            await asyncio.sleep(max(wait, 0.001))
 
     def _sent(
         self, transport: asyncio.BaseTransport, body: bytes, now: float, cause: str | None = None

@@ -18,6 +18,7 @@ import structlog
 
 from provider.core import canary as canaries
 from provider.core import transitions
+from provider.core.applied import Timing
 from provider.core.model import Color, Container, State
 from provider.core.promotion import Pending
 from provider.core.render import render, serialize
@@ -33,6 +34,7 @@ from provider.errors import UnknownService
 from provider.events import EventBus, EventKind, Seen, publish_observed, publish_pending_stages
 from provider.metrics import Metrics
 from provider.settings import Settings
+from provider.traefik_pollers import TraefikPollers
 
 log = structlog.get_logger("bluegreen.controller")
 
@@ -77,6 +79,15 @@ class ObservedServices:
         self._last_good: dict[str, ServiceView] = {}
         self.observation = Observation({})
         self.body = serialize({})
+        #: Who polls /traefik and what each applied (``/status``'s ``traefik``); stamps the body.
+        self.pollers = TraefikPollers(
+            Timing(settings.hold),
+            self.options.labels.entrypoints,
+            enabled=not settings.swarm,
+            clock=clock,
+        )
+        #: The rendered config's bytes before the probe was added (what decides a rebuild).
+        self._rendered = self.body
         #: Bumped whenever observations or state change, so watchers can wait on it.
         self.changed = asyncio.Condition(self.lock)
         #: Typed events of every state change (``GET /events``, the status page, webhooks).
@@ -210,13 +221,21 @@ class ObservedServices:
             return state.active if state else Color.BLUE
         return active_color(view, state)
 
-    def _rebuild(self) -> None:
+    async def restamp(self) -> None:
+        """The probe's URL became known: serve the body with it (and wake held polls)."""
+        async with self.lock:
+            self._rebuild(restamp=True)
+            self.changed.notify_all()
+
+    def _rebuild(self, *, restamp: bool = False) -> None:
         views = self.effective_views()
         actives = {name: self.active(name) for name in views}
         weights = canaries.weights(self.state)
-        body = serialize(render(views, actives, self.options, weights))
-        if body != self.body:
-            self.body = body
+        config = render(views, actives, self.options, weights)
+        rendered = serialize(config)
+        if rendered != self._rendered or restamp:
+            self._rendered = rendered
+            self.body = self.pollers.stamp(config)
             self.metrics.renders += 1
 
     def view(self, service: str) -> ServiceView:

@@ -20,12 +20,17 @@ MAX_COUNT = 1_000_000_000
 
 
 def parse_seconds(raw: str) -> float:
-    """``5``, ``2.5`` or ``5s``, between 0 and a day (settings and the CLI's flags).
+    """``5``, ``2.5``, ``5s`` or ``200ms``, between 0 and a day (settings and the CLI's flags).
 
-    ``nan`` and ``inf`` are refused too (no comparison holds for NaN).
+    ``nan`` and ``inf`` are refused too (no comparison holds for NaN).  ``ms``
+    so that Traefik's own durations (``providersThrottleDuration=100ms``) copy over.
     """
+    text = raw.strip()
     try:
-        value = float(raw.strip().removesuffix("s"))
+        if text.endswith("ms"):
+            value = float(text.removesuffix("ms")) / 1000
+        else:
+            value = float(text.removesuffix("s"))
     except ValueError:
         value = math.nan
     if not 0 <= value <= MAX_SECONDS:

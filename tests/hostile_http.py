@@ -39,9 +39,10 @@ MAX_BODY = 8192
 READ_TIMEOUT_S = 10.0
 MAX_TARGET = 8000
 
-#: Every endpoint and the method it is declared with; ``{service}`` is filled in.
+#: Every endpoint and the method it is declared with; ``{service}``, ``{probe}`` filled in.
 ENDPOINTS: dict[str, str] = {
     "/traefik": "GET",
+    "/traefik/applied/{probe}": "GET",
     "/auth": "GET",
     "/status": "GET",
     "/status/{service}": "GET",
@@ -307,7 +308,7 @@ def hostile_requests(draw: st.DrawFn, route: str) -> HostileRequest:
     # Weighted by hand (hypothesis's one_of is not uniform): most requests get
     # past the method, auth and content-type guards so the body checks run too.
     method = declared if draw(st.integers(0, 99)) < 70 else draw(_methods)
-    path = route.replace("{service}", draw(_path_param))
+    path = route.replace("{service}", draw(_path_param)).replace("{probe}", draw(_path_param))
     headers: list[tuple[str, str]] = []
     auth = draw(st.integers(0, 99))
     if auth < 60:

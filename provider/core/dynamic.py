@@ -37,10 +37,19 @@ class Server(TypedDict):
     url: str
 
 
+class HealthCheck(TypedDict):
+    """Traefik's active health check of a load balancer (the applied probe's)."""
+
+    path: str
+    interval: str
+    timeout: str
+
+
 class LoadBalancer(TypedDict):
     """A color's servers."""
 
     servers: list[Server]
+    healthCheck: NotRequired[HealthCheck]
 
 
 class WeightedChild(TypedDict):

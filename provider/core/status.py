@@ -11,7 +11,15 @@ from provider.core.model import Color, ServiceState
 from provider.core.promotion import Pending
 from provider.core.routing import ColorView, Member, ServiceView
 from provider.core.state_json import marks_doc, record_doc
-from provider.core.wire import CanaryDoc, ColorStatusDoc, ContainerDoc, PendingDoc, ServiceStatusDoc
+from provider.core.wire import (
+    UNKNOWN_APPLIED,
+    CanaryDoc,
+    ColorStatusDoc,
+    ContainerDoc,
+    PendingDoc,
+    ServiceStatusDoc,
+    TraefikAppliedDoc,
+)
 
 
 def member_json(member: Member) -> ContainerDoc:
@@ -91,6 +99,7 @@ def service_status(
     docker_connected: bool,
     shown_stale: bool,
     canary: CanaryDoc | None = None,
+    traefik: TraefikAppliedDoc = UNKNOWN_APPLIED,
 ) -> ServiceStatusDoc:
     """Everything an operator asks about one service, as JSON-ready values."""
     last = state.last_switch if state else None
@@ -109,4 +118,5 @@ def service_status(
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,
         "canary": canary,
+        "traefik": traefik,
     }

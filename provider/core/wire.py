@@ -150,6 +150,31 @@ class ColorStatusDoc(TypedDict):
     image: str | None
 
 
+class TraefikAppliedDoc(TypedDict):
+    """A service's ``traefik``: has every live Traefik applied its active color?
+
+    ``applied`` null: no Traefik has polled; ``color``: what Traefik is known to route to.
+    """
+
+    applied: bool | None
+    color: str | None
+    since: float | None
+    lag_s: float | None
+
+
+#: Before any Traefik polled (or where nothing is known): every value null.
+UNKNOWN_APPLIED: TraefikAppliedDoc = {"applied": None, "color": None, "since": None, "lag_s": None}
+
+
+class TraefikPollerDoc(TypedDict):
+    """One Traefik seen polling ``/traefik`` (``traefik_pollers``)."""
+
+    id: str
+    last_poll: float
+    applied_version: int | None
+    live: bool
+
+
 class ServiceStatusDoc(TypedDict):
     """``GET /status/{service}``, and each entry of ``/status``'s ``services``."""
 
@@ -167,6 +192,7 @@ class ServiceStatusDoc(TypedDict):
     serving_last_good_config: bool
     docker_connected: bool
     canary: CanaryDoc | None
+    traefik: TraefikAppliedDoc
 
 
 class DockerDoc(TypedDict):
@@ -205,6 +231,7 @@ class StatusAllDoc(TypedDict):
     unassigned_errors: list[str]
     state_file: StateFileDoc
     traefik: TraefikPollsDoc
+    traefik_pollers: list[TraefikPollerDoc]
 
 
 # -- the command answers -------------------------------------------------------------
@@ -218,6 +245,22 @@ class SwitchResultDoc(TypedDict):
     previous: str | None
     changed: bool
     switch: SwitchRecordDoc | None
+    #: With ``"wait": "applied"``: what Traefik applied when the answer was given.
+    traefik: NotRequired[TraefikAppliedDoc]
+
+
+class NotAppliedDoc(TypedDict):
+    """504 ``traefik_not_applied``: the switch was made, but Traefik did not apply it in time."""
+
+    error: str
+    detail: str
+    service: str
+    active: str
+    previous: str | None
+    changed: bool
+    switch: SwitchRecordDoc | None
+    traefik: TraefikAppliedDoc
+    traefik_pollers: list[TraefikPollerDoc]
 
 
 class RetireResultDoc(TypedDict):
@@ -276,6 +319,9 @@ SCHEMAS: dict[str, type] = {
     "Docker": DockerDoc,
     "StateFile": StateFileDoc,
     "TraefikPolls": TraefikPollsDoc,
+    "TraefikApplied": TraefikAppliedDoc,
+    "TraefikPoller": TraefikPollerDoc,
+    "NotApplied": NotAppliedDoc,
     "Canary": CanaryDoc,
     "CanaryStep": CanaryStepDoc,
     "CanaryResult": CanaryResultDoc,

@@ -72,6 +72,7 @@
         refreshState.textContent = "";
         applyMode();
         tick();
+        watchApplied();
         if (focused) { var el = document.getElementById(focused); if (el) { el.focus(); } }
       })
       .catch(function (e) {
@@ -83,6 +84,16 @@
         refreshing = false;
         if (again) { again = false; refresh(); }
       });
+  }
+
+  // "Applied by Traefik" changes with no event (Traefik's probe reports it): while a
+  // service waits for it, re-read once a second.
+  var APPLIED_RECHECK_MS = 1000;
+  var appliedTimer = null;
+  function watchApplied() {
+    if (appliedTimer !== null) { return; }
+    if (!services.querySelector('[data-role="traefik"][data-applied="no"]')) { return; }
+    appliedTimer = setTimeout(function () { appliedTimer = null; refresh(); }, APPLIED_RECHECK_MS);
   }
 
   function live(text) { liveState.textContent = text; }
@@ -179,6 +190,7 @@
 
   applyMode();
   tick();
+  watchApplied();
   setInterval(tick, 250);
   follow();
 })();

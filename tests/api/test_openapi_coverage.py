@@ -82,6 +82,9 @@ def post(route: str, status: int, doc: Any, *headers: tuple[str, str], **kw: Any
 
 
 WEB = {"service": "web"}
+#: ``"wait": "applied"`` with no time to wait and no Traefik polling: 504 at once.
+WAIT_NOW = {"wait": "applied", "timeout": 0}
+NOT_APPLIED = "traefik_not_applied"
 CANARY_RUNS = (("/canary", '{"service": "web"}'),)
 #: The body that makes each mutation succeed (200), and what must happen first.
 ACCEPTED: dict[str, tuple[dict[str, Any], tuple[tuple[str, str], ...]]] = {
@@ -142,6 +145,18 @@ CASES: list[Case] = [
     get("/traefik", 200, None, TRAEFIK),
     get("/traefik", 401),
     Case("/traefik", "GET", 503, "/traefik", (TRAEFIK,), server="unsynced"),
+    get("/traefik/applied/{probe}", 200, "/traefik/applied/{current}"),
+    get("/traefik/applied/{probe}", 404, "/traefik/applied/0123456789abcdef01234567"),
+    post("/switch", 504, {**WAIT_NOW, "service": "web"}, JSON, OPERATOR, error=NOT_APPLIED),
+    post(
+        "/rollback",
+        504,
+        {**WAIT_NOW, "service": "web"},
+        JSON,
+        OPERATOR,
+        before=(("/switch", '{"service": "web"}'),),
+        error=NOT_APPLIED,
+    ),
     get("/status", 200, None, READER),
     get("/status", 401),
     get("/status/{service}", 200, "/status/web", READER),
@@ -251,7 +266,8 @@ def run(case: Case, tmp_path: Path) -> RawResponse:
             assert 200 == send(server.port, prepared).status, (case, route)
         if case.commit_fails is not None:
             controller.store = FailingStore(controller.store, case.commit_fails)
-        request = HostileRequest(case.method, case.route, case.target, case.headers, case.body)
+        target = case.target.replace("{current}", controller.pollers.current_probe)
+        request = HostileRequest(case.method, case.route, target, case.headers, case.body)
         if case.route not in STREAMS:
             return send(server.port, request)
         with contextlib.ExitStack() as streams:

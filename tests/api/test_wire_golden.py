@@ -24,7 +24,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "state"
 
 #: Keys of ``/status`` added after cb4bf50, by where they sit (each with the feature's page).
 ADDED: dict[str, frozenset[str]] = {
-    "top": frozenset({"traefik"}),  # docs/security.md: when Traefik last polled
+    "top": frozenset({"traefik", "traefik_pollers"}),  # security.md, applied-and-drain.md
+    "service": frozenset({"traefik"}),  # docs/applied-and-drain.md: applied by Traefik
     "color": frozenset({"image"}),  # docs/http-api.md: which version each color runs
     "container": frozenset({"image", "image_id"}),
 }
@@ -37,6 +38,7 @@ def _without(doc: dict[str, Any], where: str) -> dict[str, Any]:
 def _as_before(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` without the keys :data:`ADDED` names (the rest in its order)."""
     out = _without(doc, "top")
+    out["services"] = {name: _without(svc, "service") for name, svc in out["services"].items()}
     for svc in out["services"].values():
         for color, view in svc["colors"].items():
             view = svc["colors"][color] = _without(view, "color")

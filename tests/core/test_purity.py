@@ -69,6 +69,7 @@ def _reached(module: str) -> tuple[set[str], set[str]]:
 def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
+        "applied",
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "dynamic",
         "labels",
         "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",

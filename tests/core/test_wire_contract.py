@@ -46,6 +46,7 @@ def test_optional_keys_are_the_documented_ones() -> None:
     assert {
         ("SwitchRecord", "detail"),
         ("SwitchRecord", "images"),
+        ("SwitchResult", "traefik"),
         ("CanaryResult", "active"),
     } == optional
     assert {"canaries"} == state_json.StateDoc.__optional_keys__

@@ -76,6 +76,7 @@ from provider.events import Event, EventKind
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
+from tests.property.machine_applied import AppliedRules
 
 T = TypeVar("T")
 
@@ -504,7 +505,7 @@ def owner(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-class BlueGreenMachine(RuleBasedStateMachine):
+class BlueGreenMachine(AppliedRules, RuleBasedStateMachine):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:
