@@ -26,6 +26,7 @@ from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_pe
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
+from deploy.drain import BlindProbe, DockerProbe
 from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
 from deploy.parser import build_parser
 from deploy.rollback import rollback
@@ -201,7 +202,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         _print_json(outcome.to_json())
     else:
         print(outcome.summary())
-    return 0
+    return outcome.exit_code
 
 
 def _status(client: ProviderClient, args: argparse.Namespace) -> None:
@@ -279,11 +280,13 @@ def _rollout(
         service=args.service,
         image=args.image,
         timeout=args.timeout,
-        drain=args.drain,
+        drain_timeout=args.drain_timeout,
         keep_old=args.keep_old,
         compose_service=args.compose_service,
     )
-    outcome = deploy(client, opener, plan, out)
+    # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
+    probe = BlindProbe() if swarm else DockerProbe(environ)
+    outcome = deploy(client, opener, plan, out, probe=probe)
     flags = ("--swarm",) if swarm else _compose_flags(args)
     return dataclasses.replace(outcome, compose_args=flags)
 

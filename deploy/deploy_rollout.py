@@ -8,8 +8,12 @@ For service S whose active color is A and idle color T:
 3. follow T's new containers (created → starting → healthy) through
    ``/status`` until the provider promotes T (or switch through the API when
    the service is ``promote=manual`` or auto-promotion is off);
-4. wait ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
-5. print one summary line.
+4. unless ``--keep-old``: wait until Traefik applied the switch (the
+   ``before_drain`` hook), drain A until no connection is open to it or
+   ``--drain-timeout`` passes (``deploy/drain.py``), then ``compose stop S-A``
+   (with the service's stop grace period, so the app can close its WebSockets);
+5. print one summary line: how long the drain took, what was open at the stop,
+   and a warning (exit 8) if A was killed with connections open.
 
 Each step belongs to a :class:`Phase`, and each phase has one cleanup rule
 for a failure or Ctrl-C: before the switch the new containers are stopped
@@ -25,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from deploy.drain import BlindProbe, ConnectionProbe, DrainReport, drain
+from deploy.drain_policy import DEFAULT_TIMEOUT_S, DrainPolicy
 from deploy.errors import (
     CliError,
     ComposeFileProblem,
@@ -72,13 +78,26 @@ class DeployPlan:
     service: str
     image: str | None = None
     timeout: float = 180.0
-    drain: float = 15.0
+    drain_timeout: float = DEFAULT_TIMEOUT_S
     keep_old: bool = False
     compose_service: str = DEFAULT_COMPOSE_SERVICE
     poll_interval: float = 0.25
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
+
+
+#: Called once the switch is seen, before the old color drains: (client, service, new color).
+BeforeDrain = Callable[[ProviderApi, str, Color], None]
+
+
+def _no_wait(client: ProviderApi, service: str, color: Color) -> None:
+    """MERGE POINT (issue 21, point 1): ``deploy/applied.py: wait_applied`` goes here.
+
+    It returns once Traefik has applied the switch to ``color`` and raises (leaving
+    the old color running) when it does not within its timeout. Until it is plugged
+    in, the drain starts as soon as the provider has switched.
+    """
 
 
 def deploy(
@@ -89,8 +108,14 @@ def deploy(
     *,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    probe: ConnectionProbe | None = None,
+    before_drain: BeforeDrain = _no_wait,
 ) -> Outcome:
-    """Steps 1-5; a failure cleans up by phase and raises RolloutFailed or Interrupted."""
+    """Steps 1-5; a failure cleans up by phase and raises RolloutFailed or Interrupted.
+
+    ``probe`` sees the old color's connections (None: it cannot, so the drain waits
+    ``drain_timeout``); ``before_drain`` waits until Traefik applied the switch.
+    """
     started = clock()
     run = Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
     # 1. Which color is live?
@@ -113,7 +138,9 @@ def deploy(
         by = _switched_by(run.last, active)
         out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
         # 4. Drain, then stop (not remove) the old color.
-        old_stopped = _retire_old(run, compose, plan, target, active)
+        retired = _retire_old(
+            run, compose, plan, target, active, probe or BlindProbe(), before_drain
+        )
     except KeyboardInterrupt:
         raise _interrupted(phase, run, compose, plan, target, active) from None
     except (RolloutFailed, ComposeFileProblem):
@@ -131,7 +158,9 @@ def deploy(
         clock() - started,
         image=plan.image,
         switched_by=by,
-        old_stopped=old_stopped,
+        old_stopped=retired is not None,
+        drain=retired[0].describe() if retired else None,
+        cut=retired[1] if retired else (),
     )
 
 
@@ -203,17 +232,33 @@ def _switched_by(last: ServiceSnapshot | None, active: Color | None) -> str:
 
 
 def _retire_old(
-    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, active: Color | None
-) -> bool:
-    """Drain, then stop the old color unless ``--keep-old``; whether it was stopped."""
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    probe: ConnectionProbe,
+    before_drain: BeforeDrain,
+) -> tuple[DrainReport, tuple[str, ...]] | None:
+    """Drain, then stop the old color unless ``--keep-old``.
+
+    Returns None when nothing was stopped, else how the drain went and the old
+    containers that were killed with connections open (their streams were cut).
+    """
     if active is None:
-        return False
+        return None
     if plan.keep_old:
         run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
-        return False
+        return None
     old_name = plan.compose_name(active)
-    run.out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
-    run.sleep(plan.drain)
+    before_drain(run.client, plan.service, target)
+    ids = _running_ids(run, active)
+    run.out.line(
+        f"draining {active} ({old_name}): until no connection is open to it, "
+        f"at most {plan.drain_timeout:g}s"
+    )
+    report = drain(probe, ids, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
+    run.out.line(report.describe())
     left = run.stop_unless_active(compose, old_name, active, "old")
     if left is not None:
         raise RolloutFailed(
@@ -221,8 +266,26 @@ def _retire_old(
             f"(see `bluegreen history {plan.service}` and `bluegreen status "
             f"{plan.service}`)"
         )
+    cut = tuple(probe.killed(ids)) if report.open_at_stop else ()
+    if cut:
+        run.out.line(
+            f"warning: {len(cut)} {active} container(s) did not exit on SIGTERM within the "
+            "stop grace period and were killed with connections open: streams were cut"
+        )
     _check_still_serving(run, plan.service, target, active)
-    return True
+    return report, cut
+
+
+def _running_ids(run: Rollout, color: Color) -> list[str]:
+    """The old color's running containers, from a fresh ``/status`` when there is one."""
+    snap: ServiceSnapshot | None
+    try:
+        snap = run.snapshot()
+    except CliError:
+        snap = run.last
+    if snap is None:
+        return []
+    return [c.id for c in snap.color(color).containers if c.state == "running"]
 
 
 def _interrupted(
