@@ -26,6 +26,13 @@ PREVIEW_PRIORITY_BASE = 1_000_000
 
 Config = dict[str, Any]
 
+#: The serversTransport every color's load balancer uses (``bluegreen@http`` in Traefik).
+#: Traefik keeps a transport's idle keep-alive connections across reloads: a server
+#: removed from the config keeps them until ``idleConnTimeout`` (90 s by default;
+#: ``TransportManager.Update`` drops a changed transport without closing its idle
+#: connections). Those would hold a drain open, so they close after a short idle.
+SERVERS_TRANSPORT = "bluegreen"
+
 
 def color_service_name(service: str, color: Color) -> str:
     """The load-balancer service holding one color's servers."""
@@ -104,9 +111,10 @@ def render_service(
         color_view = view.color(color)
         if color is not active and not color_view.members:
             continue
-        services[color_service_name(name, color)] = {
-            "loadBalancer": {"servers": [{"url": url} for url in color_view.urls]}
-        }
+        balancer: dict[str, Any] = {"servers": [{"url": url} for url in color_view.urls]}
+        if options.idle_conn_timeout:
+            balancer["serversTransport"] = SERVERS_TRANSPORT
+        services[color_service_name(name, color)] = {"loadBalancer": balancer}
         spec = color_view.route
         if spec is None:
             continue
@@ -137,6 +145,9 @@ def render(
         http["routers"] = routers
     if services:
         http["services"] = services
+        if options.idle_conn_timeout:
+            timeouts = {"idleConnTimeout": options.idle_conn_timeout}
+            http["serversTransports"] = {SERVERS_TRANSPORT: {"forwardingTimeouts": timeouts}}
     return {"http": http} if http else {}
 
 

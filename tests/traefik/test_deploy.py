@@ -535,7 +535,7 @@ def test_an_auto_rollback_during_the_old_colors_stop_never_targets_it(
     )
     argv = ("--image", V2_IMAGE, "--drain", "1", "--timeout", "90")
     with deploy_in_background(app, *argv) as proc:
-        seen = read_until(proc, "draining 1s before stopping blue", CLI_TIMEOUT_S)
+        seen = read_until(proc, "draining blue (web-blue)", CLI_TIMEOUT_S)
         (green,) = app.project.container_ids("web-green")
         app.docker.docker("kill", green)
         out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
