@@ -28,8 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import urlsplit
 
-from deploy.drain import BlindProbe, ConnectionProbe, DrainReport, drain
+from deploy.drain import BlindProbe, ConnectionProbe, DrainReport, StopWatch, drain
 from deploy.drain_policy import DEFAULT_TIMEOUT_S, DrainPolicy
 from deploy.errors import (
     CliError,
@@ -252,40 +253,46 @@ def _retire_old(
         return None
     old_name = plan.compose_name(active)
     before_drain(run.client, plan.service, target)
-    ids = _running_ids(run, active)
+    ids, ports = _running(run, active)
     run.out.line(
         f"draining {active} ({old_name}): until no connection is open to it, "
         f"at most {plan.drain_timeout:g}s"
     )
-    report = drain(probe, ids, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
+    report = drain(probe, ids, ports, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
     run.out.line(report.describe())
-    left = run.stop_unless_active(compose, old_name, active, "old")
+    with StopWatch(probe, ids, ports) as watch:
+        left = run.stop_unless_active(compose, old_name, active, "old")
     if left is not None:
         raise RolloutFailed(
             f"{plan.service}: {left}, so {active} was not stopped and is left running "
             f"(see `bluegreen history {plan.service}` and `bluegreen status "
             f"{plan.service}`)"
         )
-    cut = tuple(probe.killed(ids)) if report.open_at_stop else ()
+    # What was open when the processes died; else when the drain ended (nothing seen since).
+    last_open = watch.last if watch.last is not None else report.open_at_stop
+    cut = tuple(probe.killed(ids)) if last_open else ()
     if cut:
         run.out.line(
-            f"warning: {len(cut)} {active} container(s) did not exit on SIGTERM within the "
-            "stop grace period and were killed with connections open: streams were cut"
+            f"warning: {len(cut)} {active} container(s) were killed (SIGKILL after the stop "
+            f"grace period, or a SIGTERM they did not handle) with {last_open} "
+            "connection(s) open: streams were cut"
         )
     _check_still_serving(run, plan.service, target, active)
     return report, cut
 
 
-def _running_ids(run: Rollout, color: Color) -> list[str]:
-    """The old color's running containers, from a fresh ``/status`` when there is one."""
+def _running(run: Rollout, color: Color) -> tuple[list[str], set[int]]:
+    """The old color's running containers and the ports Traefik reaches them on."""
     snap: ServiceSnapshot | None
     try:
         snap = run.snapshot()
     except CliError:
         snap = run.last
     if snap is None:
-        return []
-    return [c.id for c in snap.color(color).containers if c.state == "running"]
+        return [], set()
+    running = [c for c in snap.color(color).containers if c.state == "running"]
+    ports = {urlsplit(c.address).port or 80 for c in running if c.address}
+    return [c.id for c in running], ports
 
 
 def _interrupted(

@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +35,8 @@ KILLED_EXIT_CODES = frozenset({128 + 9, 128 + 15})
 class ConnectionProbe(Protocol):
     """What the drain asks of the engine (``DockerProbe``; fakes in the tests)."""
 
-    def connections(self, container_ids: Sequence[str]) -> int | None:
-        """Inbound connections open to these containers; None when none could be read."""
+    def connections(self, container_ids: Sequence[str], ports: Collection[int]) -> int | None:
+        """Connections open to these containers' ``ports``; None when none could be read."""
         ...
 
     def killed(self, container_ids: Sequence[str]) -> list[str]:
@@ -46,7 +47,7 @@ class ConnectionProbe(Protocol):
 class BlindProbe:
     """Sees nothing (Swarm, or a CLI with no access to the PIDs): the drain waits the timeout."""
 
-    def connections(self, container_ids: Sequence[str]) -> int | None:
+    def connections(self, container_ids: Sequence[str], ports: Collection[int]) -> int | None:
         return None
 
     def killed(self, container_ids: Sequence[str]) -> list[str]:
@@ -87,6 +88,9 @@ class DockerProbe:
     def __init__(self, environ: Mapping[str, str], proc: Path = Path("/proc")) -> None:
         self.environ = dict(environ)
         self.proc = proc
+        #: PIDs by container, inspected once: a running container keeps its PID, and a
+        #: ``docker inspect`` per look would cost more than the look (a second, loaded).
+        self._pids: dict[tuple[str, ...], list[int]] = {}
 
     def _inspect(self, container_ids: Sequence[str]) -> list[ContainerState]:
         if not container_ids:
@@ -117,15 +121,19 @@ class DockerProbe:
             text += (base / "net" / "tcp6").read_text()
         return namespace, text
 
-    def connections(self, container_ids: Sequence[str]) -> int | None:
+    def connections(self, container_ids: Sequence[str], ports: Collection[int]) -> int | None:
+        """Each network namespace counted once (containers on the host's network share one)."""
+        key = tuple(container_ids)
+        if key not in self._pids:
+            self._pids[key] = [s.pid for s in self._inspect(container_ids) if s.pid > 0]
         seen: dict[str, str] = {}
-        for state in self._inspect(container_ids):
-            table = self._table(state.pid) if state.pid > 0 else None
+        for pid in self._pids[key]:
+            table = self._table(pid)
             if table is not None:
                 seen.setdefault(*table)
         if not seen:
             return None
-        return sum(tcp_table.inbound_established(tcp_table.parse(t)) for t in seen.values())
+        return sum(tcp_table.inbound_established(tcp_table.parse(t), ports) for t in seen.values())
 
     def killed(self, container_ids: Sequence[str]) -> list[str]:
         return [
@@ -133,6 +141,43 @@ class DockerProbe:
             for s in self._inspect(container_ids)
             if s.pid == 0 and (s.exit_code in KILLED_EXIT_CODES or s.oom_killed)
         ]
+
+
+class StopWatch:
+    """Looks at the old color's connections while it is being stopped, in a thread.
+
+    ``last`` is the count of the last look that could still read a container: what
+    was open when its process died (the kill, if the grace period ran out).
+    """
+
+    def __init__(
+        self,
+        probe: ConnectionProbe,
+        container_ids: Sequence[str],
+        ports: Collection[int],
+        interval: float = 0.1,
+    ) -> None:
+        self.last: int | None = None
+        self._args = (probe, list(container_ids), set(ports), interval)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stop-watch", daemon=True)
+
+    def _run(self) -> None:
+        probe, ids, ports, interval = self._args
+        while not self._done.is_set():
+            count = probe.connections(ids, ports)
+            if count is None:
+                return  # every process is gone
+            self.last = count
+            self._done.wait(interval)
+
+    def __enter__(self) -> StopWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=5.0)
 
 
 @dataclass(frozen=True)
@@ -156,6 +201,7 @@ class DrainReport:
 def drain(
     probe: ConnectionProbe,
     container_ids: Sequence[str],
+    ports: Collection[int],
     policy: DrainPolicy,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
@@ -165,7 +211,7 @@ def drain(
     samples: list[Sample] = []
     while True:
         now = clock() - started
-        samples.append(Sample(now, probe.connections(container_ids)))
+        samples.append(Sample(now, probe.connections(container_ids, ports)))
         step = decide(policy, samples, now)
         if step.end is not DrainEnd.WAITING:
             return DrainReport(now, step.end, samples[-1].connections)

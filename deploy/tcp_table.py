@@ -1,10 +1,12 @@
 """Linux's TCP tables (``/proc/<pid>/net/tcp`` and ``tcp6``) read as connections.
 
 The drain asks one question of a container: how many connections are open *to*
-it from outside, that is ESTABLISHED sockets whose local port is one the
-container listens on and whose peer is not the container itself (a healthcheck
-over loopback is not a user). Docker gives every container its own network
-namespace, and ``/proc/<pid>/net/tcp`` shows the namespace of that process, so
+it, that is ESTABLISHED sockets whose local port is the port Traefik reaches it
+on (``bluegreen.port``, the port of the server URL) and on which it listens.
+Loopback peers count: a container on the host's network is reached by Traefik
+over 127.0.0.1 (an in-container healthcheck's connection lives milliseconds).
+Docker gives every container its own network namespace (or the host's), and
+``/proc/<pid>/net/tcp`` shows the namespace of that process, so
 the host's root reads a container's table through its main process's PID without
 entering it. Pure text in, numbers out: table-tested with real samples.
 
@@ -17,7 +19,7 @@ state, ``01`` ESTABLISHED and ``0A`` LISTEN.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 ESTABLISHED = "01"
@@ -61,23 +63,13 @@ def parse(text: str) -> list[Socket]:
     return sockets
 
 
-def _is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+def inbound_established(sockets: Iterable[Socket], ports: Collection[int]) -> int:
+    """Connections open to one of ``ports`` that this namespace listens on.
 
-
-def inbound_established(sockets: Iterable[Socket]) -> int:
-    """Connections open to a listening port of this namespace, from another host.
-
-    Outbound connections (the app calling its database) have an ephemeral local
-    port nobody listens on, so they do not count; loopback peers (a healthcheck
-    inside the container) do not either.
+    Outbound connections (the app calling its database, or, in the host's
+    namespace, Traefik's own side of a connection) have an ephemeral local port,
+    so they do not count.
     """
     every = list(sockets)
-    listening = {s.local_port for s in every if s.state == LISTEN}
-    return sum(
-        1
-        for s in every
-        if s.state == ESTABLISHED and s.local_port in listening and not _is_loopback(s.remote)
-    )
+    listening = {s.local_port for s in every if s.state == LISTEN} & set(ports)
+    return sum(1 for s in every if s.state == ESTABLISHED and s.local_port in listening)

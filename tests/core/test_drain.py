@@ -3,7 +3,7 @@
 The TCP lines are real: captured from ``/proc/self/net/tcp`` and ``tcp6`` on this
 host with a listener on port 47001 (0xB799, IPv4) and 47002 (0xB79A, IPv6 and
 IPv4-mapped) and clients connected over loopback, plus lines of a container's
-table read through its PID during a deploy (peers on Docker's bridge).
+table read through its PID (peers on Docker's bridge).
 """
 
 from __future__ import annotations
@@ -71,28 +71,31 @@ def test_ipv6_and_mapped_addresses_are_decoded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "ports", "expected"),
     [
-        (TCP4, 0),  # every peer is loopback: this host's own clients
-        (TCP6, 0),
-        (CONTAINER, 2),  # Traefik's two; the outbound one and the healthcheck do not count
-        ("", 0),
-        ("garbage\n  1: nothing here 01\n", 0),
+        (TCP4, {47001}, 1),  # the server side; the client side's port is ephemeral
+        (TCP4, {47002}, 0),  # not listened on in this table
+        (TCP6, {47002}, 2),  # ::1 and the IPv4-mapped client
+        (TCP6, {47001, 47002}, 2),
+        (CONTAINER, {8080}, 2),  # Traefik's two; the outbound one and TIME_WAIT do not count
+        (CONTAINER, {40000}, 0),  # the outbound connection's port is nobody's listener
+        ("", {8080}, 0),
+        ("garbage\n  1: nothing here 01\n", {8080}, 0),
     ],
 )
-def test_inbound_established_counts_outside_peers_on_listening_ports(
-    text: str, expected: int
+def test_inbound_established_counts_connections_to_the_listening_ports(
+    text: str, ports: set[int], expected: int
 ) -> None:
-    """Only ESTABLISHED sockets on a LISTEN port, from a peer that is not loopback."""
-    assert expected == tcp_table.inbound_established(tcp_table.parse(text))
+    """Only ESTABLISHED sockets on one of the ports, which the namespace listens on."""
+    assert expected == tcp_table.inbound_established(tcp_table.parse(text), ports)
 
 
 def test_a_listener_on_a_port_makes_its_connections_inbound() -> None:
     """The same connection counts once its local port is a listening one."""
     line = "   1: 020012AC:9C40 050012AC:1538 01 00000000:00000000 00:0 0 0 0 1\n"
     listen = "   0: 00000000:9C40 00000000:0000 0A 00000000:00000000 00:0 0 0 0 1\n"
-    assert 0 == tcp_table.inbound_established(tcp_table.parse(line))
-    assert 1 == tcp_table.inbound_established(tcp_table.parse(listen + line))
+    assert 0 == tcp_table.inbound_established(tcp_table.parse(line), {40000})
+    assert 1 == tcp_table.inbound_established(tcp_table.parse(listen + line), {40000})
 
 
 POLICY = DrainPolicy(timeout=30.0, settle=0.5, interval=0.2)
@@ -169,7 +172,7 @@ class Script:
         self.looks = 0
         self._killed = killed or []
 
-    def connections(self, container_ids: object) -> int | None:
+    def connections(self, container_ids: object, ports: object) -> int | None:
         count = self.counts[min(self.looks, len(self.counts) - 1)]
         self.looks += 1
         return count
@@ -181,14 +184,14 @@ class Script:
 def test_drain_ends_when_idle_holds() -> None:
     """Three looks with connections, then zeros: over once zero held for settle."""
     clock = Clock()
-    report = drain(Script([2, 2, 1, 0]), ["a"], POLICY, clock, clock.sleep)
+    report = drain(Script([2, 2, 1, 0]), ["a"], {80}, POLICY, clock, clock.sleep)
     assert DrainReport(pytest.approx(1.1), DrainEnd.IDLE, 0) == report  # type: ignore[arg-type]
 
 
 def test_drain_times_out_with_connections_open() -> None:
     """A stream that never closes: the drain ends at the timeout, saying what was open."""
     clock = Clock()
-    report = drain(Script([1]), ["a"], DrainPolicy(timeout=3.0), clock, clock.sleep)
+    report = drain(Script([1]), ["a"], {80}, DrainPolicy(timeout=3.0), clock, clock.sleep)
     assert (DrainEnd.TIMEOUT, 1) == (report.end, report.open_at_stop)
     assert pytest.approx(3.0) == report.seconds
     assert all(s > 0 for s in clock.sleeps)
@@ -198,7 +201,7 @@ def test_drain_times_out_with_connections_open() -> None:
 def test_a_blind_drain_waits_the_timeout() -> None:
     """Nothing visible (Swarm): the whole timeout, and the report says it could not see."""
     clock = Clock()
-    report = drain(BlindProbe(), ["a"], DrainPolicy(timeout=2.0), clock, clock.sleep)
+    report = drain(BlindProbe(), ["a"], {80}, DrainPolicy(timeout=2.0), clock, clock.sleep)
     assert "drained 2.0s (--drain-timeout passed; connections not visible from here)" == (
         report.describe()
     )

@@ -10,7 +10,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
+
 from deploy.deploy_rollout import DeployPlan, deploy
+from deploy.parser import DRAIN_DEPRECATED, build_parser
 from deploy.rollout import STREAMS_CUT_EXIT, Reporter
 from tests.core.test_rollout_core import NEW, OLD, FakeClock, FakeCompose, Recorded, container
 from tests.core.test_rollout_core import status as status_doc
@@ -25,8 +28,9 @@ class Probe:
         self._killed = killed
         self.log = log
 
-    def connections(self, container_ids: Any) -> int | None:
+    def connections(self, container_ids: Any, ports: Any) -> int | None:
         self.log.append(("look", tuple(container_ids)))
+        assert {1} == ports  # the port of the containers' server URL
         count = self.counts[min(self.looks, len(self.counts) - 1)]
         self.looks += 1
         return count
@@ -70,9 +74,10 @@ def _deploy(probe_counts: list[int | None], killed: list[str]) -> tuple[Any, lis
 def test_an_idle_old_color_is_stopped_without_waiting_the_timeout() -> None:
     """No connection open: the Traefik hook, a few looks, retire, stop; done in under 1 s."""
     outcome, calls, text = _deploy([0], [])
-    names = [c[0] for c in calls]
-    assert ["up", "applied?", "look", "look", "look", "look", "retire", "stop"] == names
+    names = [c[0] for c in calls if c[0] != "look"]  # the stop watch looks from a thread
+    assert ["up", "applied?", "retire", "stop"] == names
     assert ("applied?", "web:green") == calls[1]
+    assert ["look"] * 4 == [c[0] for c in calls[2:6]]  # 0, 0.2, 0.4, 0.5 s: then idle
     assert ("look", (OLD[:12],)) == calls[2]
     assert "drained 0.5s (idle; 0 connection(s) open)" in text  # looks at 0, 0.2, 0.4, 0.5 s
     assert 0 == outcome.exit_code
@@ -91,7 +96,19 @@ def test_a_stream_closed_by_the_app_on_sigterm_is_not_a_cut() -> None:
 def test_a_stream_cut_at_the_stop_is_reported_and_exits_8() -> None:
     """Open at the stop and the container was killed: warning line, summary, exit code 8."""
     outcome, _calls, text = _deploy([0, 2], [OLD[:12]])
-    assert "were killed with connections open: streams were cut" in text
+    assert "with 2 connection(s) open: streams were cut" in text
     assert STREAMS_CUT_EXIT == outcome.exit_code == 8
     assert "WARNING: 1 old container(s) were killed with connections open" in outcome.summary()
     assert [OLD[:12]] == outcome.to_json()["cut"]
+
+
+def test_drain_timeout_defaults_to_30s_and_drain_is_its_deprecated_alias(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--drain-timeout`` defaults to 30 s; ``--drain 5`` sets it to 5 and warns once."""
+    parser = build_parser()
+    assert 30.0 == parser.parse_args(["deploy", "web"]).drain_timeout
+    assert 12.0 == parser.parse_args(["deploy", "web", "--drain-timeout", "12s"]).drain_timeout
+    assert "" == capsys.readouterr().err
+    assert 5.0 == parser.parse_args(["deploy", "web", "--drain", "5"]).drain_timeout
+    assert DRAIN_DEPRECATED + "\n" == capsys.readouterr().err
