@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from provider.core.fallback import render_fallback
 from provider.core.labels import RouteSpec
 from provider.core.model import Color
 from provider.core.routing import Options, ServiceView
@@ -134,13 +135,21 @@ def render(
     """The whole dynamic configuration for the services given (``weights``: running canaries)."""
     routers: dict[str, Any] = {}
     services: dict[str, Any] = {}
+    middlewares: dict[str, Any] = {}
     for name in sorted(views):
-        svc_routers, svc_services = render_service(
-            views[name], actives[name], options, (weights or {}).get(name)
-        )
+        view, active, shares = views[name], actives[name], (weights or {}).get(name)
+        svc_routers, svc_services = render_service(view, active, options, shares)
         routers.update(svc_routers)
         services.update(svc_services)
+        spec = view.color(active).route or view.route
+        if spec is not None and svc_routers:
+            previous = view.color(active.other).urls
+            more_routers, more_middlewares = render_fallback(name, spec, active, previous, shares)
+            routers.update(more_routers)
+            middlewares.update(more_middlewares)
     http: dict[str, Any] = {}
+    if middlewares:
+        http["middlewares"] = middlewares
     if routers:
         http["routers"] = routers
     if services:

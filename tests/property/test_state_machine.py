@@ -76,6 +76,7 @@ from provider.events import Event, EventKind
 from provider.settings import Settings
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
+from tests.property.machine_fallback import FallbackRules
 
 T = TypeVar("T")
 
@@ -154,6 +155,8 @@ class FakeDocker:
         #: When a starting container's healthcheck will pass (provider clock).
         self.pass_at: dict[str, float] = {}
         self.bad: set[str] = set()
+        #: Labels every later deploy adds (tests/property/machine_fallback.py).
+        self.extra_labels: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._ips = itertools.count(1)
 
@@ -241,7 +244,7 @@ class FakeDocker:
         ]
         for cid in removed:
             self.remove(cid)
-        labels = {"bluegreen.replicas": str(replicas)}
+        labels = {"bluegreen.replicas": str(replicas), **self.extra_labels}
         new = [
             self._new(service, color.value, labels, running=True, passes_after=passes_after)
             for _ in range(count)
@@ -503,7 +506,7 @@ def owner(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-class BlueGreenMachine(RuleBasedStateMachine):
+class BlueGreenMachine(FallbackRules, RuleBasedStateMachine):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:
