@@ -69,7 +69,8 @@ def _reached(module: str) -> tuple[set[str], set[str]]:
 def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
-        "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "labels",
+        "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "fallback",
+        "labels",
         "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
         "state_versions",
         "status",

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from tests.engine.test_image import build_python_base
+from tests.testbed.compose import ComposeProject
 from tests.testbed.dockerd import DockerDaemon
 from tests.testbed.images import image_exists
 
@@ -48,3 +49,20 @@ def build_refapp_images(
         )  # fmt: skip
         assert 0 == built.returncode, built.stderr[-3000:]
     return wanted
+
+
+#: The healthcheck: the base has no wget or curl, so Python asks /health.
+HEALTH = (
+    "import os, urllib.request; "
+    "urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ['APP_PORT'], timeout=2)"
+)
+
+
+def use_refapp(project: ComposeProject) -> None:
+    """Turn a project's busybox colors (``add_app``) into the reference app's: its own CMD
+    and a Python healthcheck every second; then rewrite the compose file."""
+    for service in project.services.values():
+        service["command"] = ["/venv/bin/python", "/app/app.py"]
+        service["healthcheck"]["test"] = ["CMD", "/venv/bin/python", "-c", HEALTH]
+        service["healthcheck"]["interval"] = "1s"
+    project.write()

@@ -22,7 +22,7 @@ import pytest
 from tests.testbed.compose import ComposeFactory, ComposeProject
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.dockerd import DockerDaemon
-from tests.testbed.refapp_image import build_refapp_images
+from tests.testbed.refapp_image import build_refapp_images, use_refapp
 from tests.testbed.stack import Stack, StackFactory
 from tests.waiting import wait_until
 
@@ -30,10 +30,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.traefik, pytest.mark.slow]
 
 DRAIN_TIMEOUT_S = 8.0
 DRAINED = r"drained ([0-9.]+)s \(--drain-timeout passed; (\d+) connection"
-HEALTH = (
-    "import os, urllib.request; "
-    "urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ['APP_PORT'], timeout=2)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +67,7 @@ def refapp_project(
         extra_labels=labels,
         stop_grace_period="10s",
     )
-    for service in project.services.values():
-        service["command"] = ["/venv/bin/python", "/app/app.py"]
-        service["healthcheck"]["test"] = ["CMD", "/venv/bin/python", "-c", HEALTH]
-        service["healthcheck"]["interval"] = "1s"
-    project.write()
+    use_refapp(project)
     return project
 
 
