@@ -21,6 +21,13 @@ Traefik 3.7's ``errors`` middleware sends the fallback request to a fixed path, 
 path placeholder, so the original path does *not* reach the old color as a path:
 the old color gets ``GET /_bluegreen/fallback?url=<original URL>`` and must answer
 it with the asset at that URL's path (the app-side recipe, docs/draining.md).
+
+The middleware answers with the status it caught, whatever the fallback service
+said (its ``codeModifier`` enforces it), so a found asset would still be a 404 a
+browser refuses to run: ``statusRewrites`` makes it 200. The price: a path that
+neither color has answers 200 (with the old color's not-found body) while the
+fallback is on. Traefik's other way, ``nginxHeaders`` (the service's own status),
+is not accepted from the HTTP provider (``yaml:"-"``).
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ def render_fallback(
     middleware = {
         "errors": {
             "status": ["404"],
+            "statusRewrites": {"404": 200},
             "service": f"{service}-{active.other}",
             "query": FALLBACK_QUERY,
         }

@@ -84,7 +84,12 @@ def test_the_fallback_points_404s_on_the_prefixes_at_the_previous_color() -> Non
     )
     assert {
         "web-fallback": {
-            "errors": {"status": ["404"], "service": "web-blue", "query": FALLBACK_QUERY}
+            "errors": {
+                "status": ["404"],
+                "statusRewrites": {"404": 200},
+                "service": "web-blue",
+                "query": FALLBACK_QUERY,
+            }
         }
     } == http["middlewares"]
     assert {
