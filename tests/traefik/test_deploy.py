@@ -224,6 +224,9 @@ def test_deploy_moves_traffic_to_the_new_image_and_stops_the_old_color(app: App)
     # The rollback hint repeats the compose flags the deploy was given.
     rollback = " ".join(["bluegreen", "rollback", "web", *app.project.compose_args()])
     assert f"(blue stopped; `{rollback}` restarts it); drained " in summary, summary
+    # Nothing was open to blue (no load here; Traefik's idle connections close after 1 s):
+    # the drain ended on the evidence, long before its 20 s timeout.
+    assert "(idle; 0 connection(s) open)" in summary, summary
     assert "switched web: blue → green (auto-promote by watcher)" in result.stdout
     progress = [line for line in result.stdout.splitlines() if "] green  " in line]
     assert progress and progress[-1].endswith("healthy"), explain(result)
