@@ -104,7 +104,8 @@ def bluegreen_round(
     seq = _last_seq(provider)
     wall, start = time.time(), time.monotonic()
     result = project.bluegreen(
-        "deploy", SERVICE, *project.compose_args(), "--image", image, "--drain", f"{drain:g}",
+        "deploy", SERVICE, *project.compose_args(), "--image", image,
+        "--drain-timeout", f"{drain:g}",
         url=provider.url, token=provider.token, timeout=300,
     )  # fmt: skip
     total = time.monotonic() - start
@@ -186,7 +187,7 @@ def swarm_round(
     seq = _last_seq(provider)
     env = {k: v for k, v in swarm.daemon.env().items() if not k.startswith("BLUEGREEN_")}
     env.update(BLUEGREEN_URL=provider.url, BLUEGREEN_TOKEN=provider.token, DOCKER_HOST=swarm.host)
-    argv = ["deploy", SERVICE, "--swarm", "--image", image, "--drain", f"{drain:g}"]
+    argv = ["deploy", SERVICE, "--swarm", "--image", image, "--drain-timeout", f"{drain:g}"]
     wall, start = time.time(), time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "deploy.cli", *argv],

@@ -426,7 +426,7 @@ def verify(cluster: SwarmCluster, work: Path, cache: Path | None) -> None:
         "--swarm",
         "--image",
         "busybox:1.37",
-        "--drain",
+        "--drain-timeout",
         "1",
         timeout=300,
     )

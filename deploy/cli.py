@@ -27,6 +27,7 @@ from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.color_layout import Layout
 from deploy.compose import Compose, find_compose
 from deploy.deploy_rollout import DeployPlan, deploy
+from deploy.drain import BlindProbe, DockerProbe
 from deploy.errors import CliError, Interrupted, TokenFileError, UsageError
 from deploy.parser import build_parser
 from deploy.per_color_compose import PerColorCompose
@@ -222,7 +223,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         _print_json(outcome.to_json())
     else:
         print(outcome.summary())
-    return 0
+    return outcome.exit_code
 
 
 def _status(client: ProviderClient, args: argparse.Namespace) -> None:
@@ -306,12 +307,14 @@ def _rollout(
         service=args.service,
         image=args.image,
         timeout=args.timeout,
-        drain=args.drain,
+        drain_timeout=args.drain_timeout,
         apply_timeout=args.apply_timeout,
         keep_old=args.keep_old,
         compose_service=args.compose_service,
     )
-    outcome = deploy(client, opener, plan, out)
+    # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
+    probe = BlindProbe() if swarm else DockerProbe(environ)
+    outcome = deploy(client, opener, plan, out, probe=probe)
     flags = ("--swarm",) if swarm else typed
     return dataclasses.replace(outcome, compose_args=flags)
 

@@ -8,10 +8,13 @@ For service S whose active color is A and idle color T:
 3. follow T's new containers (created → starting → healthy) through
    ``/status`` until the provider promotes T (or switch through the API when
    the service is ``promote=manual`` or auto-promotion is off);
-4. wait until Traefik applied the switch (``--apply-timeout``; else A keeps
-   running and the deploy fails naming the cause: ``deploy/applied.py``), wait
-   ``--drain`` seconds, then ``compose stop S-A`` unless ``--keep-old``;
-5. print one summary line.
+4. unless ``--keep-old``: wait until Traefik applied the switch
+   (``--apply-timeout``; else A keeps running and the deploy fails naming the
+   cause: ``deploy/applied.py``), drain A until no connection is open to it or
+   ``--drain-timeout`` passes (``deploy/drain.py``), then ``compose stop S-A``
+   (with the service's stop grace period, so the app can close its WebSockets);
+5. print one summary line: how long the drain took, what was open at the stop,
+   and a warning (exit 8) if A was killed with connections open.
 
 Each step belongs to a :class:`Phase`, and each phase has one cleanup rule
 for a failure or Ctrl-C: before the switch the new containers are stopped
@@ -26,9 +29,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from deploy.applied import DEFAULT_TIMEOUT_S as DEFAULT_APPLY_TIMEOUT_S
 from deploy.applied import TraefikNotApplied, wait_applied
+from deploy.drain import BlindProbe, ConnectionProbe, DrainReport, StopWatch, drain
+from deploy.drain_policy import DEFAULT_TIMEOUT_S, DrainPolicy
 from deploy.errors import (
     CliError,
     ComposeFileProblem,
@@ -79,7 +85,7 @@ class DeployPlan:
     service: str
     image: str | None = None
     timeout: float = 180.0
-    drain: float = 15.0
+    drain_timeout: float = DEFAULT_TIMEOUT_S
     apply_timeout: float = DEFAULT_APPLY_TIMEOUT_S
     keep_old: bool = False
     compose_service: str = DEFAULT_COMPOSE_SERVICE
@@ -99,8 +105,13 @@ def deploy(
     *,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    probe: ConnectionProbe | None = None,
 ) -> Outcome:
-    """Steps 1-5; a failure cleans up by phase and raises RolloutFailed or Interrupted."""
+    """Steps 1-5; a failure cleans up by phase and raises RolloutFailed or Interrupted.
+
+    ``probe`` sees the old color's connections (None: it cannot, so the drain waits
+    ``drain_timeout``).
+    """
     started = clock()
     run = Rollout(client, plan.service, out, clock, sleep, plan.poll_interval)
     # 1. Which color is live?
@@ -126,7 +137,7 @@ def deploy(
         by = _switched_by(run.last, active)
         out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
         # 4. Drain, then stop (not remove) the old color.
-        old_stopped = _retire_old(run, compose, plan, target, active)
+        retired = _retire_old(run, compose, plan, target, active, probe or BlindProbe())
     except KeyboardInterrupt:
         raise _interrupted(phase, run, compose, plan, target, active) from None
     except (RolloutFailed, ComposeFileProblem):
@@ -144,7 +155,9 @@ def deploy(
         clock() - started,
         image=plan.image,
         switched_by=by,
-        old_stopped=old_stopped,
+        old_stopped=retired is not None,
+        drain=retired[0].describe() if retired else None,
+        cut=retired[1] if retired else (),
     )
 
 
@@ -216,27 +229,65 @@ def _switched_by(last: ServiceSnapshot | None, active: Color | None) -> str:
 
 
 def _retire_old(
-    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, active: Color | None
-) -> bool:
-    """Drain, then stop the old color unless ``--keep-old``; whether it was stopped."""
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    probe: ConnectionProbe,
+) -> tuple[DrainReport, tuple[str, ...]] | None:
+    """Drain, then stop the old color unless ``--keep-old``.
+
+    Returns None when nothing was stopped, else how the drain went and the old
+    containers that were killed with connections open (their streams were cut).
+    """
     if active is None:
-        return False
+        return None
     if plan.keep_old:
         run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
-        return False
+        return None
     old_name = plan.compose_name(active)
     _wait_traefik(run, compose, plan, target, active)
-    run.out.line(f"draining {plan.drain:g}s before stopping {active} ({old_name})")
-    run.sleep(plan.drain)
-    left = run.stop_unless_active(compose, old_name, active, "old")
+    ids, ports = _running(run, active)
+    run.out.line(
+        f"draining {active} ({old_name}): until no connection is open to it, "
+        f"at most {plan.drain_timeout:g}s"
+    )
+    report = drain(probe, ids, ports, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
+    run.out.line(report.describe())
+    with StopWatch(probe, ids, ports) as watch:
+        left = run.stop_unless_active(compose, old_name, active, "old")
     if left is not None:
         raise RolloutFailed(
             f"{plan.service}: {left}, so {active} was not stopped and is left running "
             f"(see `bluegreen history {plan.service}` and `bluegreen status "
             f"{plan.service}`)"
         )
+    # What was open when the processes died; else when the drain ended (nothing seen since).
+    last_open = watch.last if watch.last is not None else report.open_at_stop
+    cut = tuple(probe.killed(ids)) if last_open else ()
+    if cut:
+        run.out.line(
+            f"warning: {len(cut)} {active} container(s) were killed (SIGKILL after the stop "
+            f"grace period, or a SIGTERM they did not handle) with {last_open} "
+            "connection(s) open: streams were cut"
+        )
     _check_still_serving(run, plan.service, target, active)
-    return True
+    return report, cut
+
+
+def _running(run: Rollout, color: Color) -> tuple[list[str], set[int]]:
+    """The old color's running containers and the ports Traefik reaches them on."""
+    snap: ServiceSnapshot | None
+    try:
+        snap = run.snapshot()
+    except CliError:
+        snap = run.last
+    if snap is None:
+        return [], set()
+    running = [c for c in snap.color(color).containers if c.state == "running"]
+    ports = {urlsplit(c.address).port or 80 for c in running if c.address}
+    return [c.id for c in running], ports
 
 
 def _wait_traefik(

@@ -7,18 +7,21 @@ place, and what each command does in another.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from deploy import doctor, import_cli
 from deploy.client import DEFAULT_URL
+from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
 from provider import settings as provider_settings
 
 EPILOG = """\
 exit codes: 0 done; 1 deploy/rollback failed (active color left serving), or init failed;
 2 bad usage; 3 provider unreachable; 4 token missing or wrong; 5 unknown service;
-6 switch refused; 7 compose problem; 130 interrupted by Ctrl-C, 143 by SIGTERM
+6 switch refused; 7 compose problem; 8 deployed, but the old color was killed with
+connections open (streams cut); 130 interrupted by Ctrl-C, 143 by SIGTERM
 (the active color left serving)
 """
 
@@ -29,6 +32,27 @@ def _seconds(raw: str) -> float:
         return provider_settings.parse_seconds(raw)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _DeprecatedDrain(argparse.Action):
+    """``--drain N`` sets ``--drain-timeout N`` and says so once on stderr."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stderr.write(DRAIN_DEPRECATED + "\n")
+        setattr(namespace, self.dest, values)
+
+
+#: ``--drain`` was a fixed sleep; the drain now ends when the old color is idle.
+DRAIN_DEPRECATED = (
+    "bluegreen: warning: --drain is deprecated; it now sets --drain-timeout, the most the "
+    "drain waits (it ends earlier, once no connection is open to the old color)"
+)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -200,10 +224,20 @@ def _deploy_command(command: Subcommand) -> None:
         "--timeout", type=_seconds, default=180.0, help="seconds until the switch (default 180)"
     )
     dep.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        help="after the switch, stop the old color once no connection is open to it, or "
+        f"after this many seconds at most (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    dep.add_argument(
         "--drain",
         type=_seconds,
-        default=15.0,
-        help="seconds between the switch and stopping the old color (default 15)",
+        dest="drain_timeout",
+        default=argparse.SUPPRESS,
+        action=_DeprecatedDrain,
+        help="deprecated alias of --drain-timeout (it was a fixed wait; now the most the "
+        "drain waits)",
     )
     dep.add_argument(
         "--apply-timeout",

@@ -48,6 +48,8 @@ UNREACHABLE_GRACE_S = 10.0
 OPERATOR_SWITCH_AFTER_S = 5.0
 #: Following /events, re-read /status at least this often even if nothing is announced.
 QUIET_RESYNC_S = 5.0
+#: The exit code of a deploy that switched but cut open streams when it stopped the old color.
+STREAMS_CUT_EXIT = 8
 
 
 class Reporter:
@@ -80,6 +82,15 @@ class Outcome:
     old_stopped: bool = False
     #: The compose flags the user passed (``-f``, ``-p``, ...), for the rollback hint.
     compose_args: tuple[str, ...] = ()
+    #: How the old color's drain went (``deploy/drain.py``): None when nothing drained.
+    drain: str | None = None
+    #: Old containers that were killed with connections open: their streams were cut.
+    cut: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """0, or :data:`STREAMS_CUT_EXIT` when the old color was killed with streams open."""
+        return STREAMS_CUT_EXIT if self.cut else 0
 
     def summary(self) -> str:
         origin = self.from_color or "(new)"
@@ -92,6 +103,14 @@ class Outcome:
             text += f" ({self.from_color} stopped; `{command}` restarts it)"
         elif self.action == "deployed" and self.from_color:
             text += f" ({self.from_color} still running)"
+        if self.drain:
+            text += f"; {self.drain}"
+        if self.cut:
+            text += (
+                f"; WARNING: {len(self.cut)} old container(s) were killed with connections "
+                "open, so their streams were cut (make the app close them on SIGTERM, or "
+                "raise --drain-timeout or stop_grace_period)"
+            )
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +123,8 @@ class Outcome:
             "seconds": round(self.seconds, 3),
             "switched_by": self.switched_by,
             "old_stopped": self.old_stopped,
+            "drain": self.drain,
+            "cut": list(self.cut),
         }
 
 

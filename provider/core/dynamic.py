@@ -50,6 +50,8 @@ class LoadBalancer(TypedDict):
 
     servers: list[Server]
     healthCheck: NotRequired[HealthCheck]
+    #: ``bluegreen``: short idle keep-alive connections, so a drain can end (render.py).
+    serversTransport: NotRequired[str]
 
 
 class WeightedChild(TypedDict):
@@ -85,11 +87,38 @@ class Service(TypedDict, total=False):
     loadBalancer: LoadBalancer
 
 
+class Errors(TypedDict):
+    """Traefik's ``errors`` middleware: the asset fallback's (``provider/core/fallback.py``)."""
+
+    status: list[str]
+    statusRewrites: dict[str, int]
+    service: str
+    query: str
+
+
+class Middleware(TypedDict):
+    """A middleware the provider defines (only the fallback's ``errors`` so far)."""
+
+    errors: Errors
+
+
+class ForwardingTimeouts(TypedDict):
+    idleConnTimeout: str
+
+
+class ServersTransport(TypedDict):
+    """How Traefik talks to the colors' servers (``serversTransports``)."""
+
+    forwardingTimeouts: ForwardingTimeouts
+
+
 class HTTP(TypedDict, total=False):
     """The ``http`` section; an empty one is left out."""
 
+    middlewares: dict[str, Middleware]
     routers: dict[str, Router]
     services: dict[str, Service]
+    serversTransports: dict[str, ServersTransport]
 
 
 class Config(TypedDict, total=False):

@@ -21,6 +21,9 @@ from provider.core.rule_syntax import rule_problem
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 _LIST_ITEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 _MAX_REPLICAS = 1000
+#: A fallback prefix goes into a Traefik rule between backticks: a path, nothing else.
+_PATH_PREFIX = re.compile(r"^/[A-Za-z0-9._~/-]{0,199}$")
+_MAX_FALLBACKS = 10
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class RouteSpec:
     certresolver: str | None
     replicas: int
     promote: PromoteMode
+    #: Path prefixes whose 404s the previous color answers while it runs (``bluegreen.fallback``).
+    fallback: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,7 @@ def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefau
         certresolver=certresolver,
         replicas=_replicas(labels, p),
         promote=_promote(labels, p),
+        fallback=_fallback(labels, p),
     )
 
 
@@ -240,6 +246,21 @@ def _promote(labels: Mapping[str, str], p: str) -> PromoteMode:
         raise _Refused(
             f"label {p}.promote is {raw_promote[:40]!r}; expected auto or manual"
         ) from None
+
+
+def _fallback(labels: Mapping[str, str], p: str) -> tuple[str, ...]:
+    """``/assets/,/packs/`` -> ("/assets/", "/packs/"): sorted, deduplicated, each a path."""
+    raw = labels.get(f"{p}.fallback", "")
+    prefixes = sorted({item.strip() for item in raw.split(",") if item.strip()})
+    for prefix in prefixes:
+        if not _PATH_PREFIX.match(prefix):
+            raise _Refused(
+                f"label {p}.fallback item {prefix[:80]!r} is not a path prefix (it must start "
+                "with / and hold only letters, digits and . _ ~ / -)"
+            )
+    if len(prefixes) > _MAX_FALLBACKS:
+        raise _Refused(f"label {p}.fallback has {len(prefixes)} prefixes; at most {_MAX_FALLBACKS}")
+    return tuple(prefixes)
 
 
 # Memoized by assignment, not decoration: mutmut leaves decorated functions unmutated.

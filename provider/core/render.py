@@ -11,7 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from provider.core.dynamic import HTTP, Config, Router, Service, Weighted
+from provider.core.dynamic import (
+    HTTP,
+    Config,
+    ForwardingTimeouts,
+    LoadBalancer,
+    Middleware,
+    Router,
+    Service,
+    Weighted,
+)
+from provider.core.fallback import render_fallback
 from provider.core.labels import RouteSpec
 from provider.core.model import Color
 from provider.core.routing import Options, ServiceView
@@ -24,6 +34,13 @@ from provider.core.routing import Options, ServiceView
 #: preview header. Traefik refuses user priorities above ``MaxInt - 1000`` and
 #: keeps ``MaxInt - 2`` .. ``MaxInt`` for its internal routers; this stays far below.
 PREVIEW_PRIORITY_BASE = 1_000_000
+
+#: The serversTransport every color's load balancer uses (``bluegreen@http`` in Traefik).
+#: Traefik keeps a transport's idle keep-alive connections across reloads: a server
+#: removed from the config keeps them until ``idleConnTimeout`` (90 s by default;
+#: ``TransportManager.Update`` drops a changed transport without closing its idle
+#: connections). Those would hold a drain open, so they close after a short idle.
+SERVERS_TRANSPORT = "bluegreen"
 
 
 def color_service_name(service: str, color: Color) -> str:
@@ -103,9 +120,10 @@ def render_service(
         color_view = view.color(color)
         if color is not active and not color_view.members:
             continue
-        services[color_service_name(name, color)] = {
-            "loadBalancer": {"servers": [{"url": url} for url in color_view.urls]}
-        }
+        balancer: LoadBalancer = {"servers": [{"url": url} for url in color_view.urls]}
+        if options.idle_conn_timeout:
+            balancer["serversTransport"] = SERVERS_TRANSPORT
+        services[color_service_name(name, color)] = {"loadBalancer": balancer}
         spec = color_view.route
         if spec is None:
             continue
@@ -125,17 +143,28 @@ def render(
     """The whole dynamic configuration for the services given (``weights``: running canaries)."""
     routers: dict[str, Router] = {}
     services: dict[str, Service] = {}
+    middlewares: dict[str, Middleware] = {}
     for name in sorted(views):
-        svc_routers, svc_services = render_service(
-            views[name], actives[name], options, (weights or {}).get(name)
-        )
+        view, active, shares = views[name], actives[name], (weights or {}).get(name)
+        svc_routers, svc_services = render_service(view, active, options, shares)
         routers.update(svc_routers)
         services.update(svc_services)
+        spec = view.color(active).route or view.route
+        if spec is not None and svc_routers:
+            previous = view.color(active.other).urls
+            more_routers, more_middlewares = render_fallback(name, spec, active, previous, shares)
+            routers.update(more_routers)
+            middlewares.update(more_middlewares)
     http: HTTP = {}
+    if middlewares:
+        http["middlewares"] = middlewares
     if routers:
         http["routers"] = routers
     if services:
         http["services"] = services
+        if options.idle_conn_timeout:
+            timeouts: ForwardingTimeouts = {"idleConnTimeout": options.idle_conn_timeout}
+            http["serversTransports"] = {SERVERS_TRANSPORT: {"forwardingTimeouts": timeouts}}
     return {"http": http} if http else {}
 
 

@@ -25,6 +25,9 @@ class Options:
     preview_header: str = "X-Bluegreen-Color"
     #: Sticky cookie of a canary's weighted service (``{service}`` filled in); "" turns it off.
     canary_cookie: str = "bluegreen_{service}"
+    #: Traefik's keep-alive connections to a color close after this long idle (the
+    #: rendered serversTransport, see render.py); "" leaves Traefik's default (90s).
+    idle_conn_timeout: str = "1s"
 
 
 @dataclass(frozen=True)

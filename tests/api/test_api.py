@@ -363,7 +363,10 @@ async def test_bad_labels_keep_last_good_config(
     assert good["http"]["services"]["web-blue"] == served["http"]["services"]["web-blue"]
     assert good["http"]["routers"]["web"] == served["http"]["routers"]["web"]
     assert served["http"]["services"]["api-green"] == {
-        "loadBalancer": {"servers": [{"url": "http://127.0.0.1:9002"}]}
+        "loadBalancer": {
+            "servers": [{"url": "http://127.0.0.1:9002"}],
+            "serversTransport": "bluegreen",
+        }
     }
     status = await (await client.get("/status/web")).json()
     assert status["serving_last_good_config"]

@@ -51,13 +51,28 @@ def test_render_blue_active_shape() -> None:
                         "servers": [
                             {"url": "http://127.0.0.1:8081"},
                             {"url": "http://127.0.0.1:8082"},
-                        ]
+                        ],
+                        "serversTransport": "bluegreen",
                     }
                 },
-                "web-green": {"loadBalancer": {"servers": []}},
+                "web-green": {"loadBalancer": {"servers": [], "serversTransport": "bluegreen"}},
+            },
+            "serversTransports": {
+                "bluegreen": {"forwardingTimeouts": {"idleConnTimeout": "1s"}},
             },
         }
     }
+
+
+def test_render_without_an_idle_timeout_leaves_traefiks_default_transport() -> None:
+    """``idle_conn_timeout=""``: no serversTransport, the color services as before."""
+    options = Options(idle_conn_timeout="")
+    views = observe([make_container("web", "blue", port=8081)], options).services
+    http = render(views, {"web": Color.BLUE}, options)["http"]
+    assert "serversTransports" not in http
+    assert {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8081"}]}} == (
+        http["services"]["web-blue"]
+    )
 
 
 def test_render_tls_and_middlewares_come_from_active_color() -> None:
@@ -91,7 +106,8 @@ def test_render_active_color_without_containers_keeps_router() -> None:
     config = _config([make_container("web", "green")], Color.BLUE)
     http = config["http"]
     assert "web" in http["routers"]  # type: ignore[index,operator]
-    assert http["services"]["web-blue"] == {"loadBalancer": {"servers": []}}  # type: ignore[index]
+    expected = {"loadBalancer": {"servers": [], "serversTransport": "bluegreen"}}
+    assert expected == http["services"]["web-blue"]  # type: ignore[index]
 
 
 def test_render_is_byte_stable_whatever_the_input_order() -> None:
@@ -157,9 +173,13 @@ def test_render_green_active_with_no_blue_containers() -> None:
     http = config["http"]
     assert {"web", "web-green"} == set(http["services"])  # type: ignore[index]
     assert {"web", "web-preview-green"} == set(http["routers"])  # type: ignore[index]
-    assert {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8085"}]}} == http[  # type: ignore[index]
-        "services"
-    ]["web-green"]
+    expected = {
+        "loadBalancer": {
+            "servers": [{"url": "http://127.0.0.1:8085"}],
+            "serversTransport": "bluegreen",
+        }
+    }
+    assert expected == http["services"]["web-green"]  # type: ignore[index]
 
 
 def test_render_a_color_without_an_agreed_route_has_no_preview_router() -> None:

@@ -296,7 +296,7 @@ def run_deploy(
 ) -> tuple[Any, str, FakeClock]:
     clock = FakeClock()
     out = io.StringIO()
-    plan.setdefault("drain", 2.0)
+    plan.setdefault("drain_timeout", 2.0)
     plan.setdefault("timeout", 30.0)
     result = deploy(
         provider,
@@ -328,7 +328,7 @@ def test_deploy_success_drains_then_stops_the_old_color() -> None:
         outcome.old_stopped,
         outcome.switched_by,
     )
-    assert "draining 2s before stopping blue (web-blue)" in text
+    assert "draining blue (web-blue): until no connection is open to it, at most 2s" in text
     assert outcome.summary().startswith("deployed web: blue → green, image app:2, in ")
 
 

@@ -288,7 +288,7 @@ def test_the_compose_quickstart_under_load(quickstart: Quickstart) -> None:
         load.wait_requests(50, timeout=WAIT_S)
         steps: list[tuple[str, tuple[str, str]]] = []
 
-        quickstart.bluegreen("deploy", "web", "--image", NEW_IMAGE, "--drain", "3")
+        quickstart.bluegreen("deploy", "web", "--image", NEW_IMAGE, "--drain-timeout", "3")
         steps.append(("deploy", quickstart.live()))
 
         again = quickstart.compose("up", "-d")

@@ -77,6 +77,7 @@ from provider.settings import Settings
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
+from tests.property.machine_fallback import FallbackRules
 
 T = TypeVar("T")
 
@@ -155,6 +156,8 @@ class FakeDocker:
         #: When a starting container's healthcheck will pass (provider clock).
         self.pass_at: dict[str, float] = {}
         self.bad: set[str] = set()
+        #: Labels every later deploy adds (tests/property/machine_fallback.py).
+        self.extra_labels: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._ips = itertools.count(1)
 
@@ -242,7 +245,7 @@ class FakeDocker:
         ]
         for cid in removed:
             self.remove(cid)
-        labels = {"bluegreen.replicas": str(replicas)}
+        labels = {"bluegreen.replicas": str(replicas), **self.extra_labels}
         new = [
             self._new(service, color.value, labels, running=True, passes_after=passes_after)
             for _ in range(count)
@@ -505,7 +508,7 @@ def owner(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-class BlueGreenMachine(AppliedRules, RuleBasedStateMachine):
+class BlueGreenMachine(AppliedRules, FallbackRules, RuleBasedStateMachine):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:

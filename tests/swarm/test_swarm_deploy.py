@@ -163,7 +163,16 @@ def test_failed_deploy_restores_the_idle_colors_spec(
     assert before == service(swarm, "green")["Spec"]
 
     failed = bluegreen(
-        swarm, provider, "deploy", "web", "--image", BROKEN, "--timeout", "8", "--drain", "0"
+        swarm,
+        provider,
+        "deploy",
+        "web",
+        "--image",
+        BROKEN,
+        "--timeout",
+        "8",
+        "--drain-timeout",
+        "0",
     )
     assert 1 == failed.returncode, failed.stdout + failed.stderr
     assert "green was not promoted within 8s" in failed.stderr
@@ -180,7 +189,7 @@ def test_deploy_promotes_once_and_scales_the_old_color_to_zero(
     """``deploy --image v2`` exits 0 after one promotion to green; blue is scaled to 0
     with its spec (image v1) kept and its count recorded; only green's task is served."""
     history = provider.history("web")
-    done = bluegreen(swarm, provider, "deploy", "web", "--image", V2, "--drain", "0")
+    done = bluegreen(swarm, provider, "deploy", "web", "--image", V2, "--drain-timeout", "0")
     assert 0 == done.returncode, done.stdout + done.stderr
 
     new = provider.history("web")[len(history) :]

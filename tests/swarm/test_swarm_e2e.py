@@ -192,7 +192,7 @@ def test_a_deploy_through_the_second_replica_is_promoted_once_with_0_failed(
                 "--swarm",
                 "--image",
                 V2,
-                "--drain",
+                "--drain-timeout",
                 "2",
                 "--timeout",
                 "90",
