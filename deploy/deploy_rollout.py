@@ -29,12 +29,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import urlsplit
 
 from deploy.applied import DEFAULT_TIMEOUT_S as DEFAULT_APPLY_TIMEOUT_S
-from deploy.applied import TraefikNotApplied, wait_applied
-from deploy.drain import BlindProbe, ConnectionProbe, DrainReport, StopWatch, drain
-from deploy.drain_policy import DEFAULT_TIMEOUT_S, DrainPolicy
+from deploy.drain import BlindProbe, ConnectionProbe, DrainReport
+from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.errors import (
     CliError,
     ComposeFileProblem,
@@ -44,6 +42,7 @@ from deploy.errors import (
     RolloutFailed,
     UnknownServiceError,
 )
+from deploy.old_color import retire_old
 from deploy.progress import RolloutTracker, Verdict
 from deploy.release_step import ReleasePlan, before_new_color
 from deploy.rollout import (
@@ -137,7 +136,7 @@ def deploy(
         by = _switched_by(run.last, active)
         out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
         # 4. Drain, then stop (not remove) the old color.
-        retired = _retire_old(run, compose, plan, target, active, probe or BlindProbe())
+        retired = retire_old(run, compose, plan, target, active, probe or BlindProbe())
     except KeyboardInterrupt:
         raise _interrupted(phase, run, compose, plan, target, active) from None
     except (RolloutFailed, ComposeFileProblem):
@@ -147,12 +146,24 @@ def deploy(
             raise
         raise _failed_before_switch(run, compose, plan, (target, active), exc, before) from exc
     # 5. Summary.
+    return _summary(plan, (active, target), clock() - started, by, retired)
+
+
+def _summary(
+    plan: DeployPlan,
+    colors: tuple[Color | None, Color],
+    seconds: float,
+    by: str,
+    retired: tuple[DrainReport, tuple[str, ...]] | None,
+) -> Outcome:
+    """The deploy's outcome: what moved, how, and how the old color's drain went."""
+    active, target = colors
     return Outcome(
         "deployed",
         plan.service,
         active,
         target,
-        clock() - started,
+        seconds,
         image=plan.image,
         switched_by=by,
         old_stopped=retired is not None,
@@ -228,88 +239,6 @@ def _switched_by(last: ServiceSnapshot | None, active: Color | None) -> str:
     return f"{switch.reason} by {switch.actor}"
 
 
-def _retire_old(
-    run: Rollout,
-    compose: ComposeApi,
-    plan: DeployPlan,
-    target: Color,
-    active: Color | None,
-    probe: ConnectionProbe,
-) -> tuple[DrainReport, tuple[str, ...]] | None:
-    """Drain, then stop the old color unless ``--keep-old``.
-
-    Returns None when nothing was stopped, else how the drain went and the old
-    containers that were killed with connections open (their streams were cut).
-    """
-    if active is None:
-        return None
-    if plan.keep_old:
-        run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
-        return None
-    old_name = plan.compose_name(active)
-    _wait_traefik(run, compose, plan, target, active)
-    ids, ports = _running(run, active)
-    run.out.line(
-        f"draining {active} ({old_name}): until no connection is open to it, "
-        f"at most {plan.drain_timeout:g}s"
-    )
-    report = drain(probe, ids, ports, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
-    run.out.line(report.describe())
-    with StopWatch(probe, ids, ports) as watch:
-        left = run.stop_unless_active(compose, old_name, active, "old")
-    if left is not None:
-        raise RolloutFailed(
-            f"{plan.service}: {left}, so {active} was not stopped and is left running "
-            f"(see `bluegreen history {plan.service}` and `bluegreen status "
-            f"{plan.service}`)"
-        )
-    # What was open when the processes died; else when the drain ended (nothing seen since).
-    last_open = watch.last if watch.last is not None else report.open_at_stop
-    cut = tuple(probe.killed(ids)) if last_open else ()
-    if cut:
-        run.out.line(
-            f"warning: {len(cut)} {active} container(s) were killed (SIGKILL after the stop "
-            f"grace period, or a SIGTERM they did not handle) with {last_open} "
-            "connection(s) open: streams were cut"
-        )
-    _check_still_serving(run, plan.service, target, active)
-    return report, cut
-
-
-def _running(run: Rollout, color: Color) -> tuple[list[str], set[int]]:
-    """The old color's running containers and the ports Traefik reaches them on."""
-    snap: ServiceSnapshot | None
-    try:
-        snap = run.snapshot()
-    except CliError:
-        snap = run.last
-    if snap is None:
-        return [], set()
-    running = [c for c in snap.color(color).containers if c.state == "running"]
-    ports = {urlsplit(c.address).port or 80 for c in running if c.address}
-    return [c.id for c in running], ports
-
-
-def _wait_traefik(
-    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, active: Color
-) -> None:
-    """Nothing is drained or stopped before Traefik applied the switch; else fail, keep active."""
-    run.out.line(f"waiting until Traefik applied the switch (timeout {plan.apply_timeout:g}s)")
-    try:
-        result = wait_applied(
-            run.client, plan.service, target, plan.apply_timeout, clock=run.clock, sleep=run.sleep
-        )
-    except TraefikNotApplied as exc:
-        old_name = plan.compose_name(active)
-        raise RolloutFailed(
-            f"{exc.message}\n{active} ({old_name}) keeps running, since Traefik may still route "
-            f"{plan.service} to it; the provider serves {target}. Once `bluegreen status "
-            f"{plan.service}` shows it applied by Traefik, stop {active} with "
-            f"`{compose.hint('stop', old_name)}`."
-        ) from exc
-    run.out.line(result.describe())
-
-
 def _interrupted(
     phase: Phase,
     run: Rollout,
@@ -379,25 +308,6 @@ def _stop_new(
     if created is not None and not any(c.state == "running" for c in created):
         return f"are not running ({left})"
     return f"were left running ({left})"
-
-
-def _check_still_serving(run: Rollout, service: str, target: Color, old: Color) -> None:
-    """After stopping the old color, say so if the new one serves nothing (exit 1).
-
-    The retire mark keeps the watcher from rolling back to the color being
-    stopped, so a new color that died during the drain leaves the service
-    without a backend: the exit code must not claim success.
-    """
-    try:
-        now = run.snapshot()
-    except CliError:
-        return
-    if now.active == target and now.color(target).routable == 0:
-        raise RolloutFailed(
-            f"{service}: {old} was stopped, but {target} (active) has no routable container "
-            f"now, so nothing serves {service}. Look at `bluegreen status {service}`; "
-            f"`bluegreen rollback {service}` restarts {old} and switches back."
-        )
 
 
 def _fail_deploy(

@@ -3,7 +3,8 @@
 ``deploy/deploy_rollout.py`` brings up a new color and switches to it;
 ``deploy/rollback.py`` switches back to the previous one. Both drive the
 provider through :class:`ProviderApi` and compose through :class:`ComposeApi`
-(Protocols in ``deploy/rollout_api.py``, re-exported here:
+(Protocols in ``deploy/rollout_api.py``, re-exported here with the
+:class:`Reporter` and :class:`Outcome` of ``deploy/outcome.py``:
 ``deploy.client.ProviderClient`` and ``deploy.compose.Compose`` in production,
 fakes in the tests), follow ``/status`` with a
 :class:`Rollout`, and never stop the active color
@@ -15,11 +16,7 @@ polls when that is unavailable; the snapshots, hence the output, are the same.
 from __future__ import annotations
 
 import contextlib
-import shlex
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
 
 from deploy.client import ProviderClient
 from deploy.errors import (
@@ -33,6 +30,9 @@ from deploy.errors import (
     UnknownServiceError,
 )
 from deploy.follow import EventStream, EventsUnavailable
+from deploy.outcome import STREAMS_CUT_EXIT as STREAMS_CUT_EXIT
+from deploy.outcome import Outcome as Outcome
+from deploy.outcome import Reporter as Reporter
 from deploy.progress import RolloutTracker, Verdict
 from deploy.rollout_api import Clock as Clock
 from deploy.rollout_api import ComposeApi as ComposeApi
@@ -48,84 +48,6 @@ UNREACHABLE_GRACE_S = 10.0
 OPERATOR_SWITCH_AFTER_S = 5.0
 #: Following /events, re-read /status at least this often even if nothing is announced.
 QUIET_RESYNC_S = 5.0
-#: The exit code of a deploy that switched but cut open streams when it stopped the old color.
-STREAMS_CUT_EXIT = 8
-
-
-class Reporter:
-    """Progress lines, each prefixed with the seconds since the command started."""
-
-    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
-        self.stream = stream
-        self.clock = clock
-        self.started = clock()
-
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def line(self, text: str) -> None:
-        self.stream.write(f"[{self.elapsed():6.1f}s] {text}\n")
-        self.stream.flush()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A finished deploy or rollback, for the summary line and ``--json``."""
-
-    action: str
-    service: str
-    from_color: str | None
-    to_color: str
-    seconds: float
-    image: str | None = None
-    switched_by: str | None = None
-    old_stopped: bool = False
-    #: The compose flags the user passed (``-f``, ``-p``, ...), for the rollback hint.
-    compose_args: tuple[str, ...] = ()
-    #: How the old color's drain went (``deploy/drain.py``): None when nothing drained.
-    drain: str | None = None
-    #: Old containers that were killed with connections open: their streams were cut.
-    cut: tuple[str, ...] = ()
-
-    @property
-    def exit_code(self) -> int:
-        """0, or :data:`STREAMS_CUT_EXIT` when the old color was killed with streams open."""
-        return STREAMS_CUT_EXIT if self.cut else 0
-
-    def summary(self) -> str:
-        origin = self.from_color or "(new)"
-        text = f"{self.action} {self.service}: {origin} → {self.to_color}"
-        if self.action == "deployed":
-            text += f", image {self.image or '(from the compose file)'}"
-        text += f", in {self.seconds:.1f}s"
-        if self.old_stopped and self.from_color:
-            command = shlex.join(["bluegreen", "rollback", self.service, *self.compose_args])
-            text += f" ({self.from_color} stopped; `{command}` restarts it)"
-        elif self.action == "deployed" and self.from_color:
-            text += f" ({self.from_color} still running)"
-        if self.drain:
-            text += f"; {self.drain}"
-        if self.cut:
-            text += (
-                f"; WARNING: {len(self.cut)} old container(s) were killed with connections "
-                "open, so their streams were cut (make the app close them on SIGTERM, or "
-                "raise --drain-timeout or stop_grace_period)"
-            )
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "service": self.service,
-            "from": self.from_color,
-            "to": self.to_color,
-            "image": self.image,
-            "seconds": round(self.seconds, 3),
-            "switched_by": self.switched_by,
-            "old_stopped": self.old_stopped,
-            "drain": self.drain,
-            "cut": list(self.cut),
-        }
 
 
 def describe_containers(containers: Sequence[ContainerSnapshot]) -> list[str]:

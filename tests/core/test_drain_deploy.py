@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from deploy import deploy_rollout
+from deploy import old_color
 from deploy.applied import AppliedResult
 from deploy.deploy_rollout import DeployPlan, deploy
 from deploy.parser import DRAIN_DEPRECATED, build_parser
@@ -63,7 +63,7 @@ def _deploy(probe_counts: list[int | None], killed: list[str]) -> tuple[Any, lis
         compose.calls.append(("applied?", f"{service}:{color}"))
         return AppliedResult(True, str(color), 0.0, 0.1, 0.0)
 
-    with mock.patch.object(deploy_rollout, "wait_applied", applied):
+    with mock.patch.object(old_color, "wait_applied", applied):
         outcome = deploy(
             provider,
             lambda: compose,
