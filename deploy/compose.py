@@ -123,14 +123,16 @@ DRAIN_OUTPUT_S = 10.0
 DRAIN_AFTER_INTERRUPT_S = 1.0
 
 
-def _streamed(
-    argv: Sequence[str], environ: Mapping[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``, copying its output line by line, indented, to our stderr.
+def stream_lines(
+    argv: Sequence[str], environ: Mapping[str, str], timeout: float, on_line: Callable[[str], None]
+) -> int:
+    """Run ``argv``, handing each line of its output (stdout and stderr) to ``on_line``.
 
     The child leads its own process group: a SIGTERM or Ctrl-C that interrupts the
     wait is forwarded to that group (``deploy/signals.py``), so compose stops now
     instead of finishing its ``up`` after our cleanup; then the interrupt goes on.
+    A timeout kills the group and raises ``subprocess.TimeoutExpired``. Shared by
+    compose's own commands and the release step's one-off (``deploy/release_step.py``).
     """
     with signals.HeldInterrupts() as held:
         proc = subprocess.Popen(
@@ -145,19 +147,18 @@ def _streamed(
         )
         assert proc.stdout is not None
         stream = proc.stdout
-        output = compose_output.ComposeOutput(_write_stderr)
 
         def copy() -> None:
             with contextlib.suppress(ValueError, OSError):  # closed under us at exit
                 for line in stream:
-                    output.feed(line)
+                    on_line(line)
 
         reader = threading.Thread(target=copy, name="compose-output", daemon=True)
         reader.start()
         drain = DRAIN_OUTPUT_S
         try:
             held.release()  # an interrupt that came while compose started is raised here
-            code = proc.wait(timeout=timeout)
+            return proc.wait(timeout=timeout)
         except KeyboardInterrupt as interrupt:
             drain = DRAIN_AFTER_INTERRUPT_S
             signals.stop_child(proc, signals.signal_of(interrupt))
@@ -172,6 +173,14 @@ def _streamed(
             reader.join(timeout=drain)
             if not reader.is_alive():
                 stream.close()
+
+
+def _streamed(
+    argv: Sequence[str], environ: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``, copying its output line by line, indented, to our stderr."""
+    output = compose_output.ComposeOutput(_write_stderr)
+    code = stream_lines(argv, environ, timeout, output.feed)
     text = output.text()
     if code != 0 and compose_output.engine_unreachable(text):
         raise EngineUnreachable(compose_output.unreachable_message(environ))

@@ -19,10 +19,8 @@ import contextlib
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
-from deploy import signals
-from deploy.compose import IMAGE_ENV, QUERY_TIMEOUT_S, Compose, image_variable
+from deploy.compose import IMAGE_ENV, QUERY_TIMEOUT_S, Compose, image_variable, stream_lines
 from deploy.compose_output import OUTPUT_INDENT
 from deploy.errors import CliError, ComposeError, RolloutFailed, UsageError
 from deploy.per_color_compose import PerColorCompose
@@ -152,42 +149,14 @@ def _stream(
     argv: Sequence[str], environ: Mapping[str, str], timeout: float, tail: collections.deque[str]
 ) -> int:
     """Run ``argv``, copying its output indented to stderr and keeping its last lines."""
-    with signals.HeldInterrupts() as held:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(environ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            process_group=0,
-        )
-        assert proc.stdout is not None
-        stream = proc.stdout
 
-        def copy() -> None:
-            with contextlib.suppress(ValueError, OSError):
-                for line in stream:
-                    if line.strip():
-                        tail.append(line.rstrip())
-                        sys.stderr.write(OUTPUT_INDENT + line.rstrip() + "\n")
-                        sys.stderr.flush()
+    def line(text: str) -> None:
+        if text.strip():
+            tail.append(text.rstrip())
+            sys.stderr.write(OUTPUT_INDENT + text.rstrip() + "\n")
+            sys.stderr.flush()
 
-        reader = threading.Thread(target=copy, name="release-output", daemon=True)
-        reader.start()
-        try:
-            held.release()
-            code = proc.wait(timeout=timeout)
-        except KeyboardInterrupt as interrupt:
-            signals.stop_child(proc, signals.signal_of(interrupt))
-            raise
-        except subprocess.TimeoutExpired:
-            signals.stop_child(proc, signal.SIGKILL)
-            raise
-        finally:
-            reader.join(timeout=DRAIN_OUTPUT_S)
-    return code
+    return stream_lines(argv, environ, timeout, line)
 
 
 def _remove(compose: Compose, name: str) -> None:
