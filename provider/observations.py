@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import transitions
+from provider.core import maintenance, transitions
 from provider.core.model import Color, Container, State
 from provider.core.promotion import Pending
 from provider.core.render import render, serialize
@@ -214,7 +214,8 @@ class ObservedServices:
         views = self.effective_views()
         actives = {name: self.active(name) for name in views}
         weights = canaries.weights(self.state)
-        body = serialize(render(views, actives, self.options, weights))
+        windows = maintenance.retry_after_of(self.state)
+        body = serialize(render(views, actives, self.options, weights, windows))
         if body != self.body:
             self.body = body
             self.metrics.renders += 1

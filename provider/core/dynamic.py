@@ -4,7 +4,8 @@ The shapes of Traefik's ``dynamic.Configuration`` (``pkg/config/dynamic``:
 ``Router``, ``Service``, ``WeightedRoundRobin``, ``ServersLoadBalancer``,
 ``Server``, ``Sticky``, ``Cookie``, ``RouterTLSConfig``) with Traefik's own JSON
 key names, so :mod:`provider.core.render` is type-checked up to the final
-serialize. Middlewares are Traefik's or other providers': a router names them.
+serialize. Middlewares are Traefik's or other providers': a router names them; the
+only ones defined here (``replacePath``, ``headers``) serve a maintenance page.
 Types only, plain dicts at runtime (the render costs nothing more). No
 ``from __future__ import annotations``: ``NotRequired`` stays readable at runtime.
 """
@@ -76,11 +77,31 @@ class Service(TypedDict, total=False):
     loadBalancer: LoadBalancer
 
 
+class ReplacePath(TypedDict):
+    """Traefik's ``replacePath``: the backend sees ``path`` (the original in a header)."""
+
+    path: str
+
+
+class Headers(TypedDict):
+    """Traefik's ``headers``, the one field used: headers added to every response."""
+
+    customResponseHeaders: dict[str, str]
+
+
+class Middleware(TypedDict, total=False):
+    """One middleware this provider defines (a service's maintenance page), one kind each."""
+
+    replacePath: ReplacePath
+    headers: Headers
+
+
 class HTTP(TypedDict, total=False):
     """The ``http`` section; an empty one is left out."""
 
     routers: dict[str, Router]
     services: dict[str, Service]
+    middlewares: dict[str, Middleware]
 
 
 class Config(TypedDict, total=False):

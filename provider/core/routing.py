@@ -25,6 +25,9 @@ class Options:
     preview_header: str = "X-Bluegreen-Color"
     #: Sticky cookie of a canary's weighted service (``{service}`` filled in); "" turns it off.
     canary_cookie: str = "bluegreen_{service}"
+    #: The provider's base URL as Traefik reaches it: the maintenance page's backend
+    #: (``None``: maintenance answers Traefik's own 503 with ``Retry-After``, no page).
+    maintenance_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ from provider.core.model import Color, ServiceState
 from provider.core.promotion import Pending
 from provider.core.routing import ColorView, Member, ServiceView
 from provider.core.state_json import marks_doc, record_doc
-from provider.core.wire import CanaryDoc, ColorStatusDoc, ContainerDoc, PendingDoc, ServiceStatusDoc
+from provider.core.wire import (
+    CanaryDoc,
+    ColorStatusDoc,
+    ContainerDoc,
+    MaintenanceDoc,
+    PendingDoc,
+    ServiceStatusDoc,
+)
 
 
 def member_json(member: Member) -> ContainerDoc:
@@ -69,6 +76,7 @@ def service_status(
     docker_connected: bool,
     shown_stale: bool,
     canary: CanaryDoc | None = None,
+    maintenance: MaintenanceDoc | None = None,
 ) -> ServiceStatusDoc:
     """Everything an operator asks about one service, as JSON-ready values."""
     last = state.last_switch if state else None
@@ -87,4 +95,5 @@ def service_status(
         "serving_last_good_config": shown_stale,
         "docker_connected": docker_connected,
         "canary": canary,
+        "maintenance": maintenance,
     }

@@ -143,6 +143,16 @@ class ColorStatusDoc(TypedDict):
     promote: str | None
 
 
+class MaintenanceDoc(TypedDict):
+    """A service in maintenance (``/status``'s ``maintenance``, the state file, the answer)."""
+
+    message: str
+    retry_after: int
+    since: float
+    actor: str
+    reason: str
+
+
 class ServiceStatusDoc(TypedDict):
     """``GET /status/{service}``, and each entry of ``/status``'s ``services``."""
 
@@ -160,6 +170,8 @@ class ServiceStatusDoc(TypedDict):
     serving_last_good_config: bool
     docker_connected: bool
     canary: CanaryDoc | None
+    #: ``None``: serving; else the public gets the maintenance page.
+    maintenance: MaintenanceDoc | None
 
 
 class DockerDoc(TypedDict):
@@ -230,6 +242,15 @@ class CanaryResultDoc(TypedDict):
     canary: CanaryDoc | None
 
 
+class MaintenanceResultDoc(TypedDict):
+    """``POST /maintenance``: the service's maintenance now, and whether this changed it."""
+
+    service: str
+    changed: bool
+    maintenance: MaintenanceDoc | None
+    record: SwitchRecordDoc | None
+
+
 class HistoryDoc(TypedDict):
     """``GET /history``."""
 
@@ -272,5 +293,7 @@ SCHEMAS: dict[str, type] = {
     "Canary": CanaryDoc,
     "CanaryStep": CanaryStepDoc,
     "CanaryResult": CanaryResultDoc,
+    "Maintenance": MaintenanceDoc,
+    "MaintenanceResult": MaintenanceResultDoc,
     "Event": EventDoc,
 }

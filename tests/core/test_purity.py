@@ -71,7 +71,8 @@ def test_the_core_is_a_package_of_its_own() -> None:
     expected = {
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "dynamic",
         "labels",
-        "model", "promotion", "refusals", "render", "routing", "rule_regex", "rule_syntax",
+        "maintenance", "model", "promotion", "refusals", "render", "routing", "rule_regex",
+        "rule_syntax",
         "state_json", "state_versions",
         "status",
         "docker_endpoints",
