@@ -33,6 +33,7 @@ from deploy.errors import (
     RolloutFailed,
     UnknownServiceError,
 )
+from deploy.maintenance_cli import DeployWindow, MaintenancePlan
 from deploy.progress import RolloutTracker, Verdict
 from deploy.release_step import ReleasePlan, before_new_color
 from deploy.rollout import (
@@ -79,6 +80,8 @@ class DeployPlan:
     poll_interval: float = 0.25
     #: ``--release`` / the ``bluegreen.release`` label: run before the new color starts.
     release: ReleasePlan | None = None
+    #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
+    maintenance: MaintenancePlan | None = None
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
@@ -107,27 +110,19 @@ def deploy(
     # What exists before `up`: everything else of the target color is what compose creates.
     before = [c.id for c in snap.color(target).containers] if snap is not None else []
     pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
-    before_new_color(
-        compose, plan.release, plan.service, new_name, target, plan.image, out.line, client
-    )
-
-    phase = Phase.STARTING_NEW
+    window = DeployWindow(client, plan.service, plan.maintenance, out.line)
     try:
-        # 2-3. Bring up the target color and follow it until the provider switches.
-        _start_new(run, compose, plan, target, active, before, pins, started + plan.timeout)
-        phase = Phase.SWITCHED
-        by = _switched_by(run.last, active)
-        out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
-        # 4. Drain, then stop (not remove) the old color.
-        old_stopped = _retire_old(run, compose, plan, target, active)
-    except KeyboardInterrupt:
-        raise _interrupted(phase, run, compose, plan, target, active) from None
-    except (RolloutFailed, ComposeFileProblem):
+        window.start()
+        before_new_color(
+            compose, plan.release, plan.service, new_name, target, plan.image, out.line, client
+        )
+        deadline = started + plan.timeout
+        by, old_stopped = _switch_over(
+            run, compose, plan, target, active, before, pins, deadline, window
+        )
+    except BaseException:
+        window.left_on()
         raise
-    except CliError as exc:
-        if phase is not Phase.STARTING_NEW:
-            raise
-        raise _failed_before_switch(run, compose, plan, target, active, exc) from exc
     # 5. Summary.
     return Outcome(
         "deployed",
@@ -139,6 +134,41 @@ def deploy(
         switched_by=by,
         old_stopped=old_stopped,
     )
+
+
+def _switch_over(
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    target: Color,
+    active: Color | None,
+    before: list[str],
+    pins: bool,
+    deadline: float,
+    window: DeployWindow,
+) -> tuple[str, bool]:
+    """Steps 2-4, cleaned up by phase; maintenance (if any) ends right after the switch.
+
+    Returns how it switched and whether the old color was stopped.
+    """
+    phase = Phase.STARTING_NEW
+    try:
+        # 2-3. Bring up the target color and follow it until the provider switches.
+        _start_new(run, compose, plan, target, active, before, pins, deadline)
+        phase = Phase.SWITCHED
+        by = _switched_by(run.last, active)
+        run.out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
+        window.end()
+        # 4. Drain, then stop (not remove) the old color.
+        return by, _retire_old(run, compose, plan, target, active)
+    except KeyboardInterrupt:
+        raise _interrupted(phase, run, compose, plan, target, active) from None
+    except (RolloutFailed, ComposeFileProblem):
+        raise
+    except CliError as exc:
+        if phase is not Phase.STARTING_NEW:
+            raise
+        raise _failed_before_switch(run, compose, plan, target, active, exc) from exc
 
 
 def _start_new(
