@@ -127,3 +127,56 @@ class MaintenanceRules:
                     assert f"{service}-{color}" == preview["service"], preview
             if on:
                 event("maintenance page served")
+
+
+class ReplicaMaintenanceRules:
+    """Maintenance on Swarm: any replica turns it on or off over the shared Raft store.
+
+    A mixin of :class:`tests.property.test_replica_machine.ReplicaMachine`. Promises:
+    every acknowledged change is in the newest history, in order (a conflict decides it
+    again on the other replica's state, so "on" twice is one record); the newest state's
+    maintenance is what its last maintenance record says; every replica that follows the
+    newest version serves the page exactly while it is on.
+    """
+
+    replicas: list[Controller]
+    run: Callable[[Coroutine[Any, Any, Any]], Any]
+    newest: Callable[[], tuple[int, Any]]
+
+    def _maintenance_acknowledged(self) -> list[Any]:
+        if not hasattr(self, "maintenance_acknowledged"):
+            self.maintenance_acknowledged: list[Any] = []
+        return self.maintenance_acknowledged
+
+    @rule(replica=st.integers(min_value=0, max_value=2), on=st.booleans())
+    def maintenance(self, replica: int, on: bool) -> None:
+        """``POST /maintenance`` through one replica; refusals (no quorum) change nothing."""
+        command = SetMaintenance("web", on, "migrating", 10, actor=f"op{replica}")
+        try:
+            _, record = self.run(self.replicas[replica].set_maintenance(command))
+        except BlueGreenError:
+            event("maintenance not acknowledged")
+            return
+        if record is not None:
+            self._maintenance_acknowledged().append(record)
+            event(f"maintenance {'on' if on else 'off'} acknowledged")
+
+    @invariant()
+    def acknowledged_maintenance_is_in_the_history(self) -> None:
+        _, latest = self.newest()
+        acknowledged = self._maintenance_acknowledged()
+        assert [r for r in latest.history if r in acknowledged] == acknowledged
+        kept = [r for r in latest.history if r.reason in REASONS]
+        if kept:
+            on = kept[-1].reason == "maintenance-on"
+            assert on == ("web" in latest.maintenance), (kept[-1], latest.maintenance)
+
+    @invariant()
+    def replicas_on_the_newest_version_serve_the_page_while_on(self) -> None:
+        version, latest = self.newest()
+        page = maintenance_name("web")
+        for replica in self.replicas:
+            if replica.store.version == version and "web" in replica.observation.services:
+                routers = json.loads(replica.body).get("http", {}).get("routers", {})
+                if "web" in routers:
+                    assert ("web" in latest.maintenance) == (routers["web"]["service"] == page)
