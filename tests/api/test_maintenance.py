@@ -184,3 +184,18 @@ async def test_cli_refuses_a_bad_retry_after_and_needs_the_token(provider: Provi
     no_token = await provider.run("maintenance", "web", "on", token=None)
     assert 4 == no_token.code, no_token.err
     assert {} == provider.app[CONTROLLER].state.maintenance
+
+
+async def test_the_status_page_shows_maintenance_while_on(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """The page's service card says maintenance is on, with its escaped message and
+    Retry-After; once off, nothing of it is left."""
+    client = await started(aiohttp_client, tmp_path, maintenance_url=URL)
+    await post(client, ON)
+    page = await (await client.get("/ui/services", headers=AUTH)).text()
+    assert 'data-role="maintenance-badge"' in page
+    assert "Retry-After 12 s) with “Migrating &lt;b&gt;now&lt;/b&gt;”" in page
+    await post(client, {"service": "web", "on": False})
+    page = await (await client.get("/ui/services", headers=AUTH)).text()
+    assert 'data-role="maintenance' not in page
