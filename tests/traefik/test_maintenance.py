@@ -8,13 +8,25 @@ only to 127.0.0.1, bounded in count and time; every wait polls a signal, bounded
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from provider.api import CONTROLLER
+from provider.core.maintenance import SetMaintenance
+from provider.server import build_app
+from provider.settings import Settings
+from tests.factories import make_container
 from tests.testbed.load import BackgroundLoad, Sample
+from tests.testbed.ports import free_port
 from tests.testbed.stack import Stack, StackFactory, body_of
+from tests.testbed.traefik import TraefikFactory
+from tests.traefik.test_traefik_accepts import ServerFactory, backends
 from tests.waiting import wait_until
+
+__all__ = ["backends"]  # a fixture shared with test_traefik_accepts.py
 
 ON = {"service": "web", "on": True, "message": "Upgrading the database", "retry_after": 7}
 OFF = {"service": "web", "on": False}
@@ -102,3 +114,39 @@ def test_maintenance_survives_a_killed_provider(stack_factory: StackFactory) -> 
     wait_until(
         "no maintenance in /status", lambda: stack.provider.status("web")["maintenance"] is None, 5
     )
+
+
+async def test_without_the_providers_url_traefik_answers_503_with_retry_after(
+    aiohttp_server: ServerFactory,
+    traefik_factory: TraefikFactory,
+    backends: Callable[[str], int],
+    tmp_path: Path,
+) -> None:
+    """Listening on every address and no ``--maintenance-url``: Traefik's own 503 (a load
+    balancer without servers) carries the ``Retry-After`` of the ``headers`` middleware;
+    the preview header still reaches green; off serves blue again."""
+    blue, green = backends("blue"), backends("green")
+    settings = Settings(state_file=tmp_path / "state.json", token="t")
+    assert settings.options.maintenance_url is None
+    app = build_app(settings, watch_docker=False)
+    controller = app[CONTROLLER]
+    await controller.replace_containers(
+        [make_container("web", c, port=p, created=n) for n, (c, p) in enumerate(
+            [("blue", blue), ("green", green)]
+        )]
+    )  # fmt: skip
+    await controller.mark_synced()
+    server = await aiohttp_server(app, host="127.0.0.1", port=free_port())
+    endpoint = f"http://127.0.0.1:{server.port}/traefik"
+    traefik = await asyncio.to_thread(traefik_factory.start, http_endpoint=endpoint)
+    await asyncio.to_thread(traefik.wait_response, host="web", body="blue\n")
+    await controller.set_maintenance(SetMaintenance("web", True, retry_after=9))
+    answer = await asyncio.to_thread(traefik.wait_response, host="web", status=503, timeout=20)
+    assert "9" == answer.headers.get("retry-after"), answer
+    preview = await asyncio.to_thread(
+        traefik.request, "/", host="web", headers={"X-Bluegreen-Color": "green"}
+    )
+    assert (200, "green\n") == (preview.status, preview.body)
+    await controller.set_maintenance(SetMaintenance("web", False))
+    back = await asyncio.to_thread(traefik.wait_response, host="web", body="blue\n", timeout=20)
+    assert "retry-after" not in back.headers
