@@ -260,6 +260,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "serving_last_good_config",
         "docker_connected",
         "canary",
+        "maintenance",
     } == set(web_status)
     container = web_status["colors"]["blue"]["containers"][0]
     assert {

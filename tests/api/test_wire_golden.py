@@ -25,12 +25,18 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "state"
 #: Keys of ``/status`` added after cb4bf50, by where they sit (each with the feature's page).
 ADDED: dict[str, frozenset[str]] = {
     "top": frozenset({"traefik"}),  # docs/security.md: when Traefik last polled
+    "service": frozenset({"maintenance"}),  # docs/safe-releases.md: maintenance mode
 }
 
 
 def _as_before(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` without the keys :data:`ADDED` names (the rest in its order)."""
-    return {k: v for k, v in doc.items() if k not in ADDED["top"]}
+    out = {k: v for k, v in doc.items() if k not in ADDED["top"]}
+    out["services"] = {
+        name: {k: v for k, v in svc.items() if k not in ADDED["service"]}
+        for name, svc in doc["services"].items()
+    }
+    return out
 
 
 def _containers() -> list[Container]:
