@@ -256,7 +256,8 @@ class Controller(StateCommits):
         )
 
     def status_all(self) -> StatusAllDoc:
-        names = sorted(set(self.observation.services) | set(self.state.services))
+        known = set(self.state.services) | set(self.state.maintenance)
+        names = sorted(set(self.observation.services) | known)
         return {
             "services": {name: self.status(name) for name in names},
             "docker": self.docker_summary(),

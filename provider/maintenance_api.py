@@ -33,8 +33,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "retry_after": int,
     "reason": str,
 }
-#: Every method the public may send: each gets the page, never a 405.
-PAGE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: Every method the public may send: each gets the page, never a 405 (HEAD: its head).
+PAGE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -223,7 +223,8 @@ class ObservedServices:
     def view(self, service: str) -> ServiceView:
         view = self.observation.services.get(service)
         if view is None:
-            if service in self.state.services:
+            # Known without containers: it can still be switched, or taken out of maintenance.
+            if service in self.state.services or service in self.state.maintenance:
                 return ServiceView(service, {})
             raise UnknownService(f"no container carries service {service!r}")
         return view

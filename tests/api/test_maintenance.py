@@ -18,6 +18,7 @@ from provider.server import build_app
 from provider.settings import Settings
 from tests.api.test_cli import Provider, ServerFactory, start_provider, web_blue_green
 from tests.api.test_events import AUTH, TOKEN, ClientFactory, started
+from tests.factories import make_container
 from tests.sse_client import next_event
 
 URL = "http://127.0.0.1:9999"
@@ -199,3 +200,29 @@ async def test_the_status_page_shows_maintenance_while_on(
     await post(client, {"service": "web", "on": False})
     page = await (await client.get("/ui/services", headers=AUTH)).text()
     assert 'data-role="maintenance' not in page
+
+
+async def test_a_service_whose_containers_are_gone_can_still_be_taken_out_of_it(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """Maintenance of a service that was never adopted outlives its containers: /status
+    still lists it, and off still works (no 404 that would leave it on for good)."""
+    client = await started(aiohttp_client, tmp_path, maintenance_url=URL)
+    controller = client.app[CONTROLLER]
+    bad = {"bluegreen.replicas": "many"}  # a label error holds its adoption
+    await controller.replace_containers([make_container("solo", "blue", port=8090, extra=bad)])
+    assert "solo" not in controller.state.services
+    await post(client, {"service": "solo", "on": True})
+    await controller.replace_containers([])
+    status = await (await client.get("/status")).json()
+    assert status["services"]["solo"]["maintenance"] is not None
+    off = await post(client, {"service": "solo", "on": False})
+    assert (True, None) == (off["changed"], off["maintenance"])
+
+
+async def test_head_gets_the_pages_head(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """A public HEAD is answered like GET (503, Retry-After), never 405."""
+    client = await started(aiohttp_client, tmp_path, maintenance_url=URL)
+    await post(client, ON)
+    head = await client.head("/maintenance-page/web")
+    assert (503, "12") == (head.status, head.headers["Retry-After"])
