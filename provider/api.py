@@ -275,6 +275,9 @@ async def metrics(request: web.Request) -> web.Response:
         for color in Color:
             share = weights.get(color, 100 if controller.active(name) is color else 0)
             out.sample("bluegreen_canary_weight", share, service=name, color=str(color))
+    out.family("bluegreen_maintenance", "gauge", "1 while a service's public gets the page.")
+    for name in sorted(controller.state.maintenance):
+        out.sample("bluegreen_maintenance", 1, service=name)
     out.family("bluegreen_renders_total", "counter", "Times the served config changed.")
     out.sample("bluegreen_renders_total", m.renders)
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")

@@ -68,6 +68,8 @@ async def test_on_is_served_shown_announced_and_recorded(
     assert "api" == routers["api"]["service"]  # the other service is untouched
     status = await (await client.get("/status/web")).json()
     assert answer["maintenance"] == status["maintenance"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'bluegreen_maintenance{service="web"} 1' in metrics
     history = (await (await client.get("/history?service=web")).json())["history"]
     assert ["maintenance-on"] == [r["reason"] for r in history]
     assert ("blue", "blue") == (history[0]["from"], history[0]["to"])
