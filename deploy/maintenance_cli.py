@@ -3,7 +3,8 @@
 Maintenance is the provider's state (``POST /maintenance``): the public gets a
 503 page with ``Retry-After`` while the preview header still reaches the
 colors. The command is one API call. ``deploy --maintenance`` turns it on
-before the release step and off right after the switch. If the deploy fails or
+before the release step and off right after the switch (unless it was on before:
+then it is the operator's, and stays on). If the deploy fails or
 is interrupted before the switch, maintenance is left **on**: the live color
 was never touched, but the release step (a migration) may have changed the
 data it reads, so only the operator can say the old code may serve again; the
@@ -18,11 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deploy.errors import UnknownServiceError
 from provider.core.maintenance import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER
 
 
 class MaintenanceApi(Protocol):
-    """The one call this needs (``deploy.client.ProviderClient.maintenance``)."""
+    """The calls this needs (``deploy.client.ProviderClient``)."""
+
+    def status(self, service: str | None = None) -> dict[str, Any]: ...
 
     def maintenance(self, service: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -117,7 +121,11 @@ def run(client: MaintenanceApi, args: argparse.Namespace) -> None:
 
 
 class DeployWindow:
-    """Maintenance around a deploy's release step and switch (``deploy --maintenance``)."""
+    """Maintenance around a deploy's release step and switch (``deploy --maintenance``).
+
+    A window an operator opened before the deploy is theirs: the deploy keeps its page,
+    does not end it, and says so.
+    """
 
     def __init__(
         self,
@@ -140,8 +148,19 @@ class DeployWindow:
 
     def start(self) -> None:
         """Before the release step: the public gets the page from now on."""
-        if self.plan is not None:
-            self._call(True)
+        if self.plan is None:
+            return
+        try:
+            before = self.client.status(self.service).get("maintenance")
+        except UnknownServiceError:  # a first deploy: nothing was on
+            before = None
+        if before is not None:
+            self.out(
+                f"maintenance of {self.service} is already on (since before this deploy): "
+                "its page stays, and it stays on after the switch"
+            )
+            return
+        self._call(True)
 
     def end(self) -> None:
         """Right after the switch: the public reaches the new color."""

@@ -31,6 +31,12 @@ class MaintenanceProvider(FakeProvider):
         self.calls = calls
         self.bodies: list[dict[str, Any]] = []
 
+    def status(self, service: str | None = None) -> dict[str, Any]:
+        doc = super().status(service)
+        return {**doc, "maintenance": self.before}
+
+    before: dict[str, Any] | None = None
+
     def maintenance(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
         on = body["on"]
@@ -108,3 +114,16 @@ def test_status_lines_name_each_service_in_maintenance() -> None:
     assert [describe("web", {"maintenance": window, "changed": True})] == status_lines(doc)
     assert [] == status_lines({"service": "api", "maintenance": None})
     assert 'Retry-After 30s, "back soon"' in status_lines(doc)[0]
+
+
+def test_maintenance_an_operator_opened_before_the_deploy_stays_on() -> None:
+    """Already on: the deploy neither replaces its page nor ends it, and says so."""
+    compose = FakeCompose()
+    switched = status("green", green=[container(NEW)], previous="blue")
+    provider = MaintenanceProvider([status(), switched], compose.calls)
+    provider.before = {"message": "operator's", "retry_after": 60}
+    clock, out = FakeClock(), io.StringIO()
+    plan = DeployPlan("web", image="app:2", drain=1.0, maintenance=MaintenancePlan())
+    deploy(provider, lambda: compose, plan, Reporter(out, clock), clock=clock, sleep=clock.sleep)
+    assert [("up", "web-green"), ("stop", "web-blue")] == compose.calls
+    assert "maintenance of web is already on (since before this deploy)" in out.getvalue()
