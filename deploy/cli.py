@@ -21,7 +21,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy import color_layout, doctor, envfile, import_cli, offline_images, render_table, signals
+from deploy import (
+    color_layout,
+    doctor,
+    envfile,
+    import_cli,
+    maintenance_cli,
+    offline_images,
+    render_table,
+    signals,
+)
 from deploy.canary_rollout import CanaryPlan, canary_rollout, parse_ms, parse_percent
 from deploy.client import DEFAULT_URL, ProviderClient
 from deploy.color_layout import Layout
@@ -235,7 +244,7 @@ def _status(client: ProviderClient, args: argparse.Namespace) -> None:
         print(render_table.service_text(parse_service(doc), now))
     else:
         print(render_table.status_all_text(parse_status(doc), now))
-    for line in render_table.canary_lines(doc):
+    for line in render_table.canary_lines(doc) + maintenance_cli.status_lines(doc):
         print(line)
 
 
@@ -272,6 +281,7 @@ _API_COMMANDS: dict[str, Callable[[ProviderClient, argparse.Namespace], None]] =
     "canary-abort": _canary_control,
     "canary-promote": _canary_control,
     "history": _history,
+    "maintenance": maintenance_cli.run,
 }
 
 
@@ -311,12 +321,19 @@ def _rollout(
         apply_timeout=args.apply_timeout,
         keep_old=args.keep_old,
         compose_service=args.compose_service,
+        maintenance=_maintenance_plan(args),
     )
     # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
     probe = BlindProbe() if swarm else DockerProbe(environ)
     outcome = deploy(client, opener, plan, out, probe=probe)
     flags = ("--swarm",) if swarm else typed
     return dataclasses.replace(outcome, compose_args=flags)
+
+
+def _maintenance_plan(args: argparse.Namespace) -> maintenance_cli.MaintenancePlan | None:
+    if not args.maintenance:
+        return None
+    return maintenance_cli.MaintenancePlan(args.maintenance_message, args.maintenance_retry_after)
 
 
 def _release_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> ReleasePlan:

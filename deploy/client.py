@@ -144,6 +144,10 @@ class ProviderClient:
         """``POST /releases``: how a deploy's release step ended (an event, for the record)."""
         return self._object("POST", "/releases", service, {"service": service, **body})
 
+    def maintenance(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /maintenance``: the public gets a 503 page (``on``) or the service again."""
+        return self._object("POST", "/maintenance", service, {"service": service, **body})
+
     def check_token(self) -> None:
         """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""
         self._object("GET", "/auth")

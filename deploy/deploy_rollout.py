@@ -42,6 +42,7 @@ from deploy.errors import (
     RolloutFailed,
     UnknownServiceError,
 )
+from deploy.maintenance_cli import DeployWindow, MaintenancePlan
 from deploy.old_color import retire_old
 from deploy.progress import RolloutTracker, Verdict
 from deploy.release_step import ReleasePlan, before_new_color
@@ -63,6 +64,9 @@ from deploy.rollout import (
 )
 from deploy.snapshot import ContainerSnapshot, ServiceSnapshot
 from provider.core.model import Color, PromoteMode
+
+#: How the old color went: its drain and the containers killed with streams open (None: kept).
+Retired = tuple[DrainReport, tuple[str, ...]] | None
 
 
 class Phase(enum.Enum):
@@ -91,6 +95,8 @@ class DeployPlan:
     poll_interval: float = 0.25
     #: ``--release`` / the ``bluegreen.release`` label: run before the new color starts.
     release: ReleasePlan | None = None
+    #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
+    maintenance: MaintenancePlan | None = None
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
@@ -124,27 +130,19 @@ def deploy(
     # What exists before `up`: everything else of the target color is what compose creates.
     before = [c.id for c in snap.color(target).containers] if snap is not None else []
     pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
-    before_new_color(
-        compose, plan.release, plan.service, new_name, target, plan.image, out.line, client
-    )
-
-    phase = Phase.STARTING_NEW
+    window = DeployWindow(client, plan.service, plan.maintenance, out.line)
     try:
-        # 2-3. Bring up the target color and follow it until the provider switches.
-        _start_new(run, compose, plan, target, active, before, pins, started + plan.timeout)
-        phase = Phase.SWITCHED
-        by = _switched_by(run.last, active)
-        out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
-        # 4. Drain, then stop (not remove) the old color.
-        retired = retire_old(run, compose, plan, target, active, probe or BlindProbe())
-    except KeyboardInterrupt:
-        raise _interrupted(phase, run, compose, plan, target, active) from None
-    except (RolloutFailed, ComposeFileProblem):
+        window.start()
+        before_new_color(
+            compose, plan.release, plan.service, new_name, target, plan.image, out.line, client
+        )
+        deadline = started + plan.timeout
+        by, retired = _switch_over(
+            run, compose, plan, (target, active), (before, pins, deadline), window, probe
+        )
+    except BaseException:
+        window.left_on()
         raise
-    except CliError as exc:
-        if phase is not Phase.STARTING_NEW:
-            raise
-        raise _failed_before_switch(run, compose, plan, (target, active), exc, before) from exc
     # 5. Summary.
     return _summary(plan, (active, target), clock() - started, by, retired)
 
@@ -154,7 +152,7 @@ def _summary(
     colors: tuple[Color | None, Color],
     seconds: float,
     by: str,
-    retired: tuple[DrainReport, tuple[str, ...]] | None,
+    retired: Retired,
 ) -> Outcome:
     """The deploy's outcome: what moved, how, and how the old color's drain went."""
     active, target = colors
@@ -170,6 +168,43 @@ def _summary(
         drain=retired[0].describe() if retired else None,
         cut=retired[1] if retired else (),
     )
+
+
+def _switch_over(
+    run: Rollout,
+    compose: ComposeApi,
+    plan: DeployPlan,
+    colors: tuple[Color, Color | None],
+    start: tuple[list[str], bool, float],
+    window: DeployWindow,
+    probe: ConnectionProbe | None,
+) -> tuple[str, Retired]:
+    """Steps 2-4, cleaned up by phase; maintenance (if any) ends right after the switch.
+
+    ``start``: the target color's containers before ``up``, whether the image is pinned,
+    and the deadline of the switch. Returns how it switched and how the old color was
+    drained and stopped (None: it was not).
+    """
+    target, active = colors
+    before, pins, deadline = start
+    phase = Phase.STARTING_NEW
+    try:
+        # 2-3. Bring up the target color and follow it until the provider switches.
+        _start_new(run, compose, plan, target, active, before, pins, deadline)
+        phase = Phase.SWITCHED
+        by = _switched_by(run.last, active)
+        run.out.line(f"switched {plan.service}: {active or '(new)'} → {target} ({by})")
+        window.end()
+        # 4. Wait for Traefik, drain, then stop (not remove) the old color.
+        return by, retire_old(run, compose, plan, target, active, probe or BlindProbe())
+    except KeyboardInterrupt:
+        raise _interrupted(phase, run, compose, plan, target, active) from None
+    except (RolloutFailed, ComposeFileProblem):
+        raise
+    except CliError as exc:
+        if phase is not Phase.STARTING_NEW:
+            raise
+        raise _failed_before_switch(run, compose, plan, colors, exc, before) from exc
 
 
 def _start_new(

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from deploy import doctor, import_cli
+from deploy import doctor, import_cli, maintenance_cli
 from deploy.client import DEFAULT_URL
 from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rollback_command(command)
     _deploy_command(command)
     _canary_commands(command)
+    maintenance_cli.add_arguments(command)
     doctor.add_arguments(command("doctor", "check Docker (or its proxy), Traefik, tokens, state"))
     return parser
 
@@ -262,6 +263,13 @@ def _deploy_command(command: Subcommand) -> None:
         help="seconds the release step may take (default: label bluegreen.release.timeout, "
         "else 600)",
     )
+    dep.add_argument(
+        "--maintenance",
+        action="store_true",
+        help="maintenance on before the release step, off right after the switch (left on, "
+        "and said so, if the deploy fails before switching)",
+    )
+    maintenance_cli.page_arguments(dep, prefix="maintenance-")
     _compose_args(dep, swarm=True)
 
 

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from provider import long_poll, release_api
+from provider import long_poll, maintenance_api, release_api
 from provider.controller import Controller, SwitchResult
 from provider.core import canary as canaries
 from provider.core import canary_json, state_json
@@ -298,6 +298,9 @@ async def metrics(request: web.Request) -> web.Response:
         for color in Color:
             share = weights.get(color, 100 if controller.active(name) is color else 0)
             out.sample("bluegreen_canary_weight", share, service=name, color=str(color))
+    out.family("bluegreen_maintenance", "gauge", "1 while a service's public gets the page.")
+    for name in sorted(controller.state.maintenance):
+        out.sample("bluegreen_maintenance", 1, service=name)
     out.family("bluegreen_renders_total", "counter", "Times the served config changed.")
     out.sample("bluegreen_renders_total", m.renders)
     out.family("bluegreen_traefik_polls_total", "counter", "Config bodies served to Traefik.")
@@ -358,5 +361,6 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     release_api.install(app, controller, _require_token)
+    maintenance_api.install(app, controller, _require_token)
     setup_window(app, controller)
     return app

@@ -16,13 +16,14 @@ from typing import TypeVar
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import commands, state_json
-from provider.core.model import Color, ServiceState, SwitchRecord
+from provider.core import commands, maintenance, state_json
+from provider.core.model import Color, Maintenance, ServiceState, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
 from provider.core.wire import (
     CanaryDoc,
     DockerDoc,
+    MaintenanceDoc,
     ServiceStatusDoc,
     StateFileDoc,
     StatusAllDoc,
@@ -124,6 +125,21 @@ class Controller(StateCommits):
         async with self.lock:
             await self.execute(commands.Retire(service, color, actor))
             return self.state.services[service]
+
+    async def set_maintenance(
+        self, command: maintenance.SetMaintenance
+    ) -> tuple[Maintenance | None, SwitchRecord | None]:
+        """Turn maintenance of a service on or off (``POST /maintenance``).
+
+        Persisted before it returns; the record is ``None`` when it already was so.
+        """
+        async with self.lock:
+            decision = await self.execute(command)
+            return self.state.maintenance.get(command.service), decision.maintenance
+
+    def maintenance_json(self, service: str) -> MaintenanceDoc | None:
+        window = self.state.maintenance.get(service)
+        return state_json.maintenance_doc(window) if window is not None else None
 
     def _switch_result(self, service: str, decision: commands.Decision) -> SwitchResult:
         """What a switch or rollback did, from its (committed) decision. Locked."""
@@ -237,10 +253,12 @@ class Controller(StateCommits):
             shown_stale=bool(view.errors),
             canary=self.canary_json(service),
             traefik=self.pollers.service_json(service, self.active(service)),
+            maintenance=self.maintenance_json(service),
         )
 
     def status_all(self) -> StatusAllDoc:
-        names = sorted(set(self.observation.services) | set(self.state.services))
+        known = set(self.state.services) | set(self.state.maintenance)
+        names = sorted(set(self.observation.services) | known)
         return {
             "services": {name: self.status(name) for name in names},
             "docker": self.docker_summary(),

@@ -60,6 +60,8 @@ class EventKind(enum.StrEnum):
     LABEL_ERROR = "label_error"
     #: A deploy's release step (``deploy --release``) ended: its command, exit, output tail.
     RELEASE = "release"
+    #: Maintenance of a service turned on (``to`` on) or off: its message, Retry-After, reason.
+    MAINTENANCE = "maintenance"
 
 
 @dataclass(frozen=True)

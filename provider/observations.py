@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import transitions
+from provider.core import maintenance, transitions
 from provider.core.applied import Timing
 from provider.core.model import Color, Container, State
 from provider.core.promotion import Pending
@@ -231,7 +231,8 @@ class ObservedServices:
         views = self.effective_views()
         actives = {name: self.active(name) for name in views}
         weights = canaries.weights(self.state)
-        config = render(views, actives, self.options, weights)
+        windows = maintenance.retry_after_of(self.state)
+        config = render(views, actives, self.options, weights, windows)
         rendered = serialize(config)
         if rendered != self._rendered or restamp:
             self._rendered = rendered
@@ -241,7 +242,8 @@ class ObservedServices:
     def view(self, service: str) -> ServiceView:
         view = self.observation.services.get(service)
         if view is None:
-            if service in self.state.services:
+            # Known without containers: it can still be switched, or taken out of maintenance.
+            if service in self.state.services or service in self.state.maintenance:
                 return ServiceView(service, {})
             raise UnknownService(f"no container carries service {service!r}")
         return view

@@ -75,6 +75,8 @@ class Settings:
     traefik_metrics_url: str | None = None
     canary_cookie: str = "bluegreen_{service}"
     canary_max_extensions: int = 3
+    #: The maintenance page's backend; ``None``: the listen address (wildcard: no page).
+    maintenance_url: str | None = None
     #: Swarm mode: watch Swarm services and their tasks, keep the state in Swarm configs.
     swarm: bool = False
     #: Swarm mode: seconds between task listings (Swarm emits no task events).
@@ -90,7 +92,13 @@ class Settings:
             host_address=self.host_address,
             preview_header=self.preview_header,
             canary_cookie=self.canary_cookie,
+            maintenance_url=self.maintenance_url or self._listen_url(),
         )
+
+    def _listen_url(self) -> str | None:
+        """This provider's own URL when it listens on one address (Traefik can use that)."""
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return None if host in ("", "0.0.0.0", "[::]") else f"http://{host}:{self.listen_port}"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as loggable values: tokens only say whether they are set."""
@@ -101,7 +109,7 @@ class Settings:
                 value = "set" if value else "unset"
             elif f.name in ("webhook_secret", "webhooks"):
                 value = webhook_config.redacted_settings(f.name, value)
-            elif f.name in ("traefik_metrics_url", "docker_host") and value:
+            elif f.name in ("traefik_metrics_url", "docker_host", "maintenance_url") and value:
                 value = redact_url(value, path=True)
             elif isinstance(value, Path):
                 value = str(value)
@@ -225,6 +233,12 @@ def _metrics_url(raw: str) -> str | None:
     return raw or None
 
 
+def _base_url(raw: str) -> str | None:
+    if raw and not re.match(r"^https?://[^\s/]+/?$", raw):
+        raise ValueError("expected the provider's URL as Traefik reaches it: http://bluegreen:8080")
+    return raw.rstrip("/") or None
+
+
 def _cookie(raw: str) -> str:
     if raw.lower() in ("", "off", "false", "none"):
         return ""
@@ -269,6 +283,7 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
+    ("maintenance_url", "--maintenance-url", _base_url, "provider URL Traefik reaches"),
     ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
     ("swarm_poll", "--swarm-poll", _period, "Swarm mode: seconds between task listings"),
     ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),

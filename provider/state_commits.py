@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from provider.core import canary as canaries
-from provider.core import commands
+from provider.core import commands, maintenance
 from provider.core.model import State, SwitchRecord
 from provider.core.routing import ServiceView
 from provider.errors import StateFileError, StateStoreUnavailable
@@ -202,6 +202,8 @@ class StateCommits(ObservedServices):
             forced = isinstance(command, commands.Switch | commands.Rollback) and command.force
             view = self.observation.services.get(command.service)
             self._announce_switch(decision.record, view, forced=forced)
+        if decision.maintenance is not None:
+            _publish_maintenance(self.events, decision.maintenance)
         if isinstance(command, commands.Retire):
             color = str(command.color)
             log.info("color_retiring", service=command.service, color=color, actor=command.actor)
@@ -278,6 +280,30 @@ class StateCommits(ObservedServices):
 def _too_many_conflicts() -> StateStoreUnavailable:
     return StateStoreUnavailable(
         f"other replicas committed {CONFLICT_ATTEMPTS} states in a row; try again"
+    )
+
+
+def _publish_maintenance(bus: EventBus, record: SwitchRecord) -> None:
+    """Announce maintenance turned on or off: one ``maintenance`` event, one log line."""
+    on = record.reason == maintenance.REASON_ON
+    detail = dict(record.detail or {})
+    why = detail.pop("reason", None) or None  # the operator's words, as a switch's reason
+    bus.publish(
+        EventKind.MAINTENANCE,
+        record.service,
+        from_="off" if on else "on",
+        to="on" if on else "off",
+        reason=why,
+        actor=record.actor,
+        **detail,
+    )
+    log.info(
+        "maintenance_changed",
+        service=record.service,
+        on=on,
+        actor=record.actor,
+        reason=why,
+        **detail,
     )
 
 

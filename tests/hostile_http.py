@@ -53,6 +53,8 @@ ENDPOINTS: dict[str, str] = {
     "/canary/abort": "POST",
     "/canary/promote": "POST",
     "/releases": "POST",
+    "/maintenance": "POST",
+    "/maintenance-page/{service}": "GET",
     "/history": "GET",
     "/healthz": "GET",
     "/readyz": "GET",

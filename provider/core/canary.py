@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from provider.core import maintenance
 from provider.core.canary_analysis import Window
 from provider.core.model import (
     Canary,
@@ -73,8 +74,8 @@ __all__ = [
 REASON_STEP = "canary-step"
 REASON_PROMOTE = "canary"
 REASON_ABORT = "canary-abort"
-#: History records of a canary that do not change the active color.
-RECORD_ONLY = frozenset({REASON_STEP, REASON_ABORT})
+#: History records that do not change the active color (a canary's, maintenance's).
+RECORD_ONLY = frozenset({REASON_STEP, REASON_ABORT}) | maintenance.REASONS
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 DEFAULT_INTERVAL = 60.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from provider.core import canary as canaries
-from provider.core import promotion, transitions
+from provider.core import maintenance, promotion, transitions
 from provider.core.model import Color, State, SwitchRecord
 from provider.core.refusals import CanaryNotRunning, CanaryRefused, RetireRefused, SwitchRefused
 from provider.core.routing import ServiceView, active_color, check_switch
@@ -85,7 +85,7 @@ class CanaryEvent:
     actor: str = "api"
 
 
-Command = Switch | Rollback | Retire | StartCanary | CanaryEvent
+Command = Switch | Rollback | Retire | StartCanary | CanaryEvent | maintenance.SetMaintenance
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ class Decision:
     canary: canaries.Canary | None = None  #: a canary change to serve and announce
     verdict: str | None = None  #: the canary announcement's verdict
     target: Color | None = None  #: the color a switch or rollback went to
+    maintenance: SwitchRecord | None = None  #: maintenance turned on or off, to announce
 
 
 def decide(
@@ -111,6 +112,12 @@ def decide(
         return retire(state, view, command, now, history_limit=history_limit)
     if isinstance(command, StartCanary):
         return start_canary(state, view, command, now, history_limit=history_limit)
+    if isinstance(command, maintenance.SetMaintenance):
+        active = active_color(view, state.services.get(command.service))
+        new, record = maintenance.decide(
+            state, command, active, now.wall, history_limit=history_limit
+        )
+        return Decision(new, maintenance=record)
     return canary_event(state, view, command, now, history_limit=history_limit)
 
 

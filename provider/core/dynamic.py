@@ -4,7 +4,8 @@ The shapes of Traefik's ``dynamic.Configuration`` (``pkg/config/dynamic``:
 ``Router``, ``Service``, ``WeightedRoundRobin``, ``ServersLoadBalancer``,
 ``Server``, ``Sticky``, ``Cookie``, ``RouterTLSConfig``) with Traefik's own JSON
 key names, so :mod:`provider.core.render` is type-checked up to the final
-serialize. Middlewares are Traefik's or other providers': a router names them.
+serialize. Middlewares are Traefik's or other providers': a router names them; the
+only ones defined here (``replacePath``, ``headers``) serve a maintenance page.
 Types only, plain dicts at runtime (the render costs nothing more). No
 ``from __future__ import annotations``: ``NotRequired`` stays readable at runtime.
 """
@@ -96,10 +97,25 @@ class Errors(TypedDict):
     query: str
 
 
-class Middleware(TypedDict):
-    """A middleware the provider defines (only the fallback's ``errors`` so far)."""
+class ReplacePath(TypedDict):
+    """Traefik's ``replacePath``: the backend sees ``path`` (the original in a header)."""
+
+    path: str
+
+
+class Headers(TypedDict):
+    """Traefik's ``headers``, the one field used: headers added to every response."""
+
+    customResponseHeaders: dict[str, str]
+
+
+class Middleware(TypedDict, total=False):
+    """One middleware this provider defines, one kind each: the asset fallback's
+    ``errors``, a maintenance page's ``replacePath`` or ``headers``."""
 
     errors: Errors
+    replacePath: ReplacePath
+    headers: Headers
 
 
 class ForwardingTimeouts(TypedDict):

@@ -251,13 +251,27 @@ class Canary:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """A service in maintenance: its public rule answers 503 with ``Retry-After`` and
+    ``message`` (the preview header still reaches the colors). ``since`` is our clock."""
+
+    message: str
+    retry_after: int
+    since: float
+    actor: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class State:
     """The whole persisted state: every service's colors and the audit trail.
 
-    ``canaries`` holds each service's latest canary (running or finished).
+    ``canaries`` holds each service's latest canary (running or finished);
+    ``maintenance`` the services in maintenance (absent: serving).
     """
 
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     history: tuple[SwitchRecord, ...] = ()
     seq: int = 0
     canaries: Mapping[str, Canary] = field(default_factory=dict)
+    maintenance: Mapping[str, Maintenance] = field(default_factory=dict)

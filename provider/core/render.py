@@ -53,6 +53,37 @@ def preview_router_name(service: str, color: Color) -> str:
     return f"{service}-preview-{color}"
 
 
+def maintenance_name(service: str) -> str:
+    """The service and middleware of a service's maintenance page.
+
+    A leading ``_``: no user service's names (which begin with a letter or digit)
+    can be it, so turning maintenance on never clashes with another service.
+    """
+    return f"_maintenance-{service}"
+
+
+def maintenance_path(service: str) -> str:
+    """The provider's route that answers a service's maintenance page."""
+    return f"/maintenance-page/{service}"
+
+
+def maintenance_parts(
+    service: str, retry_after: int, options: Options
+) -> tuple[Service, Middleware]:
+    """The backend and middleware the public router of a service in maintenance uses.
+
+    With the provider's URL: the provider answers the page (503, ``Retry-After``,
+    HTML or JSON), reached at :func:`maintenance_path` through ``replacePath``.
+    Without it: a load balancer with no server (Traefik's own 503) and a
+    ``Retry-After`` added by a ``headers`` middleware.
+    """
+    if options.maintenance_url:
+        backend: Service = {"loadBalancer": {"servers": [{"url": options.maintenance_url}]}}
+        return backend, {"replacePath": {"path": maintenance_path(service)}}
+    empty: Service = {"loadBalancer": {"servers": []}}
+    return empty, {"headers": {"customResponseHeaders": {"Retry-After": str(retry_after)}}}
+
+
 def preview_priority(rule: str) -> int:
     """A preview router's priority: the base plus the length of the rule it wraps."""
     return PREVIEW_PRIORITY_BASE + len(rule)
@@ -107,6 +138,7 @@ def render_service(
     """The routers and services of one service, with ``active`` taking its traffic.
 
     ``weights``: a running canary's share per color (see :func:`weighted`).
+    Maintenance is laid over this by :func:`render`.
     """
     routers: dict[str, Router] = {}
     services: dict[str, Service] = {}
@@ -139,18 +171,32 @@ def render(
     actives: Mapping[str, Color],
     options: Options,
     weights: Mapping[str, Mapping[Color, int]] | None = None,
+    maintenance: Mapping[str, int] | None = None,
 ) -> Config:
-    """The whole dynamic configuration for the services given (``weights``: running canaries)."""
+    """The whole dynamic configuration for the services given.
+
+    ``weights``: running canaries. ``maintenance``: each service in maintenance
+    and its ``Retry-After``: its public router goes to the maintenance page
+    (:func:`maintenance_parts`); its preview routers still reach the colors.
+    """
     routers: dict[str, Router] = {}
     services: dict[str, Service] = {}
     middlewares: dict[str, Middleware] = {}
     for name in sorted(views):
         view, active, shares = views[name], actives[name], (weights or {}).get(name)
         svc_routers, svc_services = render_service(view, active, options, shares)
+        retry_after = (maintenance or {}).get(name)
+        if retry_after is not None and name in svc_routers:
+            page = maintenance_name(name)
+            services[page], middlewares[page] = maintenance_parts(name, retry_after, options)
+            public = svc_routers[name]
+            public["service"] = page
+            public["middlewares"] = [*public.get("middlewares", []), page]
         routers.update(svc_routers)
         services.update(svc_services)
         spec = view.color(active).route or view.route
-        if spec is not None and svc_routers:
+        # No asset fallback in maintenance: its longer rule would let assets past the page.
+        if spec is not None and svc_routers and retry_after is None:
             previous = view.color(active.other).urls
             more_routers, more_middlewares = render_fallback(name, spec, active, previous, shares)
             routers.update(more_routers)

@@ -28,6 +28,9 @@ class Options:
     #: Traefik's keep-alive connections to a color close after this long idle (the
     #: rendered serversTransport, see render.py); "" leaves Traefik's default (90s).
     idle_conn_timeout: str = "1s"
+    #: The provider's base URL as Traefik reaches it: the maintenance page's backend
+    #: (``None``: maintenance answers Traefik's own 503 with ``Retry-After``, no page).
+    maintenance_url: str | None = None
 
 
 @dataclass(frozen=True)

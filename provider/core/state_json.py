@@ -7,7 +7,7 @@ move the bytes this module makes and reads. The documents are the types of
 persisted state) are here. The bytes are a compatibility promise: a file written
 by an older provider loads unchanged and is written back byte for byte
 (``tests/core/test_state_json.py`` holds golden files), and a file without the
-keys added later (``marks``, ``anchor``, ``canaries``) still loads. (No
+keys added later (``marks``, ``anchor``, ``canaries``, ``maintenance``) still loads. (No
 ``from __future__ import annotations``: :class:`StateDoc`'s ``NotRequired`` is
 read at runtime.)
 """
@@ -22,6 +22,7 @@ from provider.core.model import (
     Color,
     ColorMark,
     Limits,
+    Maintenance,
     MarkKind,
     Phase,
     ServiceState,
@@ -34,6 +35,7 @@ from provider.core.wire import (
     CanaryStepDoc,
     ColorMarkDoc,
     FiguresDoc,
+    MaintenanceDoc,
     MarksDoc,
     StoredCanaryDoc,
     SwitchRecordDoc,
@@ -54,13 +56,15 @@ class ServiceStateDoc(TypedDict):
 
 
 class StateDoc(TypedDict):
-    """The whole file. A state without canaries has no ``canaries`` key (the old shape)."""
+    """The whole file. A state without canaries (or maintenance) has no ``canaries``
+    (``maintenance``) key: the old shape, byte for byte."""
 
     version: int
     seq: int
     services: dict[str, ServiceStateDoc]
     history: list[SwitchRecordDoc]
     canaries: NotRequired[dict[str, StoredCanaryDoc]]
+    maintenance: NotRequired[dict[str, MaintenanceDoc]]
 
 
 class StateShapeError(ValueError):
@@ -145,6 +149,17 @@ def canary_doc(canary: Canary, *, next_decision_at: float | None = None) -> Stor
     }
 
 
+def maintenance_doc(window: Maintenance) -> MaintenanceDoc:
+    """A service in maintenance, as the file, ``/status`` and ``POST /maintenance`` show it."""
+    return {
+        "message": window.message,
+        "retry_after": window.retry_after,
+        "since": window.since,
+        "actor": window.actor,
+        "reason": window.reason,
+    }
+
+
 def to_doc(state: State) -> StateDoc:
     """The file's JSON document for ``state``."""
     doc: StateDoc = {
@@ -165,6 +180,8 @@ def to_doc(state: State) -> StateDoc:
     }
     if state.canaries:
         doc["canaries"] = {n: canary_doc(c) for n, c in sorted(state.canaries.items())}
+    if state.maintenance:
+        doc["maintenance"] = {n: maintenance_doc(m) for n, m in sorted(state.maintenance.items())}
     return doc
 
 
@@ -276,6 +293,24 @@ def _canaries(raw: Any) -> dict[str, Canary]:
     return {str(name): canary_from_doc(str(name), c) for name, c in raw.items()}
 
 
+def _maintenance(raw: Any) -> dict[str, Maintenance]:
+    """Files written before maintenance existed have none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError("maintenance is not an object")
+    return {
+        str(name): Maintenance(
+            message=str(m["message"]),
+            retry_after=int(m["retry_after"]),
+            since=float(m["since"]),
+            actor=str(m["actor"]),
+            reason=str(m.get("reason", "")),
+        )
+        for name, m in raw.items()
+    }
+
+
 def _service(raw: Any) -> ServiceState:
     last = raw.get("last_switch")
     return ServiceState(
@@ -298,7 +333,14 @@ def from_doc(doc: Any) -> State:
         services = {str(name): _service(raw) for name, raw in doc["services"].items()}
         history = tuple(_record(r) for r in doc["history"])
         canaries = _canaries(doc.get("canaries"))
-        return State(services=services, history=history, seq=int(doc["seq"]), canaries=canaries)
+        windows = _maintenance(doc.get("maintenance"))
+        return State(
+            services=services,
+            history=history,
+            seq=int(doc["seq"]),
+            canaries=canaries,
+            maintenance=windows,
+        )
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         # OverflowError: JSON allows 1e999, which parses as inf and has no int.
         raise StateShapeError(f"state file has an unexpected shape: {exc}") from exc

@@ -16,6 +16,7 @@ from provider.core.wire import (
     CanaryDoc,
     ColorStatusDoc,
     ContainerDoc,
+    MaintenanceDoc,
     PendingDoc,
     ServiceStatusDoc,
     TraefikAppliedDoc,
@@ -100,6 +101,7 @@ def service_status(
     shown_stale: bool,
     canary: CanaryDoc | None = None,
     traefik: TraefikAppliedDoc = UNKNOWN_APPLIED,
+    maintenance: MaintenanceDoc | None = None,
 ) -> ServiceStatusDoc:
     """Everything an operator asks about one service, as JSON-ready values."""
     last = state.last_switch if state else None
@@ -119,4 +121,5 @@ def service_status(
         "docker_connected": docker_connected,
         "canary": canary,
         "traefik": traefik,
+        "maintenance": maintenance,
     }

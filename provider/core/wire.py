@@ -175,6 +175,16 @@ class TraefikPollerDoc(TypedDict):
     live: bool
 
 
+class MaintenanceDoc(TypedDict):
+    """A service in maintenance (``/status``'s ``maintenance``, the state file, the answer)."""
+
+    message: str
+    retry_after: int
+    since: float
+    actor: str
+    reason: str
+
+
 class ServiceStatusDoc(TypedDict):
     """``GET /status/{service}``, and each entry of ``/status``'s ``services``."""
 
@@ -193,6 +203,8 @@ class ServiceStatusDoc(TypedDict):
     docker_connected: bool
     canary: CanaryDoc | None
     traefik: TraefikAppliedDoc
+    #: ``None``: serving; else the public gets the maintenance page.
+    maintenance: MaintenanceDoc | None
 
 
 class DockerDoc(TypedDict):
@@ -280,6 +292,15 @@ class CanaryResultDoc(TypedDict):
     canary: CanaryDoc | None
 
 
+class MaintenanceResultDoc(TypedDict):
+    """``POST /maintenance``: the service's maintenance now, and whether this changed it."""
+
+    service: str
+    changed: bool
+    maintenance: MaintenanceDoc | None
+    record: SwitchRecordDoc | None
+
+
 class HistoryDoc(TypedDict):
     """``GET /history``."""
 
@@ -325,5 +346,7 @@ SCHEMAS: dict[str, type] = {
     "Canary": CanaryDoc,
     "CanaryStep": CanaryStepDoc,
     "CanaryResult": CanaryResultDoc,
+    "Maintenance": MaintenanceDoc,
+    "MaintenanceResult": MaintenanceResultDoc,
     "Event": EventDoc,
 }

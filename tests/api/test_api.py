@@ -262,6 +262,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "docker_connected",
         "canary",
         "traefik",
+        "maintenance",
     } == set(web_status)
     assert {"applied", "color", "since", "lag_s"} == set(web_status["traefik"])
     container = web_status["colors"]["blue"]["containers"][0]

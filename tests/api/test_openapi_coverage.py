@@ -141,6 +141,34 @@ def release_cases() -> list[Case]:
     ]
 
 
+def maintenance_cases() -> list[Case]:
+    """``POST /maintenance`` (nothing refuses it with 409: on twice is "unchanged") and
+    the page, which answers every method with 503, or 404 for a path with no service."""
+    route, op = "/maintenance", (JSON, OPERATOR)
+    on = {"service": "web", "on": True, "retry_after": 5}
+    fails: dict[str, Any] = {"commit_fails": StateFileError}
+    unavailable: dict[str, Any] = {"commit_fails": StateStoreUnavailable}
+    page = "/maintenance-page/{service}"
+    html, json_accept = ("Accept", "text/html"), ("Accept", "application/json")
+    return [
+        post(route, 200, on, *op),
+        post(route, 400, {**on, "retry_after": 0}, *op, error="bad_request"),
+        post(route, 401, on, JSON, error="unauthorized"),
+        post(route, 403, on, JSON, server="no_token", error="forbidden"),
+        post(route, 404, {**on, "service": "nope"}, *op, error="unknown_service"),
+        post(route, 413, b'{"service": "' + b"w" * MAX_BODY + b'"}', *op),
+        post(route, 415, on, ("Content-Type", "text/plain"), OPERATOR),
+        post(route, 500, on, *op, **fails, error="state_write_failed"),
+        post(route, 503, on, *op, **unavailable, error="state_store_unavailable"),
+        Case(page, "GET", 503, "/maintenance-page/web", (html,)),
+        Case(page, "GET", 404, "/maintenance-page/"),
+        Case(page, "POST", 503, "/maintenance-page/web", (json_accept,), b"x=1"),
+        Case(page, "PUT", 503, "/maintenance-page/web", (json_accept,)),
+        Case(page, "PATCH", 503, "/maintenance-page/web"),
+        Case(page, "DELETE", 503, "/maintenance-page/web", (json_accept,)),
+    ]
+
+
 CASES: list[Case] = [
     get("/traefik", 200, None, TRAEFIK),
     get("/traefik", 401),
@@ -164,6 +192,7 @@ CASES: list[Case] = [
     get("/status/{service}", 404, "/status/nope", OPERATOR),
     *(case for route in MUTATIONS for case in mutation_cases(route)),
     *release_cases(),
+    *maintenance_cases(),
     get("/history", 200, "/history?service=web", READER),
     get("/history", 400, "/history?color=blue", READER),
     get("/history", 401),

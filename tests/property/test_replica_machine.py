@@ -58,6 +58,7 @@ from provider.settings import Settings
 from provider.state_store import CommitOutcomeUnknown, StateConflict
 from provider.swarm_state import StateFollower, SwarmStateStore
 from tests.factories import make_container
+from tests.property.machine_maintenance import ReplicaMaintenanceRules
 
 T = TypeVar("T")
 REPLICAS = 3
@@ -185,7 +186,7 @@ class ModelStore(SwarmStateStore):
         self.table.remove(name)
 
 
-class ReplicaMachine(RuleBasedStateMachine):
+class ReplicaMachine(ReplicaMaintenanceRules, RuleBasedStateMachine):
     """Three replicas, one service with both colors ready, one shared config table."""
 
     def __init__(self) -> None:

@@ -78,6 +78,7 @@ from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
 from tests.property.machine_fallback import FallbackRules
+from tests.property.machine_maintenance import MaintenanceRules
 
 T = TypeVar("T")
 
@@ -499,16 +500,17 @@ def service_part(body: bytes, service: str) -> dict[str, dict[str, Any]]:
     http = json.loads(body).get("http", {})
     return {
         kind: {k: v for k, v in http.get(kind, {}).items() if owner(k) == service}
-        for kind in ("routers", "services")
+        for kind in ("routers", "services", "middlewares")
     }
 
 
 def owner(name: str) -> str:
-    """The service a router or service name belongs to (names are ``<service>[-...]``)."""
-    return name.split("-", 1)[0]
+    """The service a router, service or middleware name belongs to (names are
+    ``<service>[-...]``, or ``_maintenance-<service>``)."""
+    return name.removeprefix("_maintenance-").split("-", 1)[0]
 
 
-class BlueGreenMachine(AppliedRules, FallbackRules, RuleBasedStateMachine):
+class BlueGreenMachine(AppliedRules, FallbackRules, MaintenanceRules, RuleBasedStateMachine):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:
