@@ -43,7 +43,12 @@ class FallbackRules:
             if ip
         }
         for name, middleware in http.get("middlewares", {}).items():
+            if "errors" not in middleware:  # a maintenance page's middlewares
+                continue
             service = name.removesuffix("-fallback")
+            assert service not in self.controller.state.maintenance, (
+                f"{name}: an asset fallback would let assets past {service}'s maintenance page"
+            )
             target = middleware["errors"]["service"]
             live = [s["name"] for s in services[service]["weighted"]["services"]]
             assert target not in live, f"{name} falls back to the active color {target}"
