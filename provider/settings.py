@@ -75,6 +75,9 @@ class Settings:
     traefik_metrics_url: str | None = None
     canary_cookie: str = "bluegreen_{service}"
     canary_max_extensions: int = 3
+    #: Gates: Traefik's entrypoint as the provider reaches it, and how long a gate may take.
+    smoke_url: str | None = None
+    smoke_timeout: float = 30.0
     #: Swarm mode: watch Swarm services and their tasks, keep the state in Swarm configs.
     swarm: bool = False
     #: Swarm mode: seconds between task listings (Swarm emits no task events).
@@ -101,7 +104,7 @@ class Settings:
                 value = "set" if value else "unset"
             elif f.name in ("webhook_secret", "webhooks"):
                 value = webhook_config.redacted_settings(f.name, value)
-            elif f.name in ("traefik_metrics_url", "docker_host") and value:
+            elif f.name in ("traefik_metrics_url", "docker_host", "smoke_url") and value:
                 value = redact_url(value, path=True)
             elif isinstance(value, Path):
                 value = str(value)
@@ -269,6 +272,8 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("traefik_metrics_url", "--traefik-metrics-url", _metrics_url, "Traefik's /metrics URL"),
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
+    ("smoke_url", "--smoke-url", _metrics_url, "Traefik entrypoint URL for smoke checks"),
+    ("smoke_timeout", "--smoke-timeout", _period, "seconds a gate's smoke checks may take"),
     ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
     ("swarm_poll", "--swarm-poll", _period, "Swarm mode: seconds between task listings"),
     ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),
