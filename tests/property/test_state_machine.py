@@ -78,6 +78,7 @@ from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
 from tests.property.machine_fallback import FallbackRules
+from tests.property.machine_gates import GateRules
 
 T = TypeVar("T")
 
@@ -508,7 +509,7 @@ def owner(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-class BlueGreenMachine(AppliedRules, FallbackRules, RuleBasedStateMachine):
+class BlueGreenMachine(AppliedRules, FallbackRules, GateRules, RuleBasedStateMachine):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:
