@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from typing import Any
 
 from tests.testbed.compose import ComposeFactory, build_app_image
 from tests.testbed.containers import ContainerFactory
@@ -31,8 +32,12 @@ def gated_app(
     containers: ContainerFactory,
     docker_daemon: DockerDaemon,
     image: str,
+    *,
+    smoke: str | None = SMOKE,
+    **project_options: Any,
 ) -> App:
-    """Blue serving; green carries ``bluegreen.smoke``; the provider sends checks to Traefik.
+    """Blue serving; green carries ``bluegreen.smoke`` (unless ``smoke`` is None); the
+    provider sends checks to Traefik.
 
     Traefik starts first, so that the provider can be told its entrypoint's address.
     """
@@ -48,9 +53,16 @@ def gated_app(
     provider.start()
     stack = Stack(provider, traefik, containers, service="web")
     project = compose_factory.create()
-    project.add_app(prefix=prefix, service="web", default_image=image, owner=containers.owner)
-    project.services["web-green"]["labels"][f"{prefix}.smoke"] = SMOKE
-    project.write()
+    project.add_app(
+        prefix=prefix,
+        service="web",
+        default_image=image,
+        owner=containers.owner,
+        **project_options,
+    )
+    if smoke is not None:
+        project.services["web-green"]["labels"][f"{prefix}.smoke"] = smoke
+        project.write()
     provider.wait_ready()
     project.up("web-blue")
     provider.wait_routable("web", "blue")
