@@ -31,7 +31,7 @@ from tests.testbed.provider import ProviderFactory
 from tests.testbed.stack import StackFactory, body_of
 from tests.testbed.traefik import TraefikFactory
 from tests.traefik.test_deploy import V2_IMAGE
-from tests.traefik.test_gates import FAILING_IMAGE, SMOKE, gated_app
+from tests.traefik.test_gates import FAILING_IMAGE, SMOKE, gated_app, smoke_gate_lines
 
 KINDS = (
     ("baseline (bad, no gate)", FAILING_IMAGE, None),
@@ -74,9 +74,11 @@ def one_round(
         samples = load.result.samples
         new = sum(1 for s in samples if s.body != body_of("blue"))
         statuses = dict(sorted(load.result.summary().statuses.items()))
+        gates = [f"{g['passed']} in {g['duration_s']}s" for g in smoke_gate_lines(app)]
         return (
             f"{what}: deploy exit {result.returncode} in {done - began:.1f}s; "
-            f"{len(samples)} requests, {new} not answered by blue {statuses}"
+            f"{len(samples)} requests, {new} not answered by blue {statuses}; "
+            f"gate passed: {', '.join(gates) or '-'}"
         )
     finally:
         composes.down_all()
