@@ -357,7 +357,9 @@ def _fail_deploy(
 ) -> NoReturn:
     """The new color failed or timed out: stop it (unless active) and raise why."""
     new_name = plan.compose_name(target)
-    if verdict is Verdict.FAILED:
+    if verdict is Verdict.FAILED and tracker.gate_failure:
+        headline = f"the gate before the flip failed: {tracker.gate_failure}"
+    elif verdict is Verdict.FAILED:
         what = ", ".join(f"{c.name or c.id} is {c.phase}" for c in blamed)
         headline = f"new {target} container(s) failed: {what}"
     elif not tracker.seen_any(run.last):

@@ -12,12 +12,14 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from deploy.snapshot import ContainerSnapshot, ServiceSnapshot
+from deploy.snapshot import ContainerSnapshot, PendingSnapshot, ServiceSnapshot
 from provider.core.model import Color, PromoteMode
 from provider.core.promotion import Stage
 
 #: Pending-promotion stages in which the provider will not switch on its own.
 OPERATOR_STAGES = frozenset({Stage.MANUAL, Stage.DISABLED})
+#: Stages in which nobody may switch yet: the gates (``bluegreen.smoke``) have not passed.
+GATE_STAGES = frozenset({Stage.GATES_PENDING, Stage.GATE_FAILED})
 
 
 class Verdict(enum.StrEnum):
@@ -29,7 +31,7 @@ class Verdict(enum.StrEnum):
     READY = "ready"
     #: The provider's active color is the target: traffic has moved.
     SWITCHED = "switched"
-    #: A watched container went unhealthy, exited or died.
+    #: A watched container went unhealthy, exited or died; or a gate failed.
     FAILED = "failed"
 
 
@@ -75,6 +77,8 @@ class RolloutTracker:
         self._phases: dict[str, str] = {}
         self._pending_stage: Stage | str | None = None
         self._missing_reported = -1
+        #: The provider's words for the failed gate (a smoke check), once one failed.
+        self.gate_failure: str | None = None
 
     def _mine(self, containers: Iterable[ContainerSnapshot]) -> list[ContainerSnapshot]:
         if not self.watched:
@@ -121,8 +125,13 @@ class RolloutTracker:
         failing = tuple(c for c in mine if c.failed and self._counts(c))
         if failing:
             return Step(Verdict.FAILED, tuple(lines), failing)
+        if stage == Stage.GATE_FAILED and promotion is not None and self._gated(promotion, mine):
+            self.gate_failure = promotion.why
+            return Step(Verdict.FAILED, tuple(lines))
         if all_routable and color.ready:
-            operator = stage in OPERATOR_STAGES or color.promote == PromoteMode.MANUAL
+            gated = stage in GATE_STAGES  # never an operator switch before the gates pass
+            manual = color.promote == PromoteMode.MANUAL
+            operator = not gated and (stage in OPERATOR_STAGES or manual)
             return Step(
                 Verdict.READY,
                 tuple(lines),
@@ -130,6 +139,11 @@ class RolloutTracker:
                 provider_silent=promotion is None,
             )
         return Step(Verdict.WAITING, tuple(lines))
+
+    def _gated(self, promotion: PendingSnapshot, mine: list[ContainerSnapshot]) -> bool:
+        """Whether the pending promotion is of the watched containers (not an older generation)."""
+        ids = {c.id for c in promotion.containers}
+        return promotion.color == self.target and bool(mine) and all(c.id in ids for c in mine)
 
     def _counts(self, c: ContainerSnapshot) -> bool:
         """Whether a failed-looking container really failed (see ``restarting``)."""

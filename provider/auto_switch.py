@@ -21,12 +21,14 @@ import structlog
 from provider.core import canary as canaries
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
+from provider.core.routing import ServiceView
 from provider.core.wakes import next_wake
 from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError
 from provider.events import EVENT_OF_ACTION, EventBus
 from provider.observations import PendingSwitches
 from provider.settings import Settings
+from provider.smoke import SmokeGates, SmokeSettings
 
 log = structlog.get_logger("bluegreen.auto_switch")
 
@@ -64,6 +66,10 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
+def smoke_settings(settings: Settings) -> SmokeSettings:
+    return SmokeSettings(settings.smoke_url, settings.preview_header, settings.smoke_timeout)
+
+
 @dataclass(frozen=True)
 class _Planned:
     service: str
@@ -80,10 +86,13 @@ class AutoSwitcher:
         policy: Policy,
         *,
         clock: Callable[[], float] = time.time,
+        gates: SmokeGates | None = None,
     ) -> None:
         self.controller = controller
         self.policy = policy
         self.clock = clock
+        #: Sends the smoke checks a ready generation waits for (``bluegreen.smoke``).
+        self.gates = gates
         self.timers: dict[str, Timers] = {}
         self._stages: dict[tuple[str, Action], Stage] = {}
         self._retry_at: dict[tuple[str, Action, Color], float] = {}
@@ -115,6 +124,8 @@ class AutoSwitcher:
         for name in list(self.timers):
             if name not in services:
                 del self.timers[name]
+        if self.gates is not None:
+            self.gates.forget(set(services))
         for name, view in services.items():
             state = controller.state.services.get(name)
             decision = decide(
@@ -124,7 +135,9 @@ class AutoSwitcher:
                 self.policy,
                 now=now,
                 connected=connected,
+                gates=self.gates.result(name) if self.gates is not None else None,
             )
+            self._ask_gates(name, view, decision.promotion)
             self.timers[name] = decision.timers
             pending[name] = PendingSwitches(decision.promotion, decision.rollback)
             self._log_stage(name, Action.PROMOTE, decision.promotion)
@@ -144,6 +157,15 @@ class AutoSwitcher:
         # A hold that ended is due now, not later: if it was not planned (a running canary
         # owns the service), only a change of state can make it plannable.
         return planned, next_wake(wakes, now)
+
+    def _ask_gates(self, service: str, view: ServiceView, pending: Pending | None) -> None:
+        """A ready generation waits for its smoke checks: have them sent (once per generation)."""
+        if self.gates is None or pending is None or pending.stage is not Stage.GATES_PENDING:
+            return
+        route = view.color(pending.color).route
+        if route is not None:
+            ids = frozenset(m.container.id for m in pending.containers)
+            self.gates.want(service, ids, pending.color, route)
 
     def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
         """Log each change of a pending switch's stage once."""

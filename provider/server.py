@@ -43,8 +43,9 @@ async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
     Each is one task fed by (and feeding) only the controller, so neither's
     lifetime hangs off the other; both stop on shutdown.
     """
-    from provider.auto_switch import AutoSwitcher, policy_from
+    from provider.auto_switch import AutoSwitcher, policy_from, smoke_settings
     from provider.docker_watch import DockerWatcher
+    from provider.smoke import SmokeGates
     from provider.swarm_watch import SwarmWatcher
 
     controller = app[CONTROLLER]
@@ -54,13 +55,17 @@ async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
         watcher = SwarmWatcher(controller, controller.settings)
     else:
         watcher = DockerWatcher(controller, controller.settings)
-    switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=controller.clock)
+    gates = SmokeGates(controller, smoke_settings(controller.settings), clock=controller.clock)
+    switcher = AutoSwitcher(
+        controller, policy_from(controller.settings), clock=controller.clock, gates=gates
+    )
     tasks = [
         asyncio.create_task(watcher.run(), name="docker-watcher"),
         asyncio.create_task(switcher.run(), name="auto-switch"),
     ]
     yield
     await _cancel_and_wait(tasks)
+    await gates.close()
     await watcher.close()
 
 

@@ -30,10 +30,15 @@ from provider.setting_numbers import count as _count
 from provider.setting_numbers import parse_seconds as parse_seconds  # the CLI uses it
 from provider.setting_numbers import period as _period
 from provider.setting_numbers import positive_int as _positive_int
+from provider.token_files import MAX_TOKEN_FILE as MAX_TOKEN_FILE
+from provider.token_files import read_token_file as read_token_file
+from provider.token_files import secret as _secret
 from provider.webhook_config import Webhook
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+#: Settings holding a URL whose credentials and path the startup log redacts.
+_URLS = ("traefik_metrics_url", "docker_host", "maintenance_url", "smoke_url")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class Settings:
     canary_max_extensions: int = 3
     #: The maintenance page's backend; ``None``: the listen address (wildcard: no page).
     maintenance_url: str | None = None
+    #: Gates: Traefik's entrypoint as the provider reaches it, and how long a gate may take.
+    smoke_url: str | None = None
+    smoke_timeout: float = 30.0
     #: Swarm mode: watch Swarm services and their tasks, keep the state in Swarm configs.
     swarm: bool = False
     #: Swarm mode: seconds between task listings (Swarm emits no task events).
@@ -109,7 +117,7 @@ class Settings:
                 value = "set" if value else "unset"
             elif f.name in ("webhook_secret", "webhooks"):
                 value = webhook_config.redacted_settings(f.name, value)
-            elif f.name in ("traefik_metrics_url", "docker_host", "maintenance_url") and value:
+            elif f.name in _URLS and value:
                 value = redact_url(value, path=True)
             elif isinstance(value, Path):
                 value = str(value)
@@ -179,49 +187,12 @@ def _docker_host(raw: str) -> str:
     return raw.strip()
 
 
-def _secret(raw: str) -> str | None:
-    if raw and (raw != raw.strip() or any(ord(c) < 33 for c in raw)):
-        raise ValueError("must not contain spaces or control characters")
-    return raw or None
-
-
-#: The largest token file read; a token is a line, anything bigger is the wrong file.
-MAX_TOKEN_FILE = 4096
 #: Secret settings that may come from a file: (setting, its file setting, file flag).
 _SECRET_FILES = (
     ("token", "token_file", "--token-file"),
     ("provider_token", "provider_token_file", "--provider-token-file"),
     ("read_token", "read_token_file", "--read-token-file"),
 )
-
-
-def read_token_file(path: str, source: str, flag: str, env_name: str) -> str:
-    """A token from its file: one line, trailing newline stripped; never echoed in errors.
-
-    The CLI reads ``BLUEGREEN_TOKEN_FILE`` with it too, so both say the same.
-    """
-    where = f"token file {path!r} ({source}; flag {flag}, env {env_name})"
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_TOKEN_FILE + 1)
-    except FileNotFoundError as exc:
-        raise SettingsError(f"{where} does not exist") from exc
-    except OSError as exc:
-        raise SettingsError(f"cannot read {where}: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_TOKEN_FILE:
-        raise SettingsError(f"{where} is over {MAX_TOKEN_FILE} bytes; it should hold one token")
-    try:
-        text = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise SettingsError(f"{where} is not UTF-8 text") from exc
-    if not text:
-        raise SettingsError(f"{where} is empty; write the token into it")
-    try:
-        token = _secret(text)
-    except ValueError as exc:
-        raise SettingsError(f"{where}: the token {exc} (besides the trailing newline)") from exc
-    assert token is not None
-    return token
 
 
 _COOKIE = re.compile(r"^[A-Za-z0-9_.-]*(\{service\}[A-Za-z0-9_.-]*)?$")
@@ -284,6 +255,8 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("canary_cookie", "--canary-cookie", _cookie, "canary sticky cookie ('' or off: none)"),
     ("canary_max_extensions", "--canary-max-extensions", _count, "extra intervals a step waits"),
     ("maintenance_url", "--maintenance-url", _base_url, "provider URL Traefik reaches"),
+    ("smoke_url", "--smoke-url", _metrics_url, "Traefik entrypoint URL for smoke checks"),
+    ("smoke_timeout", "--smoke-timeout", _period, "seconds a gate's smoke checks may take"),
     ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
     ("swarm_poll", "--swarm-poll", _period, "Swarm mode: seconds between task listings"),
     ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),

@@ -200,6 +200,33 @@ class TraefikPollers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), max(until - now, 0.001))
 
+    def applied_version(self) -> int | None:
+        """The oldest body version every live poller applied (0: some applied none yet).
+
+        ``None`` when nothing can be known: stamping is off (Swarm) or no Traefik
+        polls now. The smoke gates wait for it to reach the body that routes a
+        candidate, so a preview request cannot fall through to the live color.
+        """
+        now = self.clock()
+        live = [p for p in self.pollers() if core.live(p, self.timing, now)]
+        if not self.enabled or not live:
+            return None
+        return min(max(self._probes.get(p.address, {0: 0.0})) for p in live)
+
+    async def wait_version(self, version: int, timeout: float) -> bool:
+        """Until every live poller applied ``version`` (or a newer body); False on timeout."""
+        deadline = self.clock() + max(timeout, 0.0)
+        while True:
+            wake = self._wake
+            applied = self.applied_version()
+            now = self.clock()
+            if applied is None or applied >= version:
+                return True
+            if now >= deadline:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(deadline - now, 0.5))
+
     def _notify(self) -> None:
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from provider.core.gates import SmokeCheck, host_problem, parse_smoke, rule_host
 from provider.core.model import SWARM_TASK, Color, Container, PromoteMode
 from provider.core.rule_syntax import rule_problem
 
@@ -47,6 +48,10 @@ class RouteSpec:
     promote: PromoteMode
     #: Path prefixes whose 404s the previous color answers while it runs (``bluegreen.fallback``).
     fallback: tuple[str, ...] = ()
+    #: Checks sent through Traefik's preview route before a promotion (``bluegreen.smoke``).
+    smoke: tuple[SmokeCheck, ...] = ()
+    #: The Host header of those checks: the rule's ``Host(`x`)`` or ``bluegreen.smoke-host``.
+    smoke_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefau
         raise _Refused(f"label {p}.rule: {problem}")
     entrypoints, middlewares = _lists(labels, p, defaults)
     tls, certresolver = _tls(labels, p)
+    smoke, smoke_host = _smoke(labels, p, rule)
     return RouteSpec(
         rule=rule,
         entrypoints=entrypoints,
@@ -197,7 +203,31 @@ def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefau
         replicas=_replicas(labels, p),
         promote=_promote(labels, p),
         fallback=_fallback(labels, p),
+        smoke=smoke,
+        smoke_host=smoke_host,
     )
+
+
+def _smoke(
+    labels: Mapping[str, str], p: str, rule: str
+) -> tuple[tuple[SmokeCheck, ...], str | None]:
+    """``bluegreen.smoke`` and the Host its checks send (needed to match the preview router)."""
+    raw = labels.get(f"{p}.smoke")
+    if raw is None:
+        return (), None
+    checks = parse_smoke(raw)
+    if isinstance(checks, str):
+        raise _Refused(f"label {p}.smoke {checks}")
+    host = labels.get(f"{p}.smoke-host", "").strip() or rule_host(rule)
+    if host is None:
+        raise _Refused(
+            f"label {p}.smoke needs {p}.smoke-host: the rule has no single Host(`name`) "
+            "that the checks could send"
+        )
+    problem = host_problem(host)
+    if problem:
+        raise _Refused(f"label {p}.smoke-host: {problem}")
+    return checks, host
 
 
 def _lists(

@@ -21,6 +21,8 @@ The rules (README "Automatic promotion and rollback"):
   start period: all serve 503) while the previous color is ready and not
   marked. A marked color is never an automatic target, so an operator's
   rollback is never undone.
+* **Gates** (``bluegreen.smoke``): a ready generation is promoted only once
+  its own smoke checks passed (:mod:`provider.core.gates`); a failed one waits.
 * Never while Docker is disconnected (timers restart after a reconnect),
   never on label errors, never for ``promote=manual`` services, never when
   the matching global switch is off.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from provider.core.gates import GateResult, gate_wait
 from provider.core.model import Color, ColorMark, MarkKind, PromoteMode, ServiceState
 from provider.core.routing import Member, ServiceView
 
@@ -63,6 +66,10 @@ class Stage(enum.StrEnum):
     COLOR_REJECTED = "color_rejected"
     #: The idle color's containers predate its RETIRING mark: not a new generation.
     COLOR_RETIRING = "color_retiring"
+    #: Ready; its smoke checks (``bluegreen.smoke``) have not all passed yet.
+    GATES_PENDING = "gates_pending"
+    #: Ready; a smoke check failed: this generation is never promoted automatically.
+    GATE_FAILED = "gate_failed"
     #: ``bluegreen.promote=manual``: only an operator switches.
     MANUAL = "manual"
     #: ``--no-auto-promote`` or ``--no-auto-rollback``.
@@ -186,6 +193,7 @@ def _evaluate_promotion(
     policy: Policy,
     now: float,
     connected: bool,
+    gates: GateResult | None = None,
 ) -> tuple[Pending | None, Timers, bool]:
     """The pending promotion (or ``None``), updated timers, and whether it is due."""
     members = generation(view, state)
@@ -203,8 +211,10 @@ def _evaluate_promotion(
         ready_since = _ready_since(members, ids, timers, now)
     new_timers = Timers(ids, ready_since, timers.dead_since)
     due_at = ready_since + policy.promote_after if ready_since is not None else None
+    route = view.color(target).route
+    gate = gate_wait(route.smoke if route else (), gates, ids)
     stage, detail, due = _promotion_stage(
-        view, policy, target, members, replicas, due_at, now, connected
+        view, policy, target, members, (replicas, gate), due_at, now, connected
     )
     pending = Pending(
         kind=Action.PROMOTE,
@@ -259,12 +269,13 @@ def _promotion_stage(
     policy: Policy,
     target: Color,
     members: tuple[Member, ...],
-    replicas: int,
+    needs: tuple[int, tuple[bool, str] | None],
     due_at: float | None,
     now: float,
     connected: bool,
 ) -> tuple[Stage, str, bool]:
     """Where the new generation's promotion stands: its stage, the detail, and whether due."""
+    replicas, gate = needs  # the replicas required, where the gates stand (``gate_wait``)
     routable = sum(1 for m in members if m.routable)
     if not connected:
         return Stage.DISCONNECTED, "Docker is disconnected", False
@@ -277,6 +288,8 @@ def _promotion_stage(
     if routable < replicas:
         detail = f"{routable} of {replicas} required {target} container(s) routable (replicas)"
         return Stage.TOO_FEW, detail, False
+    if gate is not None:
+        return (Stage.GATE_FAILED if gate[0] else Stage.GATES_PENDING), gate[1], False
     if _promote_mode(view, target) is PromoteMode.MANUAL:
         return Stage.MANUAL, f"{target} is ready; promote=manual, switch with POST /switch", False
     if not policy.auto_promote:
@@ -357,17 +370,19 @@ def decide(
     *,
     now: float,
     connected: bool,
+    gates: GateResult | None = None,
 ) -> Decision:
     """What to do for one service now.
 
     ``state`` is ``None`` for a service not adopted yet (no color was ever
     routable): nothing to promote from or roll back to. ``connected`` must be
-    false whenever the observations may be stale; every hold then restarts.
+    false whenever the observations may be stale; every hold then restarts. ``gates``:
+    the service's last smoke checks' result (of any generation: ``gate_wait`` matches it).
     """
     if state is None:
         return Decision()
     promotion, timers, promote_due = _evaluate_promotion(
-        view, state, timers, policy, now, connected
+        view, state, timers, policy, now, connected, gates
     )
     rollback, timers, rollback_due = _evaluate_rollback(view, state, timers, policy, now, connected)
     wakes = [

@@ -31,6 +31,8 @@ STAGES: dict[str, str] = {
     Stage.PREVIOUS_RETIRING: "the previous color is being stopped",
     Stage.COLOR_REJECTED: "rolled back; waiting for a new deploy",
     Stage.COLOR_RETIRING: "being stopped; waiting for a new deploy",
+    Stage.GATES_PENDING: "healthy; smoke checks through Traefik running",
+    Stage.GATE_FAILED: "a smoke check failed; not promoted",
     Stage.MANUAL: "waiting for an operator (bluegreen.promote=manual)",
     Stage.DISABLED: "automatic switching is off",
     Stage.HOLDING: "healthy; holding before the switch",

@@ -72,6 +72,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
         "applied",
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "dynamic",
         "fallback",
+        "gates",
         "labels",
         "maintenance", "model", "promotion", "refusals", "render", "routing", "rule_regex",
         "rule_syntax",

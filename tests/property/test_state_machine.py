@@ -78,6 +78,7 @@ from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
 from tests.property.machine_fallback import FallbackRules
+from tests.property.machine_gates import GateRules
 from tests.property.machine_maintenance import MaintenanceRules
 
 T = TypeVar("T")
@@ -510,7 +511,9 @@ def owner(name: str) -> str:
     return name.removeprefix("_maintenance-").split("-", 1)[0]
 
 
-class BlueGreenMachine(AppliedRules, FallbackRules, MaintenanceRules, RuleBasedStateMachine):
+class BlueGreenMachine(
+    AppliedRules, FallbackRules, MaintenanceRules, GateRules, RuleBasedStateMachine
+):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
     def __init__(self) -> None:
