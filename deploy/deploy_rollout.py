@@ -129,7 +129,13 @@ def deploy(
     out.line(f"{plan.service}: {live}; deploying {image} to {target} ({compose.describe()})")
     # What exists before `up`: everything else of the target color is what compose creates.
     before = [c.id for c in snap.color(target).containers] if snap is not None else []
-    pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
+    try:  # may pull the image: a while, and nothing is started yet
+        pins = bool(plan.image) and compose.check_image(new_name, plan.image or "")
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"deploy interrupted while checking {plan.image}; nothing was started or changed, "
+            f"{active or 'no color'} keeps serving {plan.service}"
+        ) from None
     window = DeployWindow(client, plan.service, plan.maintenance, out.line)
     try:
         window.start()

@@ -189,8 +189,9 @@ def test_a_signal_during_compose_up_stops_compose_and_cleans_up(
     app_images: dict[str, str],
 ) -> None:
     """SIGTERM (or SIGINT, sent to the CLI alone, not its group) while compose is pulling
-    the new image: the CLI passes it to compose, which is gone by the time the CLI exits
-    (143; 130), the cleanup ran (green stopped, nothing recreated) and blue still serves."""
+    the new image (the image check, before anything starts): compose is gone by the time
+    the CLI exits (143; 130), it says nothing changed, green was not recreated and blue
+    still serves."""
     app = make_app(stack_factory, compose_factory, containers, docker_daemon, app_images["v1"])
     green_before = app.project.container_ids("web-green")
     image = f"{stalling_registry.host}/bgtest/app:stalled"
@@ -203,7 +204,7 @@ def test_a_signal_during_compose_up_stops_compose_and_cleans_up(
         composes = [(pid, cmd) for pid, cmd in children(proc.pid) if "docker-compose" in cmd]
         assert 1 == len(composes), children(proc.pid)
         [(compose_pid, compose_cmd)] = composes
-        assert " up -d --no-deps --force-recreate web-green" in compose_cmd
+        assert " pull web-green" in compose_cmd  # the image is checked (pulled) before `up`
         os.kill(proc.pid, signum)
         try:
             out, err = proc.communicate(timeout=EXITS_WITHIN_S)
@@ -216,10 +217,10 @@ def test_a_signal_during_compose_up_stops_compose_and_cleans_up(
 
     assert not alive(compose_pid), compose_cmd
     assert code == proc.returncode, explain(result)
-    assert "stopping the new green containers (web-green)" in out, explain(result)
-    assert "deploy interrupted; blue keeps serving web and the new green containers" in err
+    assert "deploy interrupted while checking" in err, explain(result)
+    assert "nothing was started or changed, blue keeps serving web" in err, explain(result)
     assert green_before == app.project.container_ids("web-green")
-    assert ["exited"] == app.states("green")
+    assert ["running"] == app.states("green")  # untouched: nothing was started or stopped
     assert "blue" == app.stack.provider.active("web")
     assert body_of("blue") == app.served()
 
