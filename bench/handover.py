@@ -275,6 +275,8 @@ def main() -> None:
     parser.add_argument("--quiet", type=int, default=2, help="deploys per mode with no traffic")
     args = parser.parse_args()
     random.seed(21)
+    # vfs storage under load: creating a container can take over compose's 60 s default.
+    os.environ.setdefault("COMPOSE_HTTP_TIMEOUT", "300")
     LOG.write_text("")
     with tempfile.TemporaryDirectory(prefix="bgho-") as tmp:
         work = Path(tmp)
