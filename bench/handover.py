@@ -112,8 +112,8 @@ async def one_deploy(
         log.writelines(f"{at - started:7.2f} {line}\n" for at, line in lines)
         log.write(f"{ended - started:7.2f} exit {proc.returncode}\n\n")
 
-    def since(prefix: str) -> float | None:
-        at = next((at for at, line in lines if line.startswith(prefix)), None)
+    def since(words: str) -> float | None:
+        at = next((at for at, line in lines if words in line), None)  # after "[ 4.3s] "
         return None if at is None else ended - at
 
     return Deploy(
