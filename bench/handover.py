@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -42,10 +40,12 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+from bench.handover_clients import HOST, STREAM_READ_S, Tally, browser, sse, websocket
 from tests.testbed.compose import ComposeProject
 from tests.testbed.dockerd import DockerDaemon
 from tests.testbed.provider import ProviderProcess
@@ -54,93 +54,9 @@ from tests.testbed.traefik import TraefikProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_COMMIT = "cb4bf50"
-HOST = "web.test"
 BROWSERS, SOCKETS, STREAMS = 6, 3, 3
-
-
-class Tally:
-    """Counts of what the clients saw."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def add(self, what: str) -> None:
-        self.counts[what] += 1
-
-
-async def browser(
-    session: aiohttp.ClientSession, base: str, tally: Tally, stop: asyncio.Event
-) -> None:
-    """Page, think, asset: a user whose page was loaded from one version."""
-    while not stop.is_set():
-        try:
-            async with session.get(base + "/", headers={"Host": HOST}) as answer:
-                page = await answer.text()
-                ok = answer.status == 200
-        except aiohttp.ClientError:
-            ok, page = False, ""
-        tally.add("page ok" if ok else "page failed")
-        found = re.findall(r"/assets/app\.[0-9a-f]+\.js", page)
-        await asyncio.sleep(random.uniform(0.2, 3.0))
-        if not found:
-            continue
-        try:
-            async with session.get(base + found[0], headers={"Host": HOST}) as answer:
-                await answer.read()
-                status = answer.status
-        except aiohttp.ClientError:
-            status = 0
-        tally.add("asset ok" if status == 200 else "asset 404" if status == 404 else "asset failed")
-
-
-async def websocket(
-    session: aiohttp.ClientSession, base: str, tally: Tally, stop: asyncio.Event
-) -> None:
-    """Sessions of 3-15 s; how each ended."""
-    while not stop.is_set():
-        until = time.monotonic() + random.uniform(3.0, 15.0)
-        try:
-            ws = await session.ws_connect(base + "/ws", headers={"Host": HOST}, autoping=False)
-        except aiohttp.ClientError:
-            tally.add("ws connect failed")
-            await asyncio.sleep(0.5)
-            continue
-        outcome = "ws completed"
-        while time.monotonic() < until:
-            try:
-                await ws.send_str("ping")
-                message = await ws.receive(timeout=10)
-            except (aiohttp.ClientError, ConnectionError, TimeoutError):
-                outcome = "ws cut"
-                break
-            if message.type is aiohttp.WSMsgType.CLOSE:
-                outcome = f"ws closed by server ({message.data})"
-                break
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                outcome = "ws cut"  # CLOSED/ERROR: the connection ended without a close frame
-                break
-            await asyncio.sleep(0.5)
-        tally.add(outcome)
-        with contextlib.suppress(Exception):
-            await ws.close()
-
-
-async def sse(session: aiohttp.ClientSession, base: str, tally: Tally, stop: asyncio.Event) -> None:
-    """Streams of 15-60 events; complete, ended by the server's last event, or cut."""
-    while not stop.is_set():
-        wanted = random.randint(15, 60)
-        try:
-            async with session.get(f"{base}/sse?n={wanted}", headers={"Host": HOST}) as answer:
-                body = await answer.read()
-        except (aiohttp.ClientError, ConnectionError):
-            tally.add("sse cut")
-            continue
-        if b"event: bye" in body:
-            tally.add("sse ended by server (last event)")
-        elif body.count(b"data: ") >= wanted:
-            tally.add("sse completed")
-        else:
-            tally.add("sse cut")
+#: Deploy output, every line with its time, for reading the figures afterwards.
+LOG = Path("/tmp/bench_handover_deploys.log")
 
 
 def baseline_cli(work: Path) -> Path:
@@ -155,10 +71,23 @@ def baseline_cli(work: Path) -> Path:
     return target
 
 
+@dataclass
+class Deploy:
+    """One deploy as its CLI told it: seconds in all, after its switch, after Traefik's apply."""
+
+    seconds: float
+    code: int
+    summary: str
+    after_switch: float | None
+    after_applied: float | None
+
+
 async def one_deploy(
     project: ComposeProject, provider: ProviderProcess, image: str, baseline: Path | None
-) -> tuple[float, int, str]:
+) -> Deploy:
+    """Run one ``bluegreen deploy``, timing its lines as they come (unbuffered)."""
     env = project.cli_env(provider.url, provider.token)
+    env["PYTHONUNBUFFERED"] = "1"
     if baseline is not None:
         env["PYTHONPATH"] = str(baseline)
         drain = ["--drain", "15"]
@@ -170,11 +99,51 @@ async def one_deploy(
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *argv, env=env, cwd=project.work_dir,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 600)
-    summary = out.decode().strip().splitlines()[-1] if out.strip() else ""
-    return time.monotonic() - started, proc.returncode or 0, summary
+    assert proc.stdout is not None
+    lines: list[tuple[float, str]] = []
+    async with asyncio.timeout(600):
+        async for raw in proc.stdout:
+            lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
+        await proc.wait()
+    ended = time.monotonic()
+    with LOG.open("a") as log:
+        log.writelines(f"{at - started:7.2f} {line}\n" for at, line in lines)
+        log.write(f"{ended - started:7.2f} exit {proc.returncode}\n\n")
+
+    def since(words: str) -> float | None:
+        at = next((at for at, line in lines if words in line), None)  # after "[ 4.3s] "
+        return None if at is None else ended - at
+
+    return Deploy(
+        ended - started,
+        proc.returncode or 0,
+        lines[-1][1] if lines else "",
+        since("switched web:"),
+        since("Traefik applied the switch"),
+    )
+
+
+async def deploys(
+    name: str,
+    project: ComposeProject,
+    provider: ProviderProcess,
+    images: dict[str, str],
+    count: int,
+    baseline: Path | None,
+    first: int,
+) -> list[Deploy]:
+    """``count`` deploys one after the other, alternating v2 and v1 (new asset hash each)."""
+    results = []
+    for number in range(first, first + count):
+        image = images["v2"] if number % 2 == 0 else images["v1"]
+        done = await one_deploy(project, provider, image, baseline)
+        print(f"  {name} deploy {number + 1}: {done.seconds:.1f}s exit {done.code}: "
+              f"{done.summary}", flush=True)  # fmt: skip
+        results.append(done)
+        await asyncio.sleep(2.0)
+    return results
 
 
 async def run_mode(
@@ -183,13 +152,16 @@ async def run_mode(
     provider: ProviderProcess,
     traefik: TraefikProcess,
     images: dict[str, str],
-    deploys: int,
+    count: int,
+    quiet: int,
     baseline: Path | None,
 ) -> dict[str, object]:
+    """``count`` deploys under the clients' load, then ``quiet`` ones with no traffic at all."""
     tally = Tally()
     stop = asyncio.Event()
     base = traefik.web_url
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+    timeout = aiohttp.ClientTimeout(total=120, sock_read=STREAM_READ_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
         clients = [
             asyncio.create_task(browser(session, base, tally, stop)) for _ in range(BROWSERS)
         ]
@@ -198,20 +170,13 @@ async def run_mode(
         ]
         clients += [asyncio.create_task(sse(session, base, tally, stop)) for _ in range(STREAMS)]
         await asyncio.sleep(3.0)
-        results = []
-        for number in range(deploys):
-            image = images["v2"] if number % 2 == 0 else images["v1"]
-            seconds, code, summary = await one_deploy(project, provider, image, baseline)
-            print(
-                f"  {name} deploy {number + 1}: {seconds:.1f}s exit {code}: {summary}", flush=True
-            )
-            results.append((seconds, code))
-            await asyncio.sleep(2.0)
+        loaded = await deploys(name, project, provider, images, count, baseline, 0)
         stop.set()
         await asyncio.wait(clients, timeout=90)
         for task in clients:
             task.cancel()
-    return {"tally": tally.counts, "deploys": results}
+    idle = await deploys(f"{name} (no traffic)", project, provider, images, quiet, baseline, count)
+    return {"tally": tally.counts, "deploys": loaded, "quiet": idle}
 
 
 def start_mode(
@@ -245,37 +210,74 @@ def start_mode(
     return provider, traefik, project
 
 
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def _sum(tally: Counter[str], prefixes: tuple[str, ...], *words: str) -> int:
+    return sum(v for k, v in tally.items() if k.startswith(prefixes) and any(w in k for w in words))
+
+
+HEADER = [
+    "mode",
+    "failed page loads",
+    "asset 404s (other failures)",
+    "streams: completed / closed by server at the stop / cut",
+    "stream connects failed",
+    "client timeouts",
+    "deploy s, median (min-max)",
+    "switch → done s",
+    "no traffic: switch → done s",
+    "no traffic: applied → done s",
+    "exit codes",
+]
+
+
 def report(name: str, result: dict[str, object]) -> list[str]:
+    """One table row: every count is of requests or streams, never of reconnect attempts."""
     tally: Counter[str] = result["tally"]  # type: ignore[assignment]
-    deploys: list[tuple[float, int]] = result["deploys"]  # type: ignore[assignment]
-    pages = tally["page ok"] + tally["page failed"]
-    assets = tally["asset ok"] + tally["asset 404"] + tally["asset failed"]
-    server_ended = sum(v for k, v in tally.items() if "by server" in k)
-    cut = tally["ws cut"] + tally["sse cut"]
-    streams = sum(
-        v for k, v in tally.items() if k.startswith(("ws ", "sse ")) and "connect" not in k
-    )
-    durations = [s for s, _ in deploys]
-    codes = Counter(c for _, c in deploys)
+    loaded: list[Deploy] = result["deploys"]  # type: ignore[assignment]
+    quiet: list[Deploy] = result["quiet"]  # type: ignore[assignment]
+    pages = _sum(tally, ("page ",), "")
+    page_failed = pages - tally["page ok"] - tally["page client timeout"]
+    assets = _sum(tally, ("asset ",), "")
+    asset_other = assets - tally["asset ok"] - tally["asset 404"] - tally["asset client timeout"]
+    completed = tally["ws completed"] + tally["sse completed"]
+    by_server = _sum(tally, ("ws ", "sse "), "by server")
+    cut = _sum(tally, ("ws ", "sse "), " cut")
+    timeouts = _sum(tally, ("page ", "asset ", "ws ", "sse "), "client timeout")
+    streams = completed + by_server + cut + _sum(tally, ("ws ", "sse "), "client timeout")
+    codes = Counter(d.code for d in loaded + quiet)
     return [
         name,
-        f"{tally['page failed']} / {pages}",
-        f"{tally['asset 404']} / {assets}"
-        + (f" (+{tally['asset failed']} failed)" if tally["asset failed"] else ""),
-        f"{server_ended} / {streams}",
-        f"{cut} / {streams}",
-        f"{statistics.median(durations):.1f} ({min(durations):.1f}-{max(durations):.1f})"
-        if durations
-        else "-",
+        f"{page_failed} / {pages}",
+        f"{tally['asset 404']} / {assets} ({asset_other})",
+        f"{completed} / {by_server} / {cut} of {streams}",
+        str(_sum(tally, ("ws ", "sse "), "connect failed")),
+        str(timeouts),
+        _spread([d.seconds for d in loaded]),
+        _spread([d.after_switch for d in loaded if d.after_switch is not None]),
+        _spread([d.after_switch for d in quiet if d.after_switch is not None]),
+        _spread([d.after_applied for d in quiet if d.after_applied is not None]),
         ", ".join(f"{c}x{n}" for c, n in sorted(codes.items())),
     ]
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--deploys", type=int, default=3, help="deploys per mode (default 3)")
+    parser.add_argument("--deploys", type=int, default=3, help="deploys per mode under load")
+    parser.add_argument("--quiet", type=int, default=2, help="deploys per mode with no traffic")
     args = parser.parse_args()
     random.seed(21)
+    # vfs storage under load: creating a container can take over compose's 60 s default.
+    os.environ.setdefault("COMPOSE_HTTP_TIMEOUT", "300")
+    LOG.write_text("")
     with tempfile.TemporaryDirectory(prefix="bgho-") as tmp:
         work = Path(tmp)
         daemon = DockerDaemon.start(work / "dockerd")
@@ -285,30 +287,25 @@ def main() -> None:
             baseline = baseline_cli(work)
             rows = []
             for label, fallback, old in (("today", False, baseline), ("evidence", True, None)):
-                print(f"mode {label}: starting", flush=True)
+                print(f"mode {label}: starting (load average {_load()})", flush=True)
                 trio = start_mode(work, daemon, images["v1"], fallback, label)
                 started.append(trio)
                 result = asyncio.run(
-                    run_mode(label, trio[2], trio[0], trio[1], images, args.deploys, old)
+                    run_mode(
+                        label, trio[2], trio[0], trio[1], images, args.deploys, args.quiet, old
+                    )
                 )
                 print(f"  {label}: {dict(result['tally'])}", flush=True)  # type: ignore[call-overload]
+                print(f"  {label}: done (load average {_load()})", flush=True)
                 rows.append(report(label, result))
                 trio[2].down()
-            header = [
-                "mode",
-                "failed page loads",
-                "asset 404s",
-                "streams ended by server (clean)",
-                "streams cut",
-                "deploy s, median (min-max)",
-                "exit codes",
-            ]
             print(
-                f"\n{args.deploys} deploys per mode; {BROWSERS} browser sessions, "
-                f"{SOCKETS} WebSocket and {STREAMS} SSE clients"
+                f"\n{args.deploys} deploys per mode under load, then {args.quiet} with no "
+                f"traffic; {BROWSERS} browser sessions, {SOCKETS} WebSocket and {STREAMS} SSE "
+                f"clients; {os.cpu_count()} CPUs, load average {_load()}; deploy log {LOG}"
             )
-            print("| " + " | ".join(header) + " |")
-            print("|" + "---|" * len(header))
+            print("| " + " | ".join(HEADER) + " |")
+            print("|" + "---|" * len(HEADER))
             for row in rows:
                 print("| " + " | ".join(row) + " |")
         finally:

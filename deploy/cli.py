@@ -308,6 +308,7 @@ def _rollout(
             timeout=args.timeout,
             compose_service=args.compose_service,
             swarm=swarm,
+            apply_timeout=args.apply_timeout,
         )
     if swarm and args.release:
         raise UsageError("--release runs through compose; it is not available with --swarm yet")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deploy import doctor, import_cli, maintenance_cli
+from deploy.applied import DEFAULT_TIMEOUT_S as APPLY_TIMEOUT_S
 from deploy.client import DEFAULT_URL
 from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
@@ -211,6 +212,13 @@ def _rollback_command(command: Subcommand) -> None:
     )
     back.add_argument("service")
     back.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (default 120)")
+    back.add_argument(
+        "--apply-timeout",
+        type=_seconds,
+        default=APPLY_TIMEOUT_S,
+        help="seconds Traefik may take to apply the switch back; past it the rollback exits 1"
+        f" (the provider has switched; default {APPLY_TIMEOUT_S:g})",
+    )
     _compose_args(back, swarm=True)
 
 
@@ -243,9 +251,9 @@ def _deploy_command(command: Subcommand) -> None:
     dep.add_argument(
         "--apply-timeout",
         type=_seconds,
-        default=30.0,
+        default=APPLY_TIMEOUT_S,
         help="seconds Traefik may take to apply the switch before the old color is drained;"
-        " past it the old color keeps running and the deploy fails (default 30)",
+        f" past it the old color keeps running and the deploy fails (default {APPLY_TIMEOUT_S:g})",
     )
     dep.add_argument("--keep-old", action="store_true", help="leave the old color running")
     dep.add_argument(

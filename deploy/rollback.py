@@ -6,13 +6,19 @@ and followed until routable; a failure or Ctrl-C stops them again (unless
 the provider made their color active meanwhile) and leaves the active color
 serving. The switch itself names the color, so a provider whose previous
 color changed meanwhile refuses instead of switching somewhere unexpected.
+After the switch it waits, as ``deploy`` does, until Traefik applied it
+(``deploy/applied.py``): the provider serving the previous color is not yet
+Traefik routing to it, and a rollback that only the provider made must not
+exit 0 while users still reach the color being rolled back from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
+from deploy.applied import DEFAULT_TIMEOUT_S, TraefikNotApplied, wait_applied
 from deploy.errors import Interrupted, MissingToken, NothingToRollBack, RolloutFailed
 from deploy.progress import RolloutTracker, Verdict
 from deploy.rollout import (
@@ -58,11 +64,14 @@ def rollback(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
     swarm: bool = False,
+    apply_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Outcome:
     """Switch back to the previous color, starting its stopped containers first.
 
     ``swarm``: the color is a Swarm service scaled to 0, whose tasks are gone;
     starting it scales it back up, which makes new tasks: those are followed.
+    ``apply_timeout``: seconds Traefik may take to apply the switch back; past
+    it the rollback fails (RolloutFailed, exit 1), the switch staying made.
     """
     started = clock()
     run = Rollout(client, service, out, clock, sleep, poll_interval)
@@ -96,7 +105,9 @@ def rollback(
             run, open_compose, compose_service, snap, previous, started + timeout, timeout
         )
     # Name the color: if the provider's previous color changed meanwhile, it refuses.
-    return _switch_back(client, service, snap, previous, out, clock() - started)
+    outcome = _switch_back(client, service, snap, previous, out, clock() - started)
+    _wait_traefik(run, snap, previous, apply_timeout)
+    return dataclasses.replace(outcome, seconds=clock() - started)
 
 
 def _start_compose_color(
@@ -206,3 +217,21 @@ def _switch_back(
         seconds,
         switched_by="rollback by api",
     )
+
+
+def _wait_traefik(run: Rollout, snap: ServiceSnapshot, previous: Color, timeout: float) -> None:
+    """Until Traefik applied the switch back; else fail naming the cause and what to check."""
+    service = run.service
+    run.out.line(f"waiting until Traefik applied the switch (timeout {timeout:g}s)")
+    try:
+        result = wait_applied(
+            run.client, service, previous, timeout, clock=run.clock, sleep=run.sleep
+        )
+    except TraefikNotApplied as exc:
+        raise RolloutFailed(
+            f"{exc.message}\nThe switch back is made in the provider: it serves {previous}, "
+            f"and both colors keep running. Traefik may still route {service} to "
+            f"{snap.active}: check Traefik's log and `bluegreen status {service}` until it "
+            f"shows {previous} applied by Traefik; nothing else needs doing then."
+        ) from exc
+    run.out.line(result.describe())

@@ -60,9 +60,15 @@ HEALTH = (
 
 def use_refapp(project: ComposeProject) -> None:
     """Turn a project's busybox colors (``add_app``) into the reference app's: its own CMD
-    and a Python healthcheck every second; then rewrite the compose file."""
+    and a Python healthcheck every second; then rewrite the compose file.
+
+    A start period of 60 s: under load the app can take longer than one check to
+    listen, and with one retry its first refused check made the color unhealthy
+    (a failed deploy in the handover bench); a passing check still counts at once.
+    """
     for service in project.services.values():
         service["command"] = ["/venv/bin/python", "/app/app.py"]
         service["healthcheck"]["test"] = ["CMD", "/venv/bin/python", "-c", HEALTH]
         service["healthcheck"]["interval"] = "1s"
+        service["healthcheck"]["start_period"] = "60s"
     project.write()
