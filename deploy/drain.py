@@ -39,6 +39,12 @@ class ConnectionProbe(Protocol):
         """Connections open to these containers' ``ports``; None when none could be read."""
         ...
 
+    def peers(
+        self, container_ids: Sequence[str], ports: Collection[int]
+    ) -> frozenset[tcp_table.Peer] | None:
+        """The same connections, each told apart (the stop's watch follows them)."""
+        ...
+
     def killed(self, container_ids: Sequence[str]) -> list[str]:
         """Of these stopped containers, the ones that did not exit by themselves."""
         ...
@@ -48,6 +54,11 @@ class BlindProbe:
     """Sees nothing (Swarm, or a CLI with no access to the PIDs): the drain waits the timeout."""
 
     def connections(self, container_ids: Sequence[str], ports: Collection[int]) -> int | None:
+        return None
+
+    def peers(
+        self, container_ids: Sequence[str], ports: Collection[int]
+    ) -> frozenset[tcp_table.Peer] | None:
         return None
 
     def killed(self, container_ids: Sequence[str]) -> list[str]:
@@ -122,7 +133,13 @@ class DockerProbe:
         return namespace, text
 
     def connections(self, container_ids: Sequence[str], ports: Collection[int]) -> int | None:
-        """Each network namespace counted once (containers on the host's network share one)."""
+        peers = self.peers(container_ids, ports)
+        return None if peers is None else len(peers)
+
+    def peers(
+        self, container_ids: Sequence[str], ports: Collection[int]
+    ) -> frozenset[tcp_table.Peer] | None:
+        """Each network namespace read once (containers on the host's network share one)."""
         key = tuple(container_ids)
         if key not in self._pids:
             self._pids[key] = [s.pid for s in self._inspect(container_ids) if s.pid > 0]
@@ -133,7 +150,9 @@ class DockerProbe:
                 seen.setdefault(*table)
         if not seen:
             return None
-        return sum(tcp_table.inbound_established(tcp_table.parse(t), ports) for t in seen.values())
+        return frozenset().union(
+            *(tcp_table.inbound_peers(tcp_table.parse(t), ports) for t in seen.values())
+        )
 
     def killed(self, container_ids: Sequence[str]) -> list[str]:
         return [
@@ -146,8 +165,12 @@ class DockerProbe:
 class StopWatch:
     """Looks at the old color's connections while it is being stopped, in a thread.
 
-    ``last`` is the count of the last look that could still read a container: what
-    was open when its process died (the kill, if the grace period ran out).
+    ``last`` counts, at the last look that could still read a container (what was open
+    when its process died: the kill, if the grace period ran out), the connections that
+    were already open at the first look. A stream the kill cut was open before the stop
+    began; a healthcheck's connection made during the stop was not (the engine runs the
+    checks until the container dies, and on a loaded host one lasted long enough to be
+    seen: a clean deploy reported a cut stream).
     """
 
     def __init__(
@@ -164,11 +187,13 @@ class StopWatch:
 
     def _run(self) -> None:
         probe, ids, ports, interval = self._args
+        first: frozenset[tcp_table.Peer] | None = None
         while not self._done.is_set():
-            count = probe.connections(ids, ports)
-            if count is None:
+            peers = probe.peers(ids, ports)
+            if peers is None:
                 return  # every process is gone
-            self.last = count
+            first = peers if first is None else first
+            self.last = len(peers & first)
             self._done.wait(interval)
 
     def __enter__(self) -> StopWatch:

@@ -63,7 +63,12 @@ def parse(text: str) -> list[Socket]:
     return sockets
 
 
-def inbound_established(sockets: Iterable[Socket], ports: Collection[int]) -> int:
+#: One inbound connection, told apart from the others: the peer's address and port, and
+#: the local port it reached.
+Peer = tuple[str, int, int]
+
+
+def inbound_peers(sockets: Iterable[Socket], ports: Collection[int]) -> frozenset[Peer]:
     """Connections open to one of ``ports`` that this namespace listens on.
 
     Outbound connections (the app calling its database, or, in the host's
@@ -72,4 +77,13 @@ def inbound_established(sockets: Iterable[Socket], ports: Collection[int]) -> in
     """
     every = list(sockets)
     listening = {s.local_port for s in every if s.state == LISTEN} & set(ports)
-    return sum(1 for s in every if s.state == ESTABLISHED and s.local_port in listening)
+    return frozenset(
+        (str(s.remote), s.remote_port, s.local_port)
+        for s in every
+        if s.state == ESTABLISHED and s.local_port in listening
+    )
+
+
+def inbound_established(sockets: Iterable[Socket], ports: Collection[int]) -> int:
+    """How many :func:`inbound_peers` there are."""
+    return len(inbound_peers(sockets, ports))

@@ -9,11 +9,13 @@ table read through its PID (peers on Docker's bridge).
 from __future__ import annotations
 
 import ipaddress
+import threading
+from typing import Any
 
 import pytest
 
 from deploy import tcp_table
-from deploy.drain import BlindProbe, DrainReport, drain, parse_inspect
+from deploy.drain import BlindProbe, DrainReport, StopWatch, drain, parse_inspect
 from deploy.drain_policy import DrainEnd, DrainPolicy, Sample, Step, decide, idle_since
 
 TCP4 = """\
@@ -177,6 +179,11 @@ class Script:
         self.looks += 1
         return count
 
+    def peers(self, container_ids: Any, ports: Any) -> frozenset[tuple[str, int, int]] | None:
+        """The counted connections as lasting ones, the same at every look."""
+        count = self.connections(container_ids, ports)
+        return None if count is None else frozenset(("127.0.0.1", n, 1) for n in range(count))
+
     def killed(self, container_ids: object) -> list[str]:
         return self._killed
 
@@ -214,3 +221,52 @@ def test_parse_inspect_reads_pid_exit_code_and_oom() -> None:
     assert [("abc", 4242, 0, False), ("def", 0, 137, False)] == [
         (s.id, s.pid, s.exit_code, s.oom_killed) for s in states
     ]
+
+
+STREAM = ("127.0.0.1", 40001, 80)
+CHECK = ("127.0.0.1", 40002, 80)
+
+
+class Looks:
+    """A probe answering a script of peer sets, one per look, then None (the process died);
+    ``done`` is set at the last answer."""
+
+    def __init__(self, looks: list[frozenset[tuple[str, int, int]]]) -> None:
+        self.looks = looks
+        self.done = threading.Event()
+
+    def connections(self, container_ids: object, ports: object) -> int | None:
+        raise AssertionError("the watch follows peers")
+
+    def peers(self, container_ids: object, ports: object) -> frozenset[tuple[str, int, int]] | None:
+        if not self.looks:
+            self.done.set()
+            return None
+        return self.looks.pop(0)
+
+    def killed(self, container_ids: object) -> list[str]:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("looks", "cut"),
+    [
+        # a stream open from the start of the stop to the kill: cut
+        ([frozenset({STREAM}), frozenset({STREAM}), frozenset({STREAM})], 1),
+        # a healthcheck's connection made during the stop, open at the kill: not a stream
+        ([frozenset(), frozenset({CHECK}), frozenset({CHECK})], 0),
+        ([frozenset({STREAM}), frozenset({STREAM, CHECK})], 1),
+        # a stream that ended during the stop, or nothing at all
+        ([frozenset({STREAM}), frozenset()], 0),
+        ([frozenset()], 0),
+        # the only look: what it saw
+        ([frozenset({STREAM})], 1),
+    ],
+)
+def test_the_stop_watch_counts_connections_open_since_the_stop_began(
+    looks: list[frozenset[tuple[str, int, int]]], cut: int
+) -> None:
+    probe = Looks(looks)
+    with StopWatch(probe, ["a"], {80}, interval=0.001) as watch:
+        assert probe.done.wait(5.0)
+    assert cut == watch.last

@@ -38,6 +38,11 @@ class Probe:
         self.looks += 1
         return count
 
+    def peers(self, container_ids: Any, ports: Any) -> frozenset[tuple[str, int, int]] | None:
+        """The counted connections as lasting ones, the same at every look."""
+        count = self.connections(container_ids, ports)
+        return None if count is None else frozenset(("127.0.0.1", n, 1) for n in range(count))
+
     def killed(self, container_ids: Any) -> list[str]:
         self.log.append(("killed?", tuple(container_ids)))
         return self._killed
