@@ -87,3 +87,17 @@ def project_files(
         f"no compose file in {here} or above ({', '.join(names)}): pass -f so --smoke can "
         "label the new color"
     )
+
+
+def check_prefix(service: str, has: Mapping[str, object], adding: Mapping[str, str]) -> None:
+    """:class:`ComposeFileProblem` unless ``service`` already has a label under the prefix of
+    the labels ``adding``: else the CLI's ``BLUEGREEN_LABEL_PREFIX`` is not the provider's
+    ``--label-prefix``, and the provider would never see the checks (an ungated deploy)."""
+    prefix = next((k.removesuffix(".smoke") for k in adding if k.endswith(".smoke")), None)
+    if prefix is None or any(str(key).startswith(f"{prefix}.") for key in has):
+        return
+    raise ComposeFileProblem(
+        f"--smoke: compose service {service} has no {prefix}.* label, so the provider's label "
+        f"prefix is not {prefix!r}: set BLUEGREEN_LABEL_PREFIX to its --label-prefix (else "
+        "the provider would not see the checks); nothing was started"
+    )

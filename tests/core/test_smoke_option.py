@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deploy.errors import ComposeFileProblem, UsageError
-from deploy.smoke_option import override_yaml, project_files, smoke_labels
+from deploy.smoke_option import check_prefix, override_yaml, project_files, smoke_labels
 from tests.core.test_rollout_core import NEW as NEW_ID
 from tests.core.test_rollout_core import FakeCompose, FakeProvider, container, run_deploy, status
 
@@ -87,3 +87,12 @@ def test_deploy_gives_the_labels_to_the_new_color_only() -> None:
     labels = (("bluegreen.smoke", "/healthz"),)
     run_deploy(provider, compose, labels=labels)
     assert {"web-green": {"bluegreen.smoke": "/healthz"}} == compose.labels
+
+
+def test_a_label_prefix_the_service_does_not_use_is_refused() -> None:
+    """The CLI's BLUEGREEN_LABEL_PREFIX differs from the provider's: the checks would be
+    ignored and the deploy ungated; refused before anything starts."""
+    check_prefix("web-green", {"bg.color": "green"}, {"bg.smoke": "/"})
+    check_prefix("web-green", {"com.x.bg.color": "green"}, {"com.x.bg.smoke": "/"})
+    with pytest.raises(ComposeFileProblem, match="set BLUEGREEN_LABEL_PREFIX to its"):
+        check_prefix("web-green", {"bg.color": "green"}, {"bluegreen.smoke": "/"})
