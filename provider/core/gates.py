@@ -11,7 +11,6 @@ never approves other containers than the ones it checked.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass
 
 from provider.core.rule_syntax import And, Expr, Matcher, RuleSyntaxError, parse_rule
@@ -19,7 +18,11 @@ from provider.core.rule_syntax import And, Expr, Matcher, RuleSyntaxError, parse
 #: A smoke path: absolute, no spaces, commas or ``=`` (the label's separators).
 _PATH = re.compile(r"^/[A-Za-z0-9._~/%+!$&'()*;@?-]{0,199}$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?$")
-_SPACE = re.compile(r"[\x00-\x20]")
+#: An http(s) URL with a host (and an optional port): what a gate webhook may be.
+_WEBHOOK = re.compile(
+    r"^https?://(?:[^/?#\s@]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:[/?#][^\x00-\x20]*)?$"
+)
 MAX_CHECKS = 10
 #: How many bytes of a failing answer's body the report quotes.
 FIRST_BYTES = 120
@@ -168,11 +171,10 @@ def judge_webhook(status: int | None, body: bytes, error: str | None, timeout: f
 
 def webhook_problem(url: str) -> str | None:
     """Why ``url`` cannot be a gate webhook (an http(s) URL with a host), or ``None``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or _SPACE.search(url):
+    match = _WEBHOOK.match(url)
+    if match is None:
         return "is not an http:// or https:// URL with a host"
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
+    port = match.group("port")
+    if port is not None and not 0 < int(port) < 65536:
         return "has a bad port"
     return None
