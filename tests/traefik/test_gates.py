@@ -34,6 +34,7 @@ def gated_app(
     image: str,
     *,
     smoke: str | None = SMOKE,
+    provider_args: tuple[str, ...] = (),
     **project_options: Any,
 ) -> App:
     """Blue serving; green carries ``bluegreen.smoke`` (unless ``smoke`` is None); the
@@ -50,6 +51,7 @@ def gated_app(
         log_level="INFO",
     )
     provider.extra_args += ["--smoke-url", traefik.web_url, "--smoke-timeout", "30"]
+    provider.extra_args += list(provider_args)
     provider.start()
     stack = Stack(provider, traefik, containers, service="web")
     project = compose_factory.create()
