@@ -66,9 +66,9 @@ class Stage(enum.StrEnum):
     COLOR_REJECTED = "color_rejected"
     #: The idle color's containers predate its RETIRING mark: not a new generation.
     COLOR_RETIRING = "color_retiring"
-    #: Ready; its smoke checks (``bluegreen.smoke``) have not all passed yet.
+    #: Ready; its gates (``bluegreen.smoke`` checks, a gate webhook) have not all passed yet.
     GATES_PENDING = "gates_pending"
-    #: Ready; a smoke check failed: this generation is never promoted automatically.
+    #: Ready; a check failed or the webhook rejected: never promoted automatically.
     GATE_FAILED = "gate_failed"
     #: ``bluegreen.promote=manual``: only an operator switches.
     MANUAL = "manual"
