@@ -163,11 +163,12 @@ class SmokeGates:
     async def _gate(
         self, service: str, ids: frozenset[str], color: Color, route: RouteSpec, version: int
     ) -> GateResult:
-        """Wait for Traefik to route the candidate, then run every check; the first failure."""
+        """Wait for Traefik to route the candidate, then run every check; the first failure.
+
+        Without checks (only a gate webhook) the wait still comes first: the approver may
+        test the candidate through Traefik's preview route."""
         base = self.settings.url
-        if not route.smoke:
-            return GateResult(ids, True, True)  # only the gate webhook gates this service
-        if base is None:
+        if route.smoke and base is None:
             return GateResult(
                 ids, True, False, "bluegreen.smoke is set but the provider has no --smoke-url"
             )
@@ -177,6 +178,8 @@ class SmokeGates:
             return GateResult(
                 ids, True, False, "Traefik did not apply the candidate's preview route in time"
             )
+        if not route.smoke or base is None:
+            return GateResult(ids, True, True)  # only the gate webhook gates this service
         proven = pollers.applied_version() is not None
         while True:
             failure, answered = await self._round(base.rstrip("/"), color, route)
