@@ -10,9 +10,11 @@ header-less public router could answer for the live color and pass a check
 the candidate would fail. Where that cannot be known (Swarm), a failing
 answer is retried until ``--smoke-timeout``.
 
-The auto-switcher asks (:meth:`SmokeGates.want`) from its level-triggered
-evaluation; each generation (its container ids) is checked once per provider
-run. Results live in memory only: a failed gate blocks that generation's
+Once the checks passed, a service with a gate webhook (``bluegreen.gate.url``,
+``--gate-url``) has it asked (:mod:`provider.gate_hook`); one result covers both,
+``by`` saying which gate failed. The auto-switcher asks (:meth:`SmokeGates.want`)
+from its level-triggered evaluation; each generation (its container ids) is gated
+once per provider run. Results live in memory only: a failed gate blocks that generation's
 automatic promotion and marks nothing; a restart checks again.
 """
 
