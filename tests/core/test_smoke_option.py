@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy import cli
 from deploy.errors import ComposeFileProblem, UsageError
 from deploy.smoke_option import check_prefix, override_yaml, project_files, smoke_labels
 from tests.core.test_rollout_core import NEW as NEW_ID
@@ -96,3 +97,20 @@ def test_a_label_prefix_the_service_does_not_use_is_refused() -> None:
     check_prefix("web-green", {"com.x.bg.color": "green"}, {"com.x.bg.smoke": "/"})
     with pytest.raises(ComposeFileProblem, match="set BLUEGREEN_LABEL_PREFIX to its"):
         check_prefix("web-green", {"bg.color": "green"}, {"bluegreen.smoke": "/"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--smoke", "healthz"], "--smoke item 'healthz': 'healthz' is not a path"),
+        (["--smoke", "/a=700"], "--smoke item '/a=700': status '700' is not 100-599"),
+        (["--smoke-host", "x.test"], "--smoke-host names the Host of the --smoke checks"),
+    ],
+)
+def test_a_bad_smoke_option_exits_2_before_anything_is_asked(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused as a bad command line (exit 2), before the provider (unreachable here, which
+    would be exit 3) or compose is asked anything."""
+    code = cli.main(["deploy", "web", *argv, "--url", "http://127.0.0.1:1"], {})
+    assert (2, True) == (code, message in capsys.readouterr().err)
