@@ -337,7 +337,8 @@ class Compose:
             files = None
             if labels:
                 base = smoke_option.project_files(self.files, self.environ, self.command.generation)
-                smoke_option.check_prefix(service, self._labels(service), labels)
+                has = smoke_option.service_labels(self.resolved_config(), service)
+                smoke_option.check_prefix(service, has, labels)
                 override = Path(tmp) / "labels.override.yml"
                 override.write_text(smoke_option.override_yaml(service, labels), encoding="utf-8")
                 files = [*base, str(override)]
@@ -361,15 +362,6 @@ class Compose:
     def resolved_config(self) -> str:
         """``config``: the project as compose resolves it (interpolated, merged), as YAML."""
         return self._run("config", capture=True, timeout=QUERY_TIMEOUT_S).stdout
-
-    def _labels(self, service: str) -> Mapping[str, object]:
-        """``service``'s labels as ``config`` resolves them (either form compose prints)."""
-        doc = yaml.safe_load(self.resolved_config())
-        services = doc.get("services") if isinstance(doc, dict) else None
-        labels = ((services or {}).get(service) or {}).get("labels") or {}
-        if isinstance(labels, list):
-            return dict(str(item).partition("=")[::2] for item in labels)
-        return labels if isinstance(labels, dict) else {}
 
     def _require_image(self, service: str, image: str) -> None:
         """``image`` is on this host, or compose pulls it now: else refuse, nothing changed.

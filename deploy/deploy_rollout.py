@@ -97,8 +97,7 @@ class DeployPlan:
     release: ReleasePlan | None = None
     #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
     maintenance: MaintenancePlan | None = None
-    #: ``--smoke``: labels the new color's containers carry (the provider's gate reads them).
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  #: ``--smoke``: the new color's gate labels
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)

@@ -89,6 +89,20 @@ def project_files(
     )
 
 
+def service_labels(config: str, service: str) -> Mapping[str, object]:
+    """``service``'s labels in ``compose config``'s output (either form compose prints)."""
+    try:
+        doc = yaml.safe_load(config)
+    except yaml.YAMLError as exc:
+        raise ComposeFileProblem(f"compose config printed no YAML: {exc}") from exc
+    services = doc.get("services") if isinstance(doc, dict) else None
+    definition = services.get(service) if isinstance(services, dict) else None
+    labels = (definition if isinstance(definition, dict) else {}).get("labels") or {}
+    if isinstance(labels, list):
+        return dict(str(item).partition("=")[::2] for item in labels)
+    return labels if isinstance(labels, dict) else {}
+
+
 def check_prefix(service: str, has: Mapping[str, object], adding: Mapping[str, str]) -> None:
     """:class:`ComposeFileProblem` unless ``service`` already has a label under the prefix of
     the labels ``adding``: else the CLI's ``BLUEGREEN_LABEL_PREFIX`` is not the provider's

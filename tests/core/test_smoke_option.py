@@ -11,7 +11,13 @@ import yaml
 
 from deploy import cli
 from deploy.errors import ComposeFileProblem, UsageError
-from deploy.smoke_option import check_prefix, override_yaml, project_files, smoke_labels
+from deploy.smoke_option import (
+    check_prefix,
+    override_yaml,
+    project_files,
+    service_labels,
+    smoke_labels,
+)
 from tests.core.test_rollout_core import NEW as NEW_ID
 from tests.core.test_rollout_core import FakeCompose, FakeProvider, container, run_deploy, status
 
@@ -114,3 +120,17 @@ def test_a_bad_smoke_option_exits_2_before_anything_is_asked(
     would be exit 3) or compose is asked anything."""
     code = cli.main(["deploy", "web", *argv, "--url", "http://127.0.0.1:1"], {})
     assert (2, True) == (code, message in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("config", "labels"),
+    [
+        ("services:\n  web-green:\n    labels:\n      bg.color: green\n", {"bg.color": "green"}),
+        ("services:\n  web-green:\n    labels:\n    - bg.color=green\n", {"bg.color": "green"}),
+        ("services:\n  web-green:\n    image: x\n", {}),
+        ("services:\n  web-blue: {}\n", {}),
+    ],
+)
+def test_the_service_labels_compose_config_prints(config: str, labels: dict[str, str]) -> None:
+    """Both forms compose prints (a mapping; v1 may keep a list), or none."""
+    assert labels == service_labels(config, "web-green")
