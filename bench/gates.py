@@ -9,7 +9,11 @@ Traefik (127.0.0.1) during each ``bluegreen deploy``:
 * **gated**: the same image with ``bluegreen.smoke=/=200:green``: the figures to read
   are the requests the new image answered (500s) and the deploy's exit code;
 * **gated, good**: a good image with the same gate: what the gate costs a deploy that passes
-  (its duration beside **good, no gate**).
+  (its duration beside **good, no gate**);
+* **deploy --smoke (bad)**: no label in the file, the checks given to ``bluegreen deploy``;
+* **webhook rejects / approves (good)**: the good image with the gate and a gate webhook (an
+  aiohttp approver on 127.0.0.1 answering 409 or 204): what asking it costs, and that a
+  rejection keeps the public on blue.
 
 Figures are printed, never asserted (STYLE.md).
 
@@ -19,6 +23,7 @@ Figures are printed, never asserted (STYLE.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -30,14 +35,20 @@ from tests.testbed.images import DEFAULT_IMAGE, build_busybox_image
 from tests.testbed.provider import ProviderFactory
 from tests.testbed.stack import StackFactory, body_of
 from tests.testbed.traefik import TraefikFactory
-from tests.traefik.test_deploy import V2_IMAGE
+from tests.traefik.test_deploy import V2_IMAGE, App
+from tests.traefik.test_gate_webhook import SECRET, Approver, approver_running
 from tests.traefik.test_gates import FAILING_IMAGE, SMOKE, gated_app, smoke_gate_lines
 
-KINDS = (
-    ("baseline (bad, no gate)", FAILING_IMAGE, None),
-    ("gated (bad)            ", FAILING_IMAGE, SMOKE),
-    ("good, no gate          ", V2_IMAGE, None),
-    ("gated (good)           ", V2_IMAGE, SMOKE),
+#: (what, image, the label's checks, --smoke's checks, the approver's status or None).
+Kind = tuple[str, str, str | None, str | None, int | None]
+KINDS: tuple[Kind, ...] = (
+    ("baseline (bad, no gate)", FAILING_IMAGE, None, None, None),
+    ("gated (bad)            ", FAILING_IMAGE, SMOKE, None, None),
+    ("deploy --smoke (bad)   ", FAILING_IMAGE, None, SMOKE, None),
+    ("good, no gate          ", V2_IMAGE, None, None, None),
+    ("gated (good)           ", V2_IMAGE, SMOKE, None, None),
+    ("webhook rejects (good) ", V2_IMAGE, SMOKE, None, 409),
+    ("webhook approves (good)", V2_IMAGE, SMOKE, None, 204),
 )
 
 
@@ -46,25 +57,36 @@ def one_round(
     composes: ComposeFactory,
     containers: ContainerFactory,
     daemon: DockerDaemon,
-    kind: tuple[str, str, str | None],
+    kind: Kind,
 ) -> str:
     """One deploy under load; the line of figures."""
-    what, image, smoke = kind
-    app = gated_app(
-        stacks,
-        composes,
-        containers,
-        daemon,
-        DEFAULT_IMAGE,
-        smoke=smoke,
-        health_interval="1s",
-        health_retries=3,
-    )
+    what, image, smoke, cli_smoke, status = kind
+    with contextlib.ExitStack() as approving:
+        args: tuple[str, ...] = ()
+        if status is not None:
+            approver = approving.enter_context(approver_running(Approver(status, "no")))
+            args = ("--gate-url", approver.url, "--webhook-secret", SECRET)
+        return _measured(
+            what, image, cli_smoke,
+            gated_app(stacks, composes, containers, daemon, DEFAULT_IMAGE, smoke=smoke,
+                      provider_args=args, health_interval="1s", health_retries=3),
+            composes,
+        )  # fmt: skip
+
+
+def _measured(
+    what: str, image: str, cli_smoke: str | None, app: App, composes: ComposeFactory
+) -> str:
     try:
         with app.stack.load(concurrency=8, max_duration=120.0) as load:
             load.wait_requests(50, timeout=20)
             began = time.monotonic()
-            result = app.deploy("--image", image, "--drain", "1")
+            extra = ("--smoke", cli_smoke) if cli_smoke else ()
+            result = app.project.bluegreen(
+                "deploy", "web", *app.project.compose_args(), "--image", image, "--drain", "1",
+                *extra, url=app.stack.provider.url, token=app.stack.provider.token,
+                extra_env={"BLUEGREEN_LABEL_PREFIX": app.stack.prefix},
+            )  # fmt: skip
             done = time.monotonic()
             load.wait_for(
                 "1 s after the deploy",

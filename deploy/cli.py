@@ -43,6 +43,7 @@ from deploy.per_color_compose import PerColorCompose
 from deploy.release_step import ReleasePlan
 from deploy.rollback import rollback
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE, ComposeApi, Outcome, Reporter
+from deploy.smoke_option import smoke_labels
 from deploy.snapshot import parse_service, parse_status
 from deploy.swarm_services import SwarmServices
 from provider import settings as provider_settings
@@ -323,6 +324,7 @@ def _rollout(
         keep_old=args.keep_old,
         compose_service=args.compose_service,
         maintenance=_maintenance_plan(args),
+        labels=tuple(smoke_labels(args.smoke, args.smoke_host, _prefix(environ)).items()),
     )
     # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
     probe = BlindProbe() if swarm else DockerProbe(environ)
@@ -338,8 +340,11 @@ def _maintenance_plan(args: argparse.Namespace) -> maintenance_cli.MaintenancePl
 
 
 def _release_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> ReleasePlan:
-    prefix = environ.get("BLUEGREEN_LABEL_PREFIX") or "bluegreen"
-    return ReleasePlan(args.release, args.release_timeout, prefix)
+    return ReleasePlan(args.release, args.release_timeout, _prefix(environ))
+
+
+def _prefix(environ: Mapping[str, str]) -> str:
+    return environ.get("BLUEGREEN_LABEL_PREFIX") or "bluegreen"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy import compose_output, envfile, image_check, signals
+from deploy import compose_output, envfile, image_check, signals, smoke_option
 from deploy.errors import (
     ComposeError,
     ComposeFileProblem,
@@ -222,9 +223,9 @@ class Compose:
         """``docker-compose -p app stop web-blue``: ``verb`` of ``name``, ready to paste."""
         return shlex.join(as_typed(self._argv(verb, name)))
 
-    def _argv(self, *args: str) -> list[str]:
+    def _argv(self, *args: str, files: Sequence[str] | None = None) -> list[str]:
         argv = list(self.command.argv)
-        for file in self.files:
+        for file in self.files if files is None else files:
             argv += ["-f", file]
         if self.project:
             argv += ["-p", self.project]
@@ -236,8 +237,9 @@ class Compose:
         env: Mapping[str, str] | None = None,
         capture: bool,
         timeout: float,
+        files: Sequence[str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        argv = self._argv(*args)
+        argv = self._argv(*args, files=files)
         environ = {**self.environ, **(env or {})}
         try:
             if capture:
@@ -327,13 +329,23 @@ class Compose:
         envfile.update(self.env_file(), {variable: image})
         return f"{variable}={image}"
 
-    def up(self, service: str, image: str | None) -> None:
-        """Create ``service`` anew (``--force-recreate``, ``--no-deps``), detached."""
+    def up(self, service: str, image: str | None, labels: Mapping[str, str] | None = None) -> None:
+        """Create ``service`` anew (``--force-recreate``, ``--no-deps``), detached; ``labels``
+        (``deploy --smoke``) come from a temporary override file (``deploy/smoke_option.py``)."""
         env = {IMAGE_ENV: image, self.image_variable_of(service): image} if image else None
-        self._run(
-            "up", "-d", "--no-deps", "--force-recreate", service,
-            env=env, capture=False, timeout=COMMAND_TIMEOUT_S,
-        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="bluegreen-") as tmp:
+            files = None
+            if labels:
+                base = smoke_option.project_files(self.files, self.environ, self.command.generation)
+                has = smoke_option.service_labels(self.resolved_config(), service)
+                smoke_option.check_prefix(service, has, labels)
+                override = Path(tmp) / "labels.override.yml"
+                override.write_text(smoke_option.override_yaml(service, labels), encoding="utf-8")
+                files = [*base, str(override)]
+            self._run(
+                "up", "-d", "--no-deps", "--force-recreate", service,
+                env=env, capture=False, timeout=COMMAND_TIMEOUT_S, files=files,
+            )  # fmt: skip
 
     def stop(self, service: str) -> None:
         """``stop`` (never ``rm``): the containers stay for a fast rollback."""

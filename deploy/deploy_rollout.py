@@ -97,6 +97,7 @@ class DeployPlan:
     release: ReleasePlan | None = None
     #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
     maintenance: MaintenancePlan | None = None
+    labels: tuple[tuple[str, str], ...] = ()  #: ``--smoke``: the new color's gate labels
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
@@ -229,7 +230,7 @@ def _start_new(
     """
     new_name = plan.compose_name(target)
     tracker = RolloutTracker(target, exclude=before)
-    compose_step(compose, new_name, lambda: compose.up(new_name, plan.image))
+    compose_step(compose, new_name, lambda: compose.up(new_name, plan.image, dict(plan.labels)))
     if pins and plan.image:
         record_image(compose, new_name, plan.image, run.out)
     run.out.line(

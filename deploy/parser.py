@@ -278,7 +278,26 @@ def _deploy_command(command: Subcommand) -> None:
         "and said so, if the deploy fails before switching)",
     )
     maintenance_cli.page_arguments(dep, prefix="maintenance-")
+    _smoke_args(dep)
     _compose_args(dep, swarm=True)
+
+
+def _smoke_args(dep: argparse.ArgumentParser) -> None:
+    """``--smoke`` / ``--smoke-host``: the gate's checks, as the new color's labels."""
+    dep.add_argument(
+        "--smoke",
+        default=None,
+        metavar="CHECKS",
+        help="paths checked through Traefik's preview route before any switch, as the "
+        "bluegreen.smoke label: /healthz,/api/ping=204,/=200:text; a failed check fails the "
+        "deploy (default: the new color's bluegreen.smoke label)",
+    )
+    dep.add_argument(
+        "--smoke-host",
+        default=None,
+        metavar="HOST",
+        help="the Host header of the --smoke checks (default: the rule's Host)",
+    )
 
 
 def _canary_commands(command: Subcommand) -> None:

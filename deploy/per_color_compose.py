@@ -111,9 +111,9 @@ class PerColorCompose:
         target = self._target(service)
         return target.compose.record_image(target.name, image)
 
-    def up(self, service: str, image: str | None) -> None:
+    def up(self, service: str, image: str | None, labels: Mapping[str, str] | None = None) -> None:
         target = self._target(service)
-        target.compose.up(target.name, image)
+        target.compose.up(target.name, image, labels)
 
     def stop(self, service: str) -> None:
         target = self._target(service)

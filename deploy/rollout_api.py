@@ -7,7 +7,7 @@ from ``deploy/rollout.py`` so that the interfaces read on one page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,7 +62,9 @@ class ComposeApi(Protocol):
 
     def record_image(self, service: str, image: str) -> str: ...
 
-    def up(self, service: str, image: str | None) -> None: ...
+    def up(
+        self, service: str, image: str | None, labels: Mapping[str, str] | None = None
+    ) -> None: ...
 
     def stop(self, service: str) -> None: ...
 

@@ -143,14 +143,16 @@ class SwarmServices:
     def record_image(self, service: str, image: str) -> str:
         return f"nothing: the Swarm service spec of {service} is the record of {image}"
 
-    def up(self, service: str, image: str | None) -> None:
-        """Give ``service``'s color ``image`` and its replica count; Swarm starts new tasks."""
+    def up(self, service: str, image: str | None, labels: Mapping[str, str] | None = None) -> None:
+        """Give ``service``'s color ``image``, ``labels`` (``--smoke``: service labels, as the
+        provider reads them) and its replica count; Swarm starts new tasks."""
         color = self._color(service)
 
         def change(spec: Spec) -> None:
             self._before_up[color] = copy.deepcopy(spec)
             if image:
                 spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
+            spec.setdefault("Labels", {}).update(labels or {})
             spec["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0) + 1
             _set_replicas(spec, self._wanted(spec))
 

@@ -26,6 +26,7 @@ from provider.core.wakes import next_wake
 from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError
 from provider.events import EVENT_OF_ACTION, EventBus
+from provider.gate_hook import Candidate, GateHookSettings
 from provider.observations import PendingSwitches
 from provider.settings import Settings
 from provider.smoke import SmokeGates, SmokeSettings
@@ -67,7 +68,10 @@ def policy_from(settings: Settings) -> Policy:
 
 
 def smoke_settings(settings: Settings) -> SmokeSettings:
-    return SmokeSettings(settings.smoke_url, settings.preview_header, settings.smoke_timeout)
+    hook = GateHookSettings(settings.webhook_secret, settings.gate_timeout)
+    return SmokeSettings(
+        settings.smoke_url, settings.preview_header, settings.smoke_timeout, hook=hook
+    )
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,8 @@ class AutoSwitcher:
         route = view.color(pending.color).route
         if route is not None:
             ids = frozenset(m.container.id for m in pending.containers)
-            self.gates.want(service, ids, pending.color, route)
+            images = tuple(m.container.image for m in pending.containers)
+            self.gates.want(Candidate(service, pending.color, ids, images), route)
 
     def _log_stage(self, service: str, kind: Action, pending: Pending | None) -> None:
         """Log each change of a pending switch's stage once."""

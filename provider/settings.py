@@ -17,11 +17,12 @@ import argparse
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from provider import settings_file, webhook_config
+from provider.core.gates import webhook_problem
 from provider.core.labels import LabelDefaults, parse_bool
 from provider.core.routing import Options
 from provider.errors import SettingsError
@@ -85,6 +86,9 @@ class Settings:
     #: Gates: Traefik's entrypoint as the provider reaches it, and how long a gate may take.
     smoke_url: str | None = None
     smoke_timeout: float = 30.0
+    #: The gate webhook every service asks before a promotion (``bluegreen.gate.url`` wins).
+    gate_url: str | None = field(default=None, repr=False)
+    gate_timeout: float = 10.0
     #: Swarm mode: watch Swarm services and their tasks, keep the state in Swarm configs.
     swarm: bool = False
     #: Swarm mode: seconds between task listings (Swarm emits no task events).
@@ -96,7 +100,7 @@ class Settings:
     def options(self) -> Options:
         """The part of the settings the pure core needs."""
         return Options(
-            labels=LabelDefaults(prefix=self.label_prefix, entrypoints=self.entrypoints),
+            labels=LabelDefaults(self.label_prefix, self.entrypoints, self.gate_url),
             host_address=self.host_address,
             preview_header=self.preview_header,
             canary_cookie=self.canary_cookie,
@@ -115,6 +119,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("token", "provider_token", "read_token"):
                 value = "set" if value else "unset"
+            elif f.name == "gate_url" and value:
+                value = redact_url(value)
             elif f.name in ("webhook_secret", "webhooks"):
                 value = webhook_config.redacted_settings(f.name, value)
             elif f.name in _URLS and value:
@@ -204,6 +210,13 @@ def _metrics_url(raw: str) -> str | None:
     return raw or None
 
 
+def _gate_url(raw: str) -> str | None:
+    problem = webhook_problem(raw.strip()) if raw.strip() else None
+    if problem:
+        raise ValueError(f"the gate webhook {problem}")
+    return raw.strip() or None
+
+
 def _base_url(raw: str) -> str | None:
     if raw and not re.match(r"^https?://[^\s/]+/?$", raw):
         raise ValueError("expected the provider's URL as Traefik reaches it: http://bluegreen:8080")
@@ -257,6 +270,8 @@ _SPECS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("maintenance_url", "--maintenance-url", _base_url, "provider URL Traefik reaches"),
     ("smoke_url", "--smoke-url", _metrics_url, "Traefik entrypoint URL for smoke checks"),
     ("smoke_timeout", "--smoke-timeout", _period, "seconds a gate's smoke checks may take"),
+    ("gate_url", "--gate-url", _gate_url, "gate webhook approving each promotion"),
+    ("gate_timeout", "--gate-timeout", _period, "seconds the gate webhook may take"),
     ("swarm", "--swarm", _bool, "Swarm mode: services, tasks, state in Swarm configs"),
     ("swarm_poll", "--swarm-poll", _period, "Swarm mode: seconds between task listings"),
     ("swarm_keep", "--swarm-keep", _positive_int, "Swarm mode: state versions kept (default 10)"),

@@ -10,9 +10,11 @@ header-less public router could answer for the live color and pass a check
 the candidate would fail. Where that cannot be known (Swarm), a failing
 answer is retried until ``--smoke-timeout``.
 
-The auto-switcher asks (:meth:`SmokeGates.want`) from its level-triggered
-evaluation; each generation (its container ids) is checked once per provider
-run. Results live in memory only: a failed gate blocks that generation's
+Once the checks passed, a service with a gate webhook (``bluegreen.gate.url``,
+``--gate-url``) has it asked (:mod:`provider.gate_hook`); one result covers both,
+``by`` saying which gate failed. The auto-switcher asks (:meth:`SmokeGates.want`)
+from its level-triggered evaluation; each generation (its container ids) is gated
+once per provider run. Results live in memory only: a failed gate blocks that generation's
 automatic promotion and marks nothing; a restart checks again.
 """
 
@@ -21,15 +23,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 import structlog
 
+from provider import gate_hook
 from provider.core.gates import GateResult, SmokeCheck, judge
 from provider.core.labels import RouteSpec
 from provider.core.model import Color
+from provider.gate_hook import Candidate, GateHookSettings
+from provider.logs import redact_url
 from provider.traefik_pollers import TraefikPollers
 
 log = structlog.get_logger("bluegreen.smoke")
@@ -57,6 +62,8 @@ class SmokeSettings:
     preview_header: str = "X-Bluegreen-Color"
     timeout: float = 30.0
     request_timeout: float = 5.0
+    #: The gate webhook's signing secret and timeout (``provider/gate_hook.py``).
+    hook: GateHookSettings = field(default_factory=GateHookSettings)
 
 
 class SmokeGates:
@@ -75,8 +82,9 @@ class SmokeGates:
     def result(self, service: str) -> GateResult | None:
         return self._results.get(service)
 
-    def want(self, service: str, ids: frozenset[str], color: Color, route: RouteSpec) -> None:
-        """Check generation ``ids`` of ``service`` unless done or under way (lock held)."""
+    def want(self, candidate: Candidate, route: RouteSpec) -> None:
+        """Gate ``candidate`` (one generation) unless done or under way (lock held)."""
+        service, ids = candidate.service, candidate.ids
         running = self._tasks.get(service)
         done = self._results.get(service)
         if (running and running[0] == ids) or (done and done.generation == ids and done.finished):
@@ -85,7 +93,7 @@ class SmokeGates:
             running[1].cancel()
         version = self.controller.pollers.version
         self._results[service] = GateResult(ids, finished=False, passed=False)
-        task = asyncio.create_task(self._run(service, ids, color, route, version), name="smoke")
+        task = asyncio.create_task(self._run(candidate, route, version), name="smoke")
         self._tasks[service] = (ids, task)
 
     def forget(self, keep: set[str]) -> None:
@@ -102,24 +110,46 @@ class SmokeGates:
         if self._session is not None:
             await self._session.close()
 
-    async def _run(
-        self, service: str, ids: frozenset[str], color: Color, route: RouteSpec, version: int
-    ) -> None:
+    async def _run(self, candidate: Candidate, route: RouteSpec, version: int) -> None:
+        service, ids, color = candidate.service, candidate.ids, candidate.color
         started = self.clock()
         try:
             result = await self._gate(service, ids, color, route, version)
+            if result.passed and route.gate_url:
+                result = await self._ask(candidate, route, route.gate_url)
         except Exception as exc:  # a bug must fail the gate, never pass it or hang it
             log.exception("smoke_checks_crashed", service=service)
-            result = GateResult(ids, True, False, f"smoke checks could not run: {exc}")
+            result = GateResult(ids, True, False, f"the gates could not run: {exc}")
         log.info(
             "smoke_gate",
             service=service,
             color=str(color),
             passed=result.passed,
             failure=result.failure,
+            by=result.by if not result.passed else None,
+            webhook=redact_url(route.gate_url) if route.gate_url else None,
             duration_s=round(self.clock() - started, 3),
         )
         await self._publish(service, ids, result)
+
+    async def _ask(self, candidate: Candidate, route: RouteSpec, url: str) -> GateResult:
+        """The gate webhook's verdict on ``candidate`` (its smoke checks passed)."""
+        await self._publish(
+            candidate.service, candidate.ids, GateResult(candidate.ids, False, False)
+        )
+        body = gate_hook.body_of(candidate, route, self.settings.url, self.settings.preview_header)
+        reason = await gate_hook.ask(
+            self._client(), url, body, gate_hook.gate_id(candidate), self.settings.hook,
+            clock=self.clock,
+        )  # fmt: skip
+        if reason is None:
+            return GateResult(candidate.ids, True, True)
+        return GateResult(candidate.ids, True, False, reason, by="webhook")
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     async def _publish(self, service: str, ids: frozenset[str], result: GateResult) -> None:
         """Store ``result`` and wake the switcher (it re-evaluates under the lock)."""
@@ -135,9 +165,12 @@ class SmokeGates:
     async def _gate(
         self, service: str, ids: frozenset[str], color: Color, route: RouteSpec, version: int
     ) -> GateResult:
-        """Wait for Traefik to route the candidate, then run every check; the first failure."""
+        """Wait for Traefik to route the candidate, then run every check; the first failure.
+
+        Without checks (only a gate webhook) the wait still comes first: the approver may
+        test the candidate through Traefik's preview route."""
         base = self.settings.url
-        if base is None:
+        if route.smoke and base is None:
             return GateResult(
                 ids, True, False, "bluegreen.smoke is set but the provider has no --smoke-url"
             )
@@ -147,6 +180,8 @@ class SmokeGates:
             return GateResult(
                 ids, True, False, "Traefik did not apply the candidate's preview route in time"
             )
+        if not route.smoke or base is None:
+            return GateResult(ids, True, True)  # only the gate webhook gates this service
         proven = pollers.applied_version() is not None
         while True:
             failure, answered = await self._round(base.rstrip("/"), color, route)
@@ -172,13 +207,11 @@ class SmokeGates:
     async def _get(
         self, base: str, color: Color, route: RouteSpec, check: SmokeCheck
     ) -> tuple[int, bytes]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         headers = {self.settings.preview_header: str(color)}
         if route.smoke_host:
             headers["Host"] = route.smoke_host
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
-        async with self._session.get(
+        async with self._client().get(
             base + check.path, headers=headers, allow_redirects=False, timeout=timeout
         ) as response:
             return response.status, await response.content.read(MAX_BODY)

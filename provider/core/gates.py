@@ -18,6 +18,11 @@ from provider.core.rule_syntax import And, Expr, Matcher, RuleSyntaxError, parse
 #: A smoke path: absolute, no spaces, commas or ``=`` (the label's separators).
 _PATH = re.compile(r"^/[A-Za-z0-9._~/%+!$&'()*;@?-]{0,199}$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?$")
+#: An http(s) URL with a host (and an optional port): what a gate webhook may be.
+_WEBHOOK = re.compile(
+    r"^https?://(?:[^/?#\s@]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:[/?#][^\x00-\x20]*)?$"
+)
 MAX_CHECKS = 10
 #: How many bytes of a failing answer's body the report quotes.
 FIRST_BYTES = 120
@@ -48,6 +53,8 @@ class GateResult:
     finished: bool
     passed: bool
     failure: str | None = None
+    #: Which gate the failure is of: ``smoke`` (a check) or ``webhook`` (the approver).
+    by: str = "smoke"
 
 
 def parse_smoke(raw: str) -> tuple[SmokeCheck, ...] | str:
@@ -113,19 +120,61 @@ def judge(check: SmokeCheck, status: int, body: bytes) -> str | None:
 
 
 def gate_wait(
-    checks: tuple[SmokeCheck, ...], result: GateResult | None, ids: frozenset[str]
+    checks: tuple[SmokeCheck, ...],
+    result: GateResult | None,
+    ids: frozenset[str],
+    webhook: bool = False,
 ) -> tuple[bool, str] | None:
     """Where a ready generation's gates stand: ``None`` when they passed (or there are none),
-    else (failed, detail) — failed true only when its own checks finished and one failed."""
-    if not checks:
+    else (failed, detail) — failed true only when its own gates finished and one failed.
+
+    ``webhook``: a gate webhook must approve too (after the checks pass): one result
+    covers both, so neither passes a generation alone."""
+    if not checks and not webhook:
         return None
     mine = result if result is not None and result.generation == ids else None
     if mine is not None and mine.finished and mine.passed:
         return None
-    names = ", ".join(c.path for c in checks)
     if mine is None:
-        return False, f"smoke checks through Traefik's preview route pending ({names})"
+        return False, _gates_named(checks, webhook, "pending")
     if not mine.finished:
         last = f"; last: {mine.failure}" if mine.failure else ""
-        return False, f"smoke checks through Traefik's preview route running ({names}){last}"
+        return False, _gates_named(checks, webhook, "running") + last
+    if mine.by == "webhook":
+        return True, f"gate webhook rejected: {mine.failure}"
     return True, f"smoke check failed: {mine.failure}"
+
+
+def _gates_named(checks: tuple[SmokeCheck, ...], webhook: bool, state: str) -> str:
+    if not checks:
+        return f"gate webhook {state}"
+    names = ", ".join(c.path for c in checks)
+    then = ", then the gate webhook" if webhook else ""
+    return f"smoke checks through Traefik's preview route {state} ({names}){then}"
+
+
+def judge_webhook(status: int | None, body: bytes, error: str | None, timeout: float) -> str | None:
+    """``None`` when the gate webhook approved (a 2xx in time), else why it rejected.
+
+    ``status`` None: no answer (``error`` says why: refused, unreachable; ``None`` with no
+    status: the timeout passed). A 3xx rejects (redirects are not followed: a followed
+    POST becomes a GET without the candidate).
+    """
+    if status is None:
+        return f"no answer within {timeout:g}s" if error is None else f"not reached: {error}"
+    if 200 <= status < 300:
+        return None
+    first = body[:FIRST_BYTES].decode("utf-8", "replace")
+    redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
+    return f"answered {status}{redirect}: {first!r}"
+
+
+def webhook_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a gate webhook (an http(s) URL with a host), or ``None``."""
+    match = _WEBHOOK.match(url)
+    if match is None:
+        return "is not an http:// or https:// URL with a host"
+    port = match.group("port")
+    if port is not None and not 0 < int(port) < 65536:
+        return "has a bad port"
+    return None

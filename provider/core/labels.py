@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from provider.core.gates import SmokeCheck, host_problem, parse_smoke, rule_host
+from provider.core.gates import SmokeCheck, host_problem, parse_smoke, rule_host, webhook_problem
 from provider.core.model import SWARM_TASK, Color, Container, PromoteMode
 from provider.core.rule_syntax import rule_problem
 
@@ -33,6 +33,8 @@ class LabelDefaults:
 
     prefix: str = "bluegreen"
     entrypoints: tuple[str, ...] = ("web",)
+    #: ``--gate-url``: the gate webhook of every service without ``bluegreen.gate.url``.
+    gate_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class RouteSpec:
     smoke: tuple[SmokeCheck, ...] = ()
     #: The Host header of those checks: the rule's ``Host(`x`)`` or ``bluegreen.smoke-host``.
     smoke_host: str | None = None
+    #: The gate webhook that must approve a promotion (``bluegreen.gate.url``, ``--gate-url``).
+    gate_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,22 @@ def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefau
         fallback=_fallback(labels, p),
         smoke=smoke,
         smoke_host=smoke_host,
+        gate_url=_gate_url(labels, p, defaults),
     )
+
+
+def _gate_url(labels: Mapping[str, str], p: str, defaults: LabelDefaults) -> str | None:
+    """``bluegreen.gate.url`` (``off``: none), else the provider's ``--gate-url``."""
+    raw = labels.get(f"{p}.gate.url")
+    if raw is None:
+        return defaults.gate_url
+    url = raw.strip()
+    if url.lower() in ("", "off", "none"):
+        return None
+    problem = webhook_problem(url)
+    if problem:
+        raise _Refused(f"label {p}.gate.url {problem}")
+    return url
 
 
 def _smoke(

@@ -21,8 +21,8 @@ The rules (README "Automatic promotion and rollback"):
   start period: all serve 503) while the previous color is ready and not
   marked. A marked color is never an automatic target, so an operator's
   rollback is never undone.
-* **Gates** (``bluegreen.smoke``): a ready generation is promoted only once
-  its own smoke checks passed (:mod:`provider.core.gates`); a failed one waits.
+* **Gates** (``bluegreen.smoke``, a gate webhook): a ready generation is promoted only
+  once its own gates passed (:mod:`provider.core.gates`); a failed one waits.
 * Never while Docker is disconnected (timers restart after a reconnect),
   never on label errors, never for ``promote=manual`` services, never when
   the matching global switch is off.
@@ -66,9 +66,9 @@ class Stage(enum.StrEnum):
     COLOR_REJECTED = "color_rejected"
     #: The idle color's containers predate its RETIRING mark: not a new generation.
     COLOR_RETIRING = "color_retiring"
-    #: Ready; its smoke checks (``bluegreen.smoke``) have not all passed yet.
+    #: Ready; its gates (``bluegreen.smoke`` checks, a gate webhook) have not all passed yet.
     GATES_PENDING = "gates_pending"
-    #: Ready; a smoke check failed: this generation is never promoted automatically.
+    #: Ready; a check failed or the webhook rejected: never promoted automatically.
     GATE_FAILED = "gate_failed"
     #: ``bluegreen.promote=manual``: only an operator switches.
     MANUAL = "manual"
@@ -212,7 +212,7 @@ def _evaluate_promotion(
     new_timers = Timers(ids, ready_since, timers.dead_since)
     due_at = ready_since + policy.promote_after if ready_since is not None else None
     route = view.color(target).route
-    gate = gate_wait(route.smoke if route else (), gates, ids)
+    gate = gate_wait(route.smoke if route else (), gates, ids, bool(route and route.gate_url))
     stage, detail, due = _promotion_stage(
         view, policy, target, members, (replicas, gate), due_at, now, connected
     )

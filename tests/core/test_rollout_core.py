@@ -9,7 +9,7 @@ are pinned exactly.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -262,6 +262,8 @@ class FakeCompose:
         self.calls: list[tuple[str, str]] = []
         self.ids = list(ids)
         self.interrupt_on = interrupt_on
+        #: The labels each ``up`` gave its service (``deploy --smoke``).
+        self.labels: dict[str, dict[str, str]] = {}
 
     def describe(self) -> str:
         return "docker-compose -p app"
@@ -281,7 +283,8 @@ class FakeCompose:
             self.interrupt_on = None
             raise KeyboardInterrupt
 
-    def up(self, service: str, image: str | None) -> None:
+    def up(self, service: str, image: str | None, labels: Mapping[str, str] | None = None) -> None:
+        self.labels[service] = dict(labels or {})
         self._call("up", service)
 
     def stop(self, service: str) -> None:
@@ -536,7 +539,9 @@ def test_compose_failure_is_reported_and_cleaned_up() -> None:
     """A failing `compose up` becomes a deploy failure with compose's message."""
 
     class Failing(FakeCompose):
-        def up(self, service: str, image: str | None) -> None:
+        def up(
+            self, service: str, image: str | None, labels: Mapping[str, str] | None = None
+        ) -> None:
             self.calls.append(("up", service))
             raise ComposeError("`docker-compose up` exited 1: pull access denied")
 

@@ -217,3 +217,27 @@ def test_rollback_scales_the_old_color_back_up_then_switches(
     assert (V1, 1, "1") == image_and_replicas(swarm, "blue")
     assert (V2, 1, "1") == image_and_replicas(swarm, "green")
     expect_serving(swarm, provider, "blue")
+
+
+def test_deploy_smoke_gates_the_swarm_service_and_a_failed_gate_fails_the_deploy(
+    swarm: SingleNodeSwarm, provider: ProviderProcess
+) -> None:
+    """``deploy --smoke --swarm``: the checks go on green's service spec, the Swarm provider
+    reads them from its tasks and gates the new generation. This provider has no
+    ``--smoke-url``, so the gate fails, named: exit 1, no switch, green's spec put back as
+    it was (without the label), blue keeps serving."""
+    before = service(swarm, "green")["Spec"]
+    history = provider.history("web")
+    failed = bluegreen(
+        swarm, provider, "deploy", "web", "--image", V1, "--smoke", "/healthz",
+        "--drain-timeout", "0",
+    )  # fmt: skip
+    assert 1 == failed.returncode, failed.stdout + failed.stderr
+    named = "the gate before the flip failed: smoke check failed: bluegreen.smoke is set but "
+    assert named + "the provider has no --smoke-url" in failed.stderr, failed.stderr
+    assert history == provider.history("web")
+    assert "blue" == provider.active("web")
+    restored = service(swarm, "green")["Spec"]
+    assert "bluegreen.smoke" not in restored["Labels"]
+    assert before["TaskTemplate"]["ContainerSpec"] == restored["TaskTemplate"]["ContainerSpec"]
+    expect_serving(swarm, provider, "blue")

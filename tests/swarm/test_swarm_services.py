@@ -205,3 +205,21 @@ def test_unreachable_daemon_is_a_docker_error(tmp_path: Path) -> None:
         SwarmServices.open("web", {"DOCKER_HOST": host})
     assert 7 == caught.value.exit_code
     assert isinstance(caught.value, ComposeError)
+
+
+def test_up_with_smoke_labels_sets_them_and_stop_after_it_restores_the_spec(
+    swarm: DockerDaemon, pair: SwarmServices
+) -> None:
+    """``deploy --smoke`` on Swarm: the labels go on the color's service spec (where the
+    provider reads them) in the same update as the image; a failed deploy's ``stop`` puts
+    the spec back as it was, labels included."""
+    labels = {"bluegreen.smoke": "/healthz,/api/ping=204", "bluegreen.smoke-host": "web.test"}
+    pair.up("web-green", V2, labels)
+    after = spec(swarm, GREEN)["Spec"]
+    assert labels == {k: after["Labels"][k] for k in labels}
+    assert V2 == after["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert "green" == after["Labels"]["bluegreen.color"]
+    pair.stop("web-green")
+    restored = spec(swarm, GREEN)["Spec"]
+    assert set() == set(labels) & set(restored["Labels"])
+    assert DEFAULT_IMAGE == restored["TaskTemplate"]["ContainerSpec"]["Image"]

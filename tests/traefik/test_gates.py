@@ -34,6 +34,7 @@ def gated_app(
     image: str,
     *,
     smoke: str | None = SMOKE,
+    provider_args: tuple[str, ...] = (),
     **project_options: Any,
 ) -> App:
     """Blue serving; green carries ``bluegreen.smoke`` (unless ``smoke`` is None); the
@@ -50,6 +51,7 @@ def gated_app(
         log_level="INFO",
     )
     provider.extra_args += ["--smoke-url", traefik.web_url, "--smoke-timeout", "30"]
+    provider.extra_args += list(provider_args)
     provider.start()
     stack = Stack(provider, traefik, containers, service="web")
     project = compose_factory.create()
@@ -135,3 +137,50 @@ def test_a_release_whose_smoke_checks_pass_is_promoted(
     assert "green" == app.stack.provider.active("web")
     gates = smoke_gate_lines(app)
     assert [(True, "green")] == [(g["passed"], g["color"]) for g in gates], gates
+
+
+def test_deploy_smoke_whose_path_answers_500_never_gets_public_traffic(
+    stack_factory: StackFactory,
+    compose_factory: ComposeFactory,
+    containers: ContainerFactory,
+    docker_daemon: DockerDaemon,
+    app_images: dict[str, str],
+) -> None:
+    """No label in the compose file: ``deploy --smoke`` gives the new green its checks (a
+    compose override, the file untouched). The new image answers ``/`` with 500: the deploy
+    exits 1 naming the check, and under load no public request is answered by green."""
+    failing = build_app_image(
+        docker_daemon, FAILING_IMAGE, {"APP_VERSION": "fail", "APP_FAIL": "1"}
+    )
+    app = gated_app(
+        stack_factory, compose_factory, containers, docker_daemon, app_images["v1"], smoke=None
+    )
+    before = app.project.file.read_text()
+    with app.stack.load(concurrency=8, max_duration=120.0) as load:
+        load.wait_requests(50, timeout=10)
+        result = app.project.bluegreen(
+            "deploy", "web", *app.project.compose_args(), "--image", failing,
+            "--smoke", SMOKE, "--drain", "0.5", url=app.stack.provider.url,
+            token=app.stack.provider.token, extra_env={"BLUEGREEN_LABEL_PREFIX": app.stack.prefix},
+        )  # fmt: skip
+        done = time.monotonic()
+        load.wait_for(
+            "1 s of traffic after the deploy",
+            lambda samples: bool(samples) and samples[-1].start > done + 1.0,
+            timeout=15,
+        )
+    summary = load.result.summary()
+    assert 1 == result.returncode, explain(result)
+    named = "the gate before the flip failed: smoke check failed: GET / (expected 200 containing "
+    assert named + "'green') answered 500: 'fail" in result.stderr, explain(result)
+    assert [] == [s.describe() for s in load.result.failures()[:20]], summary.format()
+    assert {body_of("blue")} == set(load.result.bodies()), summary.format()
+    assert summary.total > 100, summary.format()
+    assert "blue" == app.stack.provider.active("web")
+    assert ["exited"] == app.states("green")
+    (cid,) = app.project.container_ids("web-green")
+    labels = json.loads(app.docker.docker("inspect", cid).stdout)[0]["Config"]["Labels"]
+    assert [SMOKE] == [v for k, v in labels.items() if k.endswith(".smoke")], labels
+    assert before == app.project.file.read_text()
+    gates = smoke_gate_lines(app)
+    assert [(False, "green")] == [(g["passed"], g["color"]) for g in gates], gates
