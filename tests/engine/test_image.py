@@ -36,6 +36,12 @@ PROVIDER_IMAGE = "bgtest-provider:local"
 #: says which (a change of them makes a new one).
 DEBOOTSTRAP_ARGS = ("--variant=minbase", "--include=python3,python3-venv", "bookworm")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+#: Removed from the root before it is tarred, as slim base images do: apt's package lists
+#: and downloaded .debs, translations and documentation, 140 of its 272 MB. On the vfs
+#: storage driver every image layer and every container is a full copy of the root, so
+#: this halves the copying of each build step and each container start in the suite.
+SLIMMED = ("var/cache/apt", "var/lib/apt/lists", "usr/share/locale", "usr/share/doc",
+           "usr/share/man", "usr/share/info")  # fmt: skip
 
 
 def base_cache() -> Path:
@@ -43,7 +49,7 @@ def base_cache() -> Path:
     minute or more of downloads and dpkg saved each run); delete it to make it anew."""
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     variant = "-".join(arg.split("=")[-1].replace(",", "+") for arg in DEBOOTSTRAP_ARGS)
-    return root / "traefik-bluegreen-tests" / f"rootfs-{variant}.tar"
+    return root / "traefik-bluegreen-tests" / f"rootfs-{variant}-slim.tar"
 
 
 def _rootfs_tar(workdir: Path) -> Path:
@@ -63,6 +69,8 @@ def _rootfs_tar(workdir: Path) -> Path:
             check=True, capture_output=True, timeout=900,
         )  # fmt: skip
         rootfs.chmod(0o755)  # the tar's "." becomes the image's "/": pytest made it 0700
+        for path in SLIMMED:
+            shutil.rmtree(rootfs / path, ignore_errors=True)
         partial = cached.with_suffix(f".{os.getpid()}.partial")
         subprocess.run(
             ["tar", "-C", str(rootfs), "-cf", str(partial), "."],
