@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import (
+    bake_wait,
     color_layout,
     doctor,
     envfile,
@@ -323,6 +324,7 @@ def _rollout(
         keep_old=args.keep_old,
         compose_service=args.compose_service,
         maintenance=_maintenance_plan(args),
+        bake=bake_wait.plan_of(args),
     )
     # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
     probe = BlindProbe() if swarm else DockerProbe(environ)

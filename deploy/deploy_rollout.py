@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from deploy.applied import DEFAULT_TIMEOUT_S as DEFAULT_APPLY_TIMEOUT_S
+from deploy.bake_wait import BakePlan
 from deploy.drain import BlindProbe, ConnectionProbe, DrainReport
 from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.errors import (
@@ -97,6 +98,7 @@ class DeployPlan:
     release: ReleasePlan | None = None
     #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
     maintenance: MaintenancePlan | None = None
+    bake: BakePlan | None = None  #: ``--bake``: judged after the switch, old color warm
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)
