@@ -23,7 +23,7 @@ from typing import Protocol
 import aiohttp
 import structlog
 
-from provider.canary_driver import RETRY_AFTER_S, Fetch
+from provider.canary_driver import Fetch
 from provider.core import bake as bakes
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
 from provider.core.render import color_service_name
@@ -32,6 +32,9 @@ from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError, StateFileError
 
 log = structlog.get_logger("bluegreen.bake")
+
+#: After an unexpected failure or a failed write, wait this long before evaluating again.
+RETRY_AFTER_S = 1.0
 
 
 class Bakes(DueWaiting, Protocol):

@@ -77,6 +77,7 @@ from provider.settings import Settings
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
+from tests.property.machine_bake import BakeRules
 from tests.property.machine_fallback import FallbackRules
 from tests.property.machine_gates import GateRules
 from tests.property.machine_maintenance import MaintenanceRules
@@ -512,7 +513,7 @@ def owner(name: str) -> str:
 
 
 class BlueGreenMachine(
-    AppliedRules, FallbackRules, MaintenanceRules, GateRules, RuleBasedStateMachine
+    AppliedRules, FallbackRules, MaintenanceRules, GateRules, BakeRules, RuleBasedStateMachine
 ):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
