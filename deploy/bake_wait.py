@@ -88,25 +88,40 @@ def plan_of(args: argparse.Namespace) -> BakePlan | None:
     )
 
 
+def running_bake(run: Rollout, target: Color) -> Mapping[str, Any] | None:
+    """The provider's running bake of ``target`` (its ``bluegreen.bake`` label), if any."""
+    bake = run.client.status(run.service).get("bake")
+    if isinstance(bake, dict) and bake.get("phase") == "running":
+        return bake if bake.get("color") == str(target) else None
+    return None
+
+
 def bake_after_switch(
     run: Rollout,
     compose: ComposeApi,
-    plan: BakePlan,
+    plan: BakePlan | None,
     new_name: str,
     colors: tuple[Color, Color],
 ) -> None:
-    """Start the bake of ``target`` and wait for its end; raise unless it passed."""
+    """Start the bake of ``target`` (or follow the label's) and wait for its end; raise
+    unless it passed. Without ``--bake`` and without a running bake: nothing to wait for."""
     target, old = colors
-    client = run.client
-    if not isinstance(client, BakeApi):
-        raise CliError("this provider client cannot start a bake")
-    started = client.bake(run.service, plan.body())["bake"]
+    started = running_bake(run, target)
+    if started is None and plan is None:
+        return
+    if started is None and plan is not None:
+        client = run.client
+        if not isinstance(client, BakeApi):
+            raise CliError("this provider client cannot start a bake")
+        started = client.bake(run.service, plan.body())["bake"]
+    assert started is not None
+    duration = float(started["duration"])
     run.out.line(
-        f"baking {target} for {plan.duration:g}s ({old} kept warm; judged every "
+        f"baking {target} for {duration:g}s ({old} kept warm; judged every "
         f"{started['interval']:g}s: error rate ≤ {started['max_error_rate']:.2%}, "
         f"at least {started['min_requests']} requests per window)"
     )
-    deadline = run.clock() + plan.duration + float(started["interval"]) + GRACE_S
+    deadline = run.clock() + duration + float(started["interval"]) + GRACE_S
     bake = _wait_end(run, float(started["started"]), deadline)
     phase, reason = bake["phase"], bake.get("reason") or ""
     if phase == "passed":

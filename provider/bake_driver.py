@@ -25,8 +25,10 @@ import structlog
 
 from provider.canary_driver import Fetch
 from provider.core import bake as bakes
+from provider.core import canary as canaries
 from provider.core.canary_analysis import AnalysisError, Snapshot, delta, snapshot
 from provider.core.render import color_service_name
+from provider.core.routing import Observation
 from provider.core.wakes import next_wake
 from provider.due_waiting import DueWaiting
 from provider.errors import BlueGreenError, StateFileError
@@ -35,6 +37,15 @@ log = structlog.get_logger("bluegreen.bake")
 
 #: After an unexpected failure or a failed write, wait this long before evaluating again.
 RETRY_AFTER_S = 1.0
+
+
+class StartsBakes(Protocol):
+    """What starting a labelled bake needs of the controller (the auto-switcher has it)."""
+
+    @property
+    def observation(self) -> Observation: ...
+
+    async def bake(self, command: bakes.BakeCommand) -> bakes.Bake: ...
 
 
 class Bakes(DueWaiting, Protocol):
@@ -160,3 +171,23 @@ class BakeDriver:
             # The bake ended or changed meanwhile (an operator), or the write failed: look again.
             log.warning("bake_event_not_applied", service=command.service, error=str(exc))
             await asyncio.sleep(RETRY_AFTER_S if isinstance(exc, StateFileError) else 0)
+
+
+async def start_labelled_bake(controller: StartsBakes, service: str, color: bakes.Color) -> None:
+    """After an automatic promotion to ``color``: its ``bluegreen.bake`` label starts a bake.
+
+    Limits are the canary's defaults. A refusal (the service moved on
+    meanwhile) or a failed write is logged; the promotion itself stands.
+    """
+    view = controller.observation.services.get(service)
+    route = view.color(color).route if view is not None else None
+    if route is None or route.bake is None:
+        return
+    duration, interval = route.bake
+    limits = canaries.Limits()
+    try:
+        await controller.bake(
+            bakes.StartBake(service, color, duration, interval, limits, actor="watcher")
+        )
+    except (BlueGreenError, StateFileError) as exc:
+        log.warning("bake_not_started", service=service, color=str(color), error=str(exc))

@@ -35,6 +35,7 @@ __all__ = [
     "BakeCommand",
     "BakeEvent",
     "BakePhase",
+    "Color",
     "Judgement",
     "Outcome",
     "StartBake",

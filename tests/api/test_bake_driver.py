@@ -153,3 +153,43 @@ async def test_a_passed_deadline_while_docker_is_away_does_not_spin(tmp_path: Pa
 
     assert ([], None) == driver.evaluate()
     assert 1 == calls
+
+
+async def test_an_automatic_promotion_of_a_labelled_color_starts_its_bake(
+    tmp_path: Path,
+) -> None:
+    """Green carries ``bluegreen.bake=30s`` and ``bake-interval=5s``: the watcher's promotion
+    starts a bake (actor watcher, the canary's default limits), blue kept as the old color."""
+    from provider.auto_switch import AutoSwitcher, policy_from
+
+    clock = Clock(1000.0)
+    controller = Controller(Settings(state_file=tmp_path / "state.json"), State(), clock=clock)
+    await controller.replace_containers([ctr("b1", "blue", clock.now - 50)])
+    await controller.set_docker_connected(True)
+    await controller.mark_synced()
+    labelled = make_container(
+        "web",
+        "green",
+        port=80,
+        cid="g1",
+        name="web-g1",
+        created=clock.now + 1,
+        extra={"bluegreen.bake": "30s", "bluegreen.bake-interval": "5s"},
+    )
+    switcher = AutoSwitcher(controller, policy_from(controller.settings), clock=clock)
+    await controller.update_containers([labelled])
+    clock.now += 60
+    switcher.evaluate()  # ready: held for promote_after
+    clock.now += 60
+    for item in switcher.evaluate()[0]:
+        await switcher._switch(item)
+
+    bake = controller.state.bakes["web"]
+    assert (Color.GREEN, Color.BLUE, 30.0, 5.0, "watcher") == (
+        bake.color,
+        bake.old,
+        bake.duration,
+        bake.interval,
+        bake.actor,
+    )
+    assert canaries.Limits() == bake.limits and bake.running

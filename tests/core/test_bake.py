@@ -252,3 +252,26 @@ def test_a_bake_round_trips_through_the_state_file() -> None:
     assert "bakes" not in state_json.to_doc(switched())
     doc = bake_json.bake_doc(the_bake(state), next_decision_at=5.0)
     assert (None, 20) == (doc["next_decision_at"], doc["figures"] and doc["figures"]["errors"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({}, None),
+        ({"bluegreen.bake": "60s"}, (60.0, 60.0)),
+        ({"bluegreen.bake": "2m", "bluegreen.bake-interval": "10s"}, (120.0, 10.0)),
+        ({"bluegreen.bake": "5s", "bluegreen.bake-interval": "1m"}, (5.0, 5.0)),
+        ({"bluegreen.bake": "soon"}, "is not a duration"),
+        ({"bluegreen.bake": "60s", "bluegreen.bake-interval": "0"}, "is not a duration"),
+    ],
+)
+def test_the_bake_label(labels: dict[str, str], expected: object) -> None:
+    """``bluegreen.bake`` (and ``bake-interval``, at most the bake) or a label error."""
+    from provider.core.labels import LabelDefaults, LabelProblem, parse
+    from tests.factories import make_container
+
+    placed = parse(make_container(extra=labels), LabelDefaults())
+    if isinstance(expected, str):
+        assert isinstance(placed, LabelProblem) and expected in placed.message
+    else:
+        assert not isinstance(placed, LabelProblem) and expected == placed.route.bake
