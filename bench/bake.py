@@ -120,9 +120,10 @@ def _figures(
         revert_at = float(reverts[-1]["at"])
         public = bad[-1].wall - bad[0].wall
         line += (
-            f"; bad version public {public:.2f} s = switch->revert {revert_at - at:.2f} s "
-            f"+ revert->last bad answer {bad[-1].wall - revert_at:.2f} s "
-            f"(interval {INTERVAL_S:g} s)"
+            f"; bad version public {public:.2f} s (first to last bad answer); switch->revert "
+            f"{revert_at - at:.2f} s (interval {INTERVAL_S:g} s), revert->last bad answer "
+            f"{bad[-1].wall - revert_at:.2f} s (Traefik's apply), switch->first bad answer "
+            f"{bad[0].wall - at:.2f} s"
         )
     return line
 

@@ -227,3 +227,75 @@ class BakeRules:
 
         calls = self.run(evaluations_per_wait(self.controller, self._baker().evaluate, self.clock))
         assert 1 == calls, f"the bake driver evaluated {calls} times at one instant"
+
+
+class ReplicaBakeRules:
+    """A bake on Swarm: any replica starts it, every replica's driver judges a breach.
+
+    A mixin of :class:`tests.property.test_replica_machine.ReplicaMachine`. Promises: one
+    bake reverts at most once however many replicas judge it (the first verdict commits,
+    the others land on an ended bake and are refused); every acknowledged revert is in the
+    newest history, directly after the switch its bake followed.
+    """
+
+    replicas: list[Any]
+    run: Any
+    newest: Any
+    clock: Any
+    seen: Any
+
+    def _bake_log(self) -> dict[float, tuple[int, int | None]]:
+        """Per acknowledged bake (its ``started``): the switch it followed, its revert's seq."""
+        if not hasattr(self, "bake_log"):
+            self.bake_log: dict[float, tuple[int, int | None]] = {}
+        return self.bake_log
+
+    @rule(replica=st.integers(min_value=0, max_value=2))
+    def bake_start(self, replica: int) -> None:
+        """``POST /bake`` through one replica, of the color it sees active."""
+        controller = self.replicas[replica]
+        color = controller.active("web")
+        command = bakes.StartBake("web", color, 60.0, 10.0, canaries.Limits(), "op")
+        try:
+            bake = self.run(controller.bake(command))
+        except (BlueGreenError, StateFileError):
+            self.seen["bake start refused"] += 1
+            return
+        self._bake_log()[bake.started] = (bake.switch_seq, None)
+        self.seen["bake started"] += 1
+
+    @rule(order=st.permutations(range(3)))
+    def every_replica_judges_a_breach(self, order: list[int]) -> None:
+        """Every replica's driver judged a breach of the bake it last saw."""
+        for replica in order:
+            controller = self.replicas[replica]
+            seen = bakes.running(controller.state, "web")
+            if seen is None:
+                continue
+            judged = bakes.Judgement(bakes.Outcome.REVERT, "error rate 20%", None, seen.started)
+            try:
+                bake = self.run(controller.bake(bakes.BakeEvent("web", judged, f"bake{replica}")))
+            except (BlueGreenError, StateFileError):
+                self.seen["a breach on an ended bake: refused"] += 1
+                continue
+            if bake.phase is bakes.BakePhase.REVERTED and bake.started in self._bake_log():
+                last = controller.state.services["web"].last_switch
+                assert last is not None
+                switch_seq, done = self._bake_log()[bake.started]
+                assert done is None or done == last.seq, "one bake reverted twice"
+                self._bake_log()[bake.started] = (switch_seq, last.seq)
+                self.seen["bake reverted on a replica"] += 1
+
+    @invariant()
+    def a_bake_reverts_once_right_after_its_switch(self) -> None:
+        _, latest = self.newest()
+        switches = [r for r in latest.history if r.reason not in canaries.RECORD_ONLY]
+        reverts = [r for r in switches if r.reason == bakes.REASON_REVERT]
+        acknowledged = {s for s, (_, seq) in self._bake_log().items() if seq is not None}
+        assert len(reverts) <= len(self._bake_log())
+        for started in acknowledged:
+            switch_seq, seq = self._bake_log()[started]
+            index = [r.seq for r in switches].index(seq)
+            assert index > 0 and switch_seq == switches[index - 1].seq, (
+                "a bake reverted over a later switch"
+            )
