@@ -87,11 +87,13 @@ def one_round(
                 timeout=150.0,
             )
             history = stack.provider.history("web")
+            baked = stack.provider.status("web").get("bake") or {}
             switched = next(h for h in history if h["to"] == "green")
             until = float(switched["at"]) + HORIZON_S
             while time.time() < until + 0.5:
                 time.sleep(0.25)
-        return _figures(load.result.samples, history, switched, result.returncode, bake)
+        started = baked.get("started")
+        return _figures(load.result.samples, history, switched, result.returncode, started)
     finally:
         composes.down_all()
         stack.traefik.stop()
@@ -103,27 +105,29 @@ def _figures(
     history: list[dict[str, Any]],
     switched: dict[str, Any],
     code: int,
-    bake: bool,
+    bake_started: float | None,
 ) -> str:
     at = float(switched["at"])
     seen = [s for s in samples if at - 5.0 <= s.wall <= at + HORIZON_S]
     bad = [s for s in seen if _bad(s)]
     errors = sum(1 for s in bad if s.status == 500)
     others = sum(1 for s in seen if not s.ok and s.status != 500)
+    bake = bake_started is not None
     line = (
         f"{'bake   ' if bake else 'no bake'}: exit {code}; {len(seen)} requests in the "
         f"{HORIZON_S:g} s after the switch, {len(bad)} answered by the bad version, "
         f"{errors} of them 500 ({others} other failures)"
     )
     reverts = [h for h in history if h["reason"] == "bake-revert"]
-    if bake and reverts and bad:
+    if bake_started is not None and reverts and bad:
         revert_at = float(reverts[-1]["at"])
         public = bad[-1].wall - bad[0].wall
         line += (
-            f"; bad version public {public:.2f} s (first to last bad answer); switch->revert "
-            f"{revert_at - at:.2f} s (interval {INTERVAL_S:g} s), revert->last bad answer "
-            f"{bad[-1].wall - revert_at:.2f} s (Traefik's apply), switch->first bad answer "
-            f"{bad[0].wall - at:.2f} s"
+            f"; bad version public {public:.2f} s (first to last bad answer): switch->first bad "
+            f"answer {bad[0].wall - at:.2f} s, switch->bake start {bake_started - at:.2f} s "
+            f"(the CLI waits for Traefik's apply), bake start->revert "
+            f"{revert_at - bake_started:.2f} s (interval {INTERVAL_S:g} s), revert->last bad "
+            f"answer {bad[-1].wall - revert_at:.2f} s (Traefik's apply)"
         )
     return line
 
