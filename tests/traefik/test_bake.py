@@ -152,3 +152,52 @@ def test_a_good_release_bakes_then_the_old_color_drains(
     assert status["bake"]["judged"] >= 1
     assert ["exited"] == states(docker_daemon, project, "blue")
     assert [] == [s.describe() for s in samples.failures()[:20]]
+
+
+def test_the_bake_label_reverts_an_automatic_promotion(
+    provider_factory: ProviderFactory,
+    traefik_factory: TraefikFactory,
+    containers: ContainerFactory,
+    compose_factory: ComposeFactory,
+    bake_images: dict[str, str],
+    docker_daemon: DockerDaemon,
+) -> None:
+    """The colors carry ``bluegreen.bake=30s`` (interval 2 s): a plain ``deploy`` of the
+    flaky release is promoted by the provider, which bakes it itself; the CLI follows the
+    bake instead of draining blue, and exits 1 once the provider switched back."""
+    stack = start_stack(provider_factory, traefik_factory, containers)
+    project = compose_factory.create()
+    labels = {f"{stack.prefix}.bake": "30s", f"{stack.prefix}.bake-interval": "2s"}
+    project.add_app(
+        prefix=stack.prefix,
+        service="web",
+        default_image=bake_images["v1"],
+        owner=containers.owner,
+        extra_labels=labels,
+    )
+    stack.provider.wait_ready()
+    project.up("web-blue")
+    stack.provider.wait_active("web", "blue")
+    stack.wait_serving("blue")
+    with stack.load(concurrency=4, max_duration=100, max_requests=50_000):
+        result = project.bluegreen(
+            "deploy",
+            "web",
+            "--image",
+            FLAKY_IMAGE,
+            *project.compose_args(),
+            url=stack.provider.url,
+            token=stack.provider.token,
+            timeout=CLI_TIMEOUT_S,
+        )
+        stack.wait_serving("blue")
+    assert 1 == result.returncode, explain(result)
+    assert "baking green for 30s (blue kept warm" in result.stdout, explain(result)
+    assert "the bake reverted the release" in result.stderr, explain(result)
+    status = stack.provider.status("web")
+    assert ("blue", "reverted", "watcher") == (
+        status["active"],
+        status["bake"]["phase"],
+        status["bake"]["actor"],
+    )
+    assert ["running"] == states(docker_daemon, project, "blue")
