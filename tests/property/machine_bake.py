@@ -167,8 +167,10 @@ class BakeRules:
         """While the driver scrapes a bad window, an operator rolls back (or switches back
         and forth): the breach lands after the operator's decision and reverts nothing."""
         bake = bakes.running(self.controller.state, service)
-        if bake is None:
-            return
+        if bake is None or canaries.running(self.controller.state, service) is not None:
+            return  # (a canary supersedes it; its driver's scrapes are not this rule's)
+        self._bake_settle()  # its window is open
+        self._advance(BAKE_INTERVAL)
         self.metrics.add(service, bake.color, 10, 10)
         decided: list[int] = []
 
@@ -188,8 +190,7 @@ class BakeRules:
             if self.controller.state.seq != before:
                 decided.append(self.controller.state.seq)
 
-        self.metrics.during = meanwhile
-        self._advance(BAKE_INTERVAL)
+        self.metrics.during = meanwhile  # inside the bake driver's next scrape
         self._bake_settle()
         self.metrics.during = None
         if decided:
