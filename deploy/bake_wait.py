@@ -181,3 +181,24 @@ def _events(run: Rollout) -> Iterator[EventStream | None]:
     finally:
         if stream is not None:
             stream.close()
+
+
+def status_lines(doc: Any) -> list[str]:
+    """``bluegreen status``: one line per service with a running bake, or one that reverted."""
+    if not isinstance(doc, dict):
+        return []
+    services = doc.get("services")
+    docs = services if isinstance(services, dict) else {str(doc.get("service")): doc}
+    lines = []
+    for name, svc in sorted(docs.items()):
+        bake = svc.get("bake") if isinstance(svc, dict) else None
+        if not isinstance(bake, dict):
+            continue
+        if bake.get("phase") == "running":
+            lines.append(
+                f"{name}: baking {bake['color']} ({bake['old']} kept warm), "
+                f"{bake['judged']} clean window(s) so far"
+            )
+        elif bake.get("phase") in ("reverted", "failed"):
+            lines.append(f"{name}: the bake of {bake['color']} {bake['phase']}: {bake['reason']}")
+    return lines

@@ -245,7 +245,8 @@ def _status(client: ProviderClient, args: argparse.Namespace) -> None:
         print(render_table.service_text(parse_service(doc), now))
     else:
         print(render_table.status_all_text(parse_status(doc), now))
-    for line in render_table.canary_lines(doc) + maintenance_cli.status_lines(doc):
+    lines = render_table.canary_lines(doc) + maintenance_cli.status_lines(doc)
+    for line in lines + bake_wait.status_lines(doc):
         print(line)
 
 

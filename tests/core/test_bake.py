@@ -275,3 +275,23 @@ def test_the_bake_label(labels: dict[str, str], expected: object) -> None:
         assert isinstance(placed, LabelProblem) and expected in placed.message
     else:
         assert not isinstance(placed, LabelProblem) and expected == placed.route.bake
+
+
+def test_status_lines_name_a_running_or_reverted_bake() -> None:
+    """``bluegreen status`` says a bake runs (the old color warm) or how a breach ended."""
+    from deploy.bake_wait import status_lines
+
+    state = baking()
+    running = bake_json.bake_doc(the_bake(state))
+    reverted_state = run(state, view(), event(state, Outcome.REVERT, BAD)).state
+    assert reverted_state is not None
+    reverted = bake_json.bake_doc(the_bake(reverted_state))
+    passed = {**running, "phase": "passed"}
+    doc = {
+        "services": {"shop": {"bake": running}, "web": {"bake": reverted}, "x": {"bake": passed}}
+    }
+    assert [
+        "shop: baking green (blue kept warm), 0 clean window(s) so far",
+        "web: the bake of green reverted: because",
+    ] == status_lines(doc)
+    assert [] == status_lines({"service": "web", "bake": None})
