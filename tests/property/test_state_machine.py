@@ -871,8 +871,11 @@ class BlueGreenMachine(
         return self.active.get(service) or self._initial(service) or Color.BLUE
 
     def _known(self, service: str) -> bool:
-        return service in self.active or any(
-            c.labels["bluegreen.service"] == service for c in self.seen.values()
+        """Seen, adopted, or in maintenance (persisted: known after a restart without Docker)."""
+        return (
+            service in self.active
+            or service in self.controller.state.maintenance
+            or any(c.labels["bluegreen.service"] == service for c in self.seen.values())
         )
 
     def _note_adoptions(self) -> None:
