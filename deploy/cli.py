@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import (
+    bake_wait,
     color_layout,
     doctor,
     envfile,
@@ -245,7 +246,8 @@ def _status(client: ProviderClient, args: argparse.Namespace) -> None:
         print(render_table.service_text(parse_service(doc), now))
     else:
         print(render_table.status_all_text(parse_status(doc), now))
-    for line in render_table.canary_lines(doc) + maintenance_cli.status_lines(doc):
+    lines = render_table.canary_lines(doc) + maintenance_cli.status_lines(doc)
+    for line in lines + bake_wait.status_lines(doc):
         print(line)
 
 
@@ -325,6 +327,7 @@ def _rollout(
         compose_service=args.compose_service,
         maintenance=_maintenance_plan(args),
         labels=tuple(smoke_labels(args.smoke, args.smoke_host, _prefix(environ)).items()),
+        bake=bake_wait.plan_of(args),
     )
     # Swarm tasks may run on other nodes: their TCP tables are out of reach (docs/draining.md).
     probe = BlindProbe() if swarm else DockerProbe(environ)

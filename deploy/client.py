@@ -148,6 +148,10 @@ class ProviderClient:
         """``POST /maintenance``: the public gets a 503 page (``on``) or the service again."""
         return self._object("POST", "/maintenance", service, {"service": service, **body})
 
+    def bake(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /bake``: judge the active color after the switch, the old one kept warm."""
+        return self._object("POST", "/bake", service, {"service": service, **body})
+
     def check_token(self) -> None:
         """``GET /auth``: a :class:`TokenError` now, before a command changes anything."""
         self._object("GET", "/auth")

@@ -8,13 +8,12 @@ For service S whose active color is A and idle color T:
 3. follow T's new containers (created → starting → healthy) through
    ``/status`` until the provider promotes T (or switch through the API when
    the service is ``promote=manual`` or auto-promotion is off);
-4. unless ``--keep-old``: wait until Traefik applied the switch
-   (``--apply-timeout``; else A keeps running and the deploy fails naming the
-   cause: ``deploy/applied.py``), drain A until no connection is open to it or
-   ``--drain-timeout`` passes (``deploy/drain.py``), then ``compose stop S-A``
-   (with the service's stop grace period, so the app can close its WebSockets);
-5. print one summary line: how long the drain took, what was open at the stop,
-   and a warning (exit 8) if A was killed with connections open.
+4. wait until Traefik applied the switch (``--apply-timeout``; else A keeps
+   running and the deploy fails naming the cause: ``deploy/applied.py``); with
+   ``--bake`` let the provider judge T while A stays warm (``deploy/bake_wait.py``);
+   unless ``--keep-old``, drain A by evidence (``deploy/drain.py``), then
+   ``compose stop S-A`` with the service's stop grace period;
+5. one summary line; exit 8 if A was killed with connections open.
 
 Each step belongs to a :class:`Phase`, and each phase has one cleanup rule
 for a failure or Ctrl-C: before the switch the new containers are stopped
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from deploy.applied import DEFAULT_TIMEOUT_S as DEFAULT_APPLY_TIMEOUT_S
+from deploy.bake_wait import BakePlan
 from deploy.drain import BlindProbe, ConnectionProbe, DrainReport
 from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.errors import (
@@ -98,6 +98,7 @@ class DeployPlan:
     #: ``--maintenance``: the public gets a 503 page from before the release step to the switch.
     maintenance: MaintenancePlan | None = None
     labels: tuple[tuple[str, str], ...] = ()  #: ``--smoke``: the new color's gate labels
+    bake: BakePlan | None = None  #: ``--bake``: judged after the switch, old color warm
 
     def compose_name(self, color: Color) -> str:
         return self.compose_service.format(service=self.service, color=color)

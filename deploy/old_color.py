@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from deploy.applied import TraefikNotApplied, wait_applied
+from deploy.bake_wait import bake_after_switch, running_bake
 from deploy.drain import ConnectionProbe, DrainReport, StopWatch, drain
 from deploy.drain_policy import DrainPolicy
 from deploy.errors import CliError, RolloutFailed
@@ -39,6 +40,9 @@ def retire_old(
     """
     if active is None:
         return None
+    if plan.bake is not None or running_bake(run, target):  # --bake or bluegreen.bake
+        _wait_traefik(run, compose, plan, target, active)  # judged first, the old color warm
+        bake_after_switch(run, compose, plan.bake, plan.compose_name(target), (target, active))
     if plan.keep_old:
         run.out.line(f"--keep-old: {active} keeps running for an instant rollback")
         return None

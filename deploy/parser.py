@@ -11,8 +11,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from deploy import doctor, import_cli, maintenance_cli
+from deploy import bake_wait, doctor, import_cli, maintenance_cli
 from deploy.applied import DEFAULT_TIMEOUT_S as APPLY_TIMEOUT_S
+from deploy.canary_rollout import parse_ms, parse_percent
 from deploy.client import DEFAULT_URL
 from deploy.drain_policy import DEFAULT_TIMEOUT_S
 from deploy.rollout import DEFAULT_COMPOSE_SERVICE
@@ -279,6 +280,7 @@ def _deploy_command(command: Subcommand) -> None:
     )
     maintenance_cli.page_arguments(dep, prefix="maintenance-")
     _smoke_args(dep)
+    bake_wait.bake_arguments(dep, _seconds, parse_percent, parse_ms)
     _compose_args(dep, swarm=True)
 
 

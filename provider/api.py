@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from provider import long_poll, maintenance_api, release_api
+from provider import bake_api, long_poll, maintenance_api, release_api
 from provider.controller import Controller, SwitchResult
 from provider.core import canary as canaries
 from provider.core import canary_json, state_json
@@ -362,5 +362,6 @@ def create_app(controller: Controller) -> web.Application:
     app.router.add_get("/openapi.json", openapi)
     release_api.install(app, controller, _require_token)
     maintenance_api.install(app, controller, _require_token)
+    bake_api.install(app, controller, _require_token)
     setup_window(app, controller)
     return app

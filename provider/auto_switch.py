@@ -18,6 +18,8 @@ from typing import Protocol
 
 import structlog
 
+from provider.bake_driver import start_labelled_bake
+from provider.core import bake as bakes
 from provider.core import canary as canaries
 from provider.core.model import Color
 from provider.core.promotion import Action, Pending, Policy, Stage, Timers, decide
@@ -56,6 +58,8 @@ class Switching(DueWaiting, Protocol):
         automatic: bool = False,
         reject: bool = False,
     ) -> object: ...
+
+    async def bake(self, command: bakes.BakeCommand) -> bakes.Bake: ...
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -223,3 +227,5 @@ class AutoSwitcher:
         else:
             self._retry_at.pop((item.service, item.action, item.target), None)
             self.timers.pop(item.service, None)
+            if item.action is Action.PROMOTE:  # a bluegreen.bake label: judged after the flip
+                await start_labelled_bake(self.controller, item.service, item.target)

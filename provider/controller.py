@@ -15,12 +15,14 @@ from typing import TypeVar
 
 import structlog
 
+from provider.core import bake as bakes
+from provider.core import bake_json, commands, maintenance, state_json
 from provider.core import canary as canaries
-from provider.core import commands, maintenance, state_json
 from provider.core.model import Color, Maintenance, ServiceState, SwitchRecord
 from provider.core.status import service_status
 from provider.core.wakes import wake_timeout
 from provider.core.wire import (
+    BakeDoc,
     CanaryDoc,
     DockerDoc,
     MaintenanceDoc,
@@ -209,6 +211,30 @@ class Controller(StateCommits):
         analysis = "traefik-metrics" if self.settings.traefik_metrics_url else "health-only"
         return {**stored, "analysis": analysis}
 
+    # -- bake after the flip ----------------------------------------------------
+
+    async def bake(self, command: bakes.BakeCommand) -> bakes.Bake:
+        """Start a bake, or apply the driver's judgement to it; persisted before it returns.
+
+        A judgement to revert switches back (reason ``bake-revert``) and marks the
+        baked color REJECTED in the same write; a bake an operator superseded ends
+        with nothing reverted (:func:`provider.core.bake.decide`).
+        """
+        async with self.lock:
+            await self.execute(command)
+            return self.state.bakes[command.service]
+
+    def plan_bake_decision(self, service: str, at: float) -> None:
+        """The bake driver judges ``service``'s bake at ``at`` (``/status``). Locked."""
+        self._bake_next[service] = at
+
+    def bake_json(self, service: str) -> BakeDoc | None:
+        """``/status``'s ``bake``: the latest bake, or ``None``."""
+        bake = self.state.bakes.get(service)
+        if bake is None:
+            return None
+        return bake_json.bake_doc(bake, next_decision_at=self._bake_next.get(service))
+
     # -- waiting ----------------------------------------------------------------
 
     async def wait_until_due(
@@ -254,6 +280,7 @@ class Controller(StateCommits):
             canary=self.canary_json(service),
             traefik=self.pollers.service_json(service, self.active(service)),
             maintenance=self.maintenance_json(service),
+            bake=self.bake_json(service),
         )
 
     def status_all(self) -> StatusAllDoc:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 from provider.core.refusals import (
     BadCommand,
+    BakeNotRunning,
+    BakeRefused,
     BlueGreenError,
     CanaryNotRunning,
     CanaryRefused,
@@ -33,6 +35,8 @@ __all__ = [
     "REFUSALS",
     "BadCommand",
     "BadRequest",
+    "BakeNotRunning",
+    "BakeRefused",
     "BlueGreenError",
     "CanaryNotRunning",
     "CanaryRefused",
@@ -74,6 +78,8 @@ REFUSALS: Mapping[type[Refused], tuple[int, str]] = {
     RetireRefused: (409, "retire_refused"),
     CanaryRefused: (409, "canary_refused"),
     CanaryNotRunning: (409, "canary_not_running"),
+    BakeRefused: (409, "bake_refused"),
+    BakeNotRunning: (409, "bake_not_running"),
 }
 
 

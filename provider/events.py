@@ -62,6 +62,8 @@ class EventKind(enum.StrEnum):
     RELEASE = "release"
     #: Maintenance of a service turned on (``to`` on) or off: its message, Retry-After, reason.
     MAINTENANCE = "maintenance"
+    #: A bake after a switch started, judged a window, passed, reverted or was superseded.
+    BAKE = "bake"
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class ObservedServices:
         self._pending: dict[str, PendingSwitches] = {}
         #: Per service, when the running canary's step is judged next (told by its driver).
         self._canary_next: dict[str, float] = {}
+        self._bake_next: dict[str, float] = {}  #: when the bake driver judges each bake next
         self._containers: dict[str, Container] = {}
         self._first_seen: dict[str, float] = {}
         self._last_good: dict[str, ServiceView] = {}

@@ -77,7 +77,8 @@ async def _state_writer_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _canary_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Own the canary driver and the HTTP session it scrapes Traefik's metrics with."""
+    """Own the canary and bake drivers and the HTTP session they scrape Traefik's metrics with."""
+    from provider.bake_driver import BakeDriver
     from provider.canary_driver import CanaryDriver, http_fetch
 
     controller = app[CONTROLLER]
@@ -85,10 +86,12 @@ async def _canary_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         fetch = http_fetch(session, url) if url else None
         task = asyncio.create_task(CanaryDriver(controller, fetch=fetch).run(), name="canary")
+        baker = asyncio.create_task(BakeDriver(controller, fetch=fetch).run(), name="bake")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for each in (task, baker):
+            each.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await each
 
 
 async def _swarm_state_ctx(app: web.Application) -> AsyncIterator[None]:

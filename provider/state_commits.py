@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from provider.core import bake as bakes
+from provider.core import bake_json, commands, maintenance
 from provider.core import canary as canaries
-from provider.core import commands, maintenance
 from provider.core.model import State, SwitchRecord
 from provider.core.routing import ServiceView
 from provider.errors import StateFileError, StateStoreUnavailable
@@ -155,7 +156,7 @@ class StateCommits(ObservedServices):
             log.info("state_write_recovered", previous_error=self.state_write_error)
             self.state_write_error = None
 
-    async def execute(self, command: commands.Command) -> commands.Decision:
+    async def execute(self, command: commands.Command | bakes.BakeCommand) -> commands.Decision:
         """Decide ``command`` on the current state, commit it, serve and announce it. Locked.
 
         The one path of every operator and automatic command. The decision is
@@ -168,13 +169,17 @@ class StateCommits(ObservedServices):
             now = commands.Now(self.clock(), self.daemon_now())
             view = self.view(command.service)
             limit = self.settings.history_limit
-            decision = commands.decide(self.state, view, command, now, history_limit=limit)
+            if isinstance(command, bakes.StartBake | bakes.BakeEvent):
+                decision = bakes.decide(self.state, view, command, now, history_limit=limit)
+            else:
+                decision = commands.decide(self.state, view, command, now, history_limit=limit)
             if decision.state is None:
                 return decision
             try:
                 await self._persist(decision.state)
             except StateConflict:
-                command = commands.retried(command, decision)
+                if not isinstance(command, bakes.StartBake | bakes.BakeEvent):
+                    command = commands.retried(command, decision)
                 continue
             except StateFileError:
                 if isinstance(command, commands.Switch | commands.Rollback):
@@ -188,7 +193,9 @@ class StateCommits(ObservedServices):
             return decision
         raise _too_many_conflicts()
 
-    def _serve(self, command: commands.Command, decision: commands.Decision) -> None:
+    def _serve(
+        self, command: commands.Command | bakes.BakeCommand, decision: commands.Decision
+    ) -> None:
         """Serve a committed decision, then announce it: body, wake-ups, events, log lines."""
         if isinstance(command, commands.Switch | commands.Rollback):
             self._pending.pop(command.service, None)
@@ -204,6 +211,8 @@ class StateCommits(ObservedServices):
             self._announce_switch(decision.record, view, forced=forced)
         if decision.maintenance is not None:
             _publish_maintenance(self.events, decision.maintenance)
+        if isinstance(command, bakes.StartBake | bakes.BakeEvent):
+            _publish_bake(self.events, self.state.bakes[command.service], command.actor)
         if isinstance(command, commands.Retire):
             color = str(command.color)
             log.info("color_retiring", service=command.service, color=color, actor=command.actor)
@@ -304,6 +313,31 @@ def _publish_maintenance(bus: EventBus, record: SwitchRecord) -> None:
         actor=record.actor,
         reason=why,
         **detail,
+    )
+
+
+def _publish_bake(bus: EventBus, bake: bakes.Bake, actor: str) -> None:
+    """Announce a committed bake change: one ``bake`` event, one log line."""
+    figures = bake_json.bake_doc(bake)["figures"]
+    bus.publish(
+        EventKind.BAKE,
+        bake.service,
+        from_=str(bake.old),
+        to=str(bake.color),
+        reason=bake.reason,
+        actor=actor,
+        phase=str(bake.phase),
+        figures=figures,
+    )
+    log.info(
+        "bake_transition",
+        service=bake.service,
+        color=str(bake.color),
+        old=str(bake.old),
+        phase=str(bake.phase),
+        reason=bake.reason,
+        figures=figures,
+        actor=actor,
     )
 
 

@@ -54,6 +54,7 @@ ENDPOINTS: dict[str, str] = {
     "/canary/promote": "POST",
     "/releases": "POST",
     "/maintenance": "POST",
+    "/bake": "POST",
     "/maintenance-page/{service}": "GET",
     "/history": "GET",
     "/healthz": "GET",

@@ -59,6 +59,7 @@ __all__ = [
     "StepResult",
     "Verdict",
     "apply",
+    "breach",
     "figures",
     "judge",
     "running",
@@ -171,15 +172,9 @@ def judge(
             return result(Verdict.EXTEND, "Traefik's metrics could not be read; step extended")
         return result(Verdict.NO_FIGURES, "Traefik's metrics could not be read in any extension")
     limits = canary.limits
-    if window.requests > 0 and window.error_rate > limits.max_error_rate:
-        return result(
-            Verdict.BREACH,
-            f"error rate {window.error_rate:.2%} above {limits.max_error_rate:.2%} "
-            f"({window.errors} of {window.requests} requests)",
-        )
-    p99, max_p99 = window.p99_ms, limits.max_p99_ms
-    if max_p99 is not None and p99 is not None and p99 > max_p99:
-        return result(Verdict.BREACH, f"p99 {p99:.0f} ms above {max_p99:.0f} ms")
+    breached = breach(limits, window)
+    if breached is not None:
+        return result(Verdict.BREACH, breached)
     if window.requests < limits.min_requests:
         if more:
             return result(
@@ -192,6 +187,23 @@ def judge(
             f"{canary.extensions} extension(s): passed on health alone",
         )
     return result(Verdict.PASS, f"{window.errors} errors in {window.requests} requests")
+
+
+def breach(limits: Limits, window: Window) -> str | None:
+    """Why ``window`` breaches ``limits`` (error rate, then p99), or ``None``.
+
+    Shared by a canary's steps and a bake's windows (``provider/core/bake.py``):
+    one analysis, whoever judges.
+    """
+    if window.requests > 0 and window.error_rate > limits.max_error_rate:
+        return (
+            f"error rate {window.error_rate:.2%} above {limits.max_error_rate:.2%} "
+            f"({window.errors} of {window.requests} requests)"
+        )
+    p99, max_p99 = window.p99_ms, limits.max_p99_ms
+    if max_p99 is not None and p99 is not None and p99 > max_p99:
+        return f"p99 {p99:.0f} ms above {max_p99:.0f} ms"
+    return None
 
 
 def apply(canary: Canary, event: Event, now: float) -> Canary:

@@ -12,8 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from provider.core.canary import DEFAULT_INTERVAL
+from provider.core.canary_json import parse_interval
 from provider.core.gates import SmokeCheck, host_problem, parse_smoke, rule_host, webhook_problem
 from provider.core.model import SWARM_TASK, Color, Container, PromoteMode
+from provider.core.refusals import BadCommand
 from provider.core.rule_syntax import rule_problem
 
 #: Service names become Traefik object names (``web``, ``web-blue``,
@@ -56,6 +59,8 @@ class RouteSpec:
     smoke_host: str | None = None
     #: The gate webhook that must approve a promotion (``bluegreen.gate.url``, ``--gate-url``).
     gate_url: str | None = field(default=None, repr=False)
+    #: ``bluegreen.bake`` (and ``bake-interval``): seconds judged after an automatic promotion.
+    bake: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ def _route(labels: Mapping[str, str], p: str, service: str, defaults: LabelDefau
         smoke=smoke,
         smoke_host=smoke_host,
         gate_url=_gate_url(labels, p, defaults),
+        bake=_bake(labels, p),
     )
 
 
@@ -225,6 +231,22 @@ def _gate_url(labels: Mapping[str, str], p: str, defaults: LabelDefaults) -> str
     if problem:
         raise _Refused(f"label {p}.gate.url {problem}")
     return url
+
+
+def _bake(labels: Mapping[str, str], p: str) -> tuple[float, float] | None:
+    """``bluegreen.bake=60s`` (``bluegreen.bake-interval``, default 60s, at most the bake)."""
+    raw = labels.get(f"{p}.bake")
+    if raw is None:
+        return None
+    try:
+        duration = parse_interval(raw)
+        interval = parse_interval(labels.get(f"{p}.bake-interval", DEFAULT_INTERVAL))
+    except BadCommand:
+        raise _Refused(
+            f"label {p}.bake (or {p}.bake-interval) is not a duration like '60s', '2m' or 90 "
+            "(0.1 s to 24 h)"
+        ) from None
+    return duration, min(interval, duration)
 
 
 def _smoke(

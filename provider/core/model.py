@@ -262,12 +262,64 @@ class Maintenance:
     reason: str = ""
 
 
+class BakePhase(enum.StrEnum):
+    """Where a bake after a switch is (``provider/core/bake.py``)."""
+
+    #: The new color serves, judged each interval; the old color is kept warm.
+    RUNNING = "running"
+    #: Its time ran out without a breach: the old color may be drained.
+    PASSED = "passed"
+    #: A breach (or the new color lost): switched back to the old color, the new one rejected.
+    REVERTED = "reverted"
+    #: A breach, but the old color could not take traffic back (marked or not ready).
+    FAILED = "failed"
+    #: An operator decided later (a switch, rollback, canary): ended, nothing reverted.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class Bake:
+    """A bake after the flip: ``color`` serves while ``old`` stays warm, judged by metrics.
+
+    It owns the service only while the switch it follows (history ``seq``
+    ``switch_seq``) is the service's last one: any later switch ends it with
+    nothing reverted. ``started``, ``ended``: our clock.
+    """
+
+    service: str
+    color: Color
+    old: Color
+    duration: float
+    interval: float
+    limits: Limits
+    started: float
+    switch_seq: int
+    phase: BakePhase = BakePhase.RUNNING
+    ended: float | None = None
+    reason: str | None = None
+    #: The figures of the last judged window (the breach's, on a revert).
+    window: Window | None = None
+    #: Windows judged so far (a window with too few requests goes on, unjudged).
+    judged: int = 0
+    actor: str = "api"
+
+    @property
+    def running(self) -> bool:
+        return self.phase is BakePhase.RUNNING
+
+    @property
+    def ends(self) -> float:
+        """When a clean bake passes (our clock)."""
+        return self.started + self.duration
+
+
 @dataclass(frozen=True)
 class State:
     """The whole persisted state: every service's colors and the audit trail.
 
     ``canaries`` holds each service's latest canary (running or finished);
-    ``maintenance`` the services in maintenance (absent: serving).
+    ``maintenance`` the services in maintenance (absent: serving); ``bakes`` each
+    service's latest bake after a switch.
     """
 
     services: Mapping[str, ServiceState] = field(default_factory=dict)
@@ -275,3 +327,4 @@ class State:
     seq: int = 0
     canaries: Mapping[str, Canary] = field(default_factory=dict)
     maintenance: Mapping[str, Maintenance] = field(default_factory=dict)
+    bakes: Mapping[str, Bake] = field(default_factory=dict)

@@ -46,3 +46,11 @@ class CanaryRefused(Refused):
 
 class CanaryNotRunning(Refused):
     """An event for a canary that is not running (already promoted or aborted)."""
+
+
+class BakeRefused(Refused):
+    """A bake cannot start: the service did not just switch to that color, or a canary runs."""
+
+
+class BakeNotRunning(Refused):
+    """An event for a bake that ended (passed, reverted, superseded) or was replaced."""

@@ -7,7 +7,8 @@ move the bytes this module makes and reads. The documents are the types of
 persisted state) are here. The bytes are a compatibility promise: a file written
 by an older provider loads unchanged and is written back byte for byte
 (``tests/core/test_state_json.py`` holds golden files), and a file without the
-keys added later (``marks``, ``anchor``, ``canaries``, ``maintenance``) still loads. (No
+keys added later (``marks``, ``anchor``, ``canaries``, ``maintenance``, ``bakes``) still
+loads. (No
 ``from __future__ import annotations``: :class:`StateDoc`'s ``NotRequired`` is
 read at runtime.)
 """
@@ -16,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
+from provider.core.bake_json import bakes_doc, bakes_from_doc
 from provider.core.canary_analysis import Window
 from provider.core.model import (
     Canary,
@@ -32,6 +34,7 @@ from provider.core.model import (
     Verdict,
 )
 from provider.core.wire import (
+    BakeDoc,
     CanaryStepDoc,
     ColorMarkDoc,
     FiguresDoc,
@@ -65,6 +68,7 @@ class StateDoc(TypedDict):
     history: list[SwitchRecordDoc]
     canaries: NotRequired[dict[str, StoredCanaryDoc]]
     maintenance: NotRequired[dict[str, MaintenanceDoc]]
+    bakes: NotRequired[dict[str, BakeDoc]]
 
 
 class StateShapeError(ValueError):
@@ -182,6 +186,8 @@ def to_doc(state: State) -> StateDoc:
         doc["canaries"] = {n: canary_doc(c) for n, c in sorted(state.canaries.items())}
     if state.maintenance:
         doc["maintenance"] = {n: maintenance_doc(m) for n, m in sorted(state.maintenance.items())}
+    if state.bakes:
+        doc["bakes"] = bakes_doc(dict(state.bakes))
     return doc
 
 
@@ -340,6 +346,7 @@ def from_doc(doc: Any) -> State:
             seq=int(doc["seq"]),
             canaries=canaries,
             maintenance=windows,
+            bakes=bakes_from_doc(doc.get("bakes")),
         )
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         # OverflowError: JSON allows 1e999, which parses as inf and has no int.

@@ -13,6 +13,7 @@ from provider.core.routing import ColorView, Member, ServiceView
 from provider.core.state_json import marks_doc, record_doc
 from provider.core.wire import (
     UNKNOWN_APPLIED,
+    BakeDoc,
     CanaryDoc,
     ColorStatusDoc,
     ContainerDoc,
@@ -102,6 +103,7 @@ def service_status(
     canary: CanaryDoc | None = None,
     traefik: TraefikAppliedDoc = UNKNOWN_APPLIED,
     maintenance: MaintenanceDoc | None = None,
+    bake: BakeDoc | None = None,
 ) -> ServiceStatusDoc:
     """Everything an operator asks about one service, as JSON-ready values."""
     last = state.last_switch if state else None
@@ -122,4 +124,5 @@ def service_status(
         "canary": canary,
         "traefik": traefik,
         "maintenance": maintenance,
+        "bake": bake,
     }

@@ -185,6 +185,36 @@ class MaintenanceDoc(TypedDict):
     reason: str
 
 
+class BakeDoc(TypedDict):
+    """A bake after the flip (``/status``'s ``bake``, the state file, ``POST /bake``):
+    ``color`` serves while ``old`` stays warm; ``figures``: the last judged window."""
+
+    color: str
+    old: str
+    phase: str
+    duration: float
+    interval: float
+    max_error_rate: float
+    max_p99_ms: float | None
+    min_requests: int
+    started: float
+    ends: float
+    switch_seq: int
+    judged: int
+    figures: FiguresDoc | None
+    ended: float | None
+    reason: str | None
+    actor: str
+    next_decision_at: float | None
+
+
+class BakeResultDoc(TypedDict):
+    """``POST /bake``'s answer: the bake started."""
+
+    service: str
+    bake: BakeDoc
+
+
 class ServiceStatusDoc(TypedDict):
     """``GET /status/{service}``, and each entry of ``/status``'s ``services``."""
 
@@ -205,6 +235,8 @@ class ServiceStatusDoc(TypedDict):
     traefik: TraefikAppliedDoc
     #: ``None``: serving; else the public gets the maintenance page.
     maintenance: MaintenanceDoc | None
+    #: The latest bake after a switch (running or ended), or ``None``.
+    bake: BakeDoc | None
 
 
 class DockerDoc(TypedDict):
@@ -348,5 +380,7 @@ SCHEMAS: dict[str, type] = {
     "CanaryResult": CanaryResultDoc,
     "Maintenance": MaintenanceDoc,
     "MaintenanceResult": MaintenanceResultDoc,
+    "Bake": BakeDoc,
+    "BakeResult": BakeResultDoc,
     "Event": EventDoc,
 }

@@ -5,7 +5,7 @@
 "use strict";
 (function () {
   var KEY = "bluegreen.token";
-  var KINDS = ["switch", "promotion", "rollback", "canary", "container", "docker", "label_error", "release", "maintenance", "resync"];
+  var KINDS = ["switch", "promotion", "rollback", "canary", "container", "docker", "label_error", "release", "maintenance", "bake", "resync"];
   var services = document.getElementById("services");
   var notice = document.getElementById("notice");
   var liveState = document.getElementById("live-state");

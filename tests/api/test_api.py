@@ -263,6 +263,7 @@ async def test_status_documents_every_key(aiohttp_client: ClientFactory, tmp_pat
         "canary",
         "traefik",
         "maintenance",
+        "bake",
     } == set(web_status)
     assert {"applied", "color", "since", "lag_s"} == set(web_status["traefik"])
     container = web_status["colors"]["blue"]["containers"][0]

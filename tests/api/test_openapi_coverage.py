@@ -43,7 +43,15 @@ JSON = ("Content-Type", "application/json")
 OPERATOR = ("Authorization", f"Bearer {TOKEN}")
 READER = ("Authorization", f"Bearer {READ}")
 TRAEFIK = ("Authorization", f"Bearer {PROVIDER_TOKEN}")
-MUTATIONS = ("/switch", "/rollback", "/retire", "/canary", "/canary/abort", "/canary/promote")
+MUTATIONS = (
+    "/switch",
+    "/rollback",
+    "/retire",
+    "/canary",
+    "/canary/abort",
+    "/canary/promote",
+    "/bake",
+)
 #: Routes whose answer never ends: only the head is read.
 STREAMS = {"/events"}
 
@@ -94,6 +102,7 @@ ACCEPTED: dict[str, tuple[dict[str, Any], tuple[tuple[str, str], ...]]] = {
     "/canary": (WEB, ()),
     "/canary/abort": (WEB, CANARY_RUNS),
     "/canary/promote": (WEB, CANARY_RUNS),
+    "/bake": ({"service": "web", "duration": "60s"}, (("/switch", '{"service": "web"}'),)),
 }
 #: A body each mutation refuses with 409, and the refusal's code (api's green is still
 #: starting; web has no previous color and blue is active; no canary runs).
@@ -104,6 +113,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "/canary": ({"service": "api"}, "canary_refused"),
     "/canary/abort": (WEB, "canary_not_running"),
     "/canary/promote": (WEB, "canary_not_running"),
+    "/bake": ({"service": "web", "duration": "60s"}, "bake_refused"),
 }
 
 

@@ -25,7 +25,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "state"
 #: Keys of ``/status`` added after cb4bf50, by where they sit (each with the feature's page).
 ADDED: dict[str, frozenset[str]] = {
     "top": frozenset({"traefik", "traefik_pollers"}),  # security.md, applied-and-drain.md
-    "service": frozenset({"traefik", "maintenance"}),  # applied-and-drain.md, safe-releases.md
+    "service": frozenset({"traefik", "maintenance", "bake"}),  # applied-and-drain, safe-releases
     "color": frozenset({"image"}),  # docs/http-api.md: which version each color runs
     "container": frozenset({"image", "image_id"}),
 }

@@ -70,6 +70,7 @@ def test_the_core_is_a_package_of_its_own() -> None:
     """The modules that decide routing and switching all live under provider/core/."""
     expected = {
         "applied",
+        "bake", "bake_json",
         "canary", "canary_analysis", "canary_json", "commands", "docker_normalize", "dynamic",
         "fallback",
         "gates",

@@ -40,7 +40,7 @@ def test_every_response_schema_of_a_typed_document_is_listed() -> None:
 
 def test_optional_keys_are_the_documented_ones() -> None:
     """Only a plain switch's ``detail`` and ``POST /canary``'s ``active`` may be absent from
-    an answer, and only ``canaries`` and ``maintenance`` from the state file: every other
+    an answer, and only ``canaries``, ``maintenance`` and ``bakes`` from the state file: every other
     key is always written. The file's canary is ``/status``'s without ``analysis``."""
     optional = {(n, k) for n, t in wire.SCHEMAS.items() for k in t.__optional_keys__}
     assert {
@@ -49,6 +49,6 @@ def test_optional_keys_are_the_documented_ones() -> None:
         ("SwitchResult", "traefik"),
         ("CanaryResult", "active"),
     } == optional
-    assert {"canaries", "maintenance"} == state_json.StateDoc.__optional_keys__
+    assert {"canaries", "maintenance", "bakes"} == state_json.StateDoc.__optional_keys__
     stored = set(wire.StoredCanaryDoc.__annotations__)
     assert {"analysis"} == set(wire.CanaryDoc.__annotations__) - stored

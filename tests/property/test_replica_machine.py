@@ -58,6 +58,7 @@ from provider.settings import Settings
 from provider.state_store import CommitOutcomeUnknown, StateConflict
 from provider.swarm_state import StateFollower, SwarmStateStore
 from tests.factories import make_container
+from tests.property.machine_bake import ReplicaBakeRules
 from tests.property.machine_maintenance import ReplicaMaintenanceRules
 
 T = TypeVar("T")
@@ -186,7 +187,7 @@ class ModelStore(SwarmStateStore):
         self.table.remove(name)
 
 
-class ReplicaMachine(ReplicaMaintenanceRules, RuleBasedStateMachine):
+class ReplicaMachine(ReplicaMaintenanceRules, ReplicaBakeRules, RuleBasedStateMachine):
     """Three replicas, one service with both colors ready, one shared config table."""
 
     def __init__(self) -> None:

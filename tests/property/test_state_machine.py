@@ -77,6 +77,7 @@ from provider.settings import Settings
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 from tests.property.machine_applied import AppliedRules
+from tests.property.machine_bake import BakeRules
 from tests.property.machine_fallback import FallbackRules
 from tests.property.machine_gates import GateRules
 from tests.property.machine_maintenance import MaintenanceRules
@@ -512,7 +513,7 @@ def owner(name: str) -> str:
 
 
 class BlueGreenMachine(
-    AppliedRules, FallbackRules, MaintenanceRules, GateRules, RuleBasedStateMachine
+    AppliedRules, FallbackRules, MaintenanceRules, GateRules, BakeRules, RuleBasedStateMachine
 ):
     """Two services on one provider, driven by Docker events, operators, time and faults."""
 
@@ -870,8 +871,11 @@ class BlueGreenMachine(
         return self.active.get(service) or self._initial(service) or Color.BLUE
 
     def _known(self, service: str) -> bool:
-        return service in self.active or any(
-            c.labels["bluegreen.service"] == service for c in self.seen.values()
+        """Seen, adopted, or in maintenance (persisted: known after a restart without Docker)."""
+        return (
+            service in self.active
+            or service in self.controller.state.maintenance
+            or any(c.labels["bluegreen.service"] == service for c in self.seen.values())
         )
 
     def _note_adoptions(self) -> None:

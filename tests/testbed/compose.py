@@ -10,7 +10,8 @@ decided by its image's environment, so a "new version" is a new image:
   harness's backends do);
 - ``APP_BROKEN=1`` never creates ``/health``: the container never gets healthy.
 - ``APP_FAIL=1`` gets healthy but answers ``/`` with 500 (a CGI script): a bad
-  version only its traffic reveals (canary tests).
+  version only its traffic reveals (canary tests); ``APP_FAIL_PERCENT=20`` answers
+  500 to about that share of requests on ``/`` (the bake tests).
 
 Every project carries the container factory's owner label, so its cleanup
 removes what ``down`` might miss, and :meth:`ComposeProject.down` is always
@@ -45,6 +46,12 @@ if [ "$${APP_FAIL:-0}" = 1 ]; then
   mkdir -p /tmp/www/cgi-bin
   cgi='printf "Status: 500 Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nfail\\n"'
   printf '#!/bin/sh\\n%s\\n' "$$cgi" > /tmp/www/cgi-bin/index.cgi
+  chmod +x /tmp/www/cgi-bin/index.cgi
+elif [ "$${APP_FAIL_PERCENT:-0}" != 0 ]; then
+  mkdir -p /tmp/www/cgi-bin
+  printf '#!/bin/sh\\nif [ $$((RANDOM %% 100)) -lt %s ]; then printf "Status: 500 Error\\r\\n\
+Content-Type: text/plain\\r\\n\\r\\nfail\\n"; else printf "Content-Type: text/plain\\r\\n\
+\\r\\n%s\\n"; fi\\n' "$$APP_FAIL_PERCENT" "$$COLOR" > /tmp/www/cgi-bin/index.cgi
   chmod +x /tmp/www/cgi-bin/index.cgi
 else
   printf '%s\\n' "$$COLOR" > /tmp/www/index.html
