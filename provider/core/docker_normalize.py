@@ -63,13 +63,23 @@ def _healthy_since(state: Mapping[str, Any], health: Health) -> float | None:
 
 #: What a probe says when the daemon could not reach containerd: the check never ran.
 DAEMON_FAULTS = ("containerd.sock",)
+#: What a probe in flight says when the daemon's gRPC connection to containerd closed under
+#: it (grpc-go's words): the check's verdict never came back.
+CONNECTION_LOST = (
+    "grpc: the client connection is closing",
+    "transport is closing",
+    "error reading from server: EOF",
+)
 
 
 def _daemon_fault(entry: object) -> bool:
-    """A failed probe that never reached the container (the daemon was going down)."""
+    """A failed probe that never reached the container, or whose answer never came back
+    (the daemon was going down): Docker records both as exit code -1 with its own error."""
     if not isinstance(entry, Mapping) or entry.get("ExitCode") != -1:
         return False
     output = str(entry.get("Output") or "")
+    if any(lost in output for lost in CONNECTION_LOST):
+        return True
     return "Error while dialing" in output and any(f in output for f in DAEMON_FAULTS)
 
 

@@ -229,6 +229,14 @@ FAULT = (
 )
 
 
+#: A probe in flight when dockerd closed its containerd client (grpc-go's words).
+CLOSING = "rpc error: code = Canceled desc = grpc: the client connection is closing"
+LOST = "rpc error: code = Unavailable desc = transport is closing"
+EOF = "rpc error: code = Unavailable desc = error reading from server: EOF"
+#: A probe that ran and hung: a verdict on the app, not a daemon fault.
+TIMEOUT = "Health check exceeded timeout (30s)"
+
+
 def healthy_before(since: float = 3.0, **changes: Any) -> Container:
     """The last observation: healthy and routable since ``T0 + since``."""
     seen = normalize(inspect(health={"Status": "healthy", "Log": [probe(since)]}), "bluegreen")
@@ -273,6 +281,13 @@ def healthy_before(since: float = 3.0, **changes: Any) -> Container:
         ),
         ("unhealthy", [probe(4), probe(None, -1, start=5)], healthy_before(), False),
         ("unhealthy", [probe(4), "junk"], healthy_before(), False),
+        ("unhealthy", [probe(4), probe(None, -1, start=5, Output=CLOSING)], healthy_before(), True),
+        ("unhealthy", [probe(4), probe(None, -1, start=5, Output=LOST)], healthy_before(), True),
+        ("unhealthy", [probe(4), probe(None, -1, start=5, Output=EOF)], healthy_before(), True),
+        ("unhealthy", [probe(4), probe(None, 1, start=5, Output=CLOSING)], healthy_before(), False),
+        ("unhealthy", [probe(None, -1, start=5, Output=LOST)], healthy_before(), False),
+        ("unhealthy", [probe(4, 1), probe(None, -1, start=5, Output=LOST)], healthy_before(), False),
+        ("unhealthy", [probe(4), probe(None, -1, start=5, Output=TIMEOUT)], healthy_before(), False),
     ],
     ids=[
         "reset",
@@ -300,6 +315,13 @@ def healthy_before(since: float = 3.0, **changes: Any) -> Container:
         "containerd-but-no-dial-error",
         "exit-minus-1-without-output",
         "junk-newest",
+        "containerd-client-closing",
+        "containerd-transport-closing",
+        "containerd-eof",
+        "closing-text-but-exit-1",
+        "connection-lost-alone",
+        "connection-lost-after-a-failed-probe",
+        "a-timeout-is-a-verdict",
     ],
 )  # fmt: skip
 def test_each_condition_of_a_monitor_reset(

@@ -53,6 +53,14 @@ def failures_of(result: LoadResult) -> list[str]:
     return [s.describe() for s in result.failures()[:10]]
 
 
+def health_logs(backends: ContainerFactory) -> list[object]:
+    """Each owned container's health status and Docker's last probes (a failure's context)."""
+    return [
+        (name, (backends.inspect(name).get("State") or {}).get("Health"))
+        for name in backends.list_owned()
+    ]
+
+
 def docker_status(provider: ProviderProcess) -> str:
     return str(json.loads(provider.get("/status").body)["docker"]["status"])
 
@@ -138,7 +146,8 @@ def test_docker_daemon_down_for_10s_fails_no_request(
             load.wait_requests(SETTLE_REQUESTS)
 
         result = load.result
-        assert [] == failures_of(result)
+        # On a failure, what Docker recorded of each container's probes says why.
+        assert [] == failures_of(result), health_logs(backends)
         assert [BLUE] == sorted(result.summary().bodies)
         assert outage >= OUTAGE_S
         assert [(200, served)] * 3 == [(a.status, a.body) for a in during]
