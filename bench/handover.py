@@ -23,7 +23,7 @@ streams ended by the server (with a close frame or the SSE's last event) before
 their own end, streams cut (no close frame, or a broken read), deploy durations,
 exit codes. Prints figures; asserts nothing.
 
-    python3 -m bench.handover [--deploys 3]
+    python3 -m bench.handover [--deploys 3] [--quiet 2] [--baseline cb4bf50]
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ BROWSERS, SOCKETS, STREAMS = 6, 3, 3
 LOG = Path("/tmp/bench_handover_deploys.log")
 
 
-def baseline_cli(work: Path) -> Path:
+def baseline_cli(work: Path, commit: str = BASELINE_COMMIT) -> Path:
     """The ``deploy`` and ``provider`` packages of the baseline commit, unpacked."""
     target = work / "baseline"
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", BASELINE_COMMIT, "deploy", "provider"],
+        ["git", "-C", str(ROOT), "archive", commit, "deploy", "provider"],
         check=True, capture_output=True,
     )  # fmt: skip
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
@@ -273,6 +273,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deploys", type=int, default=3, help="deploys per mode under load")
     parser.add_argument("--quiet", type=int, default=2, help="deploys per mode with no traffic")
+    parser.add_argument(
+        "--baseline", default=BASELINE_COMMIT, help="the commit whose CLI is the 'today' mode"
+    )
     args = parser.parse_args()
     random.seed(21)
     # vfs storage under load: creating a container can take over compose's 60 s default.
@@ -284,7 +287,7 @@ def main() -> None:
         started: list[tuple[ProviderProcess, TraefikProcess, ComposeProject]] = []
         try:
             images = build_refapp_images(daemon, work / "images")
-            baseline = baseline_cli(work)
+            baseline = baseline_cli(work, args.baseline)
             rows = []
             for label, fallback, old in (("today", False, baseline), ("evidence", True, None)):
                 print(f"mode {label}: starting (load average {_load()})", flush=True)

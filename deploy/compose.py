@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy import compose_output, envfile, image_check, signals, smoke_option
+from deploy import compose_output, envfile, fast_stop, image_check, signals, smoke_option
 from deploy.errors import (
     ComposeError,
     ComposeFileProblem,
@@ -347,8 +347,11 @@ class Compose:
                 env=env, capture=False, timeout=COMMAND_TIMEOUT_S, files=files,
             )  # fmt: skip
 
-    def stop(self, service: str) -> None:
-        """``stop`` (never ``rm``): the containers stay for a fast rollback."""
+    def stop(self, service: str, containers: Sequence[str] = ()) -> None:
+        """``stop`` (never ``rm``): the containers stay for a fast rollback. ``containers``
+        the provider listed are stopped by ``docker stop`` (``deploy/fast_stop.py``)."""
+        if fast_stop.stop_containers(self.environ, containers, COMMAND_TIMEOUT_S):
+            return
         self._run("stop", service, capture=False, timeout=COMMAND_TIMEOUT_S)
 
     def start(self, service: str) -> None:

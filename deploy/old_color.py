@@ -56,7 +56,7 @@ def retire_old(
     report = drain(probe, ids, ports, DrainPolicy(plan.drain_timeout), run.clock, run.sleep)
     run.out.line(report.describe())
     with StopWatch(probe, ids, ports) as watch:
-        left = run.stop_unless_active(compose, old_name, active, "old")
+        left = run.stop_unless_active(compose, old_name, active, "old", ids)
     if left is not None:
         raise RolloutFailed(
             f"{plan.service}: {left}, so {active} was not stopped and is left running "

@@ -15,7 +15,7 @@ Each color's image variable names its color even when both files call the servic
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,9 +115,9 @@ class PerColorCompose:
         target = self._target(service)
         target.compose.up(target.name, image, labels)
 
-    def stop(self, service: str) -> None:
+    def stop(self, service: str, containers: Sequence[str] = ()) -> None:
         target = self._target(service)
-        target.compose.stop(target.name)
+        target.compose.stop(target.name, containers)
 
     def start(self, service: str) -> None:
         target = self._target(service)

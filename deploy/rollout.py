@@ -191,7 +191,12 @@ class Rollout:
         return True
 
     def stop_unless_active(
-        self, compose: ComposeApi, compose_name: str, color: Color, what: str = "new"
+        self,
+        compose: ComposeApi,
+        compose_name: str,
+        color: Color,
+        what: str = "new",
+        containers: Sequence[str] = (),
     ) -> str | None:
         """Retire ``color`` at the provider, then stop its containers unless it is active.
 
@@ -200,7 +205,8 @@ class Rollout:
         active color just before ``compose stop`` cannot be overtaken by the
         watcher; 409 means ``color`` is already active. Answers ``None`` when
         stopped, else why the containers were left running. Never stops the
-        active color: a switch to it observed after the stop raises.
+        active color: a switch to it observed after the stop raises. ``containers``:
+        the ones the provider listed for ``color`` (stopped without a compose call).
         """
         retired = False
         try:
@@ -225,7 +231,7 @@ class Rollout:
         if known is not None and known.active == color and known.adopted:
             return self._leave_running(color)
         self.out.line(f"stopping the {what} {color} containers ({compose_name})")
-        compose_step(compose, compose_name, lambda: compose.stop(compose_name))
+        compose_step(compose, compose_name, lambda: compose.stop(compose_name, containers))
         if not retired:
             self._check_not_active_after_stop(color, compose, compose_name)
         return None

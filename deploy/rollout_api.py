@@ -7,7 +7,7 @@ from ``deploy/rollout.py`` so that the interfaces read on one page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,6 +66,8 @@ class ComposeApi(Protocol):
         self, service: str, image: str | None, labels: Mapping[str, str] | None = None
     ) -> None: ...
 
-    def stop(self, service: str) -> None: ...
+    def stop(self, service: str, containers: Sequence[str] = ()) -> None:
+        """Stop ``service``'s containers; ``containers``: the ones the provider listed."""
+        ...
 
     def start(self, service: str) -> None: ...

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,8 +158,9 @@ class SwarmServices:
 
         self._run(lambda: self._update(color, change))
 
-    def stop(self, service: str) -> None:
-        """Scale to 0, keeping the count in a label (the spec stays for a rollback).
+    def stop(self, service: str, containers: Sequence[str] = ()) -> None:
+        """Scale to 0, keeping the count in a label (the spec stays for a rollback);
+        ``containers`` (a single host's ids) are not Swarm's business.
 
         After this object's ``up`` of the same color (the rollouts stop a color they
         brought up only to undo a deploy), the spec from before that ``up`` is written

@@ -264,6 +264,8 @@ class FakeCompose:
         self.interrupt_on = interrupt_on
         #: The labels each ``up`` gave its service (``deploy --smoke``).
         self.labels: dict[str, dict[str, str]] = {}
+        #: The containers each ``stop`` named (the provider's, for ``docker stop``).
+        self.stopped: dict[str, list[str]] = {}
 
     def describe(self) -> str:
         return "docker-compose -p app"
@@ -287,7 +289,8 @@ class FakeCompose:
         self.labels[service] = dict(labels or {})
         self._call("up", service)
 
-    def stop(self, service: str) -> None:
+    def stop(self, service: str, containers: Sequence[str] = ()) -> None:
+        self.stopped[service] = list(containers)
         self._call("stop", service)
 
     def start(self, service: str) -> None:
@@ -325,6 +328,7 @@ def test_deploy_success_drains_then_stops_the_old_color() -> None:
     compose = FakeCompose()
     outcome, text, _clock = run_deploy(provider, compose)
     assert [("up", "web-green"), ("stop", "web-blue")] == compose.calls
+    assert {"web-blue": [OLD[:12]]} == compose.stopped  # the provider's ids: `docker stop`
     assert ("blue", "green", True, "auto-promote by watcher") == (
         outcome.from_color,
         outcome.to_color,
