@@ -14,13 +14,11 @@ colors left as they are.
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from deploy.errors import CliError, RolloutFailed
-from deploy.follow import EventStream, EventsUnavailable
 from deploy.rollout import ComposeApi, Rollout
 from provider.core.model import Color
 
@@ -151,7 +149,7 @@ def _figures(bake: Mapping[str, Any]) -> str:
 
 def _wait_end(run: Rollout, started: float, deadline: float) -> Mapping[str, Any]:
     """Until the bake that started at ``started`` ended; its document then."""
-    with _events(run) as stream:
+    with run.event_stream() as stream:
         while True:
             bake = run.client.status(run.service).get("bake")
             if not isinstance(bake, dict) or bake.get("started") != started:
@@ -168,19 +166,6 @@ def _wait_end(run: Rollout, started: float, deadline: float) -> Mapping[str, Any
                 run.sleep(run.poll_interval)
             else:
                 stream.wait(min(deadline - now, 5.0))
-
-
-@contextlib.contextmanager
-def _events(run: Rollout) -> Iterator[EventStream | None]:
-    stream: EventStream | None = None
-    if run.events_url is not None:
-        with contextlib.suppress(EventsUnavailable):
-            stream = EventStream(run.events_url, run.service, token=run.events_token)
-    try:
-        yield stream
-    finally:
-        if stream is not None:
-            stream.close()
 
 
 def status_lines(doc: Any) -> list[str]:

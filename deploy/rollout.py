@@ -98,11 +98,11 @@ class Rollout:
 
         Returns the final verdict and, for FAILED or a timeout, the containers to blame.
         """
-        with self._events() as stream:
+        with self.event_stream() as stream:
             return self._wait(tracker, deadline, may_switch=may_switch, stream=stream)
 
     @contextlib.contextmanager
-    def _events(self) -> Iterator[EventStream | None]:
+    def event_stream(self) -> Iterator[EventStream | None]:
         """The service's event stream, opened before the first snapshot; ``None``: poll."""
         stream: EventStream | None = None
         if self.events_url is not None:

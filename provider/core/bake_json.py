@@ -54,6 +54,15 @@ def _optional_float(raw: Any) -> float | None:
     return None if raw is None else float(raw)
 
 
+def limits_from_doc(raw: Any) -> Limits:
+    """The analysis limits a canary's or a bake's JSON keeps beside its other fields."""
+    return Limits(
+        float(raw["max_error_rate"]),
+        _optional_float(raw.get("max_p99_ms")),
+        int(raw["min_requests"]),
+    )
+
+
 def bake_from_doc(service: str, raw: Any) -> Bake:
     """Parse a stored bake; raises ``TypeError``/``ValueError``/``KeyError`` on a bad one."""
     if not isinstance(raw, dict):
@@ -69,11 +78,7 @@ def bake_from_doc(service: str, raw: Any) -> Bake:
         old=Color(raw["old"]),
         duration=float(raw["duration"]),
         interval=float(raw["interval"]),
-        limits=Limits(
-            float(raw["max_error_rate"]),
-            _optional_float(raw.get("max_p99_ms")),
-            int(raw["min_requests"]),
-        ),
+        limits=limits_from_doc(raw),
         started=float(raw["started"]),
         switch_seq=int(raw["switch_seq"]),
         phase=BakePhase(raw["phase"]),

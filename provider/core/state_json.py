@@ -17,13 +17,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
-from provider.core.bake_json import bakes_doc, bakes_from_doc
+from provider.core.bake_json import bakes_doc, bakes_from_doc, limits_from_doc
 from provider.core.canary_analysis import Window
 from provider.core.model import (
     Canary,
     Color,
     ColorMark,
-    Limits,
     Maintenance,
     MarkKind,
     Phase,
@@ -272,11 +271,7 @@ def canary_from_doc(service: str, raw: Any) -> Canary:
         base=Color(raw["base"]),
         steps=steps,
         interval=float(raw["interval"]),
-        limits=Limits(
-            float(raw["max_error_rate"]),
-            _optional_float(raw.get("max_p99_ms")),
-            int(raw["min_requests"]),
-        ),
+        limits=limits_from_doc(raw),
         started=float(raw["started"]),
         step_started=float(raw["step_started"]),
         phase=Phase(raw["phase"]),
