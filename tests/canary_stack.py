@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.testbed.compose import ComposeFactory, ComposeProject
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.images import HEALTH_FILE, WWW_DIR
 from tests.testbed.ports import LOOPBACK, free_port
@@ -149,3 +150,21 @@ def wait_children(stack: Stack, expected: list[tuple[str, int]], timeout: float 
         if time.monotonic() > deadline:
             raise TimeoutError(f"Traefik applied {weighted_children(stack)}, not {expected}")
         time.sleep(0.05)
+
+
+def start_app(
+    provider_factory: ProviderFactory,
+    traefik_factory: TraefikFactory,
+    containers: ContainerFactory,
+    compose: ComposeFactory,
+    image: str,
+) -> tuple[Stack, ComposeProject]:
+    """Provider + Traefik (with metrics) + compose project; blue (v1) serving, green absent."""
+    stack = start_stack(provider_factory, traefik_factory, containers)
+    project = compose.create()
+    project.add_app(prefix=stack.prefix, service="web", default_image=image, owner=containers.owner)
+    stack.provider.wait_ready()
+    project.up("web-blue")
+    stack.provider.wait_active("web", "blue")
+    stack.wait_serving("blue")
+    return stack, project

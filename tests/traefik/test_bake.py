@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.canary_stack import start_stack
+from tests.canary_stack import start_app, start_stack
 from tests.testbed.compose import ComposeFactory, ComposeProject, build_app_image
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.dockerd import DockerDaemon
@@ -40,24 +40,6 @@ def bake_images(docker_daemon: DockerDaemon, busybox_image: str) -> dict[str, st
             docker_daemon, FLAKY_IMAGE, {"APP_VERSION": "fail20", "APP_FAIL_PERCENT": "20"}
         ),
     }
-
-
-def start_app(
-    provider_factory: ProviderFactory,
-    traefik_factory: TraefikFactory,
-    containers: ContainerFactory,
-    compose: ComposeFactory,
-    image: str,
-) -> tuple[Stack, ComposeProject]:
-    """Provider + Traefik (with metrics) + compose project; blue (v1) serving, green absent."""
-    stack = start_stack(provider_factory, traefik_factory, containers)
-    project = compose.create()
-    project.add_app(prefix=stack.prefix, service="web", default_image=image, owner=containers.owner)
-    stack.provider.wait_ready()
-    project.up("web-blue")
-    stack.provider.wait_active("web", "blue")
-    stack.wait_serving("blue")
-    return stack, project
 
 
 def deploy_with_bake(

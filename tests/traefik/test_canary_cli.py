@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.canary_stack import start_stack, wait_children
+from tests.canary_stack import start_app, wait_children
 from tests.testbed.compose import ComposeFactory, ComposeProject, build_app_image
 from tests.testbed.containers import ContainerFactory
 from tests.testbed.dockerd import DockerDaemon
@@ -36,24 +36,6 @@ def canary_images(docker_daemon: DockerDaemon, busybox_image: str) -> dict[str, 
             docker_daemon, FAILING_IMAGE, {"APP_VERSION": "fail", "APP_FAIL": "1"}
         ),
     }
-
-
-def _app(
-    provider_factory: ProviderFactory,
-    traefik_factory: TraefikFactory,
-    containers: ContainerFactory,
-    compose: ComposeFactory,
-    image: str,
-) -> tuple[Stack, ComposeProject]:
-    """Provider + Traefik (with metrics) + compose project; blue (v1) serving, green absent."""
-    stack = start_stack(provider_factory, traefik_factory, containers, max_extensions=2)
-    project = compose.create()
-    project.add_app(prefix=stack.prefix, service="web", default_image=image, owner=containers.owner)
-    stack.provider.wait_ready()
-    project.up("web-blue")
-    stack.provider.wait_active("web", "blue")
-    stack.wait_serving("blue")
-    return stack, project
 
 
 def _canary(stack: Stack, project: ComposeProject, image: str) -> subprocess.CompletedProcess[str]:
@@ -97,7 +79,7 @@ def test_canary_of_a_good_image_is_promoted_with_zero_failed_requests(
 ) -> None:
     """`bluegreen canary --image good`: 20 %, 50 %, then the switch (exit 0); no request
     of a bounded loopback load fails; green serves, blue is ``previous`` and still runs."""
-    stack, project = _app(
+    stack, project = start_app(
         provider_factory, traefik_factory, containers, compose_factory, canary_images["v1"]
     )
     with stack.load(concurrency=4, max_duration=120, max_requests=60_000) as load:
@@ -131,7 +113,7 @@ def test_canary_of_a_failing_image_is_aborted_and_its_containers_stopped(
     """`bluegreen canary --image failing` (healthy, but 500 on /): aborted at the first
     step (exit 1), green's containers stopped, blue untouched and serving everything;
     only green's share ever failed."""
-    stack, project = _app(
+    stack, project = start_app(
         provider_factory, traefik_factory, containers, compose_factory, canary_images["v1"]
     )
     with stack.load(concurrency=4, max_duration=120, max_requests=60_000) as load:
