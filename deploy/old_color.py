@@ -48,6 +48,12 @@ def retire_old(
         return None
     old_name = plan.compose_name(active)
     _wait_traefik(run, compose, plan, target, active)
+    if plan.bake is None and running_bake(run, target):
+        # The provider starts a bluegreen.bake label's bake in a commit of its own, right
+        # after the promotion this CLI saw: it may land after the look above, not after
+        # Traefik's apply. Stopping the old color under it would leave a breach nothing
+        # to revert to.
+        bake_after_switch(run, compose, None, plan.compose_name(target), (target, active))
     ids, ports = _running(run, active)
     run.out.line(
         f"draining {active} ({old_name}): until no connection is open to it, "
