@@ -57,6 +57,15 @@ class TraefikNotApplied(RolloutFailed):
         self.result = result
 
 
+class SwitchedAway(RolloutFailed):
+    """The provider made another color active while the CLI waited for Traefik's apply
+    (a bake's revert, an operator): the apply awaited will not come."""
+
+    def __init__(self, message: str, active: str) -> None:
+        super().__init__(message)
+        self.active = active
+
+
 def _result(doc: dict[str, Any], waited: float) -> AppliedResult:
     traefik = doc.get("traefik") or {}
     return AppliedResult(
@@ -123,13 +132,20 @@ def wait_applied(
     last = AppliedResult(False, None, None, None, 0.0)
     while True:
         try:
-            last = _result(client.status(service), clock() - started)
+            doc = client.status(service)
+            last = _result(doc, clock() - started)
         except CliError:
             if clock() >= deadline:
                 raise
         else:
             if last.applied is None or (last.applied and last.color == str(color)):
                 return last
+            active = doc.get("active")
+            if active is not None and active != str(color):
+                raise SwitchedAway(
+                    f"the provider made {active} active while waiting for Traefik to apply {color}",
+                    str(active),
+                )
         if clock() >= deadline:
             break
         sleep(min(POLL_S, max(0.0, deadline - clock())))

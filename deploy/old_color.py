@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from deploy.applied import TraefikNotApplied, wait_applied
+from deploy.applied import SwitchedAway, TraefikNotApplied, wait_applied
 from deploy.bake_wait import bake_after_switch, running_bake
 from deploy.drain import ConnectionProbe, DrainReport, StopWatch, drain
 from deploy.drain_policy import DrainPolicy
@@ -105,6 +105,8 @@ def _wait_traefik(
         result = wait_applied(
             run.client, plan.service, target, plan.apply_timeout, clock=run.clock, sleep=run.sleep
         )
+    except SwitchedAway as exc:
+        raise _switched_away(run, compose, plan, target, exc) from exc
     except TraefikNotApplied as exc:
         old_name = plan.compose_name(active)
         raise RolloutFailed(
@@ -114,6 +116,28 @@ def _wait_traefik(
             f"`{compose.hint('stop', old_name)}`."
         ) from exc
     run.out.line(result.describe())
+
+
+def _switched_away(
+    run: Rollout, compose: ComposeApi, plan: DeployPlan, target: Color, exc: SwitchedAway
+) -> RolloutFailed:
+    """The switch was undone before Traefik applied it: a bake's revert says why."""
+    bake = run.client.status(plan.service).get("bake")
+    if (
+        isinstance(bake, dict)
+        and bake.get("color") == str(target)
+        and bake.get("phase") == "reverted"
+    ):
+        return RolloutFailed(
+            f"{plan.service}: the bake reverted the release before Traefik applied it: "
+            f"{bake.get('reason')}; {exc.active} serves again; {target} is marked rejected "
+            f"and left running for a look "
+            f"(`{compose.hint('stop', plan.compose_name(target))}` stops it)"
+        )
+    return RolloutFailed(
+        f"{plan.service}: {exc.message}; both colors are left running (see `bluegreen "
+        f"history {plan.service}` and `bluegreen status {plan.service}`)"
+    )
 
 
 def _check_still_serving(run: Rollout, service: str, target: Color, old: Color) -> None:

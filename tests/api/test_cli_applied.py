@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from deploy.applied import AppliedResult, TraefikNotApplied, wait_applied
+from deploy.applied import AppliedResult, SwitchedAway, TraefikNotApplied, wait_applied
 from deploy.errors import ProviderUnreachable
 from provider.core.model import Color
 
@@ -70,6 +70,20 @@ def test_applied_to_another_color_is_not_done() -> None:
     provider = ScriptedProvider([traefik(True, "blue"), traefik(True, "green")])
     result, clock = run(provider)
     assert (True, "green", 1) == (result.applied, result.color, clock.sleeps)
+
+
+def test_a_switch_undone_meanwhile_ends_the_wait() -> None:
+    """The provider made blue active again (a bake's revert) before Traefik applied green:
+    the apply awaited will never come, so the wait ends at once, naming blue."""
+    provider = ScriptedProvider(
+        [{**traefik(False, "blue"), "active": "green"}, {**traefik(True, "blue"), "active": "blue"}]
+    )
+    with pytest.raises(SwitchedAway) as raised:
+        run(provider)
+    assert "blue" == raised.value.active
+    assert "the provider made blue active while waiting for Traefik to apply green" == str(
+        raised.value
+    )
 
 
 @pytest.mark.parametrize("doc", [traefik(None), {}])

@@ -174,7 +174,10 @@ def test_the_bake_label_reverts_an_automatic_promotion(
         )
         stack.wait_serving("blue")
     assert 1 == result.returncode, explain(result)
-    assert "baking green for 30s (blue kept warm" in result.stdout, explain(result)
+    # The CLI follows the label's bake; under load the revert can come before Traefik
+    # applied the promotion, and the CLI says that instead (deploy/old_color.py).
+    followed = "baking green for 30s (blue kept warm" in result.stdout
+    assert followed or "before Traefik applied it" in result.stderr, explain(result)
     assert "the bake reverted the release" in result.stderr, explain(result)
     status = stack.provider.status("web")
     assert ("blue", "reverted", "watcher") == (
