@@ -82,8 +82,3 @@ def inbound_peers(sockets: Iterable[Socket], ports: Collection[int]) -> frozense
         for s in every
         if s.state == ESTABLISHED and s.local_port in listening
     )
-
-
-def inbound_established(sockets: Iterable[Socket], ports: Collection[int]) -> int:
-    """How many :func:`inbound_peers` there are."""
-    return len(inbound_peers(sockets, ports))

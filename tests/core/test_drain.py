@@ -85,19 +85,19 @@ def test_ipv6_and_mapped_addresses_are_decoded() -> None:
         ("garbage\n  1: nothing here 01\n", {8080}, 0),
     ],
 )
-def test_inbound_established_counts_connections_to_the_listening_ports(
+def test_inbound_peers_are_the_connections_to_the_listening_ports(
     text: str, ports: set[int], expected: int
 ) -> None:
     """Only ESTABLISHED sockets on one of the ports, which the namespace listens on."""
-    assert expected == tcp_table.inbound_established(tcp_table.parse(text), ports)
+    assert expected == len(tcp_table.inbound_peers(tcp_table.parse(text), ports))
 
 
 def test_a_listener_on_a_port_makes_its_connections_inbound() -> None:
     """The same connection counts once its local port is a listening one."""
     line = "   1: 020012AC:9C40 050012AC:1538 01 00000000:00000000 00:0 0 0 0 1\n"
     listen = "   0: 00000000:9C40 00000000:0000 0A 00000000:00000000 00:0 0 0 0 1\n"
-    assert 0 == tcp_table.inbound_established(tcp_table.parse(line), {40000})
-    assert 1 == tcp_table.inbound_established(tcp_table.parse(listen + line), {40000})
+    assert 0 == len(tcp_table.inbound_peers(tcp_table.parse(line), {40000}))
+    assert 1 == len(tcp_table.inbound_peers(tcp_table.parse(listen + line), {40000}))
 
 
 POLICY = DrainPolicy(timeout=30.0, settle=0.5, interval=0.2)
