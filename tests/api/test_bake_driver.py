@@ -11,29 +11,16 @@ from provider.bake_driver import BakeDriver
 from provider.controller import Controller
 from provider.core import bake as bakes
 from provider.core import canary as canaries
-from provider.core.model import BakePhase, Color, Container, Health, MarkKind, State
+from provider.core.model import BakePhase, Color, MarkKind, State
 from provider.events import Event, EventKind
 from provider.settings import Settings
 from provider.store import load as load_state
+from tests.api.test_canary_driver import Clock, ctr
 from tests.factories import make_container
 from tests.loop_wakes import evaluations_per_wait
 
 INTERVAL = 10.0
 LIMITS = canaries.Limits(max_error_rate=0.05, min_requests=20)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def ctr(cid: str, color: str, created: float) -> Container:
-    return make_container(
-        "web", color, port=80, cid=cid, name=f"web-{cid}", health=Health.HEALTHY, created=created
-    )
 
 
 class Metrics:
